@@ -1,0 +1,29 @@
+#include "core/api/errors.h"
+
+namespace outpost::api {
+
+grpc::Status to_grpc(const Status& s) {
+  using grpc::StatusCode;
+  StatusCode code = StatusCode::INTERNAL;
+  switch (s.code()) {
+    case ErrorCode::kOk: return grpc::Status::OK;
+    case ErrorCode::kEmptyKey:
+    case ErrorCode::kKeyNotFound:
+    case ErrorCode::kValueProvided:
+    case ErrorCode::kLeaseProvided:
+    case ErrorCode::kTooManyOps:
+    case ErrorCode::kDuplicateKey:
+    case ErrorCode::kRequestTooLarge: code = StatusCode::INVALID_ARGUMENT; break;
+    case ErrorCode::kCompacted:
+    case ErrorCode::kFutureRev: code = StatusCode::OUT_OF_RANGE; break;
+    case ErrorCode::kLeaseNotFound: code = StatusCode::NOT_FOUND; break;
+    case ErrorCode::kStopped:
+    case ErrorCode::kTimeout: code = StatusCode::UNAVAILABLE; break;
+    case ErrorCode::kCorrupt: code = StatusCode::DATA_LOSS; break;
+    case ErrorCode::kIo:
+    case ErrorCode::kInternal: code = StatusCode::INTERNAL; break;
+  }
+  return grpc::Status(code, s.message());
+}
+
+}  // namespace outpost::api

@@ -1,0 +1,238 @@
+#include "core/mvcc/store.h"
+
+#include "core/common/log.h"
+
+namespace outpost::mvcc {
+namespace {
+
+int64_t meta_i64(const storage::Engine& e, std::string_view key) {
+  std::string v;
+  if (!e.get_meta(key, &v) || v.size() != 8) return 0;
+  return int64_t(storage::decode_u64(v));
+}
+
+// Shared by both transactions: etcd's rangeKeys over the index at `cur` (the reader's
+// revision), reading records through `load`.
+template <class Load>
+Status range_keys(const KeyIndex& index, int64_t cur, int64_t compact_rev, std::string_view key,
+                  std::string_view end, const RangeOptions& opts, RangeResult* out, Load&& load) {
+  int64_t rev = opts.revision;
+  if (rev > cur) return Status::of(ErrorCode::kFutureRev);
+  if (rev <= 0) rev = cur;
+  if (rev < compact_rev) return Status::of(ErrorCode::kCompacted);
+  out->rev = cur;
+  size_t total = 0;
+  const size_t limit = opts.count_only ? 1 : (opts.limit > 0 ? size_t(opts.limit) : 0);
+  auto revs = index.range(key, end, rev, limit, &total);
+  out->count = int64_t(total);
+  if (opts.count_only) return Status::ok();
+  out->kvs.resize(revs.size());
+  for (size_t i = 0; i < revs.size(); ++i) {
+    Status s = load(revs[i].second, &out->kvs[i]);
+    if (!s) return s;
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- Store
+
+Result<std::unique_ptr<Store>> Store::open(storage::Engine* engine) {
+  std::unique_ptr<Store> s(new Store(engine));
+  Status st = s->restore();
+  if (!st) return st;
+  return s;
+}
+
+Status Store::restore() {
+  consistent_index_ = uint64_t(meta_i64(*engine_, kMetaConsistentIndex));
+  compact_rev_ = meta_i64(*engine_, kMetaFinishedCompact);
+  const int64_t scheduled = meta_i64(*engine_, kMetaScheduledCompact);
+  int64_t max_rev = 1;
+  Status bad;
+  Status st = engine_->scan_kv("", "", [&](std::string_view k, std::string_view v) {
+    const Revision rev = parse_revision_key(k);
+    mvccpb::KeyValue kv;
+    if (k.size() < kRevisionKeyLen || !kv.ParseFromArray(v.data(), int(v.size()))) {
+      bad = Status(ErrorCode::kCorrupt, "corrupt record in kv column family");
+      return false;
+    }
+    if (is_tombstone_key(k)) {
+      index_.tombstone(kv.key(), rev);
+    } else {
+      index_.restore(kv.key(), Revision{kv.create_revision(), 0}, rev, kv.version());
+    }
+    max_rev = std::max(max_rev, rev.main);
+    return true;
+  });
+  if (!st) return st;
+  if (!bad) return bad;
+  current_rev_ = std::max({max_rev, meta_i64(*engine_, kMetaCurrentRev), compact_rev_});
+  if (scheduled > compact_rev_) {
+    // A compaction was agreed but the crash came before its records were removed: finish it.
+    OUTPOST_LOG(kInfo, "resuming interrupted compaction", log::kv("revision", scheduled));
+    WriteTxn txn(*this);
+    compact_rev_ = scheduled - 1;
+    Status cs = txn.compact(scheduled);
+    if (!cs) return cs;
+    txn.set_consistent_index(consistent_index_);
+    return txn.end();
+  }
+  return Status::ok();
+}
+
+int64_t Store::current_revision() const {
+  std::shared_lock l(mu_);
+  return current_rev_;
+}
+int64_t Store::compact_revision() const {
+  std::shared_lock l(mu_);
+  return compact_rev_;
+}
+uint64_t Store::consistent_index() const {
+  std::shared_lock l(mu_);
+  return consistent_index_;
+}
+size_t Store::key_count() const {
+  std::shared_lock l(mu_);
+  return index_.size();
+}
+
+// ---------------------------------------------------------------- ReadTxn
+
+ReadTxn::ReadTxn(const Store& s) : s_(s), lock_(s.mu_), rev_(s.current_rev_) {}
+
+int64_t ReadTxn::first_rev() const { return s_.compact_rev_; }
+
+Status ReadTxn::range(std::string_view key, std::string_view end, const RangeOptions& opts,
+                      RangeResult* out) {
+  return range_keys(s_.index_, rev_, s_.compact_rev_, key, end, opts, out,
+                    [this](Revision r, mvccpb::KeyValue* kv) {
+                      std::string v;
+                      if (!s_.engine_->get_kv(revision_key(r), &v) ||
+                          !kv->ParseFromString(v))
+                        return Status(ErrorCode::kCorrupt, "missing or corrupt revision record");
+                      return Status::ok();
+                    });
+}
+
+// ---------------------------------------------------------------- WriteTxn
+
+WriteTxn::WriteTxn(Store& s)
+    : s_(s), lock_(s.mu_), begin_rev_(s.current_rev_), consistent_index_(s.consistent_index_),
+      batch_(s.engine_->new_batch()) {}
+
+WriteTxn::~WriteTxn() {
+  if (!ended_) {
+    Status st = end();
+    if (!st) OUTPOST_LOG(kError, "write transaction failed to commit", log::kv("error", st.message()));
+  }
+}
+
+int64_t WriteTxn::first_rev() const { return s_.compact_rev_; }
+
+Status WriteTxn::read_record(Revision rev, mvccpb::KeyValue* kv) {
+  auto it = pending_.find(rev);
+  if (it != pending_.end()) {
+    kv->ParseFromString(it->second);
+    return Status::ok();
+  }
+  std::string v;
+  if (!s_.engine_->get_kv(revision_key(rev), &v) || !kv->ParseFromString(v))
+    return Status(ErrorCode::kCorrupt, "missing or corrupt revision record");
+  return Status::ok();
+}
+
+Status WriteTxn::range(std::string_view key, std::string_view end, const RangeOptions& opts,
+                       RangeResult* out) {
+  return range_keys(s_.index_, rev(), s_.compact_rev_, key, end, opts, out,
+                    [this](Revision r, mvccpb::KeyValue* kv) { return read_record(r, kv); });
+}
+
+int64_t WriteTxn::put(std::string_view key, std::string_view value, int64_t lease) {
+  const int64_t rev = begin_rev_ + 1;
+  const Revision idx{rev, int64_t(changes_.size())};
+  int64_t created = rev;
+  int64_t ver = 0;
+  if (auto at = s_.index_.get(key, rev)) {
+    created = at->created.main;
+    ver = at->version;
+  }
+  mvccpb::KeyValue kv;
+  kv.set_key(std::string(key));
+  kv.set_value(std::string(value));
+  kv.set_create_revision(created);
+  kv.set_mod_revision(rev);
+  kv.set_version(ver + 1);
+  kv.set_lease(lease);
+  std::string enc = kv.SerializeAsString();
+  batch_.put_kv(revision_key(idx), enc);
+  pending_[idx] = std::move(enc);
+  s_.index_.put(key, idx);
+  changes_.push_back(std::move(kv));
+  return rev;
+}
+
+int64_t WriteTxn::delete_range(std::string_view key, std::string_view end, int64_t* out_rev) {
+  const int64_t rev = begin_rev_ + 1;
+  auto live = s_.index_.range(key, end, rev);
+  for (const auto& [k, _] : live) {
+    const Revision idx{rev, int64_t(changes_.size())};
+    mvccpb::KeyValue kv;
+    kv.set_key(k);
+    batch_.put_kv(revision_key(idx, /*tombstone=*/true), kv.SerializeAsString());
+    s_.index_.tombstone(k, idx);
+    kv.set_mod_revision(rev);
+    changes_.push_back(std::move(kv));
+  }
+  *out_rev = (!live.empty() || !changes_.empty()) ? rev : begin_rev_;
+  return int64_t(live.size());
+}
+
+Status WriteTxn::compact(int64_t rev) {
+  if (rev <= s_.compact_rev_) return Status::of(ErrorCode::kCompacted);
+  if (rev > s_.current_rev_) return Status::of(ErrorCode::kFutureRev);
+  // The mark goes to disk first (its own write) so a crash mid-way resumes the compaction.
+  {
+    storage::Batch mark = s_.engine_->new_batch();
+    mark.put_meta(kMetaScheduledCompact, storage::encode_u64(uint64_t(rev)));
+    Status st = s_.engine_->write(mark, /*sync=*/false);
+    if (!st) return st;
+  }
+  s_.compact_rev_ = rev;
+  const std::set<Revision> keep = s_.index_.compact(rev);
+  const std::string upper = revision_key(Revision{rev + 1, 0});
+  size_t removed = 0;
+  Status st = s_.engine_->scan_kv("", upper, [&](std::string_view k, std::string_view) {
+    if (!keep.count(parse_revision_key(k))) {
+      batch_.delete_kv(k);
+      ++removed;
+    }
+    return true;
+  });
+  if (!st) return st;
+  batch_.put_meta(kMetaFinishedCompact, storage::encode_u64(uint64_t(rev)));
+  compacted_ = true;
+  OUTPOST_LOG(kInfo, "compacted key-value history", log::kv("compact-revision", rev),
+              log::kv("removed-records", uint64_t(removed)));
+  return Status::ok();
+}
+
+Status WriteTxn::end() {
+  if (ended_) return Status::ok();
+  ended_ = true;
+  const int64_t new_rev = begin_rev_ + (changes_.empty() ? 0 : 1);
+  batch_.put_meta(kMetaConsistentIndex, storage::encode_u64(consistent_index_));
+  if (!changes_.empty())
+    batch_.put_meta(kMetaCurrentRev, storage::encode_u64(uint64_t(new_rev)));
+  Status st = s_.engine_->write(batch_);
+  if (!st) return st;
+  s_.current_rev_ = new_rev;
+  s_.consistent_index_ = consistent_index_;
+  if (!changes_.empty() && s_.on_commit_) s_.on_commit_(new_rev, changes_);
+  lock_.unlock();
+  return Status::ok();
+}
+
+}  // namespace outpost::mvcc

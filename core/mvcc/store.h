@@ -1,0 +1,150 @@
+#pragma once
+// Store: etcd's multi-version key-value model over core/storage.
+//
+// Every write transaction that changes something gets the next main revision; its changes get
+// sub revisions 0, 1, 2... Each change is one record in the kv column family keyed by its
+// revision and holding the whole mvccpb.KeyValue (a delete stores a tombstone holding just the
+// key). The KeyIndex maps keys to revisions and is rebuilt from the records on open.
+//
+// Concurrency: any number of ReadTxn (shared lock) or one WriteTxn (exclusive lock) at a time.
+// A WriteTxn sees its own changes; nobody else sees them until it ends, when its batch (changes,
+// the new revision and the consistent index) is committed to the engine in one write.
+// Compaction is a write like any other: it drops history at or below a revision except the
+// newest record of each key live there, and later reads below it fail with kCompacted.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/common/status.h"
+#include "core/mvcc/key_index.h"
+#include "core/storage/engine.h"
+#include "mvccpb/kv.pb.h"
+
+namespace outpost::mvcc {
+
+struct RangeOptions {
+  int64_t limit = 0;     // 0: no limit
+  int64_t revision = 0;  // 0: the current revision
+  bool count_only = false;
+};
+
+struct RangeResult {
+  std::vector<mvccpb::KeyValue> kvs;
+  int64_t count = 0;  // keys in the range, regardless of limit
+  int64_t rev = 0;    // the store revision the read was made at (for the response header)
+};
+
+// What both transactions can do: read a key range as etcd's mvcc does.
+class KvReader {
+ public:
+  virtual ~KvReader() = default;
+  // key/end follow etcd's request convention (see KeyIndex::range).
+  virtual Status range(std::string_view key, std::string_view end, const RangeOptions& opts,
+                       RangeResult* out) = 0;
+  virtual int64_t rev() const = 0;          // revision reads see
+  virtual int64_t first_rev() const = 0;    // compacted revision (reads below it fail)
+};
+
+class Store;
+
+class ReadTxn final : public KvReader {
+ public:
+  explicit ReadTxn(const Store& s);
+  Status range(std::string_view key, std::string_view end, const RangeOptions& opts,
+               RangeResult* out) override;
+  int64_t rev() const override { return rev_; }
+  int64_t first_rev() const override;
+
+ private:
+  const Store& s_;
+  std::shared_lock<std::shared_mutex> lock_;
+  int64_t rev_;
+};
+
+class WriteTxn final : public KvReader {
+ public:
+  explicit WriteTxn(Store& s);
+  ~WriteTxn() override;  // ends the transaction if end() was not called (commits)
+  WriteTxn(const WriteTxn&) = delete;
+  WriteTxn& operator=(const WriteTxn&) = delete;
+
+  Status range(std::string_view key, std::string_view end, const RangeOptions& opts,
+               RangeResult* out) override;
+  int64_t rev() const override { return begin_rev_ + (changes_.empty() ? 0 : 1); }
+  int64_t first_rev() const override;
+
+  // Returns the revision the put lands at.
+  int64_t put(std::string_view key, std::string_view value, int64_t lease);
+  // Returns the number of keys deleted; *rev is the revision a response reports.
+  int64_t delete_range(std::string_view key, std::string_view end, int64_t* rev);
+  // Compacts history at or below rev (kCompacted / kFutureRev as etcd).
+  Status compact(int64_t rev);
+  // Records the log index this transaction applies (persisted with the changes).
+  void set_consistent_index(uint64_t index) { consistent_index_ = index; }
+
+  const std::vector<mvccpb::KeyValue>& changes() const { return changes_; }
+  int64_t begin_rev() const { return begin_rev_; }
+  // Commits the batch; changes become visible to readers. Idempotent.
+  Status end();
+
+ private:
+  Status read_record(Revision rev, mvccpb::KeyValue* kv);
+
+  Store& s_;
+  std::unique_lock<std::shared_mutex> lock_;
+  int64_t begin_rev_;
+  uint64_t consistent_index_ = 0;
+  storage::Batch batch_;
+  std::vector<mvccpb::KeyValue> changes_;
+  std::map<Revision, std::string> pending_;  // encoded records written by this txn
+  bool compacted_ = false;
+  bool ended_ = false;
+};
+
+class Store {
+ public:
+  // Rebuilds the key index from the engine; finishes a compaction a crash interrupted.
+  static Result<std::unique_ptr<Store>> open(storage::Engine* engine);
+
+  int64_t current_revision() const;
+  int64_t compact_revision() const;
+  uint64_t consistent_index() const;
+  size_t key_count() const;
+
+  // Called (under the write lock, after commit) with the changes of every write txn and its
+  // revision; the watch hub hooks in here.
+  void set_on_commit(std::function<void(int64_t rev, const std::vector<mvccpb::KeyValue>&)> fn) {
+    on_commit_ = std::move(fn);
+  }
+
+ private:
+  friend class ReadTxn;
+  friend class WriteTxn;
+  explicit Store(storage::Engine* e) : engine_(e) {}
+  Status restore();
+  Status read_at(const std::vector<std::pair<std::string, Revision>>& revs,
+                 std::vector<mvccpb::KeyValue>* out) const;
+
+  storage::Engine* engine_;
+  mutable std::shared_mutex mu_;
+  KeyIndex index_;
+  int64_t current_rev_ = 1;   // etcd starts at revision 1
+  int64_t compact_rev_ = 0;   // main revision of the last compaction (0: none)
+  uint64_t consistent_index_ = 0;
+  std::function<void(int64_t, const std::vector<mvccpb::KeyValue>&)> on_commit_;
+};
+
+// meta column keys.
+inline constexpr std::string_view kMetaConsistentIndex = "consistent_index";
+inline constexpr std::string_view kMetaCurrentRev = "current_rev";
+inline constexpr std::string_view kMetaScheduledCompact = "scheduled_compact_rev";
+inline constexpr std::string_view kMetaFinishedCompact = "finished_compact_rev";
+
+}  // namespace outpost::mvcc

@@ -1,0 +1,185 @@
+#include "core/storage/engine.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/write_batch.h>
+
+#include <filesystem>
+
+namespace outpost::storage {
+namespace {
+
+const char* kCfNames[] = {"raft_log", "raft_meta", "kv", "meta"};
+
+Status from_rocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::ok();
+  if (s.IsCorruption()) return {ErrorCode::kCorrupt, std::string(what) + ": " + s.ToString()};
+  return Status::io(std::string(what) + ": " + s.ToString());
+}
+
+}  // namespace
+
+std::string encode_u64(uint64_t v) {
+  std::string out(8, '\0');
+  for (int i = 7; i >= 0; --i) {
+    out[size_t(i)] = char(v & 0xff);
+    v >>= 8;
+  }
+  return out;
+}
+
+uint64_t decode_u64(std::string_view s) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8 && i < s.size(); ++i) v = (v << 8) | uint8_t(s[i]);
+  return v;
+}
+
+Batch::Batch() : wb_(std::make_unique<rocksdb::WriteBatch>()) {}
+Batch::~Batch() = default;
+Batch::Batch(Batch&&) noexcept = default;
+Batch& Batch::operator=(Batch&&) noexcept = default;
+void Batch::put_kv(std::string_view k, std::string_view v) {
+  wb_->Put(kv_, rocksdb::Slice(k.data(), k.size()), rocksdb::Slice(v.data(), v.size()));
+}
+void Batch::delete_kv(std::string_view k) { wb_->Delete(kv_, rocksdb::Slice(k.data(), k.size())); }
+void Batch::put_meta(std::string_view k, std::string_view v) {
+  wb_->Put(meta_, rocksdb::Slice(k.data(), k.size()), rocksdb::Slice(v.data(), v.size()));
+}
+void Batch::delete_meta(std::string_view k) {
+  wb_->Delete(meta_, rocksdb::Slice(k.data(), k.size()));
+}
+size_t Batch::count() const { return size_t(wb_->Count()); }
+void Batch::clear() { wb_->Clear(); }
+
+Result<std::unique_ptr<Engine>> Engine::open(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::io("cannot create data directory " + dir + ": " + ec.message());
+
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  options.IncreaseParallelism(2);
+  options.max_open_files = 512;
+  options.keep_log_file_num = 4;
+
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  rocksdb::ColumnFamilyOptions cf_opts(options);
+  cf_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_opts);
+  for (const char* name : kCfNames) cfs.emplace_back(name, cf_opts);
+
+  std::unique_ptr<Engine> e(new Engine());
+  e->dir_ = dir;
+  rocksdb::DB* db = nullptr;
+  const std::string path = dir + "/member/db";
+  std::filesystem::create_directories(dir + "/member", ec);
+  auto s = rocksdb::DB::Open(rocksdb::DBOptions(options), path, cfs, &e->handles_, &db);
+  if (!s.ok()) return from_rocks(s, "open " + path);
+  e->db_.reset(db);
+  e->raft_log_ = e->handles_[1];
+  e->raft_meta_ = e->handles_[2];
+  e->kv_ = e->handles_[3];
+  e->meta_ = e->handles_[4];
+  return e;
+}
+
+Engine::~Engine() {
+  if (db_) {
+    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+    db_->Close();
+  }
+}
+
+Status Engine::append_log(const std::vector<LogRecord>& records,
+                          const std::vector<std::pair<std::string, std::string>>& raft_meta) {
+  rocksdb::WriteBatch wb;
+  for (const auto& r : records) wb.Put(raft_log_, encode_u64(r.index), r.data);
+  for (const auto& [k, v] : raft_meta) wb.Put(raft_meta_, k, v);
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return from_rocks(db_->Write(wo, &wb), "append raft log");
+}
+
+Status Engine::read_log(uint64_t from, uint64_t to, std::vector<LogRecord>* out) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), raft_log_));
+  uint64_t want = from;
+  for (it->Seek(encode_u64(from)); it->Valid() && want < to; it->Next()) {
+    const uint64_t idx = decode_u64(std::string_view(it->key().data(), it->key().size()));
+    if (idx != want) break;
+    out->push_back({idx, it->value().ToString()});
+    ++want;
+  }
+  return from_rocks(it->status(), "read raft log");
+}
+
+uint64_t Engine::last_log_index() const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), raft_log_));
+  it->SeekToLast();
+  if (!it->Valid()) return 0;
+  return decode_u64(std::string_view(it->key().data(), it->key().size()));
+}
+
+Status Engine::compact_log(uint64_t before) {
+  rocksdb::WriteBatch wb;
+  wb.DeleteRange(raft_log_, encode_u64(0), encode_u64(before));
+  return from_rocks(db_->Write(rocksdb::WriteOptions(), &wb), "compact raft log");
+}
+
+bool Engine::get_raft_meta(std::string_view key, std::string* value) const {
+  return db_->Get(rocksdb::ReadOptions(), raft_meta_, rocksdb::Slice(key.data(), key.size()), value)
+      .ok();
+}
+
+Batch Engine::new_batch() const {
+  Batch b;
+  b.kv_ = kv_;
+  b.meta_ = meta_;
+  return b;
+}
+
+Status Engine::write(Batch& batch, bool sync) {
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  return from_rocks(db_->Write(wo, batch.wb_.get()), "write state machine");
+}
+
+bool Engine::get_kv(std::string_view key, std::string* value) const {
+  return db_->Get(rocksdb::ReadOptions(), kv_, rocksdb::Slice(key.data(), key.size()), value).ok();
+}
+
+bool Engine::get_meta(std::string_view key, std::string* value) const {
+  return db_->Get(rocksdb::ReadOptions(), meta_, rocksdb::Slice(key.data(), key.size()), value)
+      .ok();
+}
+
+Status Engine::scan_kv(std::string_view from, std::string_view to,
+                       const std::function<bool(std::string_view, std::string_view)>& fn) const {
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice upper(to.data(), to.size());
+  if (!to.empty()) ro.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, kv_));
+  for (it->Seek(rocksdb::Slice(from.data(), from.size())); it->Valid(); it->Next()) {
+    if (!fn(std::string_view(it->key().data(), it->key().size()),
+            std::string_view(it->value().data(), it->value().size())))
+      break;
+  }
+  return from_rocks(it->status(), "scan kv");
+}
+
+int64_t Engine::approximate_size() const {
+  uint64_t total = 0;
+  for (auto* h : handles_) {
+    uint64_t v = 0;
+    if (db_->GetIntProperty(h, "rocksdb.total-sst-files-size", &v)) total += v;
+    if (db_->GetIntProperty(h, "rocksdb.cur-size-all-mem-tables", &v)) total += v;
+  }
+  return int64_t(total);
+}
+
+}  // namespace outpost::storage

@@ -1,0 +1,112 @@
+#pragma once
+// Engine: the member's one RocksDB database, and the only code in Outpost that talks to RocksDB.
+//
+// Column families (DESIGN.md, core/storage):
+//   raft_log   index (8 bytes, big-endian) -> one log entry, as the replication layer encoded it
+//   raft_meta  hard state, conf state, snapshot metadata
+//   kv         MVCC revision key (core/mvcc/revision.h) -> encoded mvccpb.KeyValue
+//   meta       consistent index (last applied log index), compaction marks, members, leases
+//
+// Durability contract:
+//   - append_log() writes log entries (and the hard state) in one batch with sync: one fsync per
+//     call, so a caller that batches proposals gets group commit.
+//   - write(batch) for the state machine goes without sync. The batch carries the consistent
+//     index with the changes, so after a crash the state machine is exactly as of some applied
+//     index, and replaying the durable log from there applies every entry exactly once.
+// All methods are thread-safe (RocksDB is); ordering between writers is the caller's business.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/common/status.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+class WriteBatch;
+}  // namespace rocksdb
+
+namespace outpost::storage {
+
+// Changes to the state machine (kv and meta column families), committed atomically.
+class Batch {
+ public:
+  Batch();
+  ~Batch();
+  Batch(Batch&&) noexcept;
+  Batch& operator=(Batch&&) noexcept;
+
+  void put_kv(std::string_view key, std::string_view value);
+  void delete_kv(std::string_view key);
+  void put_meta(std::string_view key, std::string_view value);
+  void delete_meta(std::string_view key);
+  size_t count() const;
+  void clear();
+
+ private:
+  friend class Engine;
+  std::unique_ptr<rocksdb::WriteBatch> wb_;
+  rocksdb::ColumnFamilyHandle* kv_ = nullptr;
+  rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+};
+
+struct LogRecord {
+  uint64_t index = 0;
+  std::string data;
+};
+
+class Engine {
+ public:
+  // Opens (creating if missing) the database under dir.
+  static Result<std::unique_ptr<Engine>> open(const std::string& dir);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // --- raft log and raft meta ---
+  // Appends records (and replaces raft_meta entries given as key/value pairs) with one fsync.
+  Status append_log(const std::vector<LogRecord>& records,
+                    const std::vector<std::pair<std::string, std::string>>& raft_meta = {});
+  // Records with from <= index < to, in order; stops early at a gap.
+  Status read_log(uint64_t from, uint64_t to, std::vector<LogRecord>* out) const;
+  // Highest index in the log, 0 when empty.
+  uint64_t last_log_index() const;
+  // Removes every record with index < before (after a snapshot).
+  Status compact_log(uint64_t before);
+  // Value of a raft_meta key; false when missing.
+  bool get_raft_meta(std::string_view key, std::string* value) const;
+
+  // --- state machine ---
+  Batch new_batch() const;
+  Status write(Batch& batch, bool sync = false);
+  bool get_kv(std::string_view key, std::string* value) const;
+  bool get_meta(std::string_view key, std::string* value) const;
+  // Calls fn(key, value) for every kv key in [from, to) (to empty: to the end) in key order,
+  // until fn returns false.
+  Status scan_kv(std::string_view from, std::string_view to,
+                 const std::function<bool(std::string_view, std::string_view)>& fn) const;
+
+  // Approximate bytes on disk and in memory tables, for Status.dbSize.
+  int64_t approximate_size() const;
+  const std::string& dir() const { return dir_; }
+
+ private:
+  Engine() = default;
+  std::string dir_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::ColumnFamilyHandle* raft_log_ = nullptr;
+  rocksdb::ColumnFamilyHandle* raft_meta_ = nullptr;
+  rocksdb::ColumnFamilyHandle* kv_ = nullptr;
+  rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+};
+
+// Big-endian fixed-width encoding used by keys that must sort numerically.
+std::string encode_u64(uint64_t v);
+uint64_t decode_u64(std::string_view s);
+
+}  // namespace outpost::storage
