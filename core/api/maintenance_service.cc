@@ -34,6 +34,22 @@ grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext*
   return r;
 }
 
+grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext* ctx,
+                                                     const pb::HashKVRequest* req,
+                                                     pb::HashKVResponse* resp) {
+  mvcc::Store::Hash h;
+  outpost::Status s = m_.store().hash_kv(req->revision(), &h);
+  auto* r = ctx->DefaultReactor();
+  if (s) {
+    resp->mutable_header()->set_revision(h.current_rev);
+    resp->set_hash(h.hash);
+    resp->set_compact_revision(h.compact_rev);
+    fill_header(m_, resp->mutable_header());
+  }
+  r->Finish(to_grpc(s));
+  return r;
+}
+
 grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext* ctx,
                                                      const pb::MemberListRequest*,
                                                      pb::MemberListResponse* resp) {

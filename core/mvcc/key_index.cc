@@ -174,4 +174,12 @@ std::set<Revision> KeyIndex::compact(int64_t at_rev) {
   return keep;
 }
 
+
+
+std::set<Revision> KeyIndex::keep(int64_t at_rev) const {
+  std::set<Revision> out;
+  for (const auto& [_, h] : keys_) h.keep(at_rev, &out);
+  return out;
+}
+
 }  // namespace outpost::mvcc

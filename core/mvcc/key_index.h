@@ -81,6 +81,8 @@ class KeyIndex {
   void restore(std::string_view key, Revision created, Revision modified, int64_t version);
   // Compacts every key; returns the revisions <= at_rev that must stay on disk.
   std::set<Revision> compact(int64_t at_rev);
+  // What compact(at_rev) would keep, without changing anything (for HashKV).
+  std::set<Revision> keep(int64_t at_rev) const;
   size_t size() const { return keys_.size(); }
 
   // Visits every key whose name is in the range (live or not) in key order.

@@ -1,13 +1,14 @@
 #include "core/mvcc/store.h"
 
+#include "core/common/crc32c.h"
 #include "core/common/log.h"
 
 namespace outpost::mvcc {
 namespace {
 
-int64_t meta_i64(const storage::Engine& e, std::string_view key) {
+int64_t meta_i64(const storage::Engine& e, std::string_view key, int64_t missing = 0) {
   std::string v;
-  if (!e.get_meta(key, &v) || v.size() != 8) return 0;
+  if (!e.get_meta(key, &v) || v.size() != 8) return missing;
   return int64_t(storage::decode_u64(v));
 }
 
@@ -47,8 +48,8 @@ Result<std::unique_ptr<Store>> Store::open(storage::Engine* engine) {
 
 Status Store::restore() {
   consistent_index_ = uint64_t(meta_i64(*engine_, kMetaConsistentIndex));
-  compact_rev_ = meta_i64(*engine_, kMetaFinishedCompact);
-  const int64_t scheduled = meta_i64(*engine_, kMetaScheduledCompact);
+  compact_rev_ = meta_i64(*engine_, kMetaFinishedCompact, -1);
+  const int64_t scheduled = meta_i64(*engine_, kMetaScheduledCompact, -1);
   int64_t max_rev = 1;
   Status bad;
   Status st = engine_->scan_kv("", "", [&](std::string_view k, std::string_view v) {
@@ -97,6 +98,29 @@ uint64_t Store::consistent_index() const {
 size_t Store::key_count() const {
   std::shared_lock l(mu_);
   return index_.size();
+}
+
+Status Store::hash_kv(int64_t rev, Hash* out) const {
+  std::shared_lock l(mu_);
+  out->compact_rev = compact_rev_;
+  out->current_rev = current_rev_;
+  if (rev > 0 && rev <= compact_rev_) return Status::of(ErrorCode::kCompacted);
+  if (rev > current_rev_) return Status::of(ErrorCode::kFutureRev);
+  if (rev == 0) rev = current_rev_;
+  const std::set<Revision> keep = index_.keep(rev);
+  const Revision lower{compact_rev_ + 1, 0};
+  Crc32c crc;
+  crc.update("key");
+  Status st = engine_->scan_kv("", revision_key(Revision{rev + 1, 0}),
+                               [&](std::string_view k, std::string_view v) {
+                                 const Revision r = parse_revision_key(k);
+                                 if (r < lower && !keep.empty() && !keep.count(r)) return true;
+                                 crc.update(k);
+                                 crc.update(v);
+                                 return true;
+                               });
+  out->hash = crc.value();
+  return st;
 }
 
 // ---------------------------------------------------------------- ReadTxn

@@ -118,6 +118,16 @@ class Store {
   uint64_t consistent_index() const;
   size_t key_count() const;
 
+  struct Hash {
+    uint32_t hash = 0;
+    int64_t current_rev = 0;
+    int64_t compact_rev = 0;
+  };
+  // etcd's HashKV: CRC-32C over "key" and every kv record (revision key, encoded value) up to
+  // rev (0: current), leaving out records a compaction at the compacted revision drops. Members
+  // with the same history give the same hash, and so does etcd for the same history.
+  Status hash_kv(int64_t rev, Hash* out) const;
+
   // Called (under the write lock, after commit) with the changes of every write txn and its
   // revision; the watch hub hooks in here.
   void set_on_commit(std::function<void(int64_t rev, const std::vector<mvccpb::KeyValue>&)> fn) {
@@ -136,7 +146,7 @@ class Store {
   mutable std::shared_mutex mu_;
   KeyIndex index_;
   int64_t current_rev_ = 1;   // etcd starts at revision 1
-  int64_t compact_rev_ = 0;   // main revision of the last compaction (0: none)
+  int64_t compact_rev_ = -1;  // main revision of the last compaction (-1: none, as etcd)
   uint64_t consistent_index_ = 0;
   std::function<void(int64_t, const std::vector<mvccpb::KeyValue>&)> on_commit_;
 };
