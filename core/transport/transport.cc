@@ -1,0 +1,382 @@
+#include "core/transport/transport.h"
+
+#include <netdb.h>
+
+#include <cstring>
+
+#include "core/common/log.h"
+
+namespace outpost::transport {
+namespace {
+
+constexpr char kMagic[4] = {'O', 'U', 'T', 'P'};
+constexpr uint8_t kVersion = 1;
+constexpr size_t kHandshakeLen = 4 + 1 + 8 + 8;
+constexpr size_t kMaxBatch = 64;  // frames per write call
+
+void put_u64(std::string& s, uint64_t v) {
+  for (int i = 7; i >= 0; --i) s.push_back(char((v >> (8 * i)) & 0xff));
+}
+uint64_t get_u64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | uint8_t(p[i]);
+  return v;
+}
+std::string len_prefix(size_t n) {
+  std::string s(4, '\0');
+  for (int i = 0; i < 4; ++i) s[size_t(i)] = char((n >> (8 * (3 - i))) & 0xff);
+  return s;
+}
+
+// Releases a handle whose owner may already be gone: the owner pointer is cleared first.
+template <class H>
+void close_handle(H* h) {
+  if (!h) return;
+  h->data = nullptr;
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(h)))
+    uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* x) { delete reinterpret_cast<H*>(x); });
+}
+
+bool resolve(const std::string& host, int port, sockaddr_storage* out) {
+  std::memset(out, 0, sizeof *out);
+  if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(out)) == 0) return true;
+  if (uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(out)) == 0) return true;
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0 || !res)
+    return false;
+  std::memcpy(out, res->ai_addr, res->ai_addrlen);
+  freeaddrinfo(res);
+  return true;
+}
+
+void alloc_cb(uv_handle_t*, size_t suggested, uv_buf_t* buf) {
+  buf->base = new char[suggested];
+  buf->len = suggested;
+}
+
+}  // namespace
+
+struct Transport::Peer {
+  Transport* t = nullptr;
+  uint64_t id = 0;
+  std::string host;
+  int port = 0;
+  uv_tcp_t* sock = nullptr;
+  uv_timer_t* timer = nullptr;
+  bool connected = false;
+  bool writing = false;
+  uint64_t backoff_ms = 0;
+  std::deque<std::string> queue;
+  size_t queued_bytes = 0;
+
+  void disconnect(const char* why) {
+    if (sock) {
+      if (connected)
+        OUTPOST_LOG(kWarn, "lost connection to peer", log::kv_hex("peer-id", id),
+                    log::kv("reason", why));
+      close_handle(sock);
+      sock = nullptr;
+    }
+    connected = false;
+    writing = false;
+  }
+};
+
+struct Transport::Inbound {
+  Transport* t = nullptr;
+  uv_tcp_t* sock = nullptr;
+  std::string buf;
+  size_t off = 0;
+  bool handshaken = false;
+  uint64_t from = 0;
+};
+
+struct WriteReq {
+  uv_write_t req;
+  std::vector<std::string> parts;
+  uv_tcp_t* sock;  // its data is the Peer, or null once the peer is gone
+};
+
+Transport::Transport(uv_loop_t* loop, Options opts, OnMessage on_message)
+    : loop_(loop), opts_(std::move(opts)), on_message_(std::move(on_message)) {
+  if (opts_.min_backoff_ms == 0) opts_.min_backoff_ms = 1;
+}
+
+Transport::~Transport() { close(); }
+
+bool Transport::listen(std::string* error) {
+  sockaddr_storage addr;
+  if (!resolve(opts_.listen_host, opts_.listen_port, &addr)) {
+    *error = "cannot resolve peer listen host " + opts_.listen_host;
+    return false;
+  }
+  listener_ = new uv_tcp_t;
+  uv_tcp_init(loop_, listener_);
+  listener_->data = this;
+  int rc = uv_tcp_bind(listener_, reinterpret_cast<sockaddr*>(&addr), 0);
+  if (rc == 0)
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(listener_), 128, [](uv_stream_t* s, int status) {
+      if (status == 0 && s->data) static_cast<Transport*>(s->data)->on_accept();
+    });
+  if (rc != 0) {
+    *error = "cannot listen for peers on " + opts_.listen_host + ":" +
+             std::to_string(opts_.listen_port) + ": " + uv_strerror(rc);
+    close_handle(listener_);
+    listener_ = nullptr;
+    return false;
+  }
+  sockaddr_storage bound;
+  int len = sizeof bound;
+  uv_tcp_getsockname(listener_, reinterpret_cast<sockaddr*>(&bound), &len);
+  port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                            : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  return true;
+}
+
+void Transport::on_accept() {
+  auto in = std::make_unique<Inbound>();
+  in->t = this;
+  in->sock = new uv_tcp_t;
+  uv_tcp_init(loop_, in->sock);
+  in->sock->data = in.get();
+  if (uv_accept(reinterpret_cast<uv_stream_t*>(listener_),
+                reinterpret_cast<uv_stream_t*>(in->sock)) != 0) {
+    close_handle(in->sock);
+    return;
+  }
+  uv_tcp_nodelay(in->sock, 1);
+  Inbound* raw = in.get();
+  inbound_[raw] = std::move(in);
+  uv_read_start(reinterpret_cast<uv_stream_t*>(raw->sock), alloc_cb,
+                [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+                  std::unique_ptr<char[]> owned(buf->base);
+                  auto* in = static_cast<Inbound*>(s->data);
+                  if (!in) return;
+                  Transport* t = in->t;
+                  if (n < 0) {
+                    t->drop_inbound(in, n == UV_EOF ? nullptr : uv_strerror(int(n)));
+                    return;
+                  }
+                  in->buf.append(buf->base, size_t(n));
+                  if (!in->handshaken) {
+                    if (in->buf.size() < kHandshakeLen) return;
+                    const char* p = in->buf.data();
+                    if (std::memcmp(p, kMagic, 4) != 0) {
+                      t->drop_inbound(in, "not an Outpost peer (bad handshake)");
+                      return;
+                    }
+                    if (uint8_t(p[4]) != kVersion) {
+                      t->drop_inbound(in, "unsupported peer protocol version");
+                      return;
+                    }
+                    if (get_u64(p + 5) != t->opts_.cluster_id) {
+                      t->drop_inbound(in, "peer belongs to another cluster (cluster id mismatch)");
+                      return;
+                    }
+                    in->from = get_u64(p + 13);
+                    in->handshaken = true;
+                    in->off = kHandshakeLen;
+                  }
+                  for (;;) {
+                    const size_t avail = in->buf.size() - in->off;
+                    if (avail < 4) break;
+                    const auto* p = reinterpret_cast<const uint8_t*>(in->buf.data() + in->off);
+                    const size_t len = (size_t(p[0]) << 24) | (size_t(p[1]) << 16) |
+                                       (size_t(p[2]) << 8) | p[3];
+                    if (len > t->opts_.max_frame_bytes) {
+                      t->drop_inbound(in, "frame larger than the limit");
+                      return;
+                    }
+                    if (avail < 4 + len) break;
+                    std::string payload = in->buf.substr(in->off + 4, len);
+                    in->off += 4 + len;
+                    ++t->stats_.frames_received;
+                    t->on_message_(in->from, std::move(payload));
+                    if (!s->data) return;  // the handler closed the transport
+                  }
+                  if (in->off > 0 && in->off == in->buf.size()) {
+                    in->buf.clear();
+                    in->off = 0;
+                  } else if (in->off > (1u << 20)) {
+                    in->buf.erase(0, in->off);
+                    in->off = 0;
+                  }
+                });
+}
+
+void Transport::drop_inbound(Inbound* in, const char* why) {
+  if (why) {
+    ++stats_.rejected_connections;
+    OUTPOST_LOG(kWarn, "closed peer connection", log::kv("reason", why),
+                log::kv_hex("peer-id", in->from));
+  }
+  close_handle(in->sock);
+  inbound_.erase(in);
+}
+
+void Transport::add_peer(uint64_t id, const std::string& host, int port) {
+  if (closed_ || peers_.count(id)) return;
+  auto p = std::make_unique<Peer>();
+  p->t = this;
+  p->id = id;
+  p->host = host;
+  p->port = port;
+  p->backoff_ms = opts_.min_backoff_ms;
+  p->timer = new uv_timer_t;
+  uv_timer_init(loop_, p->timer);
+  p->timer->data = p.get();
+  Peer* raw = p.get();
+  peers_[id] = std::move(p);
+  dial(raw);
+}
+
+void Transport::remove_peer(uint64_t id) {
+  auto it = peers_.find(id);
+  if (it == peers_.end()) return;
+  Peer* p = it->second.get();
+  p->disconnect("removed");
+  close_handle(p->timer);
+  p->timer = nullptr;
+  peers_.erase(it);
+}
+
+void Transport::dial(Peer* p) {
+  sockaddr_storage addr;
+  if (!resolve(p->host, p->port, &addr)) {
+    schedule_redial(p);
+    return;
+  }
+  p->sock = new uv_tcp_t;
+  uv_tcp_init(loop_, p->sock);
+  p->sock->data = p;
+  auto* req = new uv_connect_t;
+  req->data = p->sock;
+  const int rc = uv_tcp_connect(req, p->sock, reinterpret_cast<sockaddr*>(&addr),
+                                [](uv_connect_t* req, int status) {
+    auto* sock = static_cast<uv_tcp_t*>(req->data);
+    delete req;
+    auto* p = static_cast<Peer*>(sock->data);
+    if (!p) return;  // peer removed or transport closed meanwhile
+    if (status != 0) {
+      close_handle(sock);
+      p->sock = nullptr;
+      p->t->schedule_redial(p);
+      return;
+    }
+    uv_tcp_nodelay(sock, 1);
+    p->connected = true;
+    p->backoff_ms = p->t->opts_.min_backoff_ms;
+    std::string hs(kMagic, 4);
+    hs.push_back(char(kVersion));
+    put_u64(hs, p->t->opts_.cluster_id);
+    put_u64(hs, p->t->opts_.local_id);
+    // The handshake goes first; it is not a frame and is not counted in the queue.
+    p->queue.push_front(std::move(hs));
+    p->queued_bytes += kHandshakeLen;
+    // Nothing is expected back; reading tells us when the peer goes away.
+    uv_read_start(reinterpret_cast<uv_stream_t*>(sock), alloc_cb,
+                  [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+                    delete[] buf->base;
+                    auto* p = static_cast<Peer*>(s->data);
+                    if (!p || n >= 0) return;
+                    p->disconnect(n == UV_EOF ? "closed by peer" : uv_strerror(int(n)));
+                    p->t->schedule_redial(p);
+                  });
+    p->t->flush(p);
+  });
+  if (rc != 0) {
+    delete req;
+    close_handle(p->sock);
+    p->sock = nullptr;
+    schedule_redial(p);
+  }
+}
+
+void Transport::schedule_redial(Peer* p) {
+  if (closed_ || !p->timer) return;
+  // Everything queued for a dead connection is stale by the time it comes back; Raft resends.
+  p->queue.clear();
+  p->queued_bytes = 0;
+  uv_timer_start(p->timer, [](uv_timer_t* t) {
+    auto* p = static_cast<Peer*>(t->data);
+    if (p && !p->sock) p->t->dial(p);
+  }, p->backoff_ms, 0);
+  p->backoff_ms = std::min(p->backoff_ms * 2, opts_.max_backoff_ms);
+}
+
+bool Transport::send(uint64_t to, std::string payload) {
+  auto it = peers_.find(to);
+  if (closed_ || it == peers_.end()) return false;
+  Peer* p = it->second.get();
+  if (!p->connected || p->queued_bytes + payload.size() + 4 > opts_.max_queue_bytes) {
+    ++stats_.dropped;
+    return false;
+  }
+  p->queued_bytes += payload.size() + 4;
+  p->queue.push_back(len_prefix(payload.size()));
+  p->queue.push_back(std::move(payload));
+  flush(p);
+  return true;
+}
+
+void Transport::flush(Peer* p) {
+  if (!p->connected || p->writing || p->queue.empty()) return;
+  auto* w = new WriteReq;
+  w->sock = p->sock;
+  while (!p->queue.empty() && w->parts.size() < kMaxBatch * 2) {
+    w->parts.push_back(std::move(p->queue.front()));
+    p->queue.pop_front();
+  }
+  std::vector<uv_buf_t> bufs;
+  size_t bytes = 0;
+  for (auto& s : w->parts) {
+    bufs.push_back(uv_buf_init(s.data(), unsigned(s.size())));
+    bytes += s.size();
+  }
+  p->queued_bytes -= std::min(p->queued_bytes, bytes);
+  stats_.frames_sent += w->parts.size() / 2;
+  p->writing = true;
+  w->req.data = w;
+  const int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(p->sock), bufs.data(),
+                          unsigned(bufs.size()), [](uv_write_t* req, int status) {
+    std::unique_ptr<WriteReq> w(static_cast<WriteReq*>(req->data));
+    auto* p = static_cast<Peer*>(w->sock->data);
+    if (!p) return;
+    p->writing = false;
+    if (status != 0) {
+      p->disconnect(uv_strerror(status));
+      p->t->schedule_redial(p);
+      return;
+    }
+    p->t->flush(p);
+  });
+  if (rc != 0) {
+    delete w;
+    p->disconnect(uv_strerror(rc));
+    schedule_redial(p);
+  }
+}
+
+bool Transport::connected(uint64_t peer) const {
+  auto it = peers_.find(peer);
+  return it != peers_.end() && it->second->connected;
+}
+
+void Transport::close() {
+  if (closed_) return;
+  closed_ = true;
+  close_handle(listener_);
+  listener_ = nullptr;
+  for (auto& [_, p] : peers_) {
+    p->disconnect("closing");
+    close_handle(p->timer);
+    p->timer = nullptr;
+  }
+  peers_.clear();
+  for (auto& [raw, in] : inbound_) close_handle(in->sock);
+  inbound_.clear();
+}
+
+}  // namespace outpost::transport

@@ -1,0 +1,95 @@
+#pragma once
+// Transport: peer connections between members over libuv TCP, and the only code in Outpost that
+// opens peer sockets.
+//
+// Wire format, per connection:
+//   handshake  "OUTP" | version (1 byte) | cluster id (8, big-endian) | sender member id (8)
+//   frames     length (4, big-endian) | payload (an encoded raftpb.Message, opaque here)
+// A connection is one-way: the dialing member sends, the accepting member receives. Each member
+// dials every peer it sends to, so two members talk over two connections.
+//
+// Guarantees:
+//   - A peer that sends a wrong magic or cluster id, an unknown version, or a frame larger than
+//     max_frame_bytes is disconnected and logged; nothing it sent is delivered.
+//   - Outbound queues are bounded (max_queue_bytes per peer): send() past that drops the message
+//     and returns false (Raft retransmits; the caller may report the peer unreachable).
+//   - A lost connection is re-dialled with exponential back-off (min_backoff .. max_backoff).
+// Threading: everything runs on the libuv loop passed in; call every method from that loop's
+// thread. Handlers are called on it too.
+
+#include <uv.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace outpost::transport {
+
+struct Options {
+  uint64_t local_id = 0;
+  uint64_t cluster_id = 0;
+  std::string listen_host = "127.0.0.1";
+  int listen_port = 0;  // 0: pick a free port (see port())
+  size_t max_queue_bytes = 64u << 20;
+  size_t max_frame_bytes = 128u << 20;
+  uint64_t min_backoff_ms = 50;
+  uint64_t max_backoff_ms = 2000;
+};
+
+class Transport {
+ public:
+  using OnMessage = std::function<void(uint64_t from, std::string payload)>;
+
+  Transport(uv_loop_t* loop, Options opts, OnMessage on_message);
+  ~Transport();
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
+
+  // Starts accepting peers; false with *error when the address cannot be bound.
+  bool listen(std::string* error);
+  int port() const { return port_; }
+
+  // Peers to send to (host is an IP literal or name resolved at dial time).
+  void add_peer(uint64_t id, const std::string& host, int port);
+  void remove_peer(uint64_t id);
+
+  // Queues payload for peer `to`; false when the peer is unknown or its queue is full.
+  bool send(uint64_t to, std::string payload);
+
+  // Closes every socket; handles are released on the loop's next iterations.
+  void close();
+
+  // Counters for tests and logs.
+  struct Stats {
+    uint64_t frames_sent = 0, frames_received = 0, dropped = 0, rejected_connections = 0;
+  };
+  const Stats& stats() const { return stats_; }
+  bool connected(uint64_t peer) const;
+
+ private:
+  struct Peer;
+  struct Inbound;
+  friend struct Peer;
+  friend struct Inbound;
+
+  void dial(Peer* p);
+  void schedule_redial(Peer* p);
+  void flush(Peer* p);
+  void on_accept();
+  void drop_inbound(Inbound* in, const char* why);
+
+  uv_loop_t* loop_;
+  Options opts_;
+  OnMessage on_message_;
+  uv_tcp_t* listener_ = nullptr;
+  int port_ = 0;
+  bool closed_ = false;
+  std::map<uint64_t, std::unique_ptr<Peer>> peers_;
+  std::map<Inbound*, std::unique_ptr<Inbound>> inbound_;
+  Stats stats_;
+};
+
+}  // namespace outpost::transport
