@@ -17,6 +17,8 @@ grpc::Status to_grpc(const Status& s) {
     case ErrorCode::kCompacted:
     case ErrorCode::kFutureRev: code = StatusCode::OUT_OF_RANGE; break;
     case ErrorCode::kLeaseNotFound: code = StatusCode::NOT_FOUND; break;
+    case ErrorCode::kLeaseExists: code = StatusCode::FAILED_PRECONDITION; break;
+    case ErrorCode::kLeaseTtlTooLarge: code = StatusCode::OUT_OF_RANGE; break;
     case ErrorCode::kStopped:
     case ErrorCode::kTimeout: code = StatusCode::UNAVAILABLE; break;
     case ErrorCode::kCorrupt: code = StatusCode::DATA_LOSS; break;

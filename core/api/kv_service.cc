@@ -1,94 +1,87 @@
 #include "core/api/errors.h"
 #include "core/api/services.h"
+#include "core/api/unary.h"
 #include "core/api/validate.h"
 #include "core/mvcc/kv_ops.h"
 
 namespace outpost::api {
-namespace pb = etcdserverpb;
 
-void fill_header(server::Member& m, pb::ResponseHeader* h) {
+void fill_header(server::Member& m, pb::ResponseHeader* h, bool with_revision) {
   h->set_cluster_id(m.cluster_id());
   h->set_member_id(m.member_id());
   h->set_raft_term(m.term());
-  if (h->revision() == 0) h->set_revision(m.store().current_revision());
+  if (with_revision && h->revision() == 0) h->set_revision(m.store().current_revision());
 }
 
 namespace {
 
-// Proposes req and finishes the call once it is applied (or failed).
-template <class Resp>
-grpc::ServerUnaryReactor* propose_and_finish(grpc::CallbackServerContext* ctx, server::Member& m,
-                                             outpostpb::Request req, Resp* resp) {
-  auto* reactor = ctx->DefaultReactor();
-  m.propose(std::move(req), resp, [&m, reactor, resp](const Status& s) {
-    if (s) fill_header(m, resp->mutable_header());
-    reactor->Finish(to_grpc(s));
+// Proposes the call's request as op and finishes the call once it is applied (or failed).
+template <class Call, class SetOp>
+void propose(server::Member& m, Call* call, SetOp&& set_op) {
+  outpostpb::Request r;
+  set_op(r, std::move(call->req));
+  m.propose(std::move(r), &call->resp, [&m, call](const Status& s) {
+    if (s) fill_header(m, call->resp.mutable_header());
+    call->finish(to_grpc(s));
   });
-  return reactor;
-}
-
-grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* ctx, const Status& s) {
-  auto* reactor = ctx->DefaultReactor();
-  reactor->Finish(to_grpc(s));
-  return reactor;
 }
 
 }  // namespace
 
-grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
-                                           const pb::RangeRequest* req, pb::RangeResponse* resp) {
-  Status s = check_range(*req);
-  if (s) {
-    // One member: every acknowledged write is applied before it is acknowledged, so the local
-    // store is linearizable and serializable alike.
-    mvcc::ReadTxn txn(m_.store());
-    s = mvcc::range(txn, *req, resp);
-  }
-  if (s) fill_header(m_, resp->mutable_header());
-  return finish(ctx, s);
+grpc::ServerUnaryReactor* KvService::Range(RawCtx* ctx, const Raw* in, Raw* out) {
+  return serve_unary<pb::RangeRequest, pb::RangeResponse>(ctx, in, out, [this](auto* call) {
+    Status s = check_range(call->req);
+    if (s) {
+      // One member: every write is applied before it is acknowledged, so the local store is
+      // linearizable and serializable alike.
+      mvcc::ReadTxn txn(m_.store());
+      s = mvcc::range(txn, call->req, &call->resp);
+    }
+    if (s) fill_header(m_, call->resp.mutable_header());
+    call->finish(to_grpc(s));
+  });
 }
 
-grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
-                                         const pb::PutRequest* req, pb::PutResponse* resp) {
-  Status s = check_put(*req);
-  if (!s) return finish(ctx, s);
-  outpostpb::Request r;
-  *r.mutable_put() = *req;
-  return propose_and_finish(ctx, m_, std::move(r), resp);
+grpc::ServerUnaryReactor* KvService::Put(RawCtx* ctx, const Raw* in, Raw* out) {
+  return serve_unary<pb::PutRequest, pb::PutResponse>(ctx, in, out, [this](auto* call) {
+    Status s = check_put(call->req);
+    if (!s) return call->finish(to_grpc(s));
+    propose(m_, call, [](outpostpb::Request& r, pb::PutRequest&& q) { *r.mutable_put() = std::move(q); });
+  });
 }
 
-grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ctx,
-                                                 const pb::DeleteRangeRequest* req,
-                                                 pb::DeleteRangeResponse* resp) {
-  Status s = check_delete(*req);
-  if (!s) return finish(ctx, s);
-  outpostpb::Request r;
-  *r.mutable_delete_range() = *req;
-  return propose_and_finish(ctx, m_, std::move(r), resp);
+grpc::ServerUnaryReactor* KvService::DeleteRange(RawCtx* ctx, const Raw* in, Raw* out) {
+  return serve_unary<pb::DeleteRangeRequest, pb::DeleteRangeResponse>(ctx, in, out, [this](auto* call) {
+    Status s = check_delete(call->req);
+    if (!s) return call->finish(to_grpc(s));
+    propose(m_, call, [](outpostpb::Request& r, pb::DeleteRangeRequest&& q) {
+      *r.mutable_delete_range() = std::move(q);
+    });
+  });
 }
 
-grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
-                                         const pb::TxnRequest* req, pb::TxnResponse* resp) {
-  Status s = check_txn(*req, o_.max_txn_ops);
-  if (s) s = check_txn_keys(*req);
-  if (!s) return finish(ctx, s);
-  if (mvcc::is_txn_read_only(*req)) {
-    mvcc::ReadTxn txn(m_.store());
-    s = mvcc::txn(txn, nullptr, *req, resp, [this](int64_t id) { return m_.lease_exists(id); });
-    if (s) fill_header(m_, resp->mutable_header());
-    return finish(ctx, s);
-  }
-  outpostpb::Request r;
-  *r.mutable_txn() = *req;
-  return propose_and_finish(ctx, m_, std::move(r), resp);
+grpc::ServerUnaryReactor* KvService::Txn(RawCtx* ctx, const Raw* in, Raw* out) {
+  return serve_unary<pb::TxnRequest, pb::TxnResponse>(ctx, in, out, [this](auto* call) {
+    Status s = check_txn(call->req, o_.max_txn_ops);
+    if (s) s = check_txn_keys(call->req);
+    if (!s) return call->finish(to_grpc(s));
+    if (mvcc::is_txn_read_only(call->req)) {
+      mvcc::ReadTxn txn(m_.store());
+      s = mvcc::txn(txn, nullptr, call->req, &call->resp,
+                    [this](int64_t id) { return m_.lease_exists(id); });
+      if (s) fill_header(m_, call->resp.mutable_header());
+      return call->finish(to_grpc(s));
+    }
+    propose(m_, call, [](outpostpb::Request& r, pb::TxnRequest&& q) { *r.mutable_txn() = std::move(q); });
+  });
 }
 
-grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* ctx,
-                                             const pb::CompactionRequest* req,
-                                             pb::CompactionResponse* resp) {
-  outpostpb::Request r;
-  *r.mutable_compaction() = *req;
-  return propose_and_finish(ctx, m_, std::move(r), resp);
+grpc::ServerUnaryReactor* KvService::Compact(RawCtx* ctx, const Raw* in, Raw* out) {
+  return serve_unary<pb::CompactionRequest, pb::CompactionResponse>(ctx, in, out, [this](auto* call) {
+    propose(m_, call, [](outpostpb::Request& r, pb::CompactionRequest&& q) {
+      *r.mutable_compaction() = std::move(q);
+    });
+  });
 }
 
 }  // namespace outpost::api

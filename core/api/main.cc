@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
   for (const auto& u : cfg.advertise_client_urls) mo.advertise_client_urls.push_back(u.str());
   mo.max_request_bytes = cfg.max_request_bytes;
   mo.snapshot_count = cfg.snapshot_count;
+  mo.election_timeout_ms = uint64_t(cfg.election_timeout.count());
 
   // Signals are taken by a waiting thread, not a handler: block them before threads start.
   sigset_t sigs;

@@ -1,6 +1,6 @@
 #pragma once
 // ApiServer: the gRPC server on a member's client URLs, serving the etcd v3 services.
-// KV, Maintenance (Status, Alarm) and Cluster (MemberList) are served; Watch, Lease, Auth and
+// KV, Lease, Maintenance (Status, Alarm, HashKV) and Cluster (MemberList) are served; Watch, Auth and
 // the other methods are registered by their generated base classes and answer UNIMPLEMENTED
 // until their issues land.
 #include <memory>
@@ -31,7 +31,7 @@ class ApiServer {
   MaintenanceService maintenance_;
   ClusterService cluster_;
   etcdserverpb::Watch::CallbackService watch_;
-  etcdserverpb::Lease::CallbackService lease_;
+  LeaseService lease_;
   etcdserverpb::Auth::CallbackService auth_;
   std::unique_ptr<grpc::Server> server_;
 };

@@ -1,7 +1,8 @@
 #pragma once
 // The etcd v3 gRPC services a member serves, on gRPC's callback API: a call waiting for its
-// proposal to be applied holds no thread. Each handler validates, runs or proposes, and fills
-// the response header (cluster id, member id, raft term, revision) as etcd does.
+// proposal to be applied holds no thread. Methods are raw (see unary.h) so malformed requests
+// get etcd's error. Each handler validates, reads or proposes, and fills the response header
+// (cluster id, member id, raft term, revision) as etcd does.
 #include <memory>
 
 #include "core/server/member.h"
@@ -14,60 +15,75 @@ struct ApiOptions {
   std::string version = "3.4.23";  // what Status reports: the etcd API level we serve
 };
 
-class KvService final : public etcdserverpb::KV::CallbackService {
+namespace pb = etcdserverpb;
+using RawCtx = grpc::CallbackServerContext;
+using Raw = grpc::ByteBuffer;
+
+using KvBase = pb::KV::WithRawCallbackMethod_Range<pb::KV::WithRawCallbackMethod_Put<
+    pb::KV::WithRawCallbackMethod_DeleteRange<pb::KV::WithRawCallbackMethod_Txn<
+        pb::KV::WithRawCallbackMethod_Compact<pb::KV::Service>>>>>;
+
+class KvService final : public KvBase {
  public:
   KvService(server::Member& m, ApiOptions o) : m_(m), o_(std::move(o)) {}
-  grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx,
-                                  const etcdserverpb::RangeRequest* req,
-                                  etcdserverpb::RangeResponse* resp) override;
-  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx,
-                                const etcdserverpb::PutRequest* req,
-                                etcdserverpb::PutResponse* resp) override;
-  grpc::ServerUnaryReactor* DeleteRange(grpc::CallbackServerContext* ctx,
-                                        const etcdserverpb::DeleteRangeRequest* req,
-                                        etcdserverpb::DeleteRangeResponse* resp) override;
-  grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* ctx,
-                                const etcdserverpb::TxnRequest* req,
-                                etcdserverpb::TxnResponse* resp) override;
-  grpc::ServerUnaryReactor* Compact(grpc::CallbackServerContext* ctx,
-                                    const etcdserverpb::CompactionRequest* req,
-                                    etcdserverpb::CompactionResponse* resp) override;
+  grpc::ServerUnaryReactor* Range(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerUnaryReactor* Put(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerUnaryReactor* DeleteRange(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerUnaryReactor* Txn(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerUnaryReactor* Compact(RawCtx* ctx, const Raw* in, Raw* out) override;
 
  private:
   server::Member& m_;
   ApiOptions o_;
 };
 
-class MaintenanceService final : public etcdserverpb::Maintenance::CallbackService {
+using MaintenanceBase = pb::Maintenance::WithRawCallbackMethod_Status<
+    pb::Maintenance::WithRawCallbackMethod_Alarm<
+        pb::Maintenance::WithRawCallbackMethod_HashKV<pb::Maintenance::CallbackService>>>;
+
+class MaintenanceService final : public MaintenanceBase {
  public:
   MaintenanceService(server::Member& m, ApiOptions o) : m_(m), o_(std::move(o)) {}
-  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx,
-                                   const etcdserverpb::StatusRequest* req,
-                                   etcdserverpb::StatusResponse* resp) override;
-  grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* ctx,
-                                  const etcdserverpb::AlarmRequest* req,
-                                  etcdserverpb::AlarmResponse* resp) override;
-  grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* ctx,
-                                   const etcdserverpb::HashKVRequest* req,
-                                   etcdserverpb::HashKVResponse* resp) override;
+  grpc::ServerUnaryReactor* Status(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerUnaryReactor* Alarm(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerUnaryReactor* HashKV(RawCtx* ctx, const Raw* in, Raw* out) override;
 
  private:
   server::Member& m_;
   ApiOptions o_;
 };
 
-class ClusterService final : public etcdserverpb::Cluster::CallbackService {
+using ClusterBase = pb::Cluster::WithRawCallbackMethod_MemberList<pb::Cluster::CallbackService>;
+
+class ClusterService final : public ClusterBase {
  public:
   explicit ClusterService(server::Member& m) : m_(m) {}
-  grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* ctx,
-                                       const etcdserverpb::MemberListRequest* req,
-                                       etcdserverpb::MemberListResponse* resp) override;
+  grpc::ServerUnaryReactor* MemberList(RawCtx* ctx, const Raw* in, Raw* out) override;
 
  private:
   server::Member& m_;
 };
 
-// Sets what etcd's header filler sets: ids and term always, the revision when still 0.
-void fill_header(server::Member& m, etcdserverpb::ResponseHeader* h);
+using LeaseBase = pb::Lease::WithRawCallbackMethod_LeaseGrant<
+    pb::Lease::WithRawCallbackMethod_LeaseRevoke<pb::Lease::WithRawCallbackMethod_LeaseTimeToLive<
+        pb::Lease::WithRawCallbackMethod_LeaseLeases<pb::Lease::CallbackService>>>>;
+
+class LeaseService final : public LeaseBase {
+ public:
+  explicit LeaseService(server::Member& m) : m_(m) {}
+  grpc::ServerUnaryReactor* LeaseGrant(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerUnaryReactor* LeaseRevoke(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerUnaryReactor* LeaseTimeToLive(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerUnaryReactor* LeaseLeases(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerBidiReactor<pb::LeaseKeepAliveRequest, pb::LeaseKeepAliveResponse>* LeaseKeepAlive(
+      grpc::CallbackServerContext* ctx) override;
+
+ private:
+  server::Member& m_;
+};
+
+// Sets what etcd's header filler sets: ids and term always, and the revision when still 0
+// and with_revision (etcd's Cluster service leaves the revision out).
+void fill_header(server::Member& m, pb::ResponseHeader* h, bool with_revision = true);
 
 }  // namespace outpost::api

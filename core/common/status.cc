@@ -17,6 +17,8 @@ Status Status::of(ErrorCode code) {
     case ErrorCode::kFutureRev:
       return {code, "etcdserver: mvcc: required revision is a future revision"};
     case ErrorCode::kLeaseNotFound: return {code, "etcdserver: requested lease not found"};
+    case ErrorCode::kLeaseExists: return {code, "etcdserver: lease already exists"};
+    case ErrorCode::kLeaseTtlTooLarge: return {code, "etcdserver: too large lease TTL"};
     case ErrorCode::kStopped: return {code, "etcdserver: server stopped"};
     case ErrorCode::kTimeout: return {code, "etcdserver: request timed out"};
     case ErrorCode::kCorrupt: return {code, "etcdserver: corrupt cluster"};

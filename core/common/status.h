@@ -26,6 +26,8 @@ enum class ErrorCode {
   kFutureRev,
   // Leases (NOT_FOUND / FAILED_PRECONDITION).
   kLeaseNotFound,
+  kLeaseExists,
+  kLeaseTtlTooLarge,
   // Server state (UNAVAILABLE).
   kStopped,
   kTimeout,

@@ -123,6 +123,24 @@ Status Store::hash_kv(int64_t rev, Hash* out) const {
   return st;
 }
 
+Status Store::for_each_live(const std::function<void(const mvccpb::KeyValue&)>& fn) const {
+  std::shared_lock l(mu_);
+  Status bad;
+  index_.visit(std::string(1, '\0'), std::string(1, '\0'), [&](const std::string&, const KeyHistory& h) {
+    auto at = h.get(current_rev_);
+    if (!at) return true;
+    std::string v;
+    mvccpb::KeyValue kv;
+    if (!engine_->get_kv(revision_key(at->modified), &v) || !kv.ParseFromString(v)) {
+      bad = Status(ErrorCode::kCorrupt, "missing or corrupt revision record");
+      return false;
+    }
+    fn(kv);
+    return true;
+  });
+  return bad;
+}
+
 // ---------------------------------------------------------------- ReadTxn
 
 ReadTxn::ReadTxn(const Store& s) : s_(s), lock_(s.mu_), rev_(s.current_rev_) {}
@@ -194,6 +212,7 @@ int64_t WriteTxn::put(std::string_view key, std::string_view value, int64_t leas
   batch_.put_kv(revision_key(idx), enc);
   pending_[idx] = std::move(enc);
   s_.index_.put(key, idx);
+  if (s_.lease_hook_) s_.lease_hook_->on_put(key, lease);
   changes_.push_back(std::move(kv));
   return rev;
 }
@@ -207,6 +226,7 @@ int64_t WriteTxn::delete_range(std::string_view key, std::string_view end, int64
     kv.set_key(k);
     batch_.put_kv(revision_key(idx, /*tombstone=*/true), kv.SerializeAsString());
     s_.index_.tombstone(k, idx);
+    if (s_.lease_hook_) s_.lease_hook_->on_delete(k);
     kv.set_mod_revision(rev);
     changes_.push_back(std::move(kv));
   }

@@ -54,6 +54,16 @@ class KvReader {
 
 class Store;
 
+// Keeps lease attachments in step with the keys (core/lease implements it). Called inside write
+// transactions, under the store's write lock: a put names the key's lease (0 for none), a
+// delete drops it.
+class LeaseHook {
+ public:
+  virtual ~LeaseHook() = default;
+  virtual void on_put(std::string_view key, int64_t lease) = 0;
+  virtual void on_delete(std::string_view key) = 0;
+};
+
 class ReadTxn final : public KvReader {
  public:
   explicit ReadTxn(const Store& s);
@@ -86,6 +96,9 @@ class WriteTxn final : public KvReader {
   int64_t delete_range(std::string_view key, std::string_view end, int64_t* rev);
   // Compacts history at or below rev (kCompacted / kFutureRev as etcd).
   Status compact(int64_t rev);
+  // Meta records committed atomically with the changes (leases, membership).
+  void put_meta(std::string_view key, std::string_view value) { batch_.put_meta(key, value); }
+  void delete_meta(std::string_view key) { batch_.delete_meta(key); }
   // Records the log index this transaction applies (persisted with the changes).
   void set_consistent_index(uint64_t index) { consistent_index_ = index; }
 
@@ -128,6 +141,11 @@ class Store {
   // with the same history give the same hash, and so does etcd for the same history.
   Status hash_kv(int64_t rev, Hash* out) const;
 
+  void set_lease_hook(LeaseHook* hook) { lease_hook_ = hook; }
+  // Calls fn with the latest record of every live key, in key order (for rebuilding state that
+  // hangs off keys, such as lease attachments).
+  Status for_each_live(const std::function<void(const mvccpb::KeyValue&)>& fn) const;
+
   // Called (under the write lock, after commit) with the changes of every write txn and its
   // revision; the watch hub hooks in here.
   void set_on_commit(std::function<void(int64_t rev, const std::vector<mvccpb::KeyValue>&)> fn) {
@@ -149,6 +167,7 @@ class Store {
   int64_t compact_rev_ = -1;  // main revision of the last compaction (-1: none, as etcd)
   uint64_t consistent_index_ = 0;
   std::function<void(int64_t, const std::vector<mvccpb::KeyValue>&)> on_commit_;
+  LeaseHook* lease_hook_ = nullptr;
 };
 
 // meta column keys.

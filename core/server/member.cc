@@ -61,6 +61,13 @@ Status Member::init() {
   if (!store) return store.status();
   store_ = std::move(store.value());
 
+  // etcd's smallest lease TTL: 1.5 election timeouts, rounded up to whole seconds.
+  const int64_t min_ttl = int64_t((opts_.election_timeout_ms * 3 / 2 + 999) / 1000);
+  lessor_ = std::make_unique<lease::Lessor>(min_ttl);
+  s = lessor_->restore(*engine_, *store_);
+  if (!s) return s;
+  store_->set_lease_hook(lessor_.get());
+
   // Replay what the log holds beyond the state machine.
   const uint64_t applied = store_->consistent_index();
   const uint64_t last = engine_->last_log_index();
@@ -78,10 +85,22 @@ Status Member::init() {
                 log::kv("to", last), log::kv("revision", store_->current_revision()));
   }
   log_compacted_to_ = applied;
+  // Like a newly elected Raft leader, start the term with an empty entry.
+  {
+    outpostpb::Request noop;
+    storage::LogRecord rec{last_index_.load() + 1, noop.SerializeAsString()};
+    s = engine_->append_log({rec});
+    if (!s) return s;
+    apply(rec.index, rec.data);
+    last_index_ = rec.index;
+  }
 
   next_id_ = uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()) << 8;
+  // The only member leads: its lease clock starts now, with a full TTL for every lease.
+  lessor_->promote();
   log_thread_ = std::thread([this] { log_loop(); });
   apply_thread_ = std::thread([this] { apply_loop(); });
+  lease_thread_ = std::thread([this] { lease_loop(); });
   OUTPOST_LOG(kInfo, "member started", log::kv("name", opts_.name),
               log::kv_hex("member-id", member_id()), log::kv_hex("cluster-id", cluster_id()),
               log::kv("term", term_), log::kv("applied-index", applied_index_.load()),
@@ -99,6 +118,8 @@ void Member::stop() {
   }
   log_cv_.notify_all();
   apply_cv_.notify_all();
+  lease_cv_.notify_all();
+  if (lease_thread_.joinable()) lease_thread_.join();
   if (log_thread_.joinable()) log_thread_.join();
   if (apply_thread_.joinable()) apply_thread_.join();
   std::map<uint64_t, Waiter> left;
@@ -117,15 +138,19 @@ void Member::propose(outpostpb::Request req, google::protobuf::Message* resp, Do
     done(Status::of(ErrorCode::kRequestTooLarge));
     return;
   }
+  bool accepted = false;
   {
     std::lock_guard l(mu_);
-    if (stopping_) {
-      done(Status::of(ErrorCode::kStopped));
-      return;
+    if (!stopping_) {
+      waiters_.emplace(req.id(), Waiter{resp, std::move(done)});
+      p.req = std::move(req);
+      proposals_.push_back(std::move(p));
+      accepted = true;
     }
-    waiters_.emplace(req.id(), Waiter{resp, std::move(done)});
-    p.req = std::move(req);
-    proposals_.push_back(std::move(p));
+  }
+  if (!accepted) {  // the member is stopping; called outside the lock
+    done(Status::of(ErrorCode::kStopped));
+    return;
   }
   log_cv_.notify_one();
 }
@@ -232,6 +257,25 @@ void Member::apply(uint64_t index, const std::string& data) {
         st = mvcc::compaction(txn, req.compaction(), resp);
         break;
       }
+      case outpostpb::Request::kLeaseGrant: {
+        etcdserverpb::LeaseGrantResponse scratch;
+        auto* resp = w.resp ? static_cast<etcdserverpb::LeaseGrantResponse*>(w.resp) : &scratch;
+        auto ttl = lessor_->grant(txn, req.lease_grant().id(), req.lease_grant().ttl());
+        st = ttl.status();
+        if (ttl) {
+          resp->set_id(req.lease_grant().id());
+          resp->set_ttl(ttl.value());
+          resp->mutable_header()->set_revision(txn.rev());
+        }
+        break;
+      }
+      case outpostpb::Request::kLeaseRevoke: {
+        etcdserverpb::LeaseRevokeResponse scratch;
+        auto* resp = w.resp ? static_cast<etcdserverpb::LeaseRevokeResponse*>(w.resp) : &scratch;
+        st = lessor_->revoke(txn, req.lease_revoke().id());
+        resp->mutable_header()->set_revision(txn.rev());
+        break;
+      }
       case outpostpb::Request::OP_NOT_SET:
         break;
     }
@@ -246,6 +290,40 @@ void Member::apply(uint64_t index, const std::string& data) {
   }
   applied_index_ = index;
   if (w.done) w.done(st);
+}
+
+int64_t Member::next_lease_id() {
+  const uint64_t ms = uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+  const uint64_t low = ((ms << 8) + lease_seq_.fetch_add(1)) & ((uint64_t(1) << 48) - 1);
+  const uint64_t id = ((member_id() & 0xffff) << 48 | low) & (uint64_t(INT64_MAX));
+  return id == 0 ? 1 : int64_t(id);
+}
+
+void Member::lease_loop() {
+  std::unique_lock l(mu_);
+  while (!stopping_) {
+    lease_cv_.wait_for(l, std::chrono::milliseconds(500));
+    if (stopping_) return;
+    l.unlock();
+    for (int64_t id : lessor_->expired(1000)) {
+      {
+        std::lock_guard g(mu_);
+        if (!revoking_.insert(id).second) continue;
+      }
+      OUTPOST_LOG(kInfo, "lease expired; revoking", log::kv_hex("lease-id", uint64_t(id)));
+      outpostpb::Request r;
+      r.mutable_lease_revoke()->set_id(id);
+      auto* resp = new etcdserverpb::LeaseRevokeResponse;
+      propose(std::move(r), resp, [this, id, resp](const Status&) {
+        delete resp;
+        std::lock_guard g(mu_);
+        revoking_.erase(id);
+      });
+    }
+    l.lock();
+  }
 }
 
 void Member::maybe_compact_log(uint64_t applied) {

@@ -12,7 +12,8 @@
 // for core/raft: it orders proposals and persists them. The seam is propose() on one side and
 // apply(index, data) on the other; waiters are matched to applied entries by request id.
 //
-// Threads: "log" (persists proposals), "apply" (applies entries, completes waiters). Reads do
+// Threads: "log" (persists proposals), "apply" (applies entries, completes waiters), "lease"
+// (proposes revocation of expired leases; the single member is always the primary). Reads do
 // not go through either: they run on the caller's thread against the mvcc::Store.
 
 #include <atomic>
@@ -23,11 +24,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/common/status.h"
+#include "core/lease/lessor.h"
 #include "core/mvcc/store.h"
 #include "core/storage/engine.h"
 #include "outpostpb/internal.pb.h"
@@ -46,6 +49,7 @@ struct MemberOptions {
   std::vector<std::string> advertise_client_urls;
   uint64_t max_request_bytes = 1572864;
   uint64_t snapshot_count = 100000;
+  uint64_t election_timeout_ms = 1000;  // the smallest lease TTL derives from it
 };
 
 class Member {
@@ -67,7 +71,10 @@ class Member {
   void propose(outpostpb::Request req, google::protobuf::Message* resp, Done done);
 
   mvcc::Store& store() { return *store_; }
-  bool lease_exists(int64_t /*id*/) const { return false; }  // leases come with the lease issue
+  lease::Lessor& lessor() { return *lessor_; }
+  bool lease_exists(int64_t id) const { return lessor_->exists(id); }
+  // A fresh positive lease id, unique across members (member id bits + time + counter).
+  int64_t next_lease_id();
 
   uint64_t cluster_id() const { return cluster_.cluster_id(); }
   uint64_t member_id() const { return cluster_.local_id(); }
@@ -95,10 +102,14 @@ class Member {
   // Applies one entry in its own write transaction; completes its waiter if it has one.
   void apply(uint64_t index, const std::string& data);
   void maybe_compact_log(uint64_t applied);
+  // The primary's lease clock: proposes the revocation of expired leases.
+  void lease_loop();
 
   MemberOptions opts_;
   std::unique_ptr<storage::Engine> engine_;
   std::unique_ptr<mvcc::Store> store_;
+  std::unique_ptr<lease::Lessor> lessor_;
+  std::atomic<uint64_t> lease_seq_{0};
   outpostpb::ClusterInfo cluster_;
   uint64_t term_ = 0;
   std::atomic<uint64_t> next_id_{0};
@@ -112,8 +123,10 @@ class Member {
   std::deque<Pending> proposals_;
   std::deque<storage::LogRecord> committed_;
   std::map<uint64_t, Waiter> waiters_;
+  std::set<int64_t> revoking_;  // expired leases whose revocation is in flight
+  std::condition_variable lease_cv_;
 
-  std::thread log_thread_, apply_thread_;
+  std::thread log_thread_, apply_thread_, lease_thread_;
 };
 
 }  // namespace outpost::server

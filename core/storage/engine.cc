@@ -96,14 +96,23 @@ Engine::~Engine() {
   }
 }
 
+Status Engine::write_raft(const RaftWrite& w) {
+  rocksdb::WriteBatch wb;
+  if (w.truncate_from > 0)
+    wb.DeleteRange(raft_log_, encode_u64(w.truncate_from), encode_u64(UINT64_MAX));
+  for (const auto& r : w.records) wb.Put(raft_log_, encode_u64(r.index), r.data);
+  for (const auto& [k, v] : w.meta) wb.Put(raft_meta_, k, v);
+  rocksdb::WriteOptions wo;
+  wo.sync = w.sync;
+  return from_rocks(db_->Write(wo, &wb), "write raft log");
+}
+
 Status Engine::append_log(const std::vector<LogRecord>& records,
                           const std::vector<std::pair<std::string, std::string>>& raft_meta) {
-  rocksdb::WriteBatch wb;
-  for (const auto& r : records) wb.Put(raft_log_, encode_u64(r.index), r.data);
-  for (const auto& [k, v] : raft_meta) wb.Put(raft_meta_, k, v);
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  return from_rocks(db_->Write(wo, &wb), "append raft log");
+  RaftWrite w;
+  w.records = records;
+  w.meta = raft_meta;
+  return write_raft(w);
 }
 
 Status Engine::read_log(uint64_t from, uint64_t to, std::vector<LogRecord>* out) const {

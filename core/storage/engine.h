@@ -68,6 +68,16 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // --- raft log and raft meta ---
+  // One durable write of the raft column families: drops the log from truncate_from on (0: keep
+  // all; a new leader's entries replace a conflicting suffix), appends records, sets raft_meta
+  // keys. With sync, one fsync.
+  struct RaftWrite {
+    uint64_t truncate_from = 0;
+    std::vector<LogRecord> records;
+    std::vector<std::pair<std::string, std::string>> meta;
+    bool sync = true;
+  };
+  Status write_raft(const RaftWrite& w);
   // Appends records (and replaces raft_meta entries given as key/value pairs) with one fsync.
   Status append_log(const std::vector<LogRecord>& records,
                     const std::vector<std::pair<std::string, std::string>>& raft_meta = {});

@@ -1,0 +1,201 @@
+// load(): defaults < TOML < ETCD_* environment < command line, then
+// validation. Also the enum names and the help text.
+#include <set>
+
+#include "config/config.h"
+#include "config/flags.h"
+#include "config/toml_loader.h"
+#include "config/validate.h"
+#include "config/values.h"
+
+namespace outpost::config {
+
+using detail::FlagSpec;
+
+const char* to_string(ClusterState s) { return s == ClusterState::New ? "new" : "existing"; }
+const char* to_string(Role r) { return r == Role::Voter ? "voter" : "learner"; }
+const char* to_string(Logger l) { return l == Logger::Zap ? "zap" : "capnslog"; }
+const char* to_string(CompactionMode m) {
+  return m == CompactionMode::Periodic ? "periodic" : "revision";
+}
+const char* to_string(LogLevel l) {
+  switch (l) {
+    case LogLevel::Debug: return "debug";
+    case LogLevel::Info: return "info";
+    case LogLevel::Warn: return "warn";
+    case LogLevel::Error: return "error";
+    case LogLevel::Panic: return "panic";
+    case LogLevel::Fatal: return "fatal";
+  }
+  return "info";
+}
+
+namespace {
+
+LoadResult failure(LoadResult r, std::string error) {
+  r.config.reset();
+  r.error = std::move(error);
+  return r;
+}
+
+const FlagSpec* flag_for_env(std::string_view key) {
+  for (const auto& f : detail::flag_table()) {
+    if (detail::env_name(f.name) == key) return &f;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+LoadResult load(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
+  LoadResult result;
+  const detail::CommandLine cl = detail::parse_command_line(args);
+  if (!cl.error.empty()) return failure(std::move(result), cl.error);
+  if (cl.help) {
+    result.show_help = true;
+    return result;
+  }
+  if (cl.version) {
+    result.show_version = true;
+    return result;
+  }
+
+  const auto env_value = [&](const char* key) -> std::string {
+    auto it = env.find(key);
+    return it == env.end() ? "" : it->second;
+  };
+  if (!env_value("ETCD_CONFIG_FILE").empty()) {
+    return failure(std::move(result),
+                   "ETCD_CONFIG_FILE (etcd's YAML configuration file) is not supported; "
+                   "use --config FILE.toml or ETCD_CONFIG=FILE.toml (see config/README.md)");
+  }
+
+  Config config;
+  std::set<std::string> set_flags;
+
+  // 1. TOML.
+  std::string toml_path = cl.has_config ? cl.config : env_value("ETCD_CONFIG");
+  if (cl.has_config && toml_path.empty()) {
+    return failure(std::move(result), "--config needs the path of a TOML file");
+  }
+  if (!toml_path.empty()) {
+    if (auto err = detail::load_toml(toml_path, config, &set_flags); !err.empty()) {
+      return failure(std::move(result), err);
+    }
+    config.config_file = toml_path;
+  }
+
+  // 2. Environment. A flag given on the command line wins over its variable.
+  std::set<std::string_view> on_command_line;
+  for (const auto& [spec, value] : cl.flags) on_command_line.insert(spec->name);
+  for (const auto& [key, value] : env) {
+    if (key.rfind("ETCD_", 0) != 0 || value.empty()) continue;
+    if (key == "ETCD_CONFIG" || key == "ETCD_CONFIG_FILE" || key == "ETCD_VERSION") continue;
+    const FlagSpec* spec = flag_for_env(key);
+    if (!spec) {
+      result.warnings.push_back("unrecognized environment variable " + key + "=" + value);
+      continue;
+    }
+    if (on_command_line.count(spec->name)) {
+      result.warnings.push_back("environment variable " + key + " is shadowed by the command-line flag --" +
+                                std::string(spec->name) + "; using the flag");
+      continue;
+    }
+    std::string why;
+    if (!detail::apply_flag(config, *spec, value, &why)) {
+      return failure(std::move(result), "invalid value " + detail::quote(value) + " for " + key + ": " + why);
+    }
+    set_flags.insert(std::string(spec->name));
+  }
+
+  // 3. Command line (values were checked while parsing).
+  for (const auto& [spec, value] : cl.flags) {
+    std::string why;
+    if (!detail::apply_flag(config, *spec, value, &why)) {
+      return failure(std::move(result), "invalid value " + detail::quote(value) + " for flag --" +
+                                            std::string(spec->name) + ": " + why);
+    }
+    set_flags.insert(std::string(spec->name));
+  }
+  if (set_flags.count("log-output")) set_flags.insert("log-outputs");
+
+  if (auto err = detail::finalize_and_validate(config, set_flags); !err.empty()) {
+    return failure(std::move(result), err);
+  }
+
+  std::string ignored;
+  for (const auto& [name, value] : config.ignored_flags) ignored += (ignored.empty() ? "--" : ", --") + name;
+  if (config.enable_pprof) ignored += (ignored.empty() ? "--" : ", --") + std::string("enable-pprof");
+  if (!ignored.empty()) result.warnings.push_back("ignoring etcd flags that Outpost does not use: " + ignored);
+
+  result.config = std::move(config);
+  return result;
+}
+
+std::string usage() {
+  return R"(Usage:
+  outpost [flags]          run one Outpost member (etcd v3 API, Raft replicated)
+  outpost --config FILE    read settings from a TOML file first (see config/README.md)
+  outpost --version        print the version and exit
+  outpost -h | --help      print this help and exit
+
+Flags take "--flag=value" or "--flag value" (one dash works too); booleans take
+"--flag" or "--flag=true|false". Each flag can also come from the environment as
+ETCD_<FLAG> (upper case, '-' -> '_'). Precedence: defaults < TOML < environment
+< command line.
+
+Member:
+  --name NAME                       this member's name (default "default")
+  --data-dir DIR                    where data lives (default "<name>.etcd")
+  --wal-dir DIR                     separate directory for the raft log (default: inside data-dir)
+  --snapshot-count N                applied entries between snapshots (default 100000)
+  --heartbeat-interval MS           leader heartbeat period in ms (default 100)
+  --election-timeout MS             election timeout in ms, at least 5 heartbeats (default 1000)
+  --listen-client-urls URLS         comma list of http(s)://ip:port to serve clients on
+                                    (default http://localhost:2379)
+  --advertise-client-urls URLS      client URLs other members and clients should use
+                                    (default http://localhost:2379; required when
+                                    --listen-client-urls is given)
+  --listen-peer-urls URLS           URLs to serve peer traffic on (default http://localhost:2380)
+  --max-request-bytes N             largest client request accepted (default 1572864)
+  --max-txn-ops N                   most operations in one transaction (default 128)
+  --quota-backend-bytes N           alarm when the store grows past N bytes (0 = 2 GiB,
+                                    negative = no quota; default 0)
+
+Cluster:
+  --initial-advertise-peer-urls URLS
+                                    peer URLs announced to the cluster
+                                    (default http://localhost:2380)
+  --initial-cluster LIST            bootstrap members, name=peer-url,... (default
+                                    <name>=<initial-advertise-peer-urls>)
+  --initial-cluster-state STATE     "new" to bootstrap, "existing" to join (default new)
+  --initial-cluster-token TOKEN     token that keeps separate clusters apart (default etcd-cluster)
+  --strict-reconfig-check[=BOOL]    refuse membership changes that could lose quorum (default true)
+  --force-new-cluster[=BOOL]        restart as a one-member cluster from local data; unsafe
+                                    (default false)
+  --max-learners N                  most learners the cluster admits (Outpost; default 1)
+  --role ROLE                       "voter" or "learner" (Outpost; default voter)
+  --snapshot-rate-limit SIZE        snapshot streaming speed per peer, bytes per second or
+                                    "64MiB"; 0 = unlimited (Outpost; default 64MiB)
+
+Compaction:
+  --auto-compaction-mode MODE       "periodic" or "revision" (default periodic)
+  --auto-compaction-retention VAL   periodic: hours or a duration like "30m"; revision: a
+                                    revision count; "0" turns it off (default 0)
+
+Logging:
+  --logger NAME                     "zap" or "capnslog"; both accepted (default capnslog)
+  --log-outputs LIST                comma list of stderr, stdout, default or file paths
+                                    (default stderr)
+  --log-level LEVEL                 debug, info, warn, error, panic or fatal (default info)
+  --debug[=BOOL]                    same as --log-level=debug (default false)
+
+Accepted for etcd compatibility and ignored (a warning names the ones given):
+  --enable-pprof, TLS and auth flags (--cert-file, --peer-auto-tls, --auth-token, ...),
+  discovery and v2 proxy flags, gRPC and backend tuning, --experimental-*,
+  --unsafe-no-fsync and every other flag etcd 3.4.23 lists in its help.
+  --config-file (etcd's YAML file) is refused: use --config FILE.toml.
+)";
+}
+
+}  // namespace outpost::config

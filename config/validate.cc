@@ -1,0 +1,165 @@
+// etcd's start-up checks (embed.Config.Validate and the bootstrap checks of
+// etcdserver.ServerConfig), with etcd's wording where etcd has one.
+#include "config/validate.h"
+
+#include <algorithm>
+
+#include "config/values.h"
+
+namespace outpost::config::detail {
+namespace {
+
+constexpr int64_t kMaxElectionMs = 50000;  // etcd's upper bound
+
+std::vector<std::string> sorted_strings(const std::vector<Url>& urls) {
+  std::vector<std::string> out;
+  for (const auto& u : urls) out.push_back(u.str());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string join(const std::vector<std::string>& v, std::string_view sep) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : std::string(sep)) + s;
+  return out;
+}
+
+// Go's %q of a []string: ["a" "b"].
+std::string go_quote_list(const std::vector<std::string>& v) {
+  std::string out = "[";
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? " " : "") + quote(v[i]);
+  return out + "]";
+}
+
+std::string check_bind(const std::vector<Url>& urls) {
+  for (const auto& u : urls) {
+    if (!is_bindable_host(u.host)) return "expected IP in URL for binding (" + u.str() + ")";
+  }
+  return "";
+}
+
+std::string check_advertise(const char* flag, const std::vector<Url>& urls) {
+  for (const auto& u : urls) {
+    if (u.port == 0) {
+      return std::string(flag) + " " + quote(u.str()) + " must name a port other than 0";
+    }
+  }
+  return "";
+}
+
+const std::vector<Url>* member_urls(const Config& c) {
+  for (const auto& [name, urls] : c.initial_cluster) {
+    if (name == c.name) return &urls;
+  }
+  return nullptr;
+}
+
+// etcd's advertiseMatchesCluster, comparing URL strings (Outpost does not
+// resolve names to make differently spelled URLs match).
+std::string check_advertise_matches_cluster(const Config& c, const std::vector<Url>& listed) {
+  const std::vector<std::string> ap = sorted_strings(c.initial_advertise_peer_urls);
+  const std::vector<std::string> init = sorted_strings(listed);
+  if (ap == init) return "";
+
+  std::string why;
+  if (ap.size() != init.size()) {
+    why = "len(" + go_quote_list(ap) + ") != len(" + go_quote_list(init) + ")";
+  } else {
+    for (size_t i = 0; i < ap.size(); ++i) {
+      if (ap[i] != init[i]) {
+        why = "resolved urls: " + quote(ap[i]) + " != " + quote(init[i]);
+        break;
+      }
+    }
+  }
+  std::vector<std::string> missing;
+  for (const auto& u : init) {
+    if (std::find(ap.begin(), ap.end(), u) == ap.end()) missing.push_back(c.name + "=" + u);
+  }
+  if (!missing.empty()) {
+    return "--initial-cluster has " + join(missing, ",") +
+           " but missing from --initial-advertise-peer-urls=" + join(ap, ",") + " (" + why + ")";
+  }
+  for (const auto& u : ap) {
+    if (std::find(init.begin(), init.end(), u) == init.end()) missing.push_back(u);
+  }
+  std::vector<std::string> mine;
+  for (const auto& u : ap) mine.push_back(c.name + "=" + u);
+  if (!missing.empty()) {
+    return "--initial-advertise-peer-urls has " + join(missing, ",") +
+           " but missing from --initial-cluster=" + join(mine, ",");
+  }
+  // Same URL sets spelled with different multiplicity, e.g. a URL twice.
+  return "failed to resolve " + join(ap, ",") + " to match --initial-cluster=" + join(mine, ",") +
+         " (" + why + ")";
+}
+
+bool has_duplicate_url(const Cluster& cluster) {
+  std::vector<std::string> all;
+  for (const auto& [name, urls] : cluster) {
+    for (const auto& u : urls) all.push_back(u.str());
+  }
+  std::sort(all.begin(), all.end());
+  return std::adjacent_find(all.begin(), all.end()) != all.end();
+}
+
+}  // namespace
+
+std::string finalize_and_validate(Config& c, const std::set<std::string>& set_flags) {
+  const auto is_set = [&](const char* flag) { return set_flags.count(flag) > 0; };
+
+  if (c.data_dir.empty()) c.data_dir = c.name + ".etcd";
+  if (c.snapshot_count == 0) c.snapshot_count = 100000;
+  if (c.debug) c.log_level = LogLevel::Debug;
+  if (!is_set("initial-cluster")) {
+    c.initial_cluster.clear();
+    for (const auto& u : c.initial_advertise_peer_urls) add_member_url(&c.initial_cluster, c.name, u);
+  }
+
+  if (c.name.empty()) return "--name must not be empty";
+  if (auto e = check_bind(c.listen_peer_urls); !e.empty()) return e;
+  if (auto e = check_bind(c.listen_client_urls); !e.empty()) return e;
+  if (auto e = check_advertise("--initial-advertise-peer-urls", c.initial_advertise_peer_urls); !e.empty()) {
+    return e;
+  }
+  if (auto e = check_advertise("--advertise-client-urls", c.advertise_client_urls); !e.empty()) return e;
+
+  const int64_t tick = c.heartbeat_interval.count();
+  const int64_t election = c.election_timeout.count();
+  if (tick <= 0) return "--heartbeat-interval must be >0 (set to " + std::to_string(tick) + "ms)";
+  if (election <= 0) return "--election-timeout must be >0 (set to " + std::to_string(election) + "ms)";
+  if (5 * tick > election) {
+    return "--election-timeout[" + std::to_string(election) +
+           "ms] should be at least as 5 times as --heartbeat-interval[" + std::to_string(tick) + "ms]";
+  }
+  if (election > kMaxElectionMs) {
+    return "--election-timeout[" + std::to_string(election) +
+           "ms] is too long, and should be set less than " + std::to_string(kMaxElectionMs) + "ms";
+  }
+
+  if (is_set("listen-client-urls") && !is_set("advertise-client-urls")) {
+    return "--advertise-client-urls is required when --listen-client-urls is set explicitly";
+  }
+  if (c.max_request_bytes == 0) return "--max-request-bytes must be >0";
+  if (c.max_txn_ops == 0) return "--max-txn-ops must be >0";
+  if (std::string why; !check_compaction_retention(c.auto_compaction_mode, c.auto_compaction_retention, &why)) {
+    return why;
+  }
+  if (c.role == Role::Learner && c.force_new_cluster) {
+    return "--force-new-cluster cannot be used by a learner (role = learner): "
+           "a new cluster needs a voting member";
+  }
+
+  // Bootstrap checks (etcd: VerifyBootstrap / VerifyJoinExisting).
+  const std::vector<Url>* mine = member_urls(c);
+  if (!mine) return "couldn't find local name " + quote(c.name) + " in the initial cluster configuration";
+  if (c.initial_cluster_state == ClusterState::New) {
+    if (auto e = check_advertise_matches_cluster(c, *mine); !e.empty()) return e;
+  }
+  if (has_duplicate_url(c.initial_cluster)) {
+    return "initial cluster " + cluster_string(c.initial_cluster) + " has duplicate url";
+  }
+  return "";
+}
+
+}  // namespace outpost::config::detail

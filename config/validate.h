@@ -1,0 +1,17 @@
+// Whole-config checks, run once every source has been applied.
+#pragma once
+
+#include <set>
+#include <string>
+
+#include "config/config.h"
+
+namespace outpost::config::detail {
+
+// Fills the values etcd derives (data dir from the name, initial cluster
+// from the name and advertise peer URLs, --debug -> debug level, a zero
+// snapshot count -> the default), then checks the result. set_flags holds
+// the flag names that any source set explicitly. Returns "" or one message.
+std::string finalize_and_validate(Config& config, const std::set<std::string>& set_flags);
+
+}  // namespace outpost::config::detail

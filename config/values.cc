@@ -1,0 +1,267 @@
+// Text -> typed value conversions; see values.h.
+#include "config/values.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <limits>
+
+namespace outpost::config::detail {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+std::vector<std::string_view> split_commas(std::string_view s) {
+  std::vector<std::string_view> parts;
+  while (true) {
+    const auto comma = s.find(',');
+    parts.push_back(s.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    s.remove_prefix(comma + 1);
+  }
+  return parts;
+}
+
+bool set_why(std::string* why, std::string text) {
+  if (why) *why = std::move(text);
+  return false;
+}
+
+bool is_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(),
+                                   [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+}
+
+}  // namespace
+
+std::string quote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+bool parse_bool(std::string_view s, bool* out, std::string* why) {
+  // Go's strconv.ParseBool, which etcd's boolean flags use.
+  static constexpr std::string_view kTrue[] = {"1", "t", "T", "true", "TRUE", "True"};
+  static constexpr std::string_view kFalse[] = {"0", "f", "F", "false", "FALSE", "False"};
+  for (auto t : kTrue) {
+    if (s == t) return *out = true, true;
+  }
+  for (auto f : kFalse) {
+    if (s == f) return *out = false, true;
+  }
+  return set_why(why, "expected true or false");
+}
+
+bool parse_uint64(std::string_view s, uint64_t* out, std::string* why) {
+  uint64_t v = 0;
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (!is_digits(s) || ec != std::errc() || p != s.data() + s.size()) {
+    return set_why(why, "expected a non-negative integer");
+  }
+  *out = v;
+  return true;
+}
+
+bool parse_uint32(std::string_view s, uint32_t* out, std::string* why) {
+  uint64_t v = 0;
+  if (!parse_uint64(s, &v, why)) return false;
+  if (v > std::numeric_limits<uint32_t>::max()) return set_why(why, "value is too large");
+  *out = static_cast<uint32_t>(v);
+  return true;
+}
+
+bool parse_int64(std::string_view s, int64_t* out, std::string* why) {
+  int64_t v = 0;
+  const std::string_view digits = (!s.empty() && s[0] == '-') ? s.substr(1) : s;
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (!is_digits(digits) || ec != std::errc() || p != s.data() + s.size()) {
+    return set_why(why, "expected an integer");
+  }
+  *out = v;
+  return true;
+}
+
+bool parse_byte_size(std::string_view input, uint64_t* out, std::string* why) {
+  const std::string_view s = trim(input);
+  size_t n = 0;
+  while (n < s.size() && std::isdigit(static_cast<unsigned char>(s[n]))) ++n;
+  std::string_view unit = trim(s.substr(n));
+  uint64_t value = 0;
+  const std::string bad = "expected a byte count such as 67108864, \"64MiB\" or \"100MB\"";
+  if (n == 0 || !parse_uint64(s.substr(0, n), &value, nullptr)) return set_why(why, bad);
+  if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b')) unit.remove_suffix(1);
+  uint64_t mult = 1;
+  if (!unit.empty()) {
+    const bool binary = unit.size() == 2 && (unit[1] == 'i' || unit[1] == 'I');
+    if (unit.size() != 1 && !binary) return set_why(why, bad);
+    const uint64_t base = binary ? 1024 : 1000;
+    int power = 0;
+    switch (std::toupper(static_cast<unsigned char>(unit[0]))) {
+      case 'K': power = 1; break;
+      case 'M': power = 2; break;
+      case 'G': power = 3; break;
+      case 'T': power = 4; break;
+      default: return set_why(why, bad);
+    }
+    for (int i = 0; i < power; ++i) mult *= base;
+  }
+  if (value > std::numeric_limits<uint64_t>::max() / mult) return set_why(why, "value is too large");
+  *out = value * mult;
+  return true;
+}
+
+void add_unique(std::vector<Url>* urls, Url u) {
+  if (std::find(urls->begin(), urls->end(), u) == urls->end()) urls->push_back(std::move(u));
+}
+
+bool parse_url_list(std::string_view s, std::vector<Url>* out, std::string* why) {
+  if (trim(s).empty()) return set_why(why, "no URLs given");
+  std::vector<Url> urls;
+  for (std::string_view part : split_commas(s)) {
+    auto u = parse_url(part, why);
+    if (!u) return false;
+    add_unique(&urls, std::move(*u));
+  }
+  *out = std::move(urls);
+  return true;
+}
+
+void add_member_url(Cluster* cluster, const std::string& name, Url u) {
+  for (auto& [member, urls] : *cluster) {
+    if (member == name) {
+      urls.push_back(std::move(u));  // a duplicate URL is reported by validation
+      return;
+    }
+  }
+  cluster->emplace_back(name, std::vector<Url>{std::move(u)});
+}
+
+bool parse_initial_cluster(std::string_view s, Cluster* out, std::string* why) {
+  Cluster cluster;
+  for (std::string_view entry : split_commas(s)) {
+    entry = trim(entry);
+    if (entry.empty()) continue;  // etcd skips empty entries ("a=u,,b=v")
+    const auto eq = entry.find('=');
+    if (eq == std::string_view::npos) {
+      return set_why(why, "entry " + quote(entry) + " is not of the form name=peer-url");
+    }
+    const std::string name(trim(entry.substr(0, eq)));
+    if (name.empty()) {
+      return set_why(why, "entry " + quote(entry) + " has an empty member name");
+    }
+    std::string url_why;
+    auto u = parse_url(entry.substr(eq + 1), &url_why);
+    if (!u) return set_why(why, "member " + quote(name) + ": " + url_why);
+    add_member_url(&cluster, name, std::move(*u));
+  }
+  if (cluster.empty()) return set_why(why, "no members given (expected name=peer-url,...)");
+  *out = std::move(cluster);
+  return true;
+}
+
+std::string cluster_string(const Cluster& cluster) {
+  std::vector<std::string> pairs;
+  for (const auto& [name, urls] : cluster) {
+    for (const auto& u : urls) pairs.push_back(name + "=" + u.str());
+  }
+  std::sort(pairs.begin(), pairs.end());
+  std::string out;
+  for (const auto& p : pairs) out += (out.empty() ? "" : ",") + p;
+  return out;
+}
+
+bool parse_cluster_state(std::string_view s, ClusterState* out, std::string* why) {
+  if (s == "new") return *out = ClusterState::New, true;
+  if (s == "existing") return *out = ClusterState::Existing, true;
+  return set_why(why, "expected \"new\" or \"existing\"");
+}
+
+bool parse_role(std::string_view s, Role* out, std::string* why) {
+  if (s == "voter") return *out = Role::Voter, true;
+  if (s == "learner") return *out = Role::Learner, true;
+  return set_why(why, "expected \"voter\" or \"learner\"");
+}
+
+bool parse_logger(std::string_view s, Logger* out, std::string* why) {
+  if (s == "zap") return *out = Logger::Zap, true;
+  if (s == "capnslog") return *out = Logger::Capnslog, true;
+  return set_why(why, "unknown logger option " + quote(s) + " (expected \"zap\" or \"capnslog\")");
+}
+
+bool parse_log_level(std::string_view s, LogLevel* out, std::string* why) {
+  static constexpr std::pair<std::string_view, LogLevel> kLevels[] = {
+      {"debug", LogLevel::Debug}, {"info", LogLevel::Info},   {"warn", LogLevel::Warn},
+      {"error", LogLevel::Error}, {"panic", LogLevel::Panic}, {"fatal", LogLevel::Fatal}};
+  for (const auto& [text, level] : kLevels) {
+    if (s == text) return *out = level, true;
+  }
+  return set_why(why, "expected one of debug, info, warn, error, panic, fatal");
+}
+
+bool parse_compaction_mode(std::string_view s, CompactionMode* out, std::string* why) {
+  if (s == "periodic") return *out = CompactionMode::Periodic, true;
+  if (s == "revision") return *out = CompactionMode::Revision, true;
+  return set_why(why, "unknown auto-compaction-mode " + quote(s) +
+                          " (expected \"periodic\" or \"revision\")");
+}
+
+bool parse_log_outputs(std::string_view s, std::vector<std::string>* out, std::string* why) {
+  std::vector<std::string> outputs;
+  for (std::string_view part : split_commas(s)) {
+    part = trim(part);
+    if (part.empty()) return set_why(why, "empty log output (expected stderr, stdout, default or a file path)");
+    if (std::find(outputs.begin(), outputs.end(), part) == outputs.end()) outputs.emplace_back(part);
+  }
+  *out = std::move(outputs);
+  return true;
+}
+
+namespace {
+
+// Go's time.ParseDuration grammar without a sign: ([0-9]*(\.[0-9]*)?unit)+ or "0".
+bool is_go_duration(std::string_view s) {
+  if (s == "0") return true;
+  if (s.empty()) return false;
+  static constexpr std::string_view kUnits[] = {"ns", "us", "µs", "μs", "ms", "s", "m", "h"};
+  while (!s.empty()) {
+    size_t n = 0, digits = 0;
+    while (n < s.size() && std::isdigit(static_cast<unsigned char>(s[n]))) ++n, ++digits;
+    if (n < s.size() && s[n] == '.') {
+      ++n;
+      while (n < s.size() && std::isdigit(static_cast<unsigned char>(s[n]))) ++n, ++digits;
+    }
+    if (digits == 0) return false;
+    s.remove_prefix(n);
+    size_t best = 0;
+    for (auto unit : kUnits) {
+      if (s.substr(0, unit.size()) == unit && unit.size() > best) best = unit.size();
+    }
+    if (best == 0) return false;
+    s.remove_prefix(best);
+  }
+  return true;
+}
+
+}  // namespace
+
+bool check_compaction_retention(CompactionMode mode, std::string_view s, std::string* why) {
+  uint64_t n = 0;
+  if (mode == CompactionMode::Revision) {
+    if (parse_uint64(s, &n, nullptr)) return true;
+    return set_why(why, "invalid auto-compaction-retention " + quote(s) +
+                            " for revision mode (expected a number of revisions)");
+  }
+  if (parse_uint64(s, &n, nullptr) || is_go_duration(s)) return true;
+  return set_why(why, "invalid auto-compaction-retention " + quote(s) +
+                          " for periodic mode (expected hours such as \"1\" or a duration such as \"30m\")");
+}
+
+}  // namespace outpost::config::detail

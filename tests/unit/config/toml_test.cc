@@ -1,0 +1,289 @@
+// The TOML front end: schema, types, positions in errors.
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "helpers.h"
+
+using namespace outpost::config;
+using namespace outpost::config::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Loads a TOML text and returns the error (requires failure).
+std::string toml_err(const std::string& text, std::vector<std::string> extra = {}) {
+  TempFile f(text);
+  std::vector<std::string> args = {"--config", f.path()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  std::string e = err(args);
+  // Make the message independent of the temporary directory.
+  const auto at = e.find(f.path());
+  if (at == 0) e.replace(0, f.path().size(), "F");
+  for (size_t p = e.find("\n" + f.path()); p != std::string::npos; p = e.find("\n" + f.path())) {
+    e.replace(p + 1, f.path().size(), "F");
+  }
+  return e;
+}
+
+Config toml_ok(const std::string& text, std::vector<std::string> extra = {}) {
+  TempFile f(text);
+  std::vector<std::string> args = {"--config", f.path()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return ok(args);
+}
+
+}  // namespace
+
+TEST_CASE("the full TOML example loads into every field", "[toml]") {
+  const Config c = toml_ok(R"(
+name = "infra1"
+data_dir = "/var/lib/outpost/infra1"
+wal_dir = "/fast/wal"
+
+[client]
+listen_urls = ["http://127.0.0.1:2379", "http://10.0.0.1:2379"]
+advertise_urls = ["http://10.0.0.1:2379"]
+
+[peer]
+listen_urls = ["http://127.0.0.1:12380"]
+advertise_urls = ["http://127.0.0.1:12380"]
+
+[cluster]
+initial = "infra1=http://127.0.0.1:12380,infra2=http://127.0.0.1:22380,infra3=http://127.0.0.1:32380"
+state = "new"
+token = "etcd-cluster-1"
+strict_reconfig_check = false
+force_new_cluster = false
+max_learners = 2
+
+[raft]
+heartbeat_interval_ms = 50
+election_timeout_ms = 500
+snapshot_count = 20000
+snapshot_rate_limit = "16MiB"
+
+[limits]
+max_request_bytes = 2097152
+max_txn_ops = 64
+quota_backend_bytes = 4294967296
+
+[compaction]
+mode = "periodic"
+retention = "30m"
+
+[log]
+logger = "zap"
+outputs = ["stderr", "/var/log/outpost.log"]
+level = "debug"
+
+[replica]
+role = "voter"
+)");
+  CHECK(c.name == "infra1");
+  CHECK(c.data_dir == "/var/lib/outpost/infra1");
+  CHECK(c.wal_dir == "/fast/wal");
+  CHECK(url_strings(c.listen_client_urls) ==
+        std::vector<std::string>{"http://127.0.0.1:2379", "http://10.0.0.1:2379"});
+  CHECK(url_strings(c.advertise_client_urls) == std::vector<std::string>{"http://10.0.0.1:2379"});
+  CHECK(url_strings(c.listen_peer_urls) == std::vector<std::string>{"http://127.0.0.1:12380"});
+  CHECK(url_strings(c.initial_advertise_peer_urls) == std::vector<std::string>{"http://127.0.0.1:12380"});
+  REQUIRE(c.initial_cluster.size() == 3);
+  CHECK(c.initial_cluster[1].first == "infra2");
+  CHECK(c.initial_cluster_state == ClusterState::New);
+  CHECK(c.initial_cluster_token == "etcd-cluster-1");
+  CHECK_FALSE(c.strict_reconfig_check);
+  CHECK_FALSE(c.force_new_cluster);
+  CHECK(c.max_learners == 2);
+  CHECK(c.heartbeat_interval == 50ms);
+  CHECK(c.election_timeout == 500ms);
+  CHECK(c.snapshot_count == 20000);
+  CHECK(c.snapshot_rate_limit == 16ull << 20);
+  CHECK(c.max_request_bytes == 2097152);
+  CHECK(c.max_txn_ops == 64);
+  CHECK(c.quota_backend_bytes == 4294967296LL);
+  CHECK(c.auto_compaction_mode == CompactionMode::Periodic);
+  CHECK(c.auto_compaction_retention == "30m");
+  CHECK(c.logger == Logger::Zap);
+  CHECK(c.log_outputs == std::vector<std::string>{"stderr", "/var/log/outpost.log"});
+  CHECK(c.log_level == LogLevel::Debug);
+  CHECK(c.role == Role::Voter);
+}
+
+TEST_CASE("an empty TOML file gives the defaults", "[toml]") {
+  const Config c = toml_ok("");
+  CHECK(c.name == "default");
+  CHECK(c.heartbeat_interval == 100ms);
+  CHECK_FALSE(c.config_file.empty());
+}
+
+TEST_CASE("cluster.initial as a table keeps the file's member order", "[toml]") {
+  const Config c = toml_ok(R"(
+name = "zeta"
+[peer]
+advertise_urls = ["http://127.0.0.1:12380", "http://10.0.0.9:12380"]
+[cluster.initial]
+zeta = ["http://127.0.0.1:12380", "http://10.0.0.9:12380"]
+alpha = "http://127.0.0.1:22380"
+mid = "http://127.0.0.1:32380"
+)");
+  REQUIRE(c.initial_cluster.size() == 3);
+  CHECK(c.initial_cluster[0].first == "zeta");
+  CHECK(c.initial_cluster[0].second.size() == 2);
+  CHECK(c.initial_cluster[1].first == "alpha");
+  CHECK(c.initial_cluster[2].first == "mid");
+  CHECK(url_strings(c.initial_cluster[2].second) == std::vector<std::string>{"http://127.0.0.1:32380"});
+}
+
+TEST_CASE("URL lists may also be one comma-separated string, sizes an integer", "[toml]") {
+  const Config c = toml_ok(R"(
+[client]
+listen_urls = "http://127.0.0.1:2379,http://127.0.0.2:2379"
+advertise_urls = "http://127.0.0.1:2379"
+[raft]
+snapshot_rate_limit = 1000
+[compaction]
+mode = "revision"
+retention = 500
+[log]
+outputs = "stdout"
+)");
+  CHECK(c.listen_client_urls.size() == 2);
+  CHECK(c.snapshot_rate_limit == 1000);
+  CHECK(c.auto_compaction_retention == "500");
+  CHECK(c.log_outputs == std::vector<std::string>{"stdout"});
+}
+
+TEST_CASE("command-line flags override the TOML file", "[toml][precedence]") {
+  const Config c = toml_ok("name = \"toml\"\n[limits]\nmax_txn_ops = 10\n", {"--max-txn-ops=20"});
+  CHECK(c.name == "toml");
+  CHECK(c.max_txn_ops == 20);
+}
+
+TEST_CASE("a TOML learner replica", "[toml]") {
+  const Config c = toml_ok(R"(
+name = "r1"
+[peer]
+advertise_urls = ["http://127.0.0.1:42380"]
+[cluster]
+initial = "infra1=http://127.0.0.1:12380,r1=http://127.0.0.1:42380"
+state = "existing"
+[replica]
+role = "learner"
+)");
+  CHECK(c.role == Role::Learner);
+  CHECK(c.initial_cluster_state == ClusterState::Existing);
+  CHECK(c.data_dir == "r1.etcd");  // derived from the TOML name
+}
+
+TEST_CASE("unknown keys and tables are named with their dotted path and position", "[toml][errors]") {
+  CHECK(toml_err("[raft]\nheartbeat_ms = 100\n") ==
+        "F:2:1: unknown key \"raft.heartbeat_ms\" (valid keys in [raft]: heartbeat_interval_ms, "
+        "election_timeout_ms, snapshot_count, snapshot_rate_limit)");
+  CHECK(toml_err("name = \"a\"\nnmae = \"b\"\n") ==
+        "F:2:1: unknown key \"nmae\" (valid top-level keys: name, data_dir, wal_dir, [client], [peer], "
+        "[cluster], [raft], [limits], [compaction], [log], [replica])");
+  CHECK(toml_err("[tls]\ncert = \"x\"\n") ==
+        "F:1:2: unknown key \"tls\" (valid top-level keys: name, data_dir, wal_dir, [client], [peer], "
+        "[cluster], [raft], [limits], [compaction], [log], [replica])");
+}
+
+TEST_CASE("wrong types say what was expected and what was found", "[toml][errors]") {
+  CHECK(toml_err("[raft]\nheartbeat_interval_ms = \"100\"\n") ==
+        "F:2:25: raft.heartbeat_interval_ms: expected an integer, got a string");
+  CHECK(toml_err("name = 5\n") == "F:1:8: name: expected a string, got an integer");
+  CHECK(toml_err("[cluster]\nstrict_reconfig_check = \"yes\"\n") ==
+        "F:2:25: cluster.strict_reconfig_check: expected a boolean, got a string");
+  CHECK(toml_err("[raft]\nelection_timeout_ms = 1.5\n") ==
+        "F:2:23: raft.election_timeout_ms: expected an integer, got a floating-point number");
+  CHECK(toml_err("client = 5\n") == "F:1:10: client: expected a table, got an integer");
+  CHECK(toml_err("[client]\nlisten_urls = 5\n") ==
+        "F:2:15: client.listen_urls: expected an array of URL strings, got an integer");
+  CHECK(toml_err("[client]\nlisten_urls = [\"http://127.0.0.1:2379\", 7]\n") ==
+        "F:2:41: client.listen_urls[1]: expected a URL string, got an integer");
+  CHECK(toml_err("[log]\noutputs = [true]\n") == "F:2:12: log.outputs[0]: expected a string, got a boolean");
+  CHECK(toml_err("[cluster]\ninitial = 3\n") ==
+        "F:2:11: cluster.initial: expected a string \"name=url,...\" or a table of name = url, got an integer");
+  CHECK(toml_err("[cluster.initial]\na = 3\n") ==
+        "F:2:5: cluster.initial.a: expected a URL string or an array of URL strings, got an integer");
+  CHECK(toml_err("[raft]\nsnapshot_rate_limit = true\n") ==
+        "F:2:23: raft.snapshot_rate_limit: expected an integer or a string such as \"64MiB\", got a boolean");
+  CHECK(toml_err("[[client]]\nlisten_urls = []\n") == "F:1:1: client: expected a table, got an array");
+}
+
+TEST_CASE("bad values are reported at the value", "[toml][errors]") {
+  CHECK(toml_err("[raft]\nheartbeat_interval_ms = -100\n") ==
+        "F:2:25: raft.heartbeat_interval_ms: must not be negative (got -100)");
+  CHECK(toml_err("[raft]\nheartbeat_interval_ms = 0\n") ==
+        "F:2:25: raft.heartbeat_interval_ms: must be greater than 0");
+  CHECK(toml_err("[limits]\nmax_txn_ops = 0\n") == "F:2:15: limits.max_txn_ops: must be greater than 0");
+  CHECK(toml_err("[cluster]\nmax_learners = -1\n") == "F:2:16: cluster.max_learners: must not be negative (got -1)");
+  CHECK(toml_err("[cluster]\nstate = \"bogus\"\n") ==
+        "F:2:9: cluster.state: invalid value \"bogus\": expected \"new\" or \"existing\"");
+  CHECK(toml_err("[log]\nlevel = \"loud\"\n") ==
+        "F:2:9: log.level: invalid value \"loud\": expected one of debug, info, warn, error, panic, fatal");
+  CHECK(toml_err("[replica]\nrole = \"observer\"\n") ==
+        "F:2:8: replica.role: invalid value \"observer\": expected \"voter\" or \"learner\"");
+  CHECK(toml_err("[raft]\nsnapshot_rate_limit = \"fast\"\n") ==
+        "F:2:23: raft.snapshot_rate_limit: invalid value \"fast\": expected a byte count such as 67108864, "
+        "\"64MiB\" or \"100MB\"");
+  CHECK(toml_err("[client]\nlisten_urls = [\"http://127.0.0.1:2379\", \"http://127.0.0.1\"]\n") ==
+        "F:2:41: client.listen_urls[1]: URL address does not have the form \"host:port\": http://127.0.0.1");
+  CHECK(toml_err("[peer]\nadvertise_urls = []\n") == "F:2:18: peer.advertise_urls: no URLs given");
+  CHECK(toml_err("[client]\nlisten_urls = \"ftp://h:1\"\n") ==
+        "F:2:15: client.listen_urls: URL scheme must be http or https: ftp://h:1");
+  CHECK(toml_err("[cluster]\ninitial = \"a=http://h\"\n") ==
+        "F:2:11: cluster.initial: member \"a\": URL address does not have the form \"host:port\": http://h");
+  CHECK(toml_err("[cluster.initial]\n\"a,b\" = \"http://h:1\"\n") ==
+        "F:2:9: cluster.initial.a,b: a member name must be non-empty and must not contain ',' or '='");
+  CHECK(toml_err("[cluster.initial]\na = \"http://h:1/x\"\n") ==
+        "F:2:5: cluster.initial.a: URL must not contain a path: http://h:1/x");
+}
+
+TEST_CASE("every problem in the file is listed, in file order", "[toml][errors]") {
+  CHECK(toml_err("[raft]\nbogus = 1\nheartbeat_interval_ms = \"x\"\n[log]\nlevel = 3\n") ==
+        "F:2:1: unknown key \"raft.bogus\" (valid keys in [raft]: heartbeat_interval_ms, election_timeout_ms, "
+        "snapshot_count, snapshot_rate_limit)\n"
+        "F:3:25: raft.heartbeat_interval_ms: expected an integer, got a string\n"
+        "F:5:9: log.level: expected a string, got an integer");
+}
+
+TEST_CASE("a syntactically broken file names the file, line and column", "[toml][errors]") {
+  // The description after "TOML syntax error: " is toml++'s (v3.3 here).
+  CHECK(toml_err("name = \"a\"\n[raft\n") ==
+        "F:2:6: TOML syntax error: Error while parsing table header: expected ']', saw '\\n'");
+  CHECK(toml_err("name = \"a\"\nname = \"b\"\n") ==
+        "F:2:8: TOML syntax error: Error while parsing key-value pair: cannot redefine existing string 'name'");
+}
+
+TEST_CASE("an unreadable file is named with the reason", "[toml][errors]") {
+  CHECK(err({"--config", "/nonexistent/outpost.toml"}) ==
+        "cannot read config file \"/nonexistent/outpost.toml\": No such file or directory");
+  CHECK(err({"--config", "/"}) == "cannot read config file \"/\": it is a directory");
+}
+
+TEST_CASE("cross-field checks still run on TOML values", "[toml][errors]") {
+  CHECK(toml_err("[raft]\nheartbeat_interval_ms = 300\n") ==
+        "--election-timeout[1000ms] should be at least as 5 times as --heartbeat-interval[300ms]");
+  CHECK(toml_err("[client]\nlisten_urls = [\"http://127.0.0.1:2379\"]\n") ==
+        "--advertise-client-urls is required when --listen-client-urls is set explicitly");
+}
+
+TEST_CASE("the example in config/README.md loads", "[toml][docs]") {
+  std::ifstream in(std::string(OUTPOST_SOURCE_DIR) + "/config/README.md");
+  REQUIRE(in);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string doc = text.str();
+  const auto begin = doc.find("```toml\n");
+  REQUIRE(begin != std::string::npos);
+  const auto end = doc.find("```", begin + 8);
+  REQUIRE(end != std::string::npos);
+  const Config c = toml_ok(doc.substr(begin + 8, end - begin - 8));
+  CHECK(c.name == "infra1");
+  REQUIRE(c.initial_cluster.size() == 3);
+  CHECK(c.initial_cluster[0].first == "infra1");
+  CHECK(c.initial_cluster[2].first == "infra3");
+  CHECK(c.initial_cluster_token == "etcd-cluster-1");
+  CHECK(c.logger == Logger::Zap);
+}
