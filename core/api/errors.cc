@@ -20,6 +20,7 @@ grpc::Status to_grpc(const Status& s) {
     case ErrorCode::kLeaseExists: code = StatusCode::FAILED_PRECONDITION; break;
     case ErrorCode::kLeaseTtlTooLarge: code = StatusCode::OUT_OF_RANGE; break;
     case ErrorCode::kStopped:
+    case ErrorCode::kNoLeader:
     case ErrorCode::kTimeout: code = StatusCode::UNAVAILABLE; break;
     case ErrorCode::kCorrupt: code = StatusCode::DATA_LOSS; break;
     case ErrorCode::kIo:

@@ -20,6 +20,7 @@ Status Status::of(ErrorCode code) {
     case ErrorCode::kLeaseExists: return {code, "etcdserver: lease already exists"};
     case ErrorCode::kLeaseTtlTooLarge: return {code, "etcdserver: too large lease TTL"};
     case ErrorCode::kStopped: return {code, "etcdserver: server stopped"};
+    case ErrorCode::kNoLeader: return {code, "etcdserver: no leader"};
     case ErrorCode::kTimeout: return {code, "etcdserver: request timed out"};
     case ErrorCode::kCorrupt: return {code, "etcdserver: corrupt cluster"};
     case ErrorCode::kIo: return {code, "etcdserver: storage error"};

@@ -30,6 +30,7 @@ enum class ErrorCode {
   kLeaseTtlTooLarge,
   // Server state (UNAVAILABLE).
   kStopped,
+  kNoLeader,
   kTimeout,
   // Storage and everything unexpected (INTERNAL / DATA_LOSS).
   kCorrupt,

@@ -1,0 +1,128 @@
+#pragma once
+// RaftNode: the raft thread of a member (DESIGN.md, core/server).
+//
+// One thread runs a libuv loop holding: a tick timer (every heartbeat interval), the peer
+// Transport, an async handle through which other threads hand in work, and a check handle that
+// handles Ready once per loop iteration, so everything that arrived in one poll (peer messages,
+// proposals) is persisted with a single fsync (group commit). Each Ready is handled in order:
+//   persist (DurableLog: entries, hard state, snapshot metadata; synced when Raft asks)
+//   -> send its messages (only now: they may promise what was just persisted)
+//   -> apply committed conf changes to Raft, hand committed entries to on_committed
+//   -> answer read-index requests -> advance.
+// on_committed runs on the raft thread and must only enqueue (the applier applies).
+//
+// Thread-safety: propose(), propose_conf_change(), read_index() and the getters are safe from any
+// thread; the callbacks run on the raft thread.
+
+#include <uv.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/common/status.h"
+#include "core/raft/raw_node.h"
+#include "core/storage/raft_log.h"
+#include "core/transport/transport.h"
+
+namespace outpost::server {
+
+struct PeerAddr {
+  std::string host;
+  int port = 0;
+};
+
+struct RaftNodeOptions {
+  uint64_t id = 0;
+  uint64_t cluster_id = 0;
+  std::map<uint64_t, PeerAddr> peers;  // every other member we send to
+  std::string listen_host = "127.0.0.1";
+  int listen_port = 0;
+  raftpb::ConfState initial;  // founding voters (used only by a fresh member)
+  uint64_t applied = 0;       // state machine's consistent index
+  uint64_t heartbeat_ms = 100;
+  int election_ticks = 10;
+};
+
+class RaftNode {
+ public:
+  using OnCommitted = std::function<void(std::vector<raftpb::Entry>)>;
+  using OnLeader = std::function<void(uint64_t leader, uint64_t term)>;
+  using OnDropped = std::function<void(const Status&)>;
+  using OnRead = std::function<void(const Status&, uint64_t index)>;
+
+  // Loads the durable log from engine, binds the peer listener and starts the thread.
+  static Result<std::unique_ptr<RaftNode>> start(RaftNodeOptions opts, storage::Engine* engine,
+                                                 OnCommitted on_committed, OnLeader on_leader);
+  ~RaftNode();
+  void stop();
+
+  // Proposes data; if Raft refuses it (no leader, transfer in progress) on_dropped runs with
+  // kNoLeader. Otherwise the entry shows up in on_committed on every member.
+  void propose(std::string data, OnDropped on_dropped);
+  void propose_conf_change(const raftpb::ConfChange& cc, OnDropped on_dropped);
+  // Asks for a linearizable read index; requests arriving together share one ReadIndex round.
+  // Fails with kTimeout when no answer came within an election timeout (leader lost).
+  void read_index(OnRead on_read);
+
+  uint64_t id() const { return id_; }
+  uint64_t leader() const { return leader_.load(); }
+  uint64_t term() const { return term_.load(); }
+  uint64_t commit_index() const { return commit_.load(); }
+  uint64_t last_index() const { return last_.load(); }
+  int peer_port() const { return port_; }
+
+ private:
+  RaftNode() = default;
+  void run();
+  void on_wake();
+  void on_tick();
+  void handle_ready();
+  void resolve_reads(const std::vector<raft::ReadState>& rs);
+  void fail_old_reads();
+
+  uint64_t id_ = 0;
+  RaftNodeOptions opts_;
+  storage::Engine* engine_ = nullptr;
+  std::unique_ptr<storage::DurableLog> log_;
+  std::unique_ptr<raft::RawNode> node_;
+  OnCommitted on_committed_;
+  OnLeader on_leader_;
+
+  uv_loop_t loop_{};
+  uv_timer_t tick_{};
+  uv_async_t wake_{};
+  uv_check_t check_{};
+  std::unique_ptr<transport::Transport> transport_;
+  int port_ = 0;
+  std::thread thread_;
+
+  std::atomic<uint64_t> leader_{0}, term_{0}, commit_{0}, last_{0};
+
+  struct Inbox {
+    std::vector<std::pair<std::string, OnDropped>> proposals;
+    std::vector<std::pair<raftpb::ConfChange, OnDropped>> conf_changes;
+    std::vector<OnRead> reads;
+    bool stop = false;
+  };
+  std::mutex mu_;
+  Inbox inbox_;
+  bool stopped_ = false;
+
+  // Raft thread only.
+  struct PendingRead {
+    std::vector<OnRead> waiters;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::map<std::string, PendingRead> reads_;
+  uint64_t read_seq_ = 0;
+};
+
+}  // namespace outpost::server
