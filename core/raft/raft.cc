@@ -1,0 +1,662 @@
+#include "core/raft/raft.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+namespace outpost::raft {
+
+namespace {
+
+// Context marking a vote request as part of a leadership transfer: it must not be ignored by
+// the leader lease, since the current leader asked for it.
+constexpr const char* campaign_transfer_ctx = "CampaignTransfer";
+
+[[noreturn]] void fatal(const char* what) {
+  std::fprintf(stderr, "raft: %s\n", what);
+  std::abort();
+}
+
+std::uint64_t splitmix64(std::uint64_t& state) {
+  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+const char* to_string(StateType s) {
+  switch (s) {
+    case StateType::follower: return "StateFollower";
+    case StateType::candidate: return "StateCandidate";
+    case StateType::leader: return "StateLeader";
+    case StateType::pre_candidate: return "StatePreCandidate";
+  }
+  return "?";
+}
+
+bool is_local_msg(raftpb::MessageType t) {
+  return t == raftpb::MsgHup || t == raftpb::MsgBeat || t == raftpb::MsgUnreachable ||
+         t == raftpb::MsgSnapStatus || t == raftpb::MsgCheckQuorum;
+}
+
+bool is_response_msg(raftpb::MessageType t) {
+  return t == raftpb::MsgAppResp || t == raftpb::MsgVoteResp || t == raftpb::MsgHeartbeatResp ||
+         t == raftpb::MsgUnreachable || t == raftpb::MsgPreVoteResp;
+}
+
+raftpb::MessageType vote_resp_type(raftpb::MessageType t) {
+  switch (t) {
+    case raftpb::MsgVote: return raftpb::MsgVoteResp;
+    case raftpb::MsgPreVote: return raftpb::MsgPreVoteResp;
+    default: fatal("not a vote message");
+  }
+}
+
+std::string Config::validate() const {
+  if (id == no_node) return "cannot use 0 as the member id";
+  if (heartbeat_tick <= 0) return "heartbeat tick must be greater than 0";
+  if (election_tick <= heartbeat_tick) return "election tick must be greater than heartbeat tick";
+  if (storage == nullptr) return "storage cannot be null";
+  if (max_inflight_msgs == 0) return "max inflight messages must be greater than 0";
+  if (read_only_option == ReadOnlyOption::lease_based && !check_quorum) {
+    return "check_quorum must be enabled when read_only_option is lease_based";
+  }
+  return {};
+}
+
+Raft::Raft(const Config& c)
+    : id_(c.id),
+      raft_log_(c.storage, c.max_committed_size_per_ready != 0 ? c.max_committed_size_per_ready
+                                                               : c.max_size_per_msg),
+      prs_(c.max_inflight_msgs),
+      read_only_(c.read_only_option),
+      max_msg_size_(c.max_size_per_msg),
+      max_uncommitted_size_(c.max_uncommitted_entries_size == 0 ? UINT64_MAX
+                                                                : c.max_uncommitted_entries_size),
+      election_timeout_(c.election_tick),
+      heartbeat_timeout_(c.heartbeat_tick),
+      check_quorum_(c.check_quorum),
+      pre_vote_(c.pre_vote),
+      disable_proposal_forwarding_(c.disable_proposal_forwarding),
+      rng_state_(c.random_seed != 0 ? c.random_seed : c.id * 0x2545f4914f6cdd1dULL + 1),
+      random_(c.random) {
+  if (std::string err = c.validate(); !err.empty()) fatal(err.c_str());
+  raftpb::HardState hs;
+  raftpb::ConfState cs;
+  if (c.storage->initial_state(&hs, &cs) != Error::ok) fatal("cannot read the initial state");
+  const std::uint64_t next = raft_log_.last_index() + 1;
+  for (std::uint64_t v : cs.voters()) prs_.add_voter(v, next);
+  for (std::uint64_t l : cs.learners()) prs_.add_learner(l, next);
+  is_learner_ = prs_.is_learner(id_);
+  if (hs.term() != 0 || hs.vote() != 0 || hs.commit() != 0) load_state(hs);
+  if (c.applied > 0) raft_log_.applied_to(c.applied);
+  become_follower(term_, no_node);
+}
+
+void Raft::load_state(const raftpb::HardState& hs) {
+  if (hs.commit() < raft_log_.committed() || hs.commit() > raft_log_.last_index()) {
+    fatal("hard state commit index is out of the log's range");
+  }
+  raft_log_.commit_to(hs.commit());
+  term_ = hs.term();
+  vote_ = hs.vote();
+}
+
+raftpb::HardState Raft::hard_state() const {
+  raftpb::HardState hs;
+  hs.set_term(term_);
+  hs.set_vote(vote_);
+  hs.set_commit(raft_log_.committed());
+  return hs;
+}
+
+std::uint64_t Raft::random_below(std::uint64_t n) {
+  if (random_) return random_(n);
+  return splitmix64(rng_state_) % n;
+}
+
+void Raft::reset_randomized_election_timeout() {
+  randomized_election_timeout_ =
+      election_timeout_ + static_cast<int>(random_below(static_cast<std::uint64_t>(election_timeout_)));
+}
+
+bool Raft::promotable() const {
+  const Progress* pr = prs_.get(id_);
+  return pr != nullptr && !pr->is_learner;
+}
+
+void Raft::reset(std::uint64_t term) {
+  if (term_ != term) {
+    term_ = term;
+    vote_ = no_node;
+  }
+  lead_ = no_node;
+  election_elapsed_ = 0;
+  heartbeat_elapsed_ = 0;
+  reset_randomized_election_timeout();
+  abort_leader_transfer();
+  prs_.reset_votes();
+  const std::uint64_t last = raft_log_.last_index();
+  for (auto& [id, pr] : prs_.progress()) {
+    pr = Progress(last + 1, prs_.max_inflight(), pr.is_learner);
+    if (id == id_) pr.match = last;
+  }
+  pending_conf_index_ = 0;
+  uncommitted_size_ = 0;
+  read_only_.clear();
+  pending_read_index_msgs_.clear();
+}
+
+void Raft::become_follower(std::uint64_t term, std::uint64_t lead) {
+  reset(term);
+  lead_ = lead;
+  state_ = StateType::follower;
+}
+
+void Raft::become_candidate() {
+  if (state_ == StateType::leader) fatal("invalid transition leader -> candidate");
+  reset(term_ + 1);
+  vote_ = id_;
+  state_ = StateType::candidate;
+}
+
+void Raft::become_pre_candidate() {
+  if (state_ == StateType::leader) fatal("invalid transition leader -> pre-candidate");
+  // Pre-candidacy changes neither the term nor the vote: it only asks whether it could win.
+  prs_.reset_votes();
+  lead_ = no_node;
+  state_ = StateType::pre_candidate;
+}
+
+void Raft::become_leader() {
+  if (state_ == StateType::follower) fatal("invalid transition follower -> leader");
+  reset(term_);
+  lead_ = id_;
+  state_ = StateType::leader;
+  if (Progress* self = prs_.get(id_)) {
+    self->become_replicate();
+    self->recent_active = true;
+  }
+  // Any conf change still in the log might be uncommitted: no new one until it is applied.
+  pending_conf_index_ = raft_log_.last_index();
+  // The empty entry of the new term lets the leader commit (and learn the commit index) quickly.
+  std::vector<raftpb::Entry> noop(1);
+  if (!append_entry(std::move(noop))) fatal("cannot append the leader's empty entry");
+}
+
+void Raft::tick() {
+  if (state_ == StateType::leader) {
+    tick_heartbeat();
+  } else {
+    tick_election();
+  }
+}
+
+void Raft::tick_election() {
+  ++election_elapsed_;
+  if (promotable() && past_election_timeout()) {
+    election_elapsed_ = 0;
+    raftpb::Message m;
+    m.set_type(raftpb::MsgHup);
+    m.set_from(id_);
+    step(std::move(m));
+  }
+}
+
+void Raft::tick_heartbeat() {
+  ++heartbeat_elapsed_;
+  ++election_elapsed_;
+  if (election_elapsed_ >= election_timeout_) {
+    election_elapsed_ = 0;
+    if (check_quorum_) {
+      raftpb::Message m;
+      m.set_type(raftpb::MsgCheckQuorum);
+      m.set_from(id_);
+      step(std::move(m));
+    }
+    // A transfer that did not finish within an election timeout is abandoned.
+    if (state_ == StateType::leader && lead_transferee_ != no_node) abort_leader_transfer();
+  }
+  if (state_ != StateType::leader) return;
+  if (heartbeat_elapsed_ >= heartbeat_timeout_) {
+    heartbeat_elapsed_ = 0;
+    raftpb::Message m;
+    m.set_type(raftpb::MsgBeat);
+    m.set_from(id_);
+    step(std::move(m));
+  }
+}
+
+void Raft::hup(CampaignType t) {
+  if (state_ == StateType::leader) return;
+  if (!promotable()) return;
+  // A committed but unapplied conf change could change whether we may campaign at all.
+  if (raft_log_.committed() > raft_log_.applied()) {
+    std::vector<raftpb::Entry> ents;
+    if (raft_log_.slice(raft_log_.applied() + 1, raft_log_.committed() + 1, no_limit, &ents) !=
+        Error::ok) {
+      fatal("cannot read unapplied entries");
+    }
+    for (const auto& e : ents) {
+      if (e.type() == raftpb::EntryConfChange) return;
+    }
+  }
+  campaign(t);
+}
+
+void Raft::campaign(CampaignType t) {
+  raftpb::MessageType vote_msg;
+  std::uint64_t term;
+  if (t == CampaignType::pre_election) {
+    become_pre_candidate();
+    vote_msg = raftpb::MsgPreVote;
+    term = term_ + 1;  // the term we would campaign for; ours stays unchanged
+  } else {
+    become_candidate();
+    vote_msg = raftpb::MsgVote;
+    term = term_;
+  }
+  if (poll(id_, true) == VoteResult::won) {
+    // Single voter: we won on our own vote.
+    if (t == CampaignType::pre_election) {
+      campaign(CampaignType::election);
+    } else {
+      become_leader();
+    }
+    return;
+  }
+  for (std::uint64_t id : prs_.voters()) {  // learners are never asked
+    if (id == id_) continue;
+    raftpb::Message m;
+    m.set_to(id);
+    m.set_term(term);
+    m.set_type(vote_msg);
+    m.set_index(raft_log_.last_index());
+    m.set_log_term(raft_log_.last_term());
+    if (t == CampaignType::transfer) m.set_context(campaign_transfer_ctx);
+    send(std::move(m));
+  }
+}
+
+VoteResult Raft::poll(std::uint64_t id, bool granted) {
+  prs_.record_vote(id, granted);
+  return prs_.tally(nullptr, nullptr);
+}
+
+Error Raft::step(raftpb::Message m) {
+  const auto type = m.type();
+  if (m.term() == 0) {
+    // local message
+  } else if (m.term() > term_) {
+    if (type == raftpb::MsgVote || type == raftpb::MsgPreVote) {
+      const bool force = m.context() == campaign_transfer_ctx;
+      const bool in_lease =
+          check_quorum_ && lead_ != no_node && election_elapsed_ < election_timeout_;
+      // Leader lease: we heard from a leader recently, so this candidate cannot have a legitimate
+      // reason to take over; ignoring it keeps a rejoining partitioned node from disrupting us.
+      if (!force && in_lease) return Error::ok;
+    }
+    if (type == raftpb::MsgPreVote) {
+      // Never bump our term for a pre-vote.
+    } else if (type == raftpb::MsgPreVoteResp && !m.reject()) {
+      // A granted pre-vote is for a term we have not entered yet; campaign() will.
+    } else if (type == raftpb::MsgApp || type == raftpb::MsgHeartbeat || type == raftpb::MsgSnap) {
+      become_follower(m.term(), m.from());
+    } else if (type == raftpb::MsgVote) {
+      // Adopt the term, but keep the election timer running (Figure 2: only a leader's message or
+      // a granted vote restarts it). Otherwise candidates with stale logs, which cannot win, would
+      // keep restarting the timers of the members that can, and elections could fail for long.
+      const int elapsed = election_elapsed_;
+      become_follower(m.term(), no_node);
+      election_elapsed_ = elapsed;
+    } else {
+      become_follower(m.term(), no_node);
+    }
+  } else if (m.term() < term_) {
+    if ((check_quorum_ || pre_vote_) &&
+        (type == raftpb::MsgHeartbeat || type == raftpb::MsgApp)) {
+      // A stale leader (e.g. healed from a partition) learns our term from this answer and steps
+      // down; otherwise, with check-quorum or pre-vote, nothing would ever tell it.
+      raftpb::Message resp;
+      resp.set_to(m.from());
+      resp.set_type(raftpb::MsgAppResp);
+      send(std::move(resp));
+    } else if (type == raftpb::MsgPreVote) {
+      raftpb::Message resp;
+      resp.set_to(m.from());
+      resp.set_term(term_);
+      resp.set_type(raftpb::MsgPreVoteResp);
+      resp.set_reject(true);
+      send(std::move(resp));
+    }
+    return Error::ok;
+  }
+
+  switch (type) {
+    case raftpb::MsgHup:
+      hup(pre_vote_ ? CampaignType::pre_election : CampaignType::election);
+      return Error::ok;
+    case raftpb::MsgVote:
+    case raftpb::MsgPreVote:
+      handle_vote_request(m);
+      return Error::ok;
+    default:
+      break;
+  }
+  switch (state_) {
+    case StateType::leader: return step_leader(m);
+    case StateType::candidate:
+    case StateType::pre_candidate: return step_candidate(m);
+    case StateType::follower: return step_follower(m);
+  }
+  return Error::ok;
+}
+
+void Raft::handle_vote_request(const raftpb::Message& m) {
+  // We can vote for m.from if we already did in this term, or we have not voted and know no
+  // leader, or it is a pre-vote for a future term (pre-votes record nothing).
+  const bool can_vote = vote_ == m.from() || (vote_ == no_node && lead_ == no_node) ||
+                        (m.type() == raftpb::MsgPreVote && m.term() > term_);
+  raftpb::Message resp;
+  resp.set_to(m.from());
+  resp.set_type(vote_resp_type(m.type()));
+  if (can_vote && raft_log_.is_up_to_date(m.index(), m.log_term())) {
+    // A granted answer carries the candidate's term, so a granted pre-vote (for a term we have
+    // not entered) is recognised by the candidate.
+    resp.set_term(m.term());
+    send(std::move(resp));
+    if (m.type() == raftpb::MsgVote) {
+      election_elapsed_ = 0;
+      vote_ = m.from();
+    }
+  } else {
+    resp.set_term(term_);
+    resp.set_reject(true);
+    send(std::move(resp));
+  }
+}
+
+Error Raft::step_leader(raftpb::Message& m) {
+  switch (m.type()) {
+    case raftpb::MsgBeat:
+      bcast_heartbeat();
+      return Error::ok;
+    case raftpb::MsgCheckQuorum:
+      if (Progress* self = prs_.get(id_)) self->recent_active = true;
+      if (!prs_.quorum_active()) {
+        become_follower(term_, no_node);
+        return Error::ok;
+      }
+      for (auto& [id, pr] : prs_.progress()) {
+        if (id != id_) pr.recent_active = false;
+      }
+      return Error::ok;
+    case raftpb::MsgProp: {
+      if (m.entries_size() == 0) fatal("stepped an empty proposal");
+      if (prs_.get(id_) == nullptr) return Error::proposal_dropped;  // we were removed
+      if (lead_transferee_ != no_node) return Error::proposal_dropped;
+      std::vector<raftpb::Entry> ents;
+      ents.reserve(static_cast<std::size_t>(m.entries_size()));
+      for (auto& e : *m.mutable_entries()) {
+        if (e.type() == raftpb::EntryConfChange) {
+          if (pending_conf_index_ > raft_log_.applied()) return Error::proposal_dropped;
+          pending_conf_index_ = raft_log_.last_index() + ents.size() + 1;
+        }
+        ents.push_back(std::move(e));
+      }
+      if (!append_entry(std::move(ents))) return Error::proposal_dropped;
+      bcast_append();
+      return Error::ok;
+    }
+    case raftpb::MsgReadIndex:
+      handle_read_index(m);
+      return Error::ok;
+    default:
+      break;
+  }
+  Progress* pr = prs_.get(m.from());
+  if (pr == nullptr) return Error::ok;  // a member we no longer track
+  switch (m.type()) {
+    case raftpb::MsgAppResp:
+      handle_append_response(m, *pr);
+      break;
+    case raftpb::MsgHeartbeatResp:
+      handle_heartbeat_response(m, *pr);
+      break;
+    case raftpb::MsgSnapStatus:
+      if (pr->state != ProgressState::snapshot) break;
+      if (m.reject()) pr->pending_snapshot = 0;
+      pr->become_probe();
+      // Wait for the next heartbeat answer (or append answer) before probing again.
+      pr->probe_sent = true;
+      break;
+    case raftpb::MsgUnreachable:
+      if (pr->state == ProgressState::replicate) pr->become_probe();
+      break;
+    case raftpb::MsgTransferLeader:
+      handle_transfer_leader(m, *pr);
+      break;
+    default:
+      break;
+  }
+  return Error::ok;
+}
+
+void Raft::handle_read_index(raftpb::Message& m) {
+  if (m.entries_size() != 1) return;
+  if (prs_.voters().size() == 1 && prs_.is_voter(id_)) {
+    // Alone in the voting configuration: our commit index is the quorum's.
+    send_read_index_response(m, raft_log_.committed());
+    return;
+  }
+  if (!committed_entry_in_current_term()) {
+    // Our commit index may still lag the previous leader's; answer once our term's entry commits.
+    pending_read_index_msgs_.push_back(std::move(m));
+    return;
+  }
+  if (read_only_.option() == ReadOnlyOption::safe) {
+    read_only_.add_request(raft_log_.committed(), m);
+    read_only_.recv_ack(id_, m.entries(0).data());
+    bcast_heartbeat_with_ctx(m.entries(0).data());
+  } else {
+    send_read_index_response(m, raft_log_.committed());
+  }
+}
+
+void Raft::send_read_index_response(const raftpb::Message& req, std::uint64_t index) {
+  if (req.from() == no_node || req.from() == id_) {
+    read_states_.push_back(ReadState{index, req.entries(0).data()});
+    return;
+  }
+  raftpb::Message resp;
+  resp.set_type(raftpb::MsgReadIndexResp);
+  resp.set_to(req.from());
+  resp.set_index(index);
+  *resp.mutable_entries() = req.entries();
+  send(std::move(resp));
+}
+
+void Raft::release_pending_read_index_messages() {
+  if (pending_read_index_msgs_.empty() || !committed_entry_in_current_term()) return;
+  std::vector<raftpb::Message> msgs = std::move(pending_read_index_msgs_);
+  pending_read_index_msgs_.clear();
+  for (auto& m : msgs) handle_read_index(m);
+}
+
+void Raft::handle_transfer_leader(const raftpb::Message& m, Progress& pr) {
+  if (pr.is_learner) return;  // a learner can never lead
+  const std::uint64_t transferee = m.from();
+  if (lead_transferee_ != no_node) {
+    if (lead_transferee_ == transferee) return;  // already under way
+    abort_leader_transfer();
+  }
+  if (transferee == id_) return;  // already the leader
+  // The transfer must finish within an election timeout (tick_heartbeat aborts it otherwise).
+  election_elapsed_ = 0;
+  lead_transferee_ = transferee;
+  if (pr.match == raft_log_.last_index()) {
+    send_timeout_now(transferee);
+  } else {
+    send_append(transferee);
+  }
+}
+
+Error Raft::step_candidate(raftpb::Message& m) {
+  const raftpb::MessageType my_resp =
+      state_ == StateType::pre_candidate ? raftpb::MsgPreVoteResp : raftpb::MsgVoteResp;
+  switch (m.type()) {
+    case raftpb::MsgProp:
+      return Error::proposal_dropped;
+    case raftpb::MsgApp:
+      become_follower(m.term(), m.from());  // someone won this term
+      handle_append(m);
+      break;
+    case raftpb::MsgHeartbeat:
+      become_follower(m.term(), m.from());
+      handle_heartbeat(m);
+      break;
+    case raftpb::MsgSnap:
+      become_follower(m.term(), m.from());
+      handle_snapshot(m);
+      break;
+    case raftpb::MsgReadIndex:
+      return Error::proposal_dropped;
+    default:
+      if (m.type() != my_resp) break;
+      switch (poll(m.from(), !m.reject())) {
+        case VoteResult::won:
+          if (state_ == StateType::pre_candidate) {
+            campaign(CampaignType::election);
+          } else {
+            become_leader();
+            bcast_append();
+          }
+          break;
+        case VoteResult::lost:
+          become_follower(term_, no_node);
+          break;
+        case VoteResult::pending:
+          break;
+      }
+      break;
+  }
+  return Error::ok;
+}
+
+Error Raft::step_follower(raftpb::Message& m) {
+  switch (m.type()) {
+    case raftpb::MsgProp:
+      if (lead_ == no_node || disable_proposal_forwarding_) return Error::proposal_dropped;
+      m.set_to(lead_);
+      send(std::move(m));
+      break;
+    case raftpb::MsgApp:
+      election_elapsed_ = 0;
+      lead_ = m.from();
+      handle_append(m);
+      break;
+    case raftpb::MsgHeartbeat:
+      election_elapsed_ = 0;
+      lead_ = m.from();
+      handle_heartbeat(m);
+      break;
+    case raftpb::MsgSnap:
+      election_elapsed_ = 0;
+      lead_ = m.from();
+      handle_snapshot(m);
+      break;
+    case raftpb::MsgTransferLeader:
+      if (lead_ == no_node) return Error::proposal_dropped;
+      m.set_to(lead_);
+      send(std::move(m));
+      break;
+    case raftpb::MsgTimeoutNow:
+      // The leader asked us to take over: campaign at once, skipping pre-vote and the lease.
+      if (promotable()) hup(CampaignType::transfer);
+      break;
+    case raftpb::MsgReadIndex:
+      if (lead_ == no_node) return Error::proposal_dropped;
+      m.set_to(lead_);
+      send(std::move(m));
+      break;
+    case raftpb::MsgReadIndexResp:
+      if (m.entries_size() != 1) break;
+      read_states_.push_back(ReadState{m.index(), m.entries(0).data()});
+      break;
+    default:
+      break;
+  }
+  return Error::ok;
+}
+
+void Raft::send(raftpb::Message m) {
+  if (m.from() == no_node) m.set_from(id_);
+  const auto t = m.type();
+  if (t == raftpb::MsgVote || t == raftpb::MsgVoteResp || t == raftpb::MsgPreVote ||
+      t == raftpb::MsgPreVoteResp) {
+    if (m.term() == 0) fatal("vote messages must carry a term");
+  } else {
+    if (m.term() != 0) fatal("only vote messages set their own term");
+    // Proposals and forwarded read requests are not tied to a term.
+    if (t != raftpb::MsgProp && t != raftpb::MsgReadIndex) m.set_term(term_);
+  }
+  msgs_.push_back(std::move(m));
+}
+
+bool Raft::committed_entry_in_current_term() const {
+  return raft_log_.term_or_zero(raft_log_.committed()) == term_;
+}
+
+raftpb::ConfState Raft::apply_conf_change(const raftpb::ConfChange& cc) {
+  if (cc.node_id() == no_node) return prs_.conf_state();
+  switch (cc.type()) {
+    case raftpb::ConfChangeAddNode: add_node(cc.node_id(), false); break;
+    case raftpb::ConfChangeAddLearnerNode: add_node(cc.node_id(), true); break;
+    case raftpb::ConfChangeRemoveNode: remove_node(cc.node_id()); break;
+    case raftpb::ConfChangeUpdateNode: break;
+    default: break;
+  }
+  return prs_.conf_state();
+}
+
+void Raft::add_node(std::uint64_t id, bool learner) {
+  Progress* pr = prs_.get(id);
+  if (pr == nullptr) {
+    const std::uint64_t next = raft_log_.last_index() + 1;
+    if (learner) {
+      prs_.add_learner(id, next);
+    } else {
+      prs_.add_voter(id, next);
+    }
+    pr = prs_.get(id);
+    if (id == id_) pr->match = raft_log_.last_index();
+    // A new member counts as active, so check-quorum does not depose us before it answered.
+    pr->recent_active = true;
+  } else if (learner && !pr->is_learner) {
+    return;  // a voter cannot be demoted in one step
+  } else if (!learner && pr->is_learner) {
+    prs_.add_voter(id, pr->next);  // promotion keeps the replication progress
+  } else {
+    return;  // no change
+  }
+  if (id == id_) is_learner_ = learner;
+  if (state_ == StateType::leader && !learner && id != id_) {
+    // A new voter changes the quorum; nothing can become committed by it, but keep it fed.
+    send_append(id);
+  }
+}
+
+void Raft::remove_node(std::uint64_t id) {
+  prs_.remove(id);
+  if (id == id_) is_learner_ = false;
+  if (prs_.voters().empty()) return;
+  // A smaller quorum may commit more.
+  if (state_ == StateType::leader) {
+    if (maybe_commit()) bcast_append();
+    if (lead_transferee_ == id) abort_leader_transfer();
+  }
+}
+
+}  // namespace outpost::raft
