@@ -26,19 +26,35 @@ void propose(server::Member& m, Call* call, SetOp&& set_op) {
   });
 }
 
+// A read-only txn may skip the read index only when every range in it is serializable.
+bool txn_serializable(const pb::TxnRequest& r) {
+  for (const auto* ops : {&r.success(), &r.failure()}) {
+    for (const auto& op : *ops) {
+      if (op.has_request_range() && !op.request_range().serializable()) return false;
+      if (op.has_request_txn() && !txn_serializable(op.request_txn())) return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* KvService::Range(RawCtx* ctx, const Raw* in, Raw* out) {
   return serve_unary<pb::RangeRequest, pb::RangeResponse>(ctx, in, out, [this](auto* call) {
     Status s = check_range(call->req);
-    if (s) {
-      // One member: every write is applied before it is acknowledged, so the local store is
-      // linearizable and serializable alike.
+    if (!s) return call->finish(to_grpc(s));
+    auto run = [this, call] {
       mvcc::ReadTxn txn(m_.store());
-      s = mvcc::range(txn, call->req, &call->resp);
-    }
-    if (s) fill_header(m_, call->resp.mutable_header());
-    call->finish(to_grpc(s));
+      Status s = mvcc::range(txn, call->req, &call->resp);
+      if (s) fill_header(m_, call->resp.mutable_header());
+      call->finish(to_grpc(s));
+    };
+    if (call->req.serializable()) return run();
+    // Linearizable: wait until this member has applied what the leader had committed.
+    m_.read_barrier([call, run](const Status& s) {
+      if (!s) return call->finish(to_grpc(s));
+      run();
+    });
   });
 }
 
@@ -66,11 +82,18 @@ grpc::ServerUnaryReactor* KvService::Txn(RawCtx* ctx, const Raw* in, Raw* out) {
     if (s) s = check_txn_keys(call->req);
     if (!s) return call->finish(to_grpc(s));
     if (mvcc::is_txn_read_only(call->req)) {
-      mvcc::ReadTxn txn(m_.store());
-      s = mvcc::txn(txn, nullptr, call->req, &call->resp,
-                    [this](int64_t id) { return m_.lease_exists(id); });
-      if (s) fill_header(m_, call->resp.mutable_header());
-      return call->finish(to_grpc(s));
+      auto run = [this, call] {
+        mvcc::ReadTxn txn(m_.store());
+        Status s = mvcc::txn(txn, nullptr, call->req, &call->resp,
+                             [this](int64_t id) { return m_.lease_exists(id); });
+        if (s) fill_header(m_, call->resp.mutable_header());
+        call->finish(to_grpc(s));
+      };
+      if (txn_serializable(call->req)) return run();
+      return m_.read_barrier([call, run](const Status& s) {
+        if (!s) return call->finish(to_grpc(s));
+        run();
+      });
     }
     propose(m_, call, [](outpostpb::Request& r, pb::TxnRequest&& q) { *r.mutable_txn() = std::move(q); });
   });

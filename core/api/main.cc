@@ -73,6 +73,11 @@ int main(int argc, char** argv) {
   mo.max_request_bytes = cfg.max_request_bytes;
   mo.snapshot_count = cfg.snapshot_count;
   mo.election_timeout_ms = uint64_t(cfg.election_timeout.count());
+  mo.heartbeat_ms = uint64_t(cfg.heartbeat_interval.count());
+  if (!cfg.listen_peer_urls.empty()) {
+    mo.listen_peer_host = cfg.listen_peer_urls[0].host;
+    mo.listen_peer_port = cfg.listen_peer_urls[0].port;
+  }
 
   // Signals are taken by a waiting thread, not a handler: block them before threads start.
   sigset_t sigs;

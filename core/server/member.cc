@@ -11,16 +11,33 @@ namespace outpost::server {
 namespace {
 
 constexpr std::string_view kMetaCluster = "cluster";
-constexpr std::string_view kRaftMetaTerm = "term";
-// Entries kept in the log behind the applied index when it is trimmed (etcd keeps 5000).
-constexpr uint64_t kLogRetainEntries = 5000;
+
+// etcd's request timeout: 5 s plus two election timeouts.
+std::chrono::milliseconds request_timeout(uint64_t election_ms) {
+  return std::chrono::milliseconds(5000 + 2 * election_ms);
+}
+
+// host and port of "http://host:port".
+bool split_url(const std::string& url, PeerAddr* out) {
+  auto p = url.find("://");
+  std::string rest = p == std::string::npos ? url : url.substr(p + 3);
+  auto colon = rest.rfind(':');
+  if (colon == std::string::npos) return false;
+  out->host = rest.substr(0, colon);
+  if (!out->host.empty() && out->host.front() == '[') out->host = out->host.substr(1, out->host.size() - 2);
+  out->port = std::atoi(rest.c_str() + colon + 1);
+  return out->port > 0;
+}
 
 }  // namespace
 
 Result<std::unique_ptr<Member>> Member::open(const MemberOptions& opts) {
   std::unique_ptr<Member> m(new Member(opts));
   Status s = m->init();
-  if (!s) return s;
+  if (!s) {
+    m->stop();
+    return s;
+  }
   return m;
 }
 
@@ -51,12 +68,6 @@ Status Member::init() {
     for (const auto& u : opts_.advertise_client_urls) m.add_client_urls(u);
   }
 
-  // A single member wins an election at every start; the term records that, as Raft would
-  // (etcd: bootstrap entries in term 1, first election to term 2, one more per restart).
-  term_ = engine_->get_raft_meta(kRaftMetaTerm, &raw) ? storage::decode_u64(raw) + 1 : 2;
-  Status s = engine_->append_log({}, {{std::string(kRaftMetaTerm), storage::encode_u64(term_)}});
-  if (!s) return s;
-
   auto store = mvcc::Store::open(engine_.get());
   if (!store) return store.status();
   store_ = std::move(store.value());
@@ -64,47 +75,49 @@ Status Member::init() {
   // etcd's smallest lease TTL: 1.5 election timeouts, rounded up to whole seconds.
   const int64_t min_ttl = int64_t((opts_.election_timeout_ms * 3 / 2 + 999) / 1000);
   lessor_ = std::make_unique<lease::Lessor>(min_ttl);
-  s = lessor_->restore(*engine_, *store_);
+  Status s = lessor_->restore(*engine_, *store_);
   if (!s) return s;
   store_->set_lease_hook(lessor_.get());
+  applied_index_ = store_->consistent_index();
 
-  // Replay what the log holds beyond the state machine.
-  const uint64_t applied = store_->consistent_index();
-  const uint64_t last = engine_->last_log_index();
-  applied_index_ = applied;
-  last_index_ = std::max(last, applied);
-  if (last > applied) {
-    std::vector<storage::LogRecord> recs;
-    s = engine_->read_log(applied + 1, last + 1, &recs);
-    if (!s) return s;
-    if (recs.size() != last - applied)
-      return {ErrorCode::kCorrupt, "raft log has a gap after applied index " +
-                                       std::to_string(applied)};
-    for (const auto& r : recs) apply(r.index, r.data);
-    OUTPOST_LOG(kInfo, "replayed raft log", log::kv("from", applied + 1),
-                log::kv("to", last), log::kv("revision", store_->current_revision()));
-  }
-  log_compacted_to_ = applied;
-  // Like a newly elected Raft leader, start the term with an empty entry.
-  {
-    outpostpb::Request noop;
-    storage::LogRecord rec{last_index_.load() + 1, noop.SerializeAsString()};
-    s = engine_->append_log({rec});
-    if (!s) return s;
-    apply(rec.index, rec.data);
-    last_index_ = rec.index;
+  RaftNodeOptions ro;
+  ro.id = member_id();
+  ro.cluster_id = cluster_id();
+  ro.listen_host = opts_.listen_peer_host;
+  ro.listen_port = opts_.listen_peer_port;
+  ro.applied = applied_index_.load();
+  ro.heartbeat_ms = opts_.heartbeat_ms;
+  ro.election_ticks = int(std::max<uint64_t>(1, opts_.election_timeout_ms / opts_.heartbeat_ms));
+  for (const auto& m : cluster_.members()) {
+    if (m.is_learner()) ro.initial.add_learners(m.id());
+    else ro.initial.add_voters(m.id());
+    PeerAddr addr;
+    if (m.id() != member_id() && !m.peer_urls().empty() && split_url(m.peer_urls(0), &addr))
+      ro.peers[m.id()] = addr;
   }
 
   next_id_ = uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()) << 8;
-  // The only member leads: its lease clock starts now, with a full TTL for every lease.
-  lessor_->promote();
-  log_thread_ = std::thread([this] { log_loop(); });
   apply_thread_ = std::thread([this] { apply_loop(); });
-  lease_thread_ = std::thread([this] { lease_loop(); });
+  housekeeping_thread_ = std::thread([this] { housekeeping_loop(); });
+
+  auto node = RaftNode::start(
+      ro, engine_.get(),
+      [this](std::vector<raftpb::Entry> ents) {
+        {
+          std::lock_guard l(mu_);
+          for (auto& e : ents) committed_.push_back(std::move(e));
+        }
+        apply_cv_.notify_one();
+      },
+      [this](uint64_t leader, uint64_t term) { on_leader(leader, term); });
+  if (!node) return node.status();
+  raft_ = std::move(node.value());
+
   OUTPOST_LOG(kInfo, "member started", log::kv("name", opts_.name),
               log::kv_hex("member-id", member_id()), log::kv_hex("cluster-id", cluster_id()),
-              log::kv("term", term_), log::kv("applied-index", applied_index_.load()),
-              log::kv("revision", store_->current_revision()));
+              log::kv("applied-index", applied_index_.load()),
+              log::kv("revision", store_->current_revision()),
+              log::kv("peer-port", raft_->peer_port()));
   return Status::ok();
 }
 
@@ -116,25 +129,34 @@ void Member::stop() {
     if (stopping_) return;
     stopping_ = true;
   }
-  log_cv_.notify_all();
   apply_cv_.notify_all();
-  lease_cv_.notify_all();
-  if (lease_thread_.joinable()) lease_thread_.join();
-  if (log_thread_.joinable()) log_thread_.join();
+  housekeeping_cv_.notify_all();
+  if (raft_) raft_->stop();
+  if (housekeeping_thread_.joinable()) housekeeping_thread_.join();
   if (apply_thread_.joinable()) apply_thread_.join();
   std::map<uint64_t, Waiter> left;
+  std::multimap<uint64_t, Done> reads;
   {
     std::lock_guard l(mu_);
     left.swap(waiters_);
+    reads.swap(read_waiters_);
   }
   for (auto& [_, w] : left) w.done(Status::of(ErrorCode::kStopped));
+  for (auto& [_, d] : reads) d(Status::of(ErrorCode::kStopped));
+}
+
+void Member::on_leader(uint64_t leader, uint64_t /*term*/) {
+  // Only the leader keeps lease deadlines; a new leader gives every lease a full TTL.
+  const bool me = leader == member_id();
+  if (me && !lessor_->primary()) lessor_->promote();
+  if (!me && lessor_->primary()) lessor_->demote();
 }
 
 void Member::propose(outpostpb::Request req, google::protobuf::Message* resp, Done done) {
   req.set_id(next_id_.fetch_add(1));
-  Pending p;
-  p.data = req.SerializeAsString();
-  if (p.data.size() > opts_.max_request_bytes) {
+  const uint64_t id = req.id();
+  std::string data = req.SerializeAsString();
+  if (data.size() > opts_.max_request_bytes) {
     done(Status::of(ErrorCode::kRequestTooLarge));
     return;
   }
@@ -142,84 +164,78 @@ void Member::propose(outpostpb::Request req, google::protobuf::Message* resp, Do
   {
     std::lock_guard l(mu_);
     if (!stopping_) {
-      waiters_.emplace(req.id(), Waiter{resp, std::move(done)});
-      p.req = std::move(req);
-      proposals_.push_back(std::move(p));
+      waiters_.emplace(id, Waiter{resp, std::move(done),
+                                  std::chrono::steady_clock::now() +
+                                      request_timeout(opts_.election_timeout_ms)});
       accepted = true;
     }
   }
-  if (!accepted) {  // the member is stopping; called outside the lock
+  if (!accepted) {  // the member is stopping; answered outside the lock
     done(Status::of(ErrorCode::kStopped));
     return;
   }
-  log_cv_.notify_one();
+  raft_->propose(std::move(data), [this, id](const Status& s) { fail_waiter(id, s); });
 }
 
-void Member::log_loop() {
-  std::deque<Pending> batch;
-  for (;;) {
-    {
-      std::unique_lock l(mu_);
-      log_cv_.wait(l, [&] { return stopping_ || !proposals_.empty(); });
-      if (stopping_) return;
-      batch.swap(proposals_);
-    }
-    std::vector<storage::LogRecord> recs;
-    recs.reserve(batch.size());
-    uint64_t index = last_index_.load();
-    for (auto& p : batch) recs.push_back({++index, std::move(p.data)});
-    Status s = engine_->append_log(recs);
-    if (!s) {
-      // Nothing of this batch is durable: fail its callers and keep serving.
-      OUTPOST_LOG(kError, "failed to persist proposals", log::kv("error", s.message()));
-      std::vector<Waiter> failed;
-      {
-        std::lock_guard l(mu_);
-        for (auto& p : batch) {
-          auto it = waiters_.find(p.req.id());
-          if (it != waiters_.end()) {
-            failed.push_back(std::move(it->second));
-            waiters_.erase(it);
-          }
-        }
-      }
-      for (auto& w : failed) w.done(s);
-      batch.clear();
-      continue;
-    }
-    last_index_ = index;
-    batch.clear();
+void Member::fail_waiter(uint64_t id, const Status& s) {
+  Waiter w{nullptr, nullptr, {}};
+  {
+    std::lock_guard l(mu_);
+    auto it = waiters_.find(id);
+    if (it == waiters_.end()) return;
+    w = std::move(it->second);
+    waiters_.erase(it);
+  }
+  w.done(s);
+}
+
+void Member::read_barrier(Done done) {
+  raft_->read_index([this, done = std::move(done)](const Status& s, uint64_t index) mutable {
+    if (!s) return done(s);
     {
       std::lock_guard l(mu_);
-      for (auto& r : recs) committed_.push_back(std::move(r));
+      if (applied_index_.load() < index && !stopping_) {
+        read_waiters_.emplace(index, std::move(done));
+        return;
+      }
     }
-    apply_cv_.notify_one();
-  }
+    done(Status::ok());
+  });
 }
 
 void Member::apply_loop() {
-  std::deque<storage::LogRecord> todo;
+  std::deque<raftpb::Entry> todo;
   for (;;) {
     {
       std::unique_lock l(mu_);
       apply_cv_.wait(l, [&] { return stopping_ || !committed_.empty(); });
-      if (committed_.empty() && stopping_) return;
+      if (stopping_) return;
       todo.swap(committed_);
     }
-    for (auto& r : todo) apply(r.index, r.data);
-    maybe_compact_log(applied_index_.load());
+    for (auto& e : todo) apply(e);
     todo.clear();
+    // Reads waiting for what was just applied may run now.
+    std::vector<Done> ready;
+    {
+      std::lock_guard l(mu_);
+      const uint64_t applied = applied_index_.load();
+      auto end = read_waiters_.upper_bound(applied);
+      for (auto it = read_waiters_.begin(); it != end; ++it) ready.push_back(std::move(it->second));
+      read_waiters_.erase(read_waiters_.begin(), end);
+    }
+    for (auto& d : ready) d(Status::ok());
   }
 }
 
-void Member::apply(uint64_t index, const std::string& data) {
+void Member::apply(const raftpb::Entry& e) {
+  if (e.index() <= applied_index_.load()) return;  // already in the state machine
   outpostpb::Request req;
-  if (!req.ParseFromString(data)) {
-    OUTPOST_LOG(kFatal, "undecodable entry in raft log", log::kv("index", index));
-    std::abort();
-  }
-  Waiter w{nullptr, nullptr};
-  {
+  Waiter w{nullptr, nullptr, {}};
+  if (e.type() == raftpb::EntryNormal && !e.data().empty()) {
+    if (!req.ParseFromString(e.data())) {
+      OUTPOST_LOG(kFatal, "undecodable entry in raft log", log::kv("index", e.index()));
+      std::abort();
+    }
     std::lock_guard l(mu_);
     auto it = waiters_.find(req.id());
     if (it != waiters_.end()) {
@@ -227,6 +243,12 @@ void Member::apply(uint64_t index, const std::string& data) {
       waiters_.erase(it);
     }
   }
+  // Empty entries (a new leader's) and conf changes only move the consistent index for now;
+  // membership changes are recorded by the membership issue.
+  apply_request(e.index(), req, &w);
+}
+
+void Member::apply_request(uint64_t index, const outpostpb::Request& req, Waiter* w) {
   auto leases = [this](int64_t id) { return lease_exists(id); };
   Status st;
   {
@@ -235,31 +257,31 @@ void Member::apply(uint64_t index, const std::string& data) {
     switch (req.op_case()) {
       case outpostpb::Request::kPut: {
         etcdserverpb::PutResponse scratch;
-        auto* resp = w.resp ? static_cast<etcdserverpb::PutResponse*>(w.resp) : &scratch;
+        auto* resp = w->resp ? static_cast<etcdserverpb::PutResponse*>(w->resp) : &scratch;
         st = mvcc::put(txn, req.put(), resp, leases);
         break;
       }
       case outpostpb::Request::kDeleteRange: {
         etcdserverpb::DeleteRangeResponse scratch;
-        auto* resp = w.resp ? static_cast<etcdserverpb::DeleteRangeResponse*>(w.resp) : &scratch;
+        auto* resp = w->resp ? static_cast<etcdserverpb::DeleteRangeResponse*>(w->resp) : &scratch;
         st = mvcc::delete_range(txn, req.delete_range(), resp);
         break;
       }
       case outpostpb::Request::kTxn: {
         etcdserverpb::TxnResponse scratch;
-        auto* resp = w.resp ? static_cast<etcdserverpb::TxnResponse*>(w.resp) : &scratch;
+        auto* resp = w->resp ? static_cast<etcdserverpb::TxnResponse*>(w->resp) : &scratch;
         st = mvcc::txn(txn, &txn, req.txn(), resp, leases);
         break;
       }
       case outpostpb::Request::kCompaction: {
         etcdserverpb::CompactionResponse scratch;
-        auto* resp = w.resp ? static_cast<etcdserverpb::CompactionResponse*>(w.resp) : &scratch;
+        auto* resp = w->resp ? static_cast<etcdserverpb::CompactionResponse*>(w->resp) : &scratch;
         st = mvcc::compaction(txn, req.compaction(), resp);
         break;
       }
       case outpostpb::Request::kLeaseGrant: {
         etcdserverpb::LeaseGrantResponse scratch;
-        auto* resp = w.resp ? static_cast<etcdserverpb::LeaseGrantResponse*>(w.resp) : &scratch;
+        auto* resp = w->resp ? static_cast<etcdserverpb::LeaseGrantResponse*>(w->resp) : &scratch;
         auto ttl = lessor_->grant(txn, req.lease_grant().id(), req.lease_grant().ttl());
         st = ttl.status();
         if (ttl) {
@@ -271,9 +293,20 @@ void Member::apply(uint64_t index, const std::string& data) {
       }
       case outpostpb::Request::kLeaseRevoke: {
         etcdserverpb::LeaseRevokeResponse scratch;
-        auto* resp = w.resp ? static_cast<etcdserverpb::LeaseRevokeResponse*>(w.resp) : &scratch;
+        auto* resp = w->resp ? static_cast<etcdserverpb::LeaseRevokeResponse*>(w->resp) : &scratch;
         st = lessor_->revoke(txn, req.lease_revoke().id());
         resp->mutable_header()->set_revision(txn.rev());
+        break;
+      }
+      case outpostpb::Request::kMemberAttrs: {
+        const auto& a = req.member_attrs();
+        std::lock_guard l(cluster_mu_);
+        for (auto& m : *cluster_.mutable_members()) {
+          if (m.id() != a.id()) continue;
+          m.set_name(a.name());
+          *m.mutable_client_urls() = a.client_urls();
+        }
+        txn.put_meta(kMetaCluster, cluster_.SerializeAsString());
         break;
       }
       case outpostpb::Request::OP_NOT_SET:
@@ -281,15 +314,33 @@ void Member::apply(uint64_t index, const std::string& data) {
     }
     Status committed = txn.end();
     if (!committed) {
-      // The in-memory index is ahead of the disk now; the only safe way on is a restart that
-      // replays the durable log.
+      // The in-memory index is ahead of the disk now; the only safe way on is a restart, which
+      // gets the entries again from the Raft log.
       OUTPOST_LOG(kFatal, "failed to commit applied entry", log::kv("index", index),
                   log::kv("error", committed.message()));
       std::abort();
     }
   }
   applied_index_ = index;
-  if (w.done) w.done(st);
+  if (w->done) w->done(st);
+}
+
+void Member::maybe_publish() {
+  if (published_ || publishing_ || leader_id() == 0) return;
+  publishing_ = true;
+  outpostpb::Request r;
+  auto* a = r.mutable_member_attrs();
+  a->set_id(member_id());
+  a->set_name(opts_.name);
+  for (const auto& u : opts_.advertise_client_urls) a->add_client_urls(u);
+  propose(std::move(r), nullptr, [this](const Status& s) {
+    if (s) {
+      published_ = true;
+      OUTPOST_LOG(kInfo, "published local member to cluster", log::kv("name", opts_.name),
+                  log::kv_hex("member-id", member_id()));
+    }
+    publishing_ = false;
+  });
 }
 
 int64_t Member::next_lease_id() {
@@ -301,12 +352,26 @@ int64_t Member::next_lease_id() {
   return id == 0 ? 1 : int64_t(id);
 }
 
-void Member::lease_loop() {
+void Member::housekeeping_loop() {
   std::unique_lock l(mu_);
   while (!stopping_) {
-    lease_cv_.wait_for(l, std::chrono::milliseconds(500));
+    housekeeping_cv_.wait_for(l, std::chrono::milliseconds(100));
     if (stopping_) return;
+    // Requests whose entries never came back (lost with a leader, or stuck without quorum).
+    const auto now = std::chrono::steady_clock::now();
+    std::vector<Waiter> expired;
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+      if (it->second.deadline > now) {
+        ++it;
+        continue;
+      }
+      expired.push_back(std::move(it->second));
+      it = waiters_.erase(it);
+    }
     l.unlock();
+    for (auto& w : expired) w.done(Status::of(ErrorCode::kTimeout));
+    maybe_publish();
+    // The leader revokes expired leases through the log.
     for (int64_t id : lessor_->expired(1000)) {
       {
         std::lock_guard g(mu_);
@@ -324,20 +389,6 @@ void Member::lease_loop() {
     }
     l.lock();
   }
-}
-
-void Member::maybe_compact_log(uint64_t applied) {
-  if (applied < log_compacted_to_ + opts_.snapshot_count + kLogRetainEntries) return;
-  // Make the applied state durable before the log entries that rebuild it go away.
-  auto b = engine_->new_batch();
-  Status s = engine_->write(b, /*sync=*/true);
-  if (s) s = engine_->compact_log(applied - kLogRetainEntries + 1);
-  if (!s) {
-    OUTPOST_LOG(kWarn, "failed to compact raft log", log::kv("error", s.message()));
-    return;
-  }
-  log_compacted_to_ = applied - kLogRetainEntries;
-  OUTPOST_LOG(kInfo, "compacted raft log", log::kv("compact-index", log_compacted_to_));
 }
 
 }  // namespace outpost::server

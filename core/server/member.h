@@ -1,20 +1,20 @@
 #pragma once
 // Member: one Outpost server process's state and write pipeline.
 //
-// Writes follow the path Raft will take (DESIGN.md, core/server): a client call becomes an
-// outpostpb.Request, is proposed, made durable in the raft_log column family (one fsync per
-// batch of proposals: group commit), then applied in log order by the applier thread, which
-// fills the waiting call's response and completes it. The consistent index stored with every
-// applied batch says how far the state machine got, so on start the member replays the durable
-// log after it and every entry is applied exactly once.
+// Writes go through Raft (DESIGN.md, core/server): a client call becomes an outpostpb.Request,
+// is proposed to the RaftNode (forwarded to the leader by Raft when this member follows), made
+// durable in the raft_log column family, committed by a quorum, and applied in log order by the
+// applier thread on every member. The member that proposed it finds its waiter by request id,
+// fills the call's response and completes it. The consistent index stored with every applied
+// entry says how far the state machine got; on start Raft hands back every committed entry after
+// it, so each is applied exactly once.
 //
-// Until the cluster issue replaces it, the "log thread" below is the single-member stand-in
-// for core/raft: it orders proposals and persists them. The seam is propose() on one side and
-// apply(index, data) on the other; waiters are matched to applied entries by request id.
+// Reads: serializable reads run against the local store; linearizable ones first get a read
+// index from the leader (one ReadIndex round for reads arriving together) and run once the
+// applier has reached it (read_barrier()).
 //
-// Threads: "log" (persists proposals), "apply" (applies entries, completes waiters), "lease"
-// (proposes revocation of expired leases; the single member is always the primary). Reads do
-// not go through either: they run on the caller's thread against the mvcc::Store.
+// Threads: "raft" (RaftNode's loop), "apply" (applies committed entries, completes waiters and
+// read barriers), "housekeeping" (lease expiry on the leader, request timeouts).
 
 #include <atomic>
 #include <condition_variable>
@@ -32,6 +32,7 @@
 #include "core/common/status.h"
 #include "core/lease/lessor.h"
 #include "core/mvcc/store.h"
+#include "core/server/raft_node.h"
 #include "core/storage/engine.h"
 #include "outpostpb/internal.pb.h"
 
@@ -47,28 +48,36 @@ struct MemberOptions {
   std::string cluster_token = "etcd-cluster";
   std::vector<std::pair<std::string, std::vector<std::string>>> initial_cluster;
   std::vector<std::string> advertise_client_urls;
+  std::string listen_peer_host = "127.0.0.1";  // where peers connect to us
+  int listen_peer_port = 2380;
   uint64_t max_request_bytes = 1572864;
   uint64_t snapshot_count = 100000;
-  uint64_t election_timeout_ms = 1000;  // the smallest lease TTL derives from it
+  uint64_t heartbeat_ms = 100;
+  uint64_t election_timeout_ms = 1000;  // also the base of the smallest lease TTL
 };
 
 class Member {
  public:
   using Done = std::function<void(const Status&)>;
 
-  // Opens the data dir, replays the log past the consistent index, starts the threads.
+  // Opens the data dir and the Raft log, starts the raft, apply and housekeeping threads.
   static Result<std::unique_ptr<Member>> open(const MemberOptions& opts);
   ~Member();
   Member(const Member&) = delete;
   Member& operator=(const Member&) = delete;
 
-  // Stops accepting proposals, fails the pending ones with kStopped, joins the threads.
+  // Stops the threads; everything still waiting is answered with kStopped.
   void stop();
 
   // Proposes req (its id is assigned here). When the entry is applied, *resp (the response type
   // matching req's op) is filled and done runs on the applier thread. Requests larger than
-  // max_request_bytes fail at once with kRequestTooLarge.
+  // max_request_bytes fail at once with kRequestTooLarge; a request not applied within the
+  // request timeout fails with kTimeout.
   void propose(outpostpb::Request req, google::protobuf::Message* resp, Done done);
+
+  // Runs done once a linearizable read may run: the leader confirmed a read index and this
+  // member applied up to it. done may run on any thread.
+  void read_barrier(Done done);
 
   mvcc::Store& store() { return *store_; }
   lease::Lessor& lessor() { return *lessor_; }
@@ -78,10 +87,13 @@ class Member {
 
   uint64_t cluster_id() const { return cluster_.cluster_id(); }
   uint64_t member_id() const { return cluster_.local_id(); }
-  uint64_t leader_id() const { return cluster_.local_id(); }
-  uint64_t term() const { return term_; }
-  outpostpb::ClusterInfo cluster() const { return cluster_; }
-  uint64_t last_index() const { return last_index_.load(); }
+  uint64_t leader_id() const { return raft_->leader(); }
+  uint64_t term() const { return raft_->term(); }
+  outpostpb::ClusterInfo cluster() const {
+    std::lock_guard l(cluster_mu_);
+    return cluster_;
+  }
+  uint64_t last_index() const { return raft_->last_index(); }
   uint64_t applied_index() const { return applied_index_.load(); }
   int64_t db_size() const { return engine_->approximate_size(); }
 
@@ -89,44 +101,42 @@ class Member {
   struct Waiter {
     google::protobuf::Message* resp;
     Done done;
-  };
-  struct Pending {
-    outpostpb::Request req;
-    std::string data;
+    std::chrono::steady_clock::time_point deadline;
   };
 
   explicit Member(MemberOptions opts) : opts_(std::move(opts)) {}
   Status init();
-  void log_loop();
   void apply_loop();
-  // Applies one entry in its own write transaction; completes its waiter if it has one.
-  void apply(uint64_t index, const std::string& data);
-  void maybe_compact_log(uint64_t applied);
-  // The primary's lease clock: proposes the revocation of expired leases.
-  void lease_loop();
+  // Applies one committed entry in its own write transaction; completes its waiter if any.
+  void apply(const raftpb::Entry& e);
+  void apply_request(uint64_t index, const outpostpb::Request& req, Waiter* w);
+  void housekeeping_loop();
+  void fail_waiter(uint64_t id, const Status& s);
+  void on_leader(uint64_t leader, uint64_t term);
+  // Proposes this member's name and client URLs until one proposal is applied.
+  void maybe_publish();
 
   MemberOptions opts_;
   std::unique_ptr<storage::Engine> engine_;
   std::unique_ptr<mvcc::Store> store_;
   std::unique_ptr<lease::Lessor> lessor_;
-  std::atomic<uint64_t> lease_seq_{0};
+  std::unique_ptr<RaftNode> raft_;
+  mutable std::mutex cluster_mu_;  // cluster_ changes on apply, is read by the API
   outpostpb::ClusterInfo cluster_;
-  uint64_t term_ = 0;
+  std::atomic<bool> published_{false}, publishing_{false};
   std::atomic<uint64_t> next_id_{0};
-  std::atomic<uint64_t> last_index_{0};
+  std::atomic<uint64_t> lease_seq_{0};
   std::atomic<uint64_t> applied_index_{0};
-  uint64_t log_compacted_to_ = 0;
 
   std::mutex mu_;  // guards everything below
-  std::condition_variable log_cv_, apply_cv_;
+  std::condition_variable apply_cv_, housekeeping_cv_;
   bool stopping_ = false;
-  std::deque<Pending> proposals_;
-  std::deque<storage::LogRecord> committed_;
+  std::deque<raftpb::Entry> committed_;
   std::map<uint64_t, Waiter> waiters_;
+  std::multimap<uint64_t, Done> read_waiters_;  // applied index needed -> barrier
   std::set<int64_t> revoking_;  // expired leases whose revocation is in flight
-  std::condition_variable lease_cv_;
 
-  std::thread log_thread_, apply_thread_, lease_thread_;
+  std::thread apply_thread_, housekeeping_thread_;
 };
 
 }  // namespace outpost::server

@@ -40,6 +40,13 @@ Result<std::unique_ptr<RaftNode>> RaftNode::start(RaftNodeOptions opts, storage:
     return Status(ErrorCode::kInternal, "invalid raft configuration: " + err);
   n->node_ = std::make_unique<raft::RawNode>(rc);
   n->last_ = n->log_->storage().last_index();
+  {
+    // A member that is the only voter need not wait an election timeout to lead.
+    raftpb::HardState hs;
+    raftpb::ConfState cs;
+    n->log_->storage().initial_state(&hs, &cs);
+    if (cs.voters_size() == 1 && cs.voters(0) == opts.id) n->node_->campaign();
+  }
 
   uv_loop_init(&n->loop_);
   transport::Options to;
