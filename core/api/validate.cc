@@ -18,7 +18,8 @@ struct Interval {
 
 Interval delete_interval(const pb::DeleteRangeRequest& d) {
   if (d.range_end().empty()) return {d.key(), d.key() + std::string(1, '\0')};
-  if (d.range_end() == std::string(1, '\0')) return {d.key(), ""};
+  // Taken literally, as etcd 3.4 does: a from-key delete (range_end "\0") is the interval
+  // [key, "\0"), which holds no key, so it never conflicts with a put in the same txn.
   return {d.key(), d.range_end()};
 }
 

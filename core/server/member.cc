@@ -1,5 +1,7 @@
 #include "core/server/member.h"
 
+#include <pthread.h>
+
 #include <chrono>
 #include <cstdlib>
 
@@ -204,6 +206,7 @@ void Member::read_barrier(Done done) {
 }
 
 void Member::apply_loop() {
+  pthread_setname_np(pthread_self(), "apply");
   std::deque<raftpb::Entry> todo;
   for (;;) {
     {
@@ -353,6 +356,7 @@ int64_t Member::next_lease_id() {
 }
 
 void Member::housekeeping_loop() {
+  pthread_setname_np(pthread_self(), "housekeeping");
   std::unique_lock l(mu_);
   while (!stopping_) {
     housekeeping_cv_.wait_for(l, std::chrono::milliseconds(100));

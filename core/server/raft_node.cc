@@ -1,5 +1,7 @@
 #include "core/server/raft_node.h"
 
+#include <pthread.h>
+
 #include <cstdlib>
 
 #include "core/common/log.h"
@@ -67,6 +69,7 @@ Result<std::unique_ptr<RaftNode>> RaftNode::start(RaftNodeOptions opts, storage:
   std::string err;
   if (!n->transport_->listen(&err)) {
     n->transport_.reset();
+    uv_run(&n->loop_, UV_RUN_NOWAIT);  // let the closed listener's handle be released
     uv_loop_close(&n->loop_);
     return Status(ErrorCode::kIo, err);
   }
@@ -97,8 +100,10 @@ void RaftNode::stop() {
     stopped_ = true;
     inbox_.stop = true;
   }
+  // start() may have failed before the loop ran: then there is nothing to wake or close.
+  if (!thread_.joinable()) return;
   uv_async_send(&wake_);
-  if (thread_.joinable()) thread_.join();
+  thread_.join();
   uv_loop_close(&loop_);
   // Whatever was still waiting gets a definite answer.
   for (auto& [_, pr] : reads_)
@@ -110,6 +115,7 @@ void RaftNode::stop() {
 }
 
 void RaftNode::run() {
+  pthread_setname_np(pthread_self(), "raft");
   handle_ready();
   uv_run(&loop_, UV_RUN_DEFAULT);
 }
@@ -218,6 +224,8 @@ void RaftNode::resolve_reads(const std::vector<raft::ReadState>& rs) {
 void RaftNode::handle_ready() {
   while (node_->has_ready()) {
     raft::Ready rd = node_->ready();
+    // The term first: whoever sees the new leader must also see its term.
+    term_ = node_->raft().term();
     if (rd.soft_state) {
       const uint64_t before = leader_.load();
       leader_ = rd.soft_state->lead;
@@ -226,7 +234,6 @@ void RaftNode::handle_ready() {
                     log::kv("term", node_->raft().term()));
       }
     }
-    term_ = node_->raft().term();
     Status s = log_->save(rd.hard_state, rd.entries, rd.snapshot, rd.must_sync);
     if (!s) fatal("cannot persist raft state", s);
     if (rd.hard_state) commit_ = rd.hard_state->commit();

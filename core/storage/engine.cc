@@ -11,8 +11,6 @@
 namespace outpost::storage {
 namespace {
 
-const char* kCfNames[] = {"raft_log", "raft_meta", "kv", "meta"};
-
 Status from_rocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return Status::ok();
   if (s.IsCorruption()) return {ErrorCode::kCorrupt, std::string(what) + ": " + s.ToString()};
@@ -53,46 +51,58 @@ void Batch::delete_meta(std::string_view k) {
 size_t Batch::count() const { return size_t(wb_->Count()); }
 void Batch::clear() { wb_->Clear(); }
 
-Result<std::unique_ptr<Engine>> Engine::open(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Status::io("cannot create data directory " + dir + ": " + ec.message());
+namespace {
 
+// Opens one instance with the default column family plus `names`; handles come back in order
+// (default first).
+Status open_instance(const std::string& path, const std::vector<std::string>& names,
+                     std::unique_ptr<rocksdb::DB>* db,
+                     std::vector<rocksdb::ColumnFamilyHandle*>* handles) {
   rocksdb::Options options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
   options.IncreaseParallelism(2);
   options.max_open_files = 512;
   options.keep_log_file_num = 4;
-
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   rocksdb::ColumnFamilyOptions cf_opts(options);
   cf_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
   cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_opts);
-  for (const char* name : kCfNames) cfs.emplace_back(name, cf_opts);
+  for (const auto& n : names) cfs.emplace_back(n, cf_opts);
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::Open(rocksdb::DBOptions(options), path, cfs, handles, &raw);
+  if (!s.ok()) return from_rocks(s, "open " + path);
+  db->reset(raw);
+  return Status::ok();
+}
 
+}  // namespace
+
+Result<std::unique_ptr<Engine>> Engine::open(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir + "/member", ec);
+  if (ec) return Status::io("cannot create data directory " + dir + ": " + ec.message());
   std::unique_ptr<Engine> e(new Engine());
   e->dir_ = dir;
-  rocksdb::DB* db = nullptr;
-  const std::string path = dir + "/member/db";
-  std::filesystem::create_directories(dir + "/member", ec);
-  auto s = rocksdb::DB::Open(rocksdb::DBOptions(options), path, cfs, &e->handles_, &db);
-  if (!s.ok()) return from_rocks(s, "open " + path);
-  e->db_.reset(db);
-  e->raft_log_ = e->handles_[1];
-  e->raft_meta_ = e->handles_[2];
-  e->kv_ = e->handles_[3];
-  e->meta_ = e->handles_[4];
+  Status s = open_instance(dir + "/member/wal", {"raft_log", "raft_meta"}, &e->log_db_,
+                           &e->log_handles_);
+  if (!s) return s;
+  s = open_instance(dir + "/member/db", {"kv", "meta"}, &e->db_, &e->handles_);
+  if (!s) return s;
+  e->raft_log_ = e->log_handles_[1];
+  e->raft_meta_ = e->log_handles_[2];
+  e->kv_ = e->handles_[1];
+  e->meta_ = e->handles_[2];
   return e;
 }
 
 Engine::~Engine() {
-  if (db_) {
-    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
-    db_->Close();
+  for (auto* db : {&db_, &log_db_}) {
+    if (!*db) continue;
+    for (auto* h : (db == &db_ ? handles_ : log_handles_)) (*db)->DestroyColumnFamilyHandle(h);
+    (*db)->Close();
   }
 }
 
@@ -104,7 +114,7 @@ Status Engine::write_raft(const RaftWrite& w) {
   for (const auto& [k, v] : w.meta) wb.Put(raft_meta_, k, v);
   rocksdb::WriteOptions wo;
   wo.sync = w.sync;
-  return from_rocks(db_->Write(wo, &wb), "write raft log");
+  return from_rocks(log_db_->Write(wo, &wb), "write raft log");
 }
 
 Status Engine::append_log(const std::vector<LogRecord>& records,
@@ -116,7 +126,7 @@ Status Engine::append_log(const std::vector<LogRecord>& records,
 }
 
 Status Engine::read_log(uint64_t from, uint64_t to, std::vector<LogRecord>* out) const {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), raft_log_));
+  std::unique_ptr<rocksdb::Iterator> it(log_db_->NewIterator(rocksdb::ReadOptions(), raft_log_));
   uint64_t want = from;
   for (it->Seek(encode_u64(from)); it->Valid() && want < to; it->Next()) {
     const uint64_t idx = decode_u64(std::string_view(it->key().data(), it->key().size()));
@@ -128,7 +138,7 @@ Status Engine::read_log(uint64_t from, uint64_t to, std::vector<LogRecord>* out)
 }
 
 uint64_t Engine::last_log_index() const {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), raft_log_));
+  std::unique_ptr<rocksdb::Iterator> it(log_db_->NewIterator(rocksdb::ReadOptions(), raft_log_));
   it->SeekToLast();
   if (!it->Valid()) return 0;
   return decode_u64(std::string_view(it->key().data(), it->key().size()));
@@ -137,11 +147,11 @@ uint64_t Engine::last_log_index() const {
 Status Engine::compact_log(uint64_t before) {
   rocksdb::WriteBatch wb;
   wb.DeleteRange(raft_log_, encode_u64(0), encode_u64(before));
-  return from_rocks(db_->Write(rocksdb::WriteOptions(), &wb), "compact raft log");
+  return from_rocks(log_db_->Write(rocksdb::WriteOptions(), &wb), "compact raft log");
 }
 
 bool Engine::get_raft_meta(std::string_view key, std::string* value) const {
-  return db_->Get(rocksdb::ReadOptions(), raft_meta_, rocksdb::Slice(key.data(), key.size()), value)
+  return log_db_->Get(rocksdb::ReadOptions(), raft_meta_, rocksdb::Slice(key.data(), key.size()), value)
       .ok();
 }
 
@@ -156,6 +166,12 @@ Status Engine::write(Batch& batch, bool sync) {
   rocksdb::WriteOptions wo;
   wo.sync = sync;
   return from_rocks(db_->Write(wo, batch.wb_.get()), "write state machine");
+}
+
+Status Engine::flush() {
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  return from_rocks(db_->Flush(fo, {kv_, meta_}), "flush");
 }
 
 bool Engine::get_kv(std::string_view key, std::string* value) const {
@@ -183,7 +199,7 @@ Status Engine::scan_kv(std::string_view from, std::string_view to,
 
 int64_t Engine::approximate_size() const {
   uint64_t total = 0;
-  for (auto* h : handles_) {
+  for (auto* h : {kv_, meta_}) {
     uint64_t v = 0;
     if (db_->GetIntProperty(h, "rocksdb.total-sst-files-size", &v)) total += v;
     if (db_->GetIntProperty(h, "rocksdb.cur-size-all-mem-tables", &v)) total += v;

@@ -1,18 +1,23 @@
 #pragma once
-// Engine: the member's one RocksDB database, and the only code in Outpost that talks to RocksDB.
+// Engine: the member's RocksDB storage, and the only code in Outpost that talks to RocksDB.
 //
-// Column families (DESIGN.md, core/storage):
-//   raft_log   index (8 bytes, big-endian) -> one log entry, as the replication layer encoded it
-//   raft_meta  hard state, conf state, snapshot metadata
-//   kv         MVCC revision key (core/mvcc/revision.h) -> encoded mvccpb.KeyValue
-//   meta       consistent index (last applied log index), compaction marks, members, leases
+// Column families (DESIGN.md, core/storage), in two RocksDB instances under <data-dir>/member:
+//   wal/  raft_log   index (8 bytes, big-endian) -> one encoded raftpb.Entry
+//         raft_meta  hard state, snapshot metadata (with the conf state)
+//   db/   kv         MVCC revision key (core/mvcc/revision.h) -> encoded mvccpb.KeyValue
+//         meta       consistent index (last applied log index), compaction marks, members, leases
+// Two instances because RocksDB puts every writer of one instance into one queue: applies would
+// wait behind each fsync of the Raft log. Apart, the log syncs while the state machine applies
+// (etcd keeps its WAL and its bolt database apart for the same reason).
 //
 // Durability contract:
-//   - append_log() writes log entries (and the hard state) in one batch with sync: one fsync per
-//     call, so a caller that batches proposals gets group commit.
-//   - write(batch) for the state machine goes without sync. The batch carries the consistent
-//     index with the changes, so after a crash the state machine is exactly as of some applied
-//     index, and replaying the durable log from there applies every entry exactly once.
+//   - write_raft() / append_log() write log entries and raft meta in one batch through the WAL
+//     with sync: one fsync per call, so a caller that batches gets group commit.
+//   - write(batch) for the state machine goes without sync (sync on request): it survives a
+//     process crash, and after a machine crash it is as of some earlier applied index. The batch
+//     carries the consistent index with the changes, so replaying the Raft log from there
+//     applies every entry exactly once. Before log entries are deleted, flush() makes the state
+//     machine durable.
 // All methods are thread-safe (RocksDB is); ordering between writers is the caller's business.
 
 #include <cstdint>
@@ -93,6 +98,8 @@ class Engine {
   // --- state machine ---
   Batch new_batch() const;
   Status write(Batch& batch, bool sync = false);
+  // Makes every state-machine write so far durable.
+  Status flush();
   bool get_kv(std::string_view key, std::string* value) const;
   bool get_meta(std::string_view key, std::string* value) const;
   // Calls fn(key, value) for every kv key in [from, to) (to empty: to the end) in key order,
@@ -107,7 +114,9 @@ class Engine {
  private:
   Engine() = default;
   std::string dir_;
-  std::unique_ptr<rocksdb::DB> db_;
+  std::unique_ptr<rocksdb::DB> log_db_;  // raft_log, raft_meta
+  std::unique_ptr<rocksdb::DB> db_;      // kv, meta
+  std::vector<rocksdb::ColumnFamilyHandle*> log_handles_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::ColumnFamilyHandle* raft_log_ = nullptr;
   rocksdb::ColumnFamilyHandle* raft_meta_ = nullptr;
