@@ -9,7 +9,7 @@ constexpr uint64_t kGrpcOverheadBytes = 512 * 1024;
 
 ApiServer::ApiServer(server::Member& m, ApiOptions opts, uint64_t max_request_bytes)
     : m_(m), max_request_bytes_(max_request_bytes), kv_(m, opts), maintenance_(m, opts),
-      cluster_(m), lease_(m) {}
+      cluster_(m), watch_(m), lease_(m) {}
 
 ApiServer::~ApiServer() { shutdown(); }
 

@@ -1,6 +1,6 @@
 #pragma once
 // ApiServer: the gRPC server on a member's client URLs, serving the etcd v3 services.
-// KV, Lease, Maintenance (Status, Alarm, HashKV) and Cluster (MemberList) are served; Watch, Auth and
+// KV, Watch, Lease, Maintenance (Status, Alarm, HashKV) and Cluster (MemberList) are served; Auth and
 // the other methods are registered by their generated base classes and answer UNIMPLEMENTED
 // until their issues land.
 #include <memory>
@@ -30,7 +30,7 @@ class ApiServer {
   KvService kv_;
   MaintenanceService maintenance_;
   ClusterService cluster_;
-  etcdserverpb::Watch::CallbackService watch_;
+  WatchService watch_;
   LeaseService lease_;
   etcdserverpb::Auth::CallbackService auth_;
   std::unique_ptr<grpc::Server> server_;

@@ -82,6 +82,16 @@ class LeaseService final : public LeaseBase {
   server::Member& m_;
 };
 
+class WatchService final : public pb::Watch::CallbackService {
+ public:
+  explicit WatchService(server::Member& m) : m_(m) {}
+  grpc::ServerBidiReactor<pb::WatchRequest, pb::WatchResponse>* Watch(
+      grpc::CallbackServerContext* ctx) override;
+
+ private:
+  server::Member& m_;
+};
+
 // Sets what etcd's header filler sets: ids and term always, and the revision when still 0
 // and with_revision (etcd's Cluster service leaves the revision out).
 void fill_header(server::Member& m, pb::ResponseHeader* h, bool with_revision = true);

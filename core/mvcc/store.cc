@@ -141,6 +141,37 @@ Status Store::for_each_live(const std::function<void(const mvccpb::KeyValue&)>& 
   return bad;
 }
 
+bool Store::get_locked(const std::string& key, int64_t rev, mvccpb::KeyValue* out) const {
+  auto at = index_.get(key, rev);
+  if (!at) return false;
+  std::string v;
+  return engine_->get_kv(revision_key(at->modified), &v) && out->ParseFromString(v);
+}
+
+void Store::with_history(
+    const std::function<void(int64_t, int64_t, const HistoryReader&)>& fn) const {
+  std::shared_lock l(mu_);
+  HistoryReader read = [this](int64_t from, int64_t to, const EventFn& emit) {
+    Status bad;
+    Status st = engine_->scan_kv(revision_key(Revision{from, 0}), revision_key(Revision{to + 1, 0}),
+                                 [&](std::string_view k, std::string_view v) {
+                                   mvccpb::Event ev;
+                                   if (!ev.mutable_kv()->ParseFromArray(v.data(), int(v.size()))) {
+                                     bad = Status(ErrorCode::kCorrupt, "corrupt kv record");
+                                     return false;
+                                   }
+                                   if (is_tombstone_key(k)) {
+                                     ev.set_type(mvccpb::Event::DELETE);
+                                     ev.mutable_kv()->set_mod_revision(parse_revision_key(k).main);
+                                   }
+                                   emit(ev);
+                                   return true;
+                                 });
+    return st ? bad : st;
+  };
+  fn(current_rev_, compact_rev_, read);
+}
+
 // ---------------------------------------------------------------- ReadTxn
 
 ReadTxn::ReadTxn(const Store& s) : s_(s), lock_(s.mu_), rev_(s.current_rev_) {}

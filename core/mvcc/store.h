@@ -142,6 +142,20 @@ class Store {
   Status hash_kv(int64_t rev, Hash* out) const;
 
   void set_lease_hook(LeaseHook* hook) { lease_hook_ = hook; }
+
+  // History for watchers. Runs fn under the read lock, so no write transaction commits while it
+  // runs: fn sees the current and compacted revisions and may read the events of any revisions
+  // in (compacted, current] through `read` (in revision order; a delete is a DELETE event whose
+  // kv holds the key and its mod revision).
+  // The key's record as of rev, for callers already holding the store's lock (the commit hook,
+  // with_history callbacks): false when the key was not live then.
+  bool get_locked(const std::string& key, int64_t rev, mvccpb::KeyValue* out) const;
+
+  using EventFn = std::function<void(const mvccpb::Event&)>;
+  using HistoryReader = std::function<Status(int64_t from, int64_t to, const EventFn&)>;
+  void with_history(
+      const std::function<void(int64_t current, int64_t compacted, const HistoryReader& read)>& fn)
+      const;
   // Calls fn with the latest record of every live key, in key order (for rebuilding state that
   // hangs off keys, such as lease attachments).
   Status for_each_live(const std::function<void(const mvccpb::KeyValue&)>& fn) const;

@@ -81,6 +81,12 @@ Status Member::init() {
   if (!s) return s;
   store_->set_lease_hook(lessor_.get());
   applied_index_ = store_->consistent_index();
+  // Every member serves watches from its own store: the applier's commits feed the hub.
+  watch_hub_ = std::make_unique<mvcc::WatchHub>(*store_);
+  store_->set_on_commit([hub = watch_hub_.get()](int64_t rev, const std::vector<mvccpb::KeyValue>& ch) {
+    hub->notify(rev, ch);
+  });
+  watch_hub_->start();
 
   RaftNodeOptions ro;
   ro.id = member_id();
@@ -134,6 +140,7 @@ void Member::stop() {
   apply_cv_.notify_all();
   housekeeping_cv_.notify_all();
   if (raft_) raft_->stop();
+  if (watch_hub_) watch_hub_->stop();
   if (housekeeping_thread_.joinable()) housekeeping_thread_.join();
   if (apply_thread_.joinable()) apply_thread_.join();
   std::map<uint64_t, Waiter> left;

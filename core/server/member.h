@@ -32,6 +32,7 @@
 #include "core/common/status.h"
 #include "core/lease/lessor.h"
 #include "core/mvcc/store.h"
+#include "core/mvcc/watch_hub.h"
 #include "core/server/raft_node.h"
 #include "core/storage/engine.h"
 #include "outpostpb/internal.pb.h"
@@ -81,6 +82,7 @@ class Member {
 
   mvcc::Store& store() { return *store_; }
   lease::Lessor& lessor() { return *lessor_; }
+  mvcc::WatchHub& watch_hub() { return *watch_hub_; }
   bool lease_exists(int64_t id) const { return lessor_->exists(id); }
   // A fresh positive lease id, unique across members (member id bits + time + counter).
   int64_t next_lease_id();
@@ -120,6 +122,7 @@ class Member {
   std::unique_ptr<storage::Engine> engine_;
   std::unique_ptr<mvcc::Store> store_;
   std::unique_ptr<lease::Lessor> lessor_;
+  std::unique_ptr<mvcc::WatchHub> watch_hub_;
   std::unique_ptr<RaftNode> raft_;
   mutable std::mutex cluster_mu_;  // cluster_ changes on apply, is read by the API
   outpostpb::ClusterInfo cluster_;
