@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
   mo.snapshot_count = cfg.snapshot_count;
   mo.election_timeout_ms = uint64_t(cfg.election_timeout.count());
   mo.heartbeat_ms = uint64_t(cfg.heartbeat_interval.count());
+  mo.snapshot_rate_limit = cfg.snapshot_rate_limit;
   if (!cfg.listen_peer_urls.empty()) {
     mo.listen_peer_host = cfg.listen_peer_urls[0].host;
     mo.listen_peer_port = cfg.listen_peer_urls[0].port;

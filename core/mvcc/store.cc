@@ -47,9 +47,26 @@ Result<std::unique_ptr<Store>> Store::open(storage::Engine* engine) {
 }
 
 Status Store::restore() {
+  int64_t scheduled = -1;
+  Status st = restore_index(&scheduled);
+  if (!st) return st;
+  if (scheduled > compact_rev_) {
+    // A compaction was agreed but the crash came before its records were removed: finish it.
+    OUTPOST_LOG(kInfo, "resuming interrupted compaction", log::kv("revision", scheduled));
+    WriteTxn txn(*this);
+    compact_rev_ = scheduled - 1;
+    Status cs = txn.compact(scheduled);
+    if (!cs) return cs;
+    txn.set_consistent_index(consistent_index_);
+    return txn.end();
+  }
+  return Status::ok();
+}
+
+Status Store::restore_index(int64_t* scheduled) {
   consistent_index_ = uint64_t(meta_i64(*engine_, kMetaConsistentIndex));
   compact_rev_ = meta_i64(*engine_, kMetaFinishedCompact, -1);
-  const int64_t scheduled = meta_i64(*engine_, kMetaScheduledCompact, -1);
+  *scheduled = meta_i64(*engine_, kMetaScheduledCompact, -1);
   int64_t max_rev = 1;
   Status bad;
   Status st = engine_->scan_kv("", "", [&](std::string_view k, std::string_view v) {
@@ -70,17 +87,28 @@ Status Store::restore() {
   if (!st) return st;
   if (!bad) return bad;
   current_rev_ = std::max({max_rev, meta_i64(*engine_, kMetaCurrentRev), compact_rev_});
-  if (scheduled > compact_rev_) {
-    // A compaction was agreed but the crash came before its records were removed: finish it.
-    OUTPOST_LOG(kInfo, "resuming interrupted compaction", log::kv("revision", scheduled));
-    WriteTxn txn(*this);
-    compact_rev_ = scheduled - 1;
-    Status cs = txn.compact(scheduled);
-    if (!cs) return cs;
-    txn.set_consistent_index(consistent_index_);
-    return txn.end();
-  }
   return Status::ok();
+}
+
+Status Store::replace_state(const std::function<Status()>& swap) {
+  std::unique_lock l(mu_);
+  Status s = swap();
+  if (!s) return s;
+  index_ = KeyIndex();
+  current_rev_ = 1;
+  compact_rev_ = -1;
+  consistent_index_ = 0;
+  int64_t scheduled = -1;
+  s = restore_index(&scheduled);
+  if (!s) return s;
+  if (scheduled <= compact_rev_) return Status::ok();
+  l.unlock();  // finishing a compaction the sender had under way takes the lock itself
+  WriteTxn txn(*this);  // holds the write lock from here
+  compact_rev_ = scheduled - 1;
+  s = txn.compact(scheduled);
+  if (!s) return s;
+  txn.set_consistent_index(consistent_index_);
+  return txn.end();
 }
 
 int64_t Store::current_revision() const {

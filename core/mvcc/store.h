@@ -126,6 +126,10 @@ class Store {
   // Rebuilds the key index from the engine; finishes a compaction a crash interrupted.
   static Result<std::unique_ptr<Store>> open(storage::Engine* engine);
 
+  // Replaces the whole state: runs swap() (which installs new contents in the engine) with
+  // every reader and writer kept out, then rebuilds the index from the new contents.
+  Status replace_state(const std::function<Status()>& swap);
+
   int64_t current_revision() const;
   int64_t compact_revision() const;
   uint64_t consistent_index() const;
@@ -171,6 +175,8 @@ class Store {
   friend class WriteTxn;
   explicit Store(storage::Engine* e) : engine_(e) {}
   Status restore();
+  // Rebuilds the index and revisions from the engine (no locking: open, or lock held).
+  Status restore_index(int64_t* scheduled_compaction);
   Status read_at(const std::vector<std::pair<std::string, Revision>>& revs,
                  std::vector<mvccpb::KeyValue>* out) const;
 

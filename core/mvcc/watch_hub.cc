@@ -87,6 +87,15 @@ void WatchHub::wake() {
   cv_.notify_all();
 }
 
+void WatchHub::resync_all() {
+  {
+    std::lock_guard l(mu_);
+    for (auto& [_, w] : watchers_) w.synced = false;
+    pending_ = true;
+  }
+  cv_.notify_all();
+}
+
 void WatchHub::notify(int64_t rev, const std::vector<mvccpb::KeyValue>& changes) {
   std::vector<mvccpb::Event> events;
   events.reserve(changes.size());

@@ -66,6 +66,10 @@ class WatchHub {
   // A sink that refused a batch has room again: its watchers are caught up soon.
   void wake();
 
+  // The whole state was replaced (a snapshot from the leader): every watcher catches up again
+  // from its next revision (or is cancelled if that was compacted away).
+  void resync_all();
+
   // Store commit hook.
   void notify(int64_t rev, const std::vector<mvccpb::KeyValue>& changes);
 

@@ -96,6 +96,8 @@ Status Member::init() {
   ro.applied = applied_index_.load();
   ro.heartbeat_ms = opts_.heartbeat_ms;
   ro.election_ticks = int(std::max<uint64_t>(1, opts_.election_timeout_ms / opts_.heartbeat_ms));
+  ro.snapshot_rate_limit = opts_.snapshot_rate_limit;
+  snapshot_index_ = applied_index_.load();
   for (const auto& m : cluster_.members()) {
     if (m.is_learner()) ro.initial.add_learners(m.id());
     else ro.initial.add_voters(m.id());
@@ -117,7 +119,10 @@ Status Member::init() {
         }
         apply_cv_.notify_one();
       },
-      [this](uint64_t leader, uint64_t term) { on_leader(leader, term); });
+      [this](uint64_t leader, uint64_t term) { on_leader(leader, term); },
+      [this](std::unique_ptr<storage::Engine::Staging> staged, const raftpb::Snapshot&) {
+        return install_snapshot(std::move(staged));
+      });
   if (!node) return node.status();
   raft_ = std::move(node.value());
 
@@ -222,8 +227,22 @@ void Member::apply_loop() {
       if (stopping_) return;
       todo.swap(committed_);
     }
-    for (auto& e : todo) apply(e);
+    {
+      std::lock_guard a(apply_mu_);
+      for (auto& e : todo) apply(e);
+    }
     todo.clear();
+    // Every snapshot_count entries: make the state durable, then let the log drop what is older.
+    const uint64_t applied = applied_index_.load();
+    if (applied >= snapshot_index_ + opts_.snapshot_count) {
+      Status s = engine_->flush();
+      if (s) {
+        raft_->compact(applied);
+        snapshot_index_ = applied;
+      } else {
+        OUTPOST_LOG(kWarn, "cannot flush the state machine", log::kv("error", s.message()));
+      }
+    }
     // Reads waiting for what was just applied may run now.
     std::vector<Done> ready;
     {
@@ -333,6 +352,34 @@ void Member::apply_request(uint64_t index, const outpostpb::Request& req, Waiter
   }
   applied_index_ = index;
   if (w->done) w->done(st);
+}
+
+Status Member::install_snapshot(std::unique_ptr<storage::Engine::Staging> staged) {
+  std::lock_guard a(apply_mu_);
+  Status s = store_->replace_state([&] { return engine_->install_staged(std::move(staged)); });
+  if (!s) {
+    // The old state may be closed already; a restart goes back to it (Engine::open).
+    OUTPOST_LOG(kFatal, "failed to install snapshot", log::kv("error", s.message()));
+    std::abort();
+  }
+  s = lessor_->restore(*engine_, *store_);
+  if (!s) return s;
+  std::string raw;
+  outpostpb::ClusterInfo info;
+  if (engine_->get_meta(kMetaCluster, &raw) && info.ParseFromString(raw)) {
+    // The record came from the leader: it names the leader as the local member.
+    info.set_local_id(member_id());
+    auto b = engine_->new_batch();
+    b.put_meta(kMetaCluster, info.SerializeAsString());
+    s = engine_->write(b, /*sync=*/true);
+    if (!s) return s;
+    std::lock_guard l(cluster_mu_);
+    cluster_ = info;
+  }
+  applied_index_ = store_->consistent_index();
+  snapshot_index_ = applied_index_.load();
+  watch_hub_->resync_all();
+  return Status::ok();
 }
 
 void Member::maybe_publish() {

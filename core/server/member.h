@@ -55,6 +55,7 @@ struct MemberOptions {
   uint64_t snapshot_count = 100000;
   uint64_t heartbeat_ms = 100;
   uint64_t election_timeout_ms = 1000;  // also the base of the smallest lease TTL
+  uint64_t snapshot_rate_limit = 64ull << 20;  // bytes/s when streaming state to a member
 };
 
 class Member {
@@ -115,6 +116,8 @@ class Member {
   void housekeeping_loop();
   void fail_waiter(uint64_t id, const Status& s);
   void on_leader(uint64_t leader, uint64_t term);
+  // Replaces the state machine by one received from the leader (raft thread; applies wait).
+  Status install_snapshot(std::unique_ptr<storage::Engine::Staging> staged);
   // Proposes this member's name and client URLs until one proposal is applied.
   void maybe_publish();
 
@@ -130,6 +133,9 @@ class Member {
   std::atomic<uint64_t> next_id_{0};
   std::atomic<uint64_t> lease_seq_{0};
   std::atomic<uint64_t> applied_index_{0};
+
+  std::mutex apply_mu_;  // held while a batch is applied, and while a snapshot is installed
+  std::atomic<uint64_t> snapshot_index_{0};  // last compaction point
 
   std::mutex mu_;  // guards everything below
   std::condition_variable apply_cv_, housekeeping_cv_;

@@ -17,12 +17,14 @@ void fatal(const char* what, const Status& s) {
 }  // namespace
 
 Result<std::unique_ptr<RaftNode>> RaftNode::start(RaftNodeOptions opts, storage::Engine* engine,
-                                                  OnCommitted on_committed, OnLeader on_leader) {
+                                                  OnCommitted on_committed, OnLeader on_leader,
+                                                  OnInstall on_install) {
   std::unique_ptr<RaftNode> n(new RaftNode());
   n->id_ = opts.id;
   n->engine_ = engine;
   n->on_committed_ = std::move(on_committed);
   n->on_leader_ = std::move(on_leader);
+  n->on_install_ = std::move(on_install);
 
   auto log = storage::DurableLog::open(engine, opts.initial);
   if (!log) return log.status();
@@ -33,7 +35,14 @@ Result<std::unique_ptr<RaftNode>> RaftNode::start(RaftNodeOptions opts, storage:
   rc.election_tick = opts.election_ticks;
   rc.heartbeat_tick = 1;
   rc.storage = &n->log_->storage();
-  rc.applied = opts.applied;
+  {
+    // The state machine can be ahead of the log's commit only if a crash came between installing
+    // a received snapshot and recording it; Raft must not be told it applied past its commit.
+    raftpb::HardState hs;
+    raftpb::ConfState cs;
+    n->log_->storage().initial_state(&hs, &cs);
+    rc.applied = std::min(opts.applied, std::max(hs.commit(), n->log_->storage().first_index() - 1));
+  }
   rc.check_quorum = true;
   rc.pre_vote = true;
   rc.max_inflight_msgs = 512;
@@ -65,6 +74,10 @@ Result<std::unique_ptr<RaftNode>> RaftNode::start(RaftNodeOptions opts, storage:
           return;
         }
         self->node_->step(std::move(m));
+      });
+  n->transport_->set_on_snapshot(
+      [self](uint64_t stream, uint64_t from, transport::SnapshotEvent ev, std::string payload) {
+        self->on_snapshot_stream(stream, from, ev, std::move(payload));
       });
   std::string err;
   if (!n->transport_->listen(&err)) {
@@ -104,6 +117,14 @@ void RaftNode::stop() {
   if (!thread_.joinable()) return;
   uv_async_send(&wake_);
   thread_.join();
+  cancel_snapshots_ = true;
+  {
+    std::lock_guard l(snap_mu_);
+    for (auto& [_, t] : senders_)
+      if (t.joinable()) t.join();
+    senders_.clear();
+  }
+  incoming_.clear();
   uv_loop_close(&loop_);
   // Whatever was still waiting gets a definite answer.
   for (auto& [_, pr] : reads_)
@@ -156,6 +177,15 @@ void RaftNode::read_index(OnRead on_read) {
   uv_async_send(&wake_);
 }
 
+void RaftNode::compact(uint64_t applied) {
+  {
+    std::lock_guard l(mu_);
+    if (stopped_) return;
+    inbox_.compact_to = std::max(inbox_.compact_to, applied);
+  }
+  uv_async_send(&wake_);
+}
+
 void RaftNode::on_wake() {
   Inbox in;
   {
@@ -172,6 +202,20 @@ void RaftNode::on_wake() {
     close(&wake_);
     close(&check_);
     return;
+  }
+  for (auto [peer, ok] : in.snapshot_reports) {
+    node_->report_snapshot(peer, ok);
+    std::lock_guard l(snap_mu_);
+    auto it = senders_.find(peer);
+    if (it != senders_.end() && it->second.joinable()) it->second.join();
+    senders_.erase(peer);
+  }
+  if (in.compact_to > 0) {
+    const raftpb::ConfState cs = node_->status().conf_state;
+    Status s = log_->compact(in.compact_to, cs, opts_.log_retain);
+    if (!s) OUTPOST_LOG(kWarn, "cannot compact raft log", log::kv("error", s.message()));
+    else OUTPOST_LOG(kInfo, "compacted raft log", log::kv("snapshot-index", in.compact_to),
+                     log::kv("first-index", log_->storage().first_index()));
   }
   for (auto& [data, dropped] : in.proposals) {
     if (node_->propose(std::move(data)) != raft::Error::ok && dropped)
@@ -240,11 +284,11 @@ void RaftNode::handle_ready() {
     last_ = log_->storage().last_index();
     for (auto& m : rd.messages) {
       const uint64_t to = m.to();
-      const bool snap = m.type() == raftpb::MsgSnap;
-      if (!transport_->send(to, m.SerializeAsString())) {
-        node_->report_unreachable(to);
-        if (snap) node_->report_snapshot(to, false);
+      if (m.type() == raftpb::MsgSnap) {
+        send_snapshot(std::move(m));
+        continue;
       }
+      if (!transport_->send(to, m.SerializeAsString())) node_->report_unreachable(to);
     }
     if (!rd.committed_entries.empty()) {
       for (const auto& e : rd.committed_entries) {
@@ -258,6 +302,174 @@ void RaftNode::handle_ready() {
     if (rd.soft_state && on_leader_) on_leader_(rd.soft_state->lead, node_->raft().term());
     node_->advance();
   }
+}
+
+}  // namespace outpost::server
+
+namespace outpost::server {
+
+namespace {
+// A state record in a snapshot chunk: cf (1) | key length (4) | key | value length (4) | value.
+void put_record(std::string& out, int cf, std::string_view k, std::string_view v) {
+  auto u32 = [&](size_t n) {
+    for (int i = 3; i >= 0; --i) out.push_back(char((n >> (8 * i)) & 0xff));
+  };
+  out.push_back(char(cf));
+  u32(k.size());
+  out.append(k);
+  u32(v.size());
+  out.append(v);
+}
+
+bool next_record(std::string_view& in, int* cf, std::string_view* k, std::string_view* v) {
+  auto u32 = [&](size_t* n) {
+    if (in.size() < 4) return false;
+    *n = (size_t(uint8_t(in[0])) << 24) | (size_t(uint8_t(in[1])) << 16) |
+         (size_t(uint8_t(in[2])) << 8) | uint8_t(in[3]);
+    in.remove_prefix(4);
+    return true;
+  };
+  if (in.empty()) return false;
+  *cf = uint8_t(in[0]);
+  in.remove_prefix(1);
+  size_t n = 0;
+  if (!u32(&n) || in.size() < n) return false;
+  *k = in.substr(0, n);
+  in.remove_prefix(n);
+  if (!u32(&n) || in.size() < n) return false;
+  *v = in.substr(0, n);
+  in.remove_prefix(n);
+  return true;
+}
+
+constexpr size_t kChunkBytes = 1 << 20;
+}  // namespace
+
+void RaftNode::send_snapshot(raftpb::Message m) {
+  const uint64_t to = m.to();
+  auto peer = opts_.peers.find(to);
+  std::lock_guard l(snap_mu_);
+  if (peer == opts_.peers.end() || senders_.count(to)) {
+    // Unknown peer, or a stream to it is already under way (Raft waits for its report).
+    if (peer == opts_.peers.end()) node_->report_snapshot(to, false);
+    return;
+  }
+  const PeerAddr addr = peer->second;
+  senders_[to] = std::thread([this, m = std::move(m), addr, to] {
+    pthread_setname_np(pthread_self(), "snap-send");
+    const auto started = std::chrono::steady_clock::now();
+    uint64_t bytes = 0, records = 0, next_log = 64ull << 20;
+    OUTPOST_LOG(kInfo, "sending snapshot", log::kv_hex("to", to),
+                log::kv("snapshot-index", m.snapshot().metadata().index()));
+    Status s = transport::Transport::send_snapshot(
+        addr.host, addr.port, opts_.cluster_id, id_,
+        [&](const transport::Transport::Emit& emit) -> Status {
+          if (!emit(m.SerializeAsString())) return Status::io("snapshot stream broke");
+          std::string chunk;
+          bool ok = true;
+          Status scan = engine_->scan_state([&](int cf, std::string_view k, std::string_view v) {
+            put_record(chunk, cf, k, v);
+            ++records;
+            if (chunk.size() < kChunkBytes) return true;
+            bytes += chunk.size();
+            ok = emit(chunk);
+            chunk.clear();
+            if (bytes >= next_log) {
+              OUTPOST_LOG(kInfo, "sending snapshot: progress", log::kv_hex("to", to),
+                          log::kv("sent-bytes", bytes), log::kv("records", records));
+              next_log += 64ull << 20;
+            }
+            return ok;
+          });
+          if (!scan) return scan;
+          bytes += chunk.size();
+          if (ok && !chunk.empty()) ok = emit(chunk);
+          return ok ? Status::ok() : Status::io("snapshot stream broke");
+        },
+        opts_.snapshot_rate_limit, cancel_snapshots_);
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (s) {
+      OUTPOST_LOG(kInfo, "sent snapshot", log::kv_hex("to", to), log::kv("bytes", bytes),
+                  log::kv("records", records), log::kv("seconds", secs));
+    } else {
+      OUTPOST_LOG(kWarn, "failed to send snapshot", log::kv_hex("to", to),
+                  log::kv("error", s.message()));
+    }
+    {
+      std::lock_guard l2(mu_);
+      if (stopped_) return;
+      inbox_.snapshot_reports.emplace_back(to, s.is_ok());
+    }
+    uv_async_send(&wake_);
+  });
+}
+
+void RaftNode::on_snapshot_stream(uint64_t stream, uint64_t from, transport::SnapshotEvent ev,
+                                  std::string payload) {
+  using transport::SnapshotEvent;
+  if (ev == SnapshotEvent::kAbort) {
+    if (incoming_.erase(stream))
+      OUTPOST_LOG(kWarn, "snapshot stream broke off", log::kv_hex("from", from));
+    return;
+  }
+  auto it = incoming_.find(stream);
+  if (it == incoming_.end()) {
+    // The first chunk is the MsgSnap itself.
+    Incoming in;
+    in.from = from;
+    if (ev != SnapshotEvent::kData || !in.msg.ParseFromString(payload) ||
+        in.msg.type() != raftpb::MsgSnap) {
+      OUTPOST_LOG(kWarn, "dropped a malformed snapshot stream", log::kv_hex("from", from));
+      in.ignore = true;
+    } else if (in.msg.snapshot().metadata().index() <= node_->raft().log().committed()) {
+      in.ignore = true;  // nothing we do not have already
+    } else {
+      auto staged = engine_->begin_staging();
+      if (!staged) {
+        OUTPOST_LOG(kError, "cannot stage a snapshot", log::kv("error", staged.status().message()));
+        in.ignore = true;
+      } else {
+        in.staged = std::move(staged.value());
+        OUTPOST_LOG(kInfo, "receiving snapshot", log::kv_hex("from", from),
+                    log::kv("snapshot-index", in.msg.snapshot().metadata().index()));
+      }
+    }
+    incoming_[stream] = std::move(in);
+    return;
+  }
+  Incoming& in = it->second;
+  if (ev == SnapshotEvent::kData) {
+    if (in.ignore) return;
+    in.bytes += payload.size();
+    std::string_view rest(payload);
+    int cf = 0;
+    std::string_view k, v;
+    while (!rest.empty()) {
+      if (!next_record(rest, &cf, &k, &v) || !in.staged->put(cf, k, v)) {
+        OUTPOST_LOG(kWarn, "dropped a corrupt snapshot stream", log::kv_hex("from", from));
+        in.ignore = true;
+        in.staged.reset();
+        return;
+      }
+    }
+    return;
+  }
+  // kEnd: install, then let Raft record the snapshot.
+  Incoming done = std::move(in);
+  incoming_.erase(it);
+  if (done.ignore || !on_install_) return;
+  const auto started = std::chrono::steady_clock::now();
+  Status s = on_install_(std::move(done.staged), done.msg.snapshot());
+  if (!s) {
+    OUTPOST_LOG(kError, "cannot install received snapshot", log::kv("error", s.message()));
+    return;
+  }
+  OUTPOST_LOG(kInfo, "installed snapshot", log::kv_hex("from", from), log::kv("bytes", done.bytes),
+              log::kv("snapshot-index", done.msg.snapshot().metadata().index()),
+              log::kv("seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                               started).count()));
+  node_->step(std::move(done.msg));
 }
 
 }  // namespace outpost::server

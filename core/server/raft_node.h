@@ -49,6 +49,8 @@ struct RaftNodeOptions {
   uint64_t applied = 0;       // state machine's consistent index
   uint64_t heartbeat_ms = 100;
   int election_ticks = 10;
+  uint64_t snapshot_rate_limit = 64ull << 20;  // bytes/s for streaming state to a peer; 0: no limit
+  uint64_t log_retain = 5000;                  // entries kept behind a compaction point
 };
 
 class RaftNode {
@@ -57,10 +59,15 @@ class RaftNode {
   using OnLeader = std::function<void(uint64_t leader, uint64_t term)>;
   using OnDropped = std::function<void(const Status&)>;
   using OnRead = std::function<void(const Status&, uint64_t index)>;
+  // A whole state received from the leader, staged in the engine: install it (replacing the state
+  // machine) and return; Raft then records the snapshot. Runs on the raft thread.
+  using OnInstall = std::function<Status(std::unique_ptr<storage::Engine::Staging> staged,
+                                         const raftpb::Snapshot& meta)>;
 
   // Loads the durable log from engine, binds the peer listener and starts the thread.
   static Result<std::unique_ptr<RaftNode>> start(RaftNodeOptions opts, storage::Engine* engine,
-                                                 OnCommitted on_committed, OnLeader on_leader);
+                                                 OnCommitted on_committed, OnLeader on_leader,
+                                                 OnInstall on_install = nullptr);
   ~RaftNode();
   void stop();
 
@@ -71,6 +78,9 @@ class RaftNode {
   // Asks for a linearizable read index; requests arriving together share one ReadIndex round.
   // Fails with kTimeout when no answer came within an election timeout (leader lost).
   void read_index(OnRead on_read);
+  // The state machine is durable (flushed) up to `applied`: record a snapshot point there and
+  // drop log entries older than log_retain behind it.
+  void compact(uint64_t applied);
 
   uint64_t id() const { return id_; }
   uint64_t leader() const { return leader_.load(); }
@@ -87,6 +97,10 @@ class RaftNode {
   void handle_ready();
   void resolve_reads(const std::vector<raft::ReadState>& rs);
   void fail_old_reads();
+  // Streams the state machine to `to` on a thread of its own (one stream per peer at a time).
+  void send_snapshot(raftpb::Message m);
+  void on_snapshot_stream(uint64_t stream, uint64_t from, transport::SnapshotEvent ev,
+                          std::string payload);
 
   uint64_t id_ = 0;
   RaftNodeOptions opts_;
@@ -110,6 +124,8 @@ class RaftNode {
     std::vector<std::pair<std::string, OnDropped>> proposals;
     std::vector<std::pair<raftpb::ConfChange, OnDropped>> conf_changes;
     std::vector<OnRead> reads;
+    std::vector<std::pair<uint64_t, bool>> snapshot_reports;  // peer, sent ok
+    uint64_t compact_to = 0;
     bool stop = false;
   };
   std::mutex mu_;
@@ -123,6 +139,20 @@ class RaftNode {
   };
   std::map<std::string, PendingRead> reads_;
   uint64_t read_seq_ = 0;
+  OnInstall on_install_;
+  struct Incoming {
+    uint64_t from = 0;
+    raftpb::Message msg;
+    std::unique_ptr<storage::Engine::Staging> staged;
+    uint64_t bytes = 0;
+    bool ignore = false;
+  };
+  std::map<uint64_t, Incoming> incoming_;
+
+  // Outgoing snapshot streams (threads), by peer.
+  std::mutex snap_mu_;
+  std::map<uint64_t, std::thread> senders_;
+  std::atomic<bool> cancel_snapshots_{false};
 };
 
 }  // namespace outpost::server

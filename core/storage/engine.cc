@@ -84,6 +84,12 @@ Result<std::unique_ptr<Engine>> Engine::open(const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir + "/member", ec);
   if (ec) return Status::io("cannot create data directory " + dir + ": " + ec.message());
+  // A crash in the middle of install_staged(): go back to the state from before it (the Raft
+  // log never recorded the snapshot, so the leader sends it again).
+  const std::string live = dir + "/member/db";
+  if (!std::filesystem::exists(live) && std::filesystem::exists(live + ".old"))
+    std::filesystem::rename(live + ".old", live, ec);
+  std::filesystem::remove_all(live + ".incoming", ec);
   std::unique_ptr<Engine> e(new Engine());
   e->dir_ = dir;
   Status s = open_instance(dir + "/member/wal", {"raft_log", "raft_meta"}, &e->log_db_,
@@ -195,6 +201,85 @@ Status Engine::scan_kv(std::string_view from, std::string_view to,
       break;
   }
   return from_rocks(it->status(), "scan kv");
+}
+
+Status Engine::scan_state(
+    const std::function<bool(int, std::string_view, std::string_view)>& fn) const {
+  const rocksdb::Snapshot* snap = db_->GetSnapshot();
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap;
+  Status result;
+  bool go = true;
+  for (int cf = 0; cf < 2 && go; ++cf) {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf == 0 ? kv_ : meta_));
+    for (it->SeekToFirst(); it->Valid() && go; it->Next())
+      go = fn(cf, std::string_view(it->key().data(), it->key().size()),
+              std::string_view(it->value().data(), it->value().size()));
+    if (!it->status().ok()) result = from_rocks(it->status(), "scan state");
+  }
+  db_->ReleaseSnapshot(snap);
+  return result;
+}
+
+Engine::Staging::~Staging() {
+  if (db_) {
+    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+    db_->Close();
+  }
+}
+
+Status Engine::Staging::put(int cf, std::string_view key, std::string_view value) {
+  if (cf < 0 || cf > 1) return Status(ErrorCode::kCorrupt, "snapshot record for an unknown column family");
+  batch_->Put(handles_[size_t(cf) + 1], rocksdb::Slice(key.data(), key.size()),
+              rocksdb::Slice(value.data(), value.size()));
+  if (batch_->GetDataSize() < (4u << 20)) return Status::ok();
+  return finish();
+}
+
+Status Engine::Staging::finish() {
+  if (batch_->Count() == 0) return Status::ok();
+  rocksdb::WriteOptions wo;
+  wo.disableWAL = true;  // the staging instance is flushed before it is installed
+  auto s = db_->Write(wo, batch_.get());
+  batch_->Clear();
+  return from_rocks(s, "write staged snapshot");
+}
+
+Result<std::unique_ptr<Engine::Staging>> Engine::begin_staging() {
+  const std::string path = dir_ + "/member/db.incoming";
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+  auto st = std::make_unique<Staging>();
+  Status s = open_instance(path, {"kv", "meta"}, &st->db_, &st->handles_);
+  if (!s) return s;
+  st->batch_ = std::make_unique<rocksdb::WriteBatch>();
+  return st;
+}
+
+Status Engine::install_staged(std::unique_ptr<Staging> staged) {
+  Status s = staged->finish();
+  if (!s) return s;
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  s = from_rocks(staged->db_->Flush(fo, staged->handles_), "flush staged snapshot");
+  if (!s) return s;
+  staged.reset();  // closes the staging instance
+  const std::string live = dir_ + "/member/db", incoming = live + ".incoming", old = live + ".old";
+  for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+  handles_.clear();
+  db_->Close();
+  db_.reset();
+  std::error_code ec;
+  std::filesystem::remove_all(old, ec);
+  std::filesystem::rename(live, old, ec);
+  if (!ec) std::filesystem::rename(incoming, live, ec);
+  if (ec) return Status::io("cannot swap in the received snapshot: " + ec.message());
+  s = open_instance(live, {"kv", "meta"}, &db_, &handles_);
+  if (!s) return s;
+  kv_ = handles_[1];
+  meta_ = handles_[2];
+  std::filesystem::remove_all(old, ec);
+  return Status::ok();
 }
 
 int64_t Engine::approximate_size() const {

@@ -107,6 +107,29 @@ class Engine {
   Status scan_kv(std::string_view from, std::string_view to,
                  const std::function<bool(std::string_view, std::string_view)>& fn) const;
 
+  // --- whole-state snapshots (a member far behind gets the state machine, not the log) ---
+  // Calls fn(cf, key, value) for every record of the kv (cf 0) and meta (cf 1) column families
+  // as of one point in time (a RocksDB snapshot), until fn returns false.
+  Status scan_state(const std::function<bool(int cf, std::string_view, std::string_view)>& fn) const;
+
+  // A state being received into a staging instance (member/db.incoming); install_staged()
+  // replaces the live state with it.
+  class Staging {
+   public:
+    ~Staging();
+    Status put(int cf, std::string_view key, std::string_view value);
+    Status finish();  // flushes what is buffered
+   private:
+    friend class Engine;
+    std::unique_ptr<rocksdb::DB> db_;
+    std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+    std::unique_ptr<rocksdb::WriteBatch> batch_;
+  };
+  Result<std::unique_ptr<Staging>> begin_staging();
+  // Swaps the staged state in (closing and reopening the state instance). The caller keeps every
+  // reader of the state away meanwhile (Store::replace_state).
+  Status install_staged(std::unique_ptr<Staging> staged);
+
   // Approximate bytes on disk and in memory tables, for Status.dbSize.
   int64_t approximate_size() const;
   const std::string& dir() const { return dir_; }

@@ -95,12 +95,9 @@ Status DurableLog::compact(uint64_t index, const raftpb::ConfState& cs, uint64_t
   raft::Error e = mem_.create_snapshot(index, &cs, std::string(), &snap);
   if (e == raft::Error::snap_out_of_date) return Status::ok();
   if (e != raft::Error::ok) return raft_error(e, "record snapshot");
-  // The entries about to go are the only copy of whatever the state machine has not flushed.
-  Status s = engine_->flush();
-  if (!s) return s;
   Engine::RaftWrite w;
   w.meta.emplace_back(kSnapshot, snap.SerializeAsString());
-  s = engine_->write_raft(w);
+  Status s = engine_->write_raft(w);
   if (!s) return s;
   if (index <= retain) return Status::ok();
   const uint64_t before = index - retain;

@@ -36,7 +36,8 @@ class DurableLog {
               const std::optional<raftpb::Snapshot>& snap, bool sync = true);
 
   // Records that the state machine holds everything up to index (with membership cs) and drops
-  // log entries before index - retain. The state machine must be durable up to index first.
+  // log entries before index - retain. The caller must have made the state machine durable up
+  // to index first (Engine::flush()): the dropped entries were the other copy.
   Status compact(uint64_t index, const raftpb::ConfState& cs, uint64_t retain);
 
  private:

@@ -1,6 +1,12 @@
 #include "core/transport/transport.h"
 
 #include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <thread>
 
 #include <cstring>
 
@@ -10,6 +16,7 @@ namespace outpost::transport {
 namespace {
 
 constexpr char kMagic[4] = {'O', 'U', 'T', 'P'};
+constexpr char kSnapMagic[4] = {'O', 'U', 'T', 'S'};
 constexpr uint8_t kVersion = 1;
 constexpr size_t kHandshakeLen = 4 + 1 + 8 + 8;
 constexpr size_t kMaxBatch = 64;  // frames per write call
@@ -90,6 +97,9 @@ struct Transport::Inbound {
   std::string buf;
   size_t off = 0;
   bool handshaken = false;
+  bool snapshot = false;  // an "OUTS" stream
+  bool snapshot_done = false;
+  uint64_t stream = 0;
   uint64_t from = 0;
 };
 
@@ -163,7 +173,8 @@ void Transport::on_accept() {
                   if (!in->handshaken) {
                     if (in->buf.size() < kHandshakeLen) return;
                     const char* p = in->buf.data();
-                    if (std::memcmp(p, kMagic, 4) != 0) {
+                    in->snapshot = std::memcmp(p, kSnapMagic, 4) == 0 && t->on_snapshot_;
+                    if (!in->snapshot && std::memcmp(p, kMagic, 4) != 0) {
                       t->drop_inbound(in, "not an Outpost peer (bad handshake)");
                       return;
                     }
@@ -177,6 +188,7 @@ void Transport::on_accept() {
                     }
                     in->from = get_u64(p + 13);
                     in->handshaken = true;
+                    if (in->snapshot) in->stream = ++t->next_stream_;
                     in->off = kHandshakeLen;
                   }
                   for (;;) {
@@ -193,7 +205,15 @@ void Transport::on_accept() {
                     std::string payload = in->buf.substr(in->off + 4, len);
                     in->off += 4 + len;
                     ++t->stats_.frames_received;
-                    t->on_message_(in->from, std::move(payload));
+                    if (in->snapshot) {
+                      const bool end = payload.empty();
+                      if (end) in->snapshot_done = true;
+                      t->on_snapshot_(in->stream, in->from,
+                                      end ? SnapshotEvent::kEnd : SnapshotEvent::kData,
+                                      std::move(payload));
+                    } else {
+                      t->on_message_(in->from, std::move(payload));
+                    }
                     if (!s->data) return;  // the handler closed the transport
                   }
                   if (in->off > 0 && in->off == in->buf.size()) {
@@ -207,6 +227,8 @@ void Transport::on_accept() {
 }
 
 void Transport::drop_inbound(Inbound* in, const char* why) {
+  if (in->snapshot && !in->snapshot_done && on_snapshot_)
+    on_snapshot_(in->stream, in->from, SnapshotEvent::kAbort, {});
   if (why) {
     ++stats_.rejected_connections;
     OUTPOST_LOG(kWarn, "closed peer connection", log::kv("reason", why),
@@ -357,6 +379,68 @@ void Transport::flush(Peer* p) {
     p->disconnect(uv_strerror(rc));
     schedule_redial(p);
   }
+}
+
+Status Transport::send_snapshot(const std::string& host, int port, uint64_t cluster_id,
+                                uint64_t local_id, const std::function<Status(const Emit&)>& produce,
+                                uint64_t bytes_per_sec, const std::atomic<bool>& cancel) {
+  sockaddr_storage addr;
+  if (!resolve(host, port, &addr)) return Status::io("cannot resolve " + host);
+  const int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::io(std::string("socket: ") + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  timeval tv{30, 0};  // a peer that stops reading (or never closes) for this long is given up on
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  const socklen_t alen = addr.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), alen) != 0)
+    return Status::io("cannot connect to " + host + ":" + std::to_string(port) + ": " +
+                      std::strerror(errno));
+  auto write_all = [&](const std::string& b) -> bool {
+    size_t off = 0;
+    while (off < b.size()) {
+      const ssize_t n = ::send(fd, b.data() + off, b.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      off += size_t(n);
+    }
+    return true;
+  };
+  std::string hs(kSnapMagic, 4);
+  hs.push_back(char(kVersion));
+  put_u64(hs, cluster_id);
+  put_u64(hs, local_id);
+  if (!write_all(hs)) return Status::io("snapshot stream broke during the handshake");
+  const auto start = std::chrono::steady_clock::now();
+  uint64_t sent = 0;
+  bool broken = false;
+  Emit emit = [&](const std::string& chunk) {
+    if (broken || cancel.load()) return false;
+    if (chunk.empty()) return true;
+    if (!write_all(len_prefix(chunk.size()) + chunk)) {
+      broken = true;
+      return false;
+    }
+    sent += chunk.size() + 4;
+    if (bytes_per_sec > 0) {
+      // Sleep until the average rate is back under the limit.
+      std::this_thread::sleep_until(start +
+                                    std::chrono::microseconds(sent * 1000000 / bytes_per_sec));
+    }
+    return true;
+  };
+  Status s = produce(emit);
+  if (!s) return s;
+  if (cancel.load()) return Status::io("snapshot stream cancelled");
+  if (broken || !write_all(len_prefix(0)))
+    return Status::io(std::string("snapshot stream broke: ") + std::strerror(errno));
+  ::shutdown(fd, SHUT_WR);
+  char c;
+  while (::recv(fd, &c, 1, 0) > 0) {
+  }  // the receiver closes once it has read the end marker
+  return Status::ok();
 }
 
 bool Transport::connected(uint64_t peer) const {

@@ -3,8 +3,12 @@
 // opens peer sockets.
 //
 // Wire format, per connection:
-//   handshake  "OUTP" | version (1 byte) | cluster id (8, big-endian) | sender member id (8)
-//   frames     length (4, big-endian) | payload (an encoded raftpb.Message, opaque here)
+//   handshake  magic (4) | version (1 byte) | cluster id (8, big-endian) | sender member id (8)
+//   frames     length (4, big-endian) | payload (opaque here)
+// Magic "OUTP": a message connection, each frame one encoded raftpb.Message.
+// Magic "OUTS": one snapshot stream on a connection of its own, so heartbeats and appends never
+// wait behind it: frames are chunks handed to on_snapshot as they arrive, an empty frame ends
+// the stream. send_snapshot() sends one, blocking, under a rate limit.
 // A connection is one-way: the dialing member sends, the accepting member receives. Each member
 // dials every peer it sends to, so two members talk over two connections.
 //
@@ -19,6 +23,7 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -26,7 +31,11 @@
 #include <memory>
 #include <string>
 
+#include "core/common/status.h"
+
 namespace outpost::transport {
+
+enum class SnapshotEvent { kData, kEnd, kAbort };
 
 struct Options {
   uint64_t local_id = 0;
@@ -43,7 +52,21 @@ class Transport {
  public:
   using OnMessage = std::function<void(uint64_t from, std::string payload)>;
 
+  // stream: an id for one inbound snapshot stream; kAbort when it broke before its end.
+  using OnSnapshot =
+      std::function<void(uint64_t stream, uint64_t from, SnapshotEvent ev, std::string payload)>;
+
   Transport(uv_loop_t* loop, Options opts, OnMessage on_message);
+  void set_on_snapshot(OnSnapshot fn) { on_snapshot_ = std::move(fn); }
+
+  // Sends one snapshot stream to host:port: produce(emit) calls emit(chunk) for every chunk (not
+  // empty) in order; emit returns false once the stream broke or was cancelled, and produce
+  // should stop then. At most bytes_per_sec (0: unlimited). Blocking: call it from a thread of
+  // its own. Returns once the receiver has everything (or with what went wrong).
+  using Emit = std::function<bool(const std::string& chunk)>;
+  static Status send_snapshot(const std::string& host, int port, uint64_t cluster_id,
+                              uint64_t local_id, const std::function<Status(const Emit&)>& produce,
+                              uint64_t bytes_per_sec, const std::atomic<bool>& cancel);
   ~Transport();
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
@@ -84,6 +107,8 @@ class Transport {
   uv_loop_t* loop_;
   Options opts_;
   OnMessage on_message_;
+  OnSnapshot on_snapshot_;
+  uint64_t next_stream_ = 0;
   uv_tcp_t* listener_ = nullptr;
   int port_ = 0;
   bool closed_ = false;
