@@ -8,6 +8,7 @@
 #include <chrono>
 #include <thread>
 
+#include <cstdio>
 #include <cstring>
 
 #include "core/common/log.h"
@@ -183,7 +184,36 @@ void Transport::on_accept() {
                       return;
                     }
                     if (get_u64(p + 5) != t->opts_.cluster_id) {
-                      t->drop_inbound(in, "peer belongs to another cluster (cluster id mismatch)");
+                      char why[160];
+                      std::snprintf(why, sizeof why,
+                                    "cluster id mismatch: this member is in cluster %llx, the "
+                                    "dialing member in %llx",
+                                    static_cast<unsigned long long>(t->opts_.cluster_id),
+                                    static_cast<unsigned long long>(get_u64(p + 5)));
+                      // Tell the dialing member why before hanging up: it logs the reason.
+                      // The socket is closed once the reason is written (closing it now would
+                      // cancel the write).
+                      struct Reject {
+                        uv_write_t req;
+                        std::string msg;
+                        uv_tcp_t* sock;
+                      };
+                      auto* r = new Reject{{}, std::string("rejected: ") + why, in->sock};
+                      r->req.data = r;
+                      uv_read_stop(s);
+                      in->sock->data = nullptr;
+                      in->sock = nullptr;  // now owned by the write below
+                      uv_buf_t b = uv_buf_init(r->msg.data(), unsigned(r->msg.size()));
+                      if (uv_write(&r->req, reinterpret_cast<uv_stream_t*>(r->sock), &b, 1,
+                                   [](uv_write_t* w, int) {
+                                     auto* r = static_cast<Reject*>(w->data);
+                                     close_handle(r->sock);
+                                     delete r;
+                                   }) != 0) {
+                        close_handle(r->sock);
+                        delete r;
+                      }
+                      t->drop_inbound(in, why);
                       return;
                     }
                     in->from = get_u64(p + 13);
@@ -300,8 +330,16 @@ void Transport::dial(Peer* p) {
     // Nothing is expected back; reading tells us when the peer goes away.
     uv_read_start(reinterpret_cast<uv_stream_t*>(sock), alloc_cb,
                   [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
-                    delete[] buf->base;
+                    std::unique_ptr<char[]> owned(buf->base);
                     auto* p = static_cast<Peer*>(s->data);
+                    if (p && n > 0) {
+                      // The only thing a peer ever sends back: why it refuses us.
+                      ++p->t->stats_.refused_by_peers;
+                      OUTPOST_LOG(kError, "peer refused this member",
+                                  log::kv_hex("peer-id", p->id),
+                                  log::kv("reason", std::string_view(buf->base, size_t(n))));
+                      return;
+                    }
                     if (!p || n >= 0) return;
                     p->disconnect(n == UV_EOF ? "closed by peer" : uv_strerror(int(n)));
                     p->t->schedule_redial(p);

@@ -88,6 +88,7 @@ class Transport {
   // Counters for tests and logs.
   struct Stats {
     uint64_t frames_sent = 0, frames_received = 0, dropped = 0, rejected_connections = 0;
+    uint64_t refused_by_peers = 0;  // a peer told us why it hung up (e.g. another cluster)
   };
   const Stats& stats() const { return stats_; }
   bool connected(uint64_t peer) const;

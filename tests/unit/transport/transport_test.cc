@@ -117,6 +117,8 @@ TEST_CASE("a member of another cluster is disconnected and nothing it sends is d
   REQUIRE(l.run_until([&] { return b.stats().rejected_connections >= 1; }));
   // The handshake is checked before any frame is parsed, and the connection is gone after it.
   CHECK(rb.msgs.empty());
+  // The stranger is told why, so it can say so in its own log.
+  REQUIRE(l.run_until([&] { return stranger.stats().refused_by_peers >= 1; }));
 }
 
 TEST_CASE("garbage and oversized frames close that connection; the member keeps serving",
