@@ -160,8 +160,7 @@ void WatchHub::sync_unsynced() {
         if (w.sink->offer(std::move(b))) {
           it = watchers_.erase(it);
         } else {
-          pending_ = true;
-          ++it;
+          ++it;  // retried on the next round (or when the sink wakes the hub)
         }
         continue;
       }
