@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <cstdlib>
+#include <random>
 
 #include "core/common/log.h"
 
@@ -92,8 +93,13 @@ Result<std::unique_ptr<RaftNode>> RaftNode::start(RaftNodeOptions opts, storage:
 
   uv_timer_init(&n->loop_, &n->tick_);
   n->tick_.data = self;
+  // A random phase for the tick: members started together would otherwise tick in lockstep, and
+  // two followers that drew the same randomized election timeout would campaign in the same
+  // millisecond and split the vote. Out of phase, the first one's (pre-)vote reaches the other
+  // before its own timer fires.
+  const uint64_t phase = std::random_device{}() % std::max<uint64_t>(1, opts.heartbeat_ms);
   uv_timer_start(&n->tick_, [](uv_timer_t* t) { static_cast<RaftNode*>(t->data)->on_tick(); },
-                 opts.heartbeat_ms, opts.heartbeat_ms);
+                 opts.heartbeat_ms + phase, opts.heartbeat_ms);
   uv_async_init(&n->loop_, &n->wake_, [](uv_async_t* a) { static_cast<RaftNode*>(a->data)->on_wake(); });
   n->wake_.data = self;
   uv_check_init(&n->loop_, &n->check_);
@@ -187,6 +193,11 @@ void RaftNode::compact(uint64_t applied) {
 }
 
 void RaftNode::on_wake() {
+  on_inbox();
+  if (!stopping_loop_) handle_ready();
+}
+
+void RaftNode::on_inbox() {
   Inbox in;
   {
     std::lock_guard l(mu_);
@@ -197,6 +208,7 @@ void RaftNode::on_wake() {
     std::lock_guard l(mu_);
     inbox_ = std::move(in);
     transport_->close();
+    stopping_loop_ = true;
     auto close = [](auto* h) { uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr); };
     close(&tick_);
     close(&wake_);
@@ -241,6 +253,9 @@ void RaftNode::on_wake() {
 void RaftNode::on_tick() {
   node_->tick();
   fail_old_reads();
+  // At once: the check handle runs only after the loop's next poll returns, which without I/O
+  // is the next tick; heartbeats and (pre-)votes a tick produces would wait that long.
+  handle_ready();
 }
 
 void RaftNode::fail_old_reads() {

@@ -93,6 +93,7 @@ class RaftNode {
   RaftNode() = default;
   void run();
   void on_wake();
+  void on_inbox();
   void on_tick();
   void handle_ready();
   void resolve_reads(const std::vector<raft::ReadState>& rs);
@@ -131,6 +132,7 @@ class RaftNode {
   std::mutex mu_;
   Inbox inbox_;
   bool stopped_ = false;
+  bool stopping_loop_ = false;  // raft thread only: handles are closing
 
   // Raft thread only.
   struct PendingRead {

@@ -15,6 +15,10 @@ What this module gives a test:
   * ``etcdctl()``        run etcdctl with a timeout, capture stdout, stderr and exit code.
   * ``Runner``           a tiny assert-style runner: ``check(cond, what)``, named test functions,
                          a final "N passed, M failed" line and a non-zero exit status on failure.
+  * ``Cluster``          N ``ClusterMember``s bootstrapped together (one --initial-cluster, one
+                         token, heartbeat/election timing, optional peer proxies from proxy.py);
+                         parsed ``endpoint status`` / ``endpoint hashkv`` / ``member list -w
+                         table``, ``wait_leader()``, ``wait_hashkv_equal()`` (all polling).
 
 Only the Python 3 standard library is used.
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import json
 import os
 import shutil
 import signal
@@ -30,6 +35,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -456,3 +462,219 @@ class Runner:
         else:
             print(f"logs and data kept in {self.args.workdir}")
         return 0 if self.failed == 0 else 1
+
+
+# --------------------------------------------------------------------------------------------
+# Multi-member clusters (the cluster fault tests: test_cluster_*.py)
+#
+# A Cluster is N ClusterMembers bootstrapped together with one --initial-cluster string and one
+# token. Each member may advertise a peer URL other than the one it listens on (a proxy in front
+# of it, see proxy.py), so a test can cut peer traffic without root.
+
+HEARTBEAT_MS = 100
+ELECTION_MS = 1000
+
+
+class ClusterMember(Member):
+    """One member of a multi-member cluster. Ports, data dir and log as Member; the cluster part
+    of the flags (initial cluster, token, advertised peer URL, raft timing) comes from Cluster."""
+
+    def __init__(self, args: argparse.Namespace, cluster: "Cluster", name: str,
+                 kind: Optional[str] = None, extra_flags: Sequence[str] = ()):
+        super().__init__(args, name=name, kind=kind, extra_flags=extra_flags)
+        self.cluster = cluster
+        self.token = cluster.token
+        # The peer URL the others dial (and the one in --initial-cluster); a proxy's URL when the
+        # test routes peer traffic through proxies, else the listening URL.
+        self.advertised_peer_url = self.peer_url
+
+    def flags(self) -> list[str]:
+        return [
+            f"--name={self.name}",
+            f"--data-dir={self.data_dir}",
+            f"--listen-client-urls={self.client_url}",
+            f"--advertise-client-urls={self.client_url}",
+            f"--listen-peer-urls={self.peer_url}",
+            f"--initial-advertise-peer-urls={self.advertised_peer_url}",
+            f"--initial-cluster={self.cluster.initial_cluster()}",
+            f"--initial-cluster-token={self.token}",
+            "--initial-cluster-state=new",
+            f"--heartbeat-interval={self.cluster.heartbeat_ms}",
+            f"--election-timeout={self.cluster.election_ms}",
+            "--logger=zap",
+            "--log-outputs=stderr",
+        ] + self.extra_flags
+
+
+class Cluster:
+    """N members bootstrapped as one cluster (fresh data dirs, one token, free loopback ports).
+
+    start() launches every member without waiting (a lone member cannot become ready: it needs a
+    quorum), then polls each until it answers. Helpers parse `endpoint status`, `endpoint hashkv`
+    and `member list` as etcdctl prints them.
+    """
+
+    def __init__(self, args: argparse.Namespace, prefix: str = "c", size: int = 3,
+                 extra_flags: Sequence[str] = (), heartbeat_ms: int = HEARTBEAT_MS,
+                 election_ms: int = ELECTION_MS, peer_network=None):
+        """peer_network: optional proxy.PeerNetwork (anything with proxy_for(name, port) -> an
+        object with .url, and register(name, pid_fn)); each member then advertises its proxy's URL
+        as its peer URL (in --initial-cluster too) while listening on its own port."""
+        self.args = args
+        self.heartbeat_ms = heartbeat_ms
+        self.election_ms = election_ms
+        self.token = f"outpost-integ-{prefix}-{os.getpid()}"
+        self.members = [ClusterMember(args, self, f"{prefix}{i + 1}", extra_flags=extra_flags)
+                        for i in range(size)]
+        self.peer_network = peer_network
+        if peer_network is not None:
+            for m in self.members:
+                m.advertised_peer_url = peer_network.proxy_for(m.name, m.peer_port).url
+                peer_network.register(m.name, lambda m=m: m.pid if m.running() else None)
+
+    def __iter__(self):
+        return iter(self.members)
+
+    def __getitem__(self, i: int) -> ClusterMember:
+        return self.members[i]
+
+    def initial_cluster(self) -> str:
+        return ",".join(f"{m.name}={m.advertised_peer_url}" for m in self.members)
+
+    def start(self, timeout: float = 60) -> "Cluster":
+        for m in self.members:
+            m.start(wait=False)
+        for m in self.members:
+            m.wait_ready(timeout)
+        return self
+
+    def running(self) -> list[ClusterMember]:
+        return [m for m in self.members if m.running()]
+
+    def stop(self) -> None:
+        for m in self.members:
+            m.stop()
+
+    # -- what the members say
+    def status(self, m: Member, timeout: float = 10) -> Optional[dict]:
+        """`endpoint status -w json` of one member as a flat dict (member_id, leader, raft_term,
+        revision, raft_index, raft_applied_index), or None if it did not answer."""
+        r = m.ctl("endpoint", "status", "-w", "json", timeout=timeout, command_timeout="3s")
+        if not r.ok:
+            return None
+        try:
+            st = json.loads(r.stdout)[0]["Status"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            return None
+        hdr = st.get("header", {})
+        return {"member_id": hdr.get("member_id"), "leader": st.get("leader"),
+                "raft_term": st.get("raftTerm"), "header_term": hdr.get("raft_term"),
+                "revision": hdr.get("revision"), "raft_index": st.get("raftIndex"),
+                "raft_applied_index": st.get("raftAppliedIndex"), "raw": st}
+
+    def statuses(self, members: Optional[Sequence[Member]] = None) -> dict[str, Optional[dict]]:
+        """status() of each member, asked concurrently (one etcdctl each), by member name."""
+        members = list(members or self.running())
+        out: dict[str, Optional[dict]] = {}
+
+        def ask(m: Member) -> None:
+            out[m.name] = self.status(m)
+        threads = [threading.Thread(target=ask, args=(m,), daemon=True) for m in members]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return {m.name: out.get(m.name) for m in members}
+
+    def stable_leader(self, members: Optional[Sequence[Member]] = None
+                      ) -> Optional[tuple[ClusterMember, int, dict]]:
+        """If every member in `members` (default: the running ones) answers, names the same
+        non-zero leader and the same raft term, and that leader is one of them: (leader member,
+        term, statuses). Else None."""
+        members = list(members or self.running())
+        sts = self.statuses(members)
+        if any(s is None for s in sts.values()):
+            return None
+        leaders = {s["leader"] for s in sts.values()}
+        terms = {s["raft_term"] for s in sts.values()}
+        if len(leaders) != 1 or len(terms) != 1 or 0 in leaders or None in leaders:
+            return None
+        lid = leaders.pop()
+        by_id = [m for m in members if sts[m.name]["member_id"] == lid]
+        if len(by_id) != 1:
+            return None
+        return by_id[0], terms.pop(), sts
+
+    def wait_leader(self, members: Optional[Sequence[Member]] = None, timeout: float = 30,
+                    interval: float = 0.05) -> tuple[ClusterMember, int, dict]:
+        found: list = []
+
+        def cond() -> bool:
+            got = self.stable_leader(members)
+            if got:
+                found.append(got)
+            return bool(got)
+        wait_for(cond, timeout, interval, what="one leader agreed on by every member")
+        return found[-1]
+
+    def hashkv(self, m: Member, timeout: float = 30) -> Optional[tuple[int, int, int]]:
+        """(hash, compact_revision, header revision) from `endpoint hashkv -w json`, or None."""
+        r = m.ctl("endpoint", "hashkv", "-w", "json", timeout=timeout, command_timeout="20s")
+        if not r.ok:
+            return None
+        try:
+            h = json.loads(r.stdout)[0]["HashKV"]
+            return h.get("hash", 0), h.get("compact_revision", 0), h["header"]["revision"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            return None
+
+    def wait_hashkv_equal(self, members: Optional[Sequence[Member]] = None, timeout: float = 30,
+                          interval: float = 0.2) -> dict[str, Optional[tuple[int, int, int]]]:
+        """Poll `endpoint hashkv` on `members` until every one answers with the same hash at the
+        same revision. Returns the last observation; raises TimeoutError (with it) otherwise."""
+        members = list(members or self.running())
+        last: dict = {}
+
+        def cond() -> bool:
+            last.clear()
+            last.update({m.name: self.hashkv(m) for m in members})
+            vals = set(last.values())
+            return None not in vals and len(vals) == 1
+        try:
+            wait_for(cond, timeout, interval, what="equal endpoint hashkv")
+        except TimeoutError as e:
+            raise TimeoutError(f"{e}: last (hash, compact_revision, revision) {last}") from None
+        return dict(last)
+
+    def member_list_table(self, m: Member) -> Optional[list[dict]]:
+        """`member list -w table` parsed into rows {id, status, name, peer_addrs, client_addrs,
+        is_learner} (addrs as lists), or None if the command failed or printed no table."""
+        r = m.ctl("member", "list", "-w", "table")
+        if not r.ok:
+            return None
+        return parse_table(r.stdout)
+
+
+def brief_statuses(sts: dict) -> str:
+    """Cluster.statuses() as compact JSON for failure details (without the raw status)."""
+    return json.dumps({name: (st and {k: v for k, v in st.items() if k != "raw"})
+                       for name, st in sts.items()})
+
+
+def parse_table(text: str) -> Optional[list[dict]]:
+    """Parse etcdctl's `-w table` output ('+---+' rules, '| a | b |' rows): header row names are
+    lower-cased with spaces as '_'; cells that hold comma-separated URLs are split into lists
+    when the column name ends with 'addrs'."""
+    rows = [ln for ln in text.splitlines() if ln.startswith("|")]
+    if not rows:
+        return None
+    split = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in rows]
+    head = [h.lower().replace(" ", "_") for h in split[0]]
+    out = []
+    for cells in split[1:]:
+        row: dict = dict(zip(head, cells))
+        for k in head:
+            if k.endswith("addrs"):
+                row[k] = [u.strip() for u in row[k].split(",") if u.strip()]
+        out.append(row)
+    return out
