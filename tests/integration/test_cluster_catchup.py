@@ -41,9 +41,26 @@ def main() -> int:
             return None
         return json.loads(r.stdout).get("count", 0)
 
+    def bench_path() -> str:
+        """outpost-bench, next to the outpost binary (it speaks the etcd API: works on etcd too)."""
+        here = os.path.dirname(args.outpost) if args.outpost else os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "..", "..", "build")
+        return os.path.join(here, "outpost-bench")
+
     @runner.test
     def stopped_member_catches_up():
-        c = harness.Cluster(args, prefix="cu")
+        catch_up("cu", (), 0)
+
+    @runner.test
+    def stopped_member_catches_up_by_snapshot_after_log_compaction():
+        # --snapshot-count 1000: the live members compact their logs while the lagger is down
+        # (keeping 5000 entries behind the snapshot point, as etcd): 8000 more single-entry puts
+        # take the first retained index past the lagger's, so it can only catch up from a
+        # snapshot of the whole state.
+        catch_up("cs", ("--snapshot-count=1000",), 8000)
+
+    def catch_up(prefix: str, extra_flags, bulk_entries: int) -> None:
+        c = harness.Cluster(args, prefix=prefix, extra_flags=extra_flags)
         c.start()
         leader, term, _ = c.wait_leader(timeout=15)
         lagger = next(m for m in c if m is not leader)
@@ -108,6 +125,16 @@ def main() -> int:
         eq((r.rc, r.stdout), (0, f"{BATCH}\n"), f"del cu/000/ --prefix deletes {BATCH} keys",
            r.describe())
         expected = {k: v for k, v in expected.items() if not k.startswith("cu/000/")}
+        if bulk_entries:
+            bench = bench_path()
+            require(os.access(bench, os.X_OK), f"outpost-bench at {bench}", quiet=True)
+            r = harness.run([bench, "--endpoints", ",".join(m.endpoint for m in live),
+                             "--clients", "16", "--conns", "4", "put", "--total",
+                             str(bulk_entries), "--key-space-size", "2000", "--val-size", "64"],
+                            timeout=120)
+            require(r.ok and "Requests/sec" in r.stdout,
+                    f"{bulk_entries} more single-entry puts (outside cu/) through the live members",
+                    r.describe())
         for m in live:
             eq(count(m), len(expected), f"{m.name}: {len(expected)} keys")
         h_live = c.wait_hashkv_equal(live, timeout=30)
@@ -136,6 +163,11 @@ def main() -> int:
               f"last (hash, compact revision, revision), count: {last}")
         eq(last.get(lagger.name, (None, None))[1], len(expected),
            f"{lagger.name}: key count {len(expected)}")
+        if bulk_entries and lagger.kind == "outpost":
+            log = open(lagger.log_path, errors="replace").read() if os.path.exists(
+                lagger.log_path) else lagger.log_tail(400)
+            check('"msg":"installed snapshot"' in log,
+                  f"{lagger.name} caught up from a streamed snapshot (its log says so)")
 
         r = lagger.ctl("get", "cu/", "--prefix", "-w", "json", "--consistency=s",
                        timeout=60, command_timeout="30s")
