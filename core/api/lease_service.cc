@@ -22,9 +22,23 @@ class KeepAliveReactor final : public grpc::ServerBidiReactor<pb::LeaseKeepAlive
     // The header is taken before renewing, as etcd does: a lease revoked at revision N is never
     // reported kept alive at a later revision.
     fill_header(m_, resp_.mutable_header());
-    auto ttl = m_.lessor().renew(req_.id());
-    resp_.set_ttl(ttl ? ttl.value() : 0);  // 0: expired or revoked
-    StartWrite(&resp_);
+    if (m_.lessor().primary()) {
+      auto ttl = m_.lessor().renew(req_.id());
+      resp_.set_ttl(ttl ? ttl.value() : 0);  // 0: expired or revoked
+      StartWrite(&resp_);
+      return;
+    }
+    // A follower: the leader holds the deadlines; the renewal goes to it through the log.
+    outpostpb::Request r;
+    r.mutable_lease_renew()->set_id(req_.id());
+    m_.propose(std::move(r), &renewed_, [this](const Status& s) {
+      if (!s) {
+        Finish(to_grpc(s));
+        return;
+      }
+      resp_.set_ttl(renewed_.ttl());
+      StartWrite(&resp_);
+    });
   }
   void OnWriteDone(bool ok) override {
     if (!ok) {
@@ -39,6 +53,7 @@ class KeepAliveReactor final : public grpc::ServerBidiReactor<pb::LeaseKeepAlive
   server::Member& m_;
   pb::LeaseKeepAliveRequest req_;
   pb::LeaseKeepAliveResponse resp_;
+  pb::LeaseKeepAliveResponse renewed_;  // filled by the applier for a forwarded renewal
 };
 
 }  // namespace

@@ -327,6 +327,15 @@ void Member::apply_request(uint64_t index, const outpostpb::Request& req, Waiter
         resp->mutable_header()->set_revision(txn.rev());
         break;
       }
+      case outpostpb::Request::kLeaseRenew: {
+        etcdserverpb::LeaseKeepAliveResponse scratch;
+        auto* resp = w->resp ? static_cast<etcdserverpb::LeaseKeepAliveResponse*>(w->resp) : &scratch;
+        // Every member applies it; only the primary's renew moves a deadline.
+        auto ttl = lessor_->renew(req.lease_renew().id());
+        resp->set_id(req.lease_renew().id());
+        resp->set_ttl(ttl ? ttl.value() : 0);
+        break;
+      }
       case outpostpb::Request::kMemberAttrs: {
         const auto& a = req.member_attrs();
         std::lock_guard l(cluster_mu_);
