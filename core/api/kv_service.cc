@@ -1,4 +1,5 @@
 #include "core/api/errors.h"
+#include "core/api/propose.h"
 #include "core/api/services.h"
 #include "core/api/unary.h"
 #include "core/api/validate.h"
@@ -14,17 +15,6 @@ void fill_header(server::Member& m, pb::ResponseHeader* h, bool with_revision) {
 }
 
 namespace {
-
-// Proposes the call's request as op and finishes the call once it is applied (or failed).
-template <class Call, class SetOp>
-void propose(server::Member& m, Call* call, SetOp&& set_op) {
-  outpostpb::Request r;
-  set_op(r, std::move(call->req));
-  m.propose(std::move(r), &call->resp, [&m, call](const Status& s) {
-    if (s) fill_header(m, call->resp.mutable_header());
-    call->finish(to_grpc(s));
-  });
-}
 
 // A read-only txn may skip the read index only when every range in it is serializable.
 bool txn_serializable(const pb::TxnRequest& r) {
@@ -62,7 +52,9 @@ grpc::ServerUnaryReactor* KvService::Put(RawCtx* ctx, const Raw* in, Raw* out) {
   return serve_unary<pb::PutRequest, pb::PutResponse>(ctx, in, out, [this](auto* call) {
     Status s = check_put(call->req);
     if (!s) return call->finish(to_grpc(s));
-    propose(m_, call, [](outpostpb::Request& r, pb::PutRequest&& q) { *r.mutable_put() = std::move(q); });
+    outpostpb::Request r;
+    *r.mutable_put() = std::move(call->req);
+    propose_and_finish(m_, call, std::move(r));
   });
 }
 
@@ -70,9 +62,9 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(RawCtx* ctx, const Raw* in, Raw
   return serve_unary<pb::DeleteRangeRequest, pb::DeleteRangeResponse>(ctx, in, out, [this](auto* call) {
     Status s = check_delete(call->req);
     if (!s) return call->finish(to_grpc(s));
-    propose(m_, call, [](outpostpb::Request& r, pb::DeleteRangeRequest&& q) {
-      *r.mutable_delete_range() = std::move(q);
-    });
+    outpostpb::Request r;
+    *r.mutable_delete_range() = std::move(call->req);
+    propose_and_finish(m_, call, std::move(r));
   });
 }
 
@@ -95,15 +87,17 @@ grpc::ServerUnaryReactor* KvService::Txn(RawCtx* ctx, const Raw* in, Raw* out) {
         run();
       });
     }
-    propose(m_, call, [](outpostpb::Request& r, pb::TxnRequest&& q) { *r.mutable_txn() = std::move(q); });
+    outpostpb::Request r;
+    *r.mutable_txn() = std::move(call->req);
+    propose_and_finish(m_, call, std::move(r));
   });
 }
 
 grpc::ServerUnaryReactor* KvService::Compact(RawCtx* ctx, const Raw* in, Raw* out) {
   return serve_unary<pb::CompactionRequest, pb::CompactionResponse>(ctx, in, out, [this](auto* call) {
-    propose(m_, call, [](outpostpb::Request& r, pb::CompactionRequest&& q) {
-      *r.mutable_compaction() = std::move(q);
-    });
+    outpostpb::Request r;
+    *r.mutable_compaction() = std::move(call->req);
+    propose_and_finish(m_, call, std::move(r));
   });
 }
 

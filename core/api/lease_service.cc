@@ -1,4 +1,5 @@
 #include "core/api/errors.h"
+#include "core/api/propose.h"
 #include "core/api/services.h"
 #include "core/api/unary.h"
 
@@ -63,10 +64,7 @@ grpc::ServerUnaryReactor* LeaseService::LeaseGrant(RawCtx* ctx, const Raw* in, R
     if (call->req.id() == 0) call->req.set_id(m_.next_lease_id());
     outpostpb::Request r;
     *r.mutable_lease_grant() = call->req;
-    m_.propose(std::move(r), &call->resp, [this, call](const Status& s) {
-      if (s) fill_header(m_, call->resp.mutable_header());
-      call->finish(to_grpc(s));
-    });
+    propose_and_finish(m_, call, std::move(r));
   });
 }
 
@@ -74,10 +72,7 @@ grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(RawCtx* ctx, const Raw* in, 
   return serve_unary<pb::LeaseRevokeRequest, pb::LeaseRevokeResponse>(ctx, in, out, [this](auto* call) {
     outpostpb::Request r;
     *r.mutable_lease_revoke() = call->req;
-    m_.propose(std::move(r), &call->resp, [this, call](const Status& s) {
-      if (s) fill_header(m_, call->resp.mutable_header());
-      call->finish(to_grpc(s));
-    });
+    propose_and_finish(m_, call, std::move(r));
   });
 }
 

@@ -31,6 +31,13 @@ bool split_url(const std::string& url, PeerAddr* out) {
   return out->port > 0;
 }
 
+// The waiting call's response when this member proposed the entry, else a scratch one: every
+// member applies every entry, only the proposer answers.
+template <class Resp>
+Resp* response_or(google::protobuf::Message* waiting, Resp* scratch) {
+  return waiting ? static_cast<Resp*>(waiting) : scratch;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Member>> Member::open(const MemberOptions& opts) {
@@ -286,31 +293,31 @@ void Member::apply_request(uint64_t index, const outpostpb::Request& req, Waiter
     switch (req.op_case()) {
       case outpostpb::Request::kPut: {
         etcdserverpb::PutResponse scratch;
-        auto* resp = w->resp ? static_cast<etcdserverpb::PutResponse*>(w->resp) : &scratch;
+        auto* resp = response_or(w->resp, &scratch);
         st = mvcc::put(txn, req.put(), resp, leases);
         break;
       }
       case outpostpb::Request::kDeleteRange: {
         etcdserverpb::DeleteRangeResponse scratch;
-        auto* resp = w->resp ? static_cast<etcdserverpb::DeleteRangeResponse*>(w->resp) : &scratch;
+        auto* resp = response_or(w->resp, &scratch);
         st = mvcc::delete_range(txn, req.delete_range(), resp);
         break;
       }
       case outpostpb::Request::kTxn: {
         etcdserverpb::TxnResponse scratch;
-        auto* resp = w->resp ? static_cast<etcdserverpb::TxnResponse*>(w->resp) : &scratch;
+        auto* resp = response_or(w->resp, &scratch);
         st = mvcc::txn(txn, &txn, req.txn(), resp, leases);
         break;
       }
       case outpostpb::Request::kCompaction: {
         etcdserverpb::CompactionResponse scratch;
-        auto* resp = w->resp ? static_cast<etcdserverpb::CompactionResponse*>(w->resp) : &scratch;
+        auto* resp = response_or(w->resp, &scratch);
         st = mvcc::compaction(txn, req.compaction(), resp);
         break;
       }
       case outpostpb::Request::kLeaseGrant: {
         etcdserverpb::LeaseGrantResponse scratch;
-        auto* resp = w->resp ? static_cast<etcdserverpb::LeaseGrantResponse*>(w->resp) : &scratch;
+        auto* resp = response_or(w->resp, &scratch);
         auto ttl = lessor_->grant(txn, req.lease_grant().id(), req.lease_grant().ttl());
         st = ttl.status();
         if (ttl) {
@@ -322,14 +329,14 @@ void Member::apply_request(uint64_t index, const outpostpb::Request& req, Waiter
       }
       case outpostpb::Request::kLeaseRevoke: {
         etcdserverpb::LeaseRevokeResponse scratch;
-        auto* resp = w->resp ? static_cast<etcdserverpb::LeaseRevokeResponse*>(w->resp) : &scratch;
+        auto* resp = response_or(w->resp, &scratch);
         st = lessor_->revoke(txn, req.lease_revoke().id());
         resp->mutable_header()->set_revision(txn.rev());
         break;
       }
       case outpostpb::Request::kLeaseRenew: {
         etcdserverpb::LeaseKeepAliveResponse scratch;
-        auto* resp = w->resp ? static_cast<etcdserverpb::LeaseKeepAliveResponse*>(w->resp) : &scratch;
+        auto* resp = response_or(w->resp, &scratch);
         // Every member applies it; only the primary's renew moves a deadline.
         auto ttl = lessor_->renew(req.lease_renew().id());
         resp->set_id(req.lease_renew().id());

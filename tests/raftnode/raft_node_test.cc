@@ -10,11 +10,10 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <filesystem>
-#include <random>
 #include <thread>
 
 #include "core/server/raft_node.h"
+#include "tests/common/temp_dir.h"
 
 using namespace outpost;
 using server::RaftNode;
@@ -58,23 +57,20 @@ struct Member {
 };
 
 struct Cluster {
-  std::string root;
+  outpost::testing::TempDir root;
   std::vector<std::unique_ptr<Member>> members;
 
   Cluster() {
-    root = (std::filesystem::temp_directory_path() /
-            ("outpost-raftnode-" + std::to_string(std::random_device{}()))).string();
     for (uint64_t id = 1; id <= 3; ++id) {
       auto m = std::make_unique<Member>();
       m->id = id;
-      m->dir = root + "/m" + std::to_string(id);
+      m->dir = root.path() + "/m" + std::to_string(id);
       m->port = free_port();
       members.push_back(std::move(m));
     }
   }
   ~Cluster() {
     for (auto& m : members) stop(*m);
-    std::filesystem::remove_all(root);
   }
 
   void start(Member& m) {

@@ -11,6 +11,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/common/temp_dir.h"
+
 #include "core/mvcc/kv_ops.h"
 #include "core/mvcc/store.h"
 #include "core/storage/engine.h"
@@ -19,26 +21,7 @@ namespace outpost::mvcc::testing {
 
 namespace pb = etcdserverpb;
 
-// A directory under /tmp with a unique name, removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = "/tmp/outpost-unit-XXXXXX";
-    char* p = ::mkdtemp(tmpl.data());
-    REQUIRE(p != nullptr);
-    path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using outpost::testing::TempDir;
 
 // No lease exists yet (leases arrive with the lease issue).
 inline bool no_leases(int64_t) { return false; }

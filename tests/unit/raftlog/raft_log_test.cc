@@ -2,24 +2,17 @@
 #define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
 
-#include <filesystem>
-#include <random>
 
 #include "core/storage/raft_log.h"
+#include "tests/common/temp_dir.h"
+
+using outpost::testing::TempDir;
 
 using outpost::storage::DurableLog;
 using outpost::storage::Engine;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    path = (std::filesystem::temp_directory_path() /
-            ("outpost-raftlog-" + std::to_string(std::random_device{}()))).string();
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
 
 raftpb::Entry entry(uint64_t index, uint64_t term, std::string data) {
   raftpb::Entry e;
@@ -49,7 +42,7 @@ std::vector<raftpb::Entry> all(DurableLog& l) {
 TEST_CASE("a fresh log starts with the founding voters and survives a restart", "[raftlog]") {
   TempDir dir;
   {
-    auto e = Engine::open(dir.path);
+    auto e = Engine::open(dir.path());
     REQUIRE(e);
     auto l = DurableLog::open(e.value().get(), voters({1, 2, 3}));
     REQUIRE(l);
@@ -64,7 +57,7 @@ TEST_CASE("a fresh log starts with the founding voters and survives a restart", 
     h.set_commit(3);
     REQUIRE(l.value()->save(h, {entry(1, 1, "a"), entry(2, 2, "b"), entry(3, 2, "c")}, std::nullopt));
   }
-  auto e = Engine::open(dir.path);
+  auto e = Engine::open(dir.path());
   REQUIRE(e);
   auto l = DurableLog::open(e.value().get(), voters({9}));
   REQUIRE(l);
@@ -85,7 +78,7 @@ TEST_CASE("a fresh log starts with the founding voters and survives a restart", 
 TEST_CASE("entries from a new leader replace the conflicting suffix on disk too", "[raftlog]") {
   TempDir dir;
   {
-    auto e = Engine::open(dir.path);
+    auto e = Engine::open(dir.path());
     auto l = DurableLog::open(e.value().get(), voters({1}));
     REQUIRE(l.value()->save(std::nullopt,
                             {entry(1, 1, "a"), entry(2, 1, "b"), entry(3, 1, "c"), entry(4, 1, "d")},
@@ -93,7 +86,7 @@ TEST_CASE("entries from a new leader replace the conflicting suffix on disk too"
     REQUIRE(l.value()->save(std::nullopt, {entry(3, 2, "C")}, std::nullopt));
     CHECK(l.value()->storage().last_index() == 3);
   }
-  auto e = Engine::open(dir.path);
+  auto e = Engine::open(dir.path());
   auto l = DurableLog::open(e.value().get(), voters({1}));
   auto ents = all(*l.value());
   REQUIRE(ents.size() == 3);
@@ -106,7 +99,7 @@ TEST_CASE("compaction keeps a snapshot point and the retained tail across a rest
           "[raftlog]") {
   TempDir dir;
   {
-    auto e = Engine::open(dir.path);
+    auto e = Engine::open(dir.path());
     auto l = DurableLog::open(e.value().get(), voters({1}));
     std::vector<raftpb::Entry> ents;
     for (uint64_t i = 1; i <= 10; ++i) ents.push_back(entry(i, 1, std::to_string(i)));
@@ -114,7 +107,7 @@ TEST_CASE("compaction keeps a snapshot point and the retained tail across a rest
     REQUIRE(l.value()->compact(8, voters({1, 2}), /*retain=*/2));
     CHECK(l.value()->storage().first_index() == 7);
   }
-  auto e = Engine::open(dir.path);
+  auto e = Engine::open(dir.path());
   auto l = DurableLog::open(e.value().get(), voters({1}));
   auto& s = l.value()->storage();
   CHECK(s.first_index() == 9);  // entries up to the snapshot point are covered by it
@@ -131,7 +124,7 @@ TEST_CASE("compaction keeps a snapshot point and the retained tail across a rest
 TEST_CASE("an installed snapshot replaces the whole log", "[raftlog]") {
   TempDir dir;
   {
-    auto e = Engine::open(dir.path);
+    auto e = Engine::open(dir.path());
     auto l = DurableLog::open(e.value().get(), voters({1}));
     REQUIRE(l.value()->save(std::nullopt, {entry(1, 1, "a"), entry(2, 1, "b")}, std::nullopt));
     raftpb::Snapshot snap;
@@ -141,7 +134,7 @@ TEST_CASE("an installed snapshot replaces the whole log", "[raftlog]") {
     REQUIRE(l.value()->save(std::nullopt, {}, snap));
     REQUIRE(l.value()->save(std::nullopt, {entry(51, 4, "x")}, std::nullopt));
   }
-  auto e = Engine::open(dir.path);
+  auto e = Engine::open(dir.path());
   auto l = DurableLog::open(e.value().get(), voters({1}));
   auto& s = l.value()->storage();
   CHECK(s.first_index() == 51);

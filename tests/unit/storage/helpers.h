@@ -7,27 +7,10 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/common/temp_dir.h"
+
 namespace outpost::storage::testing {
 
-// A directory under /tmp with a unique name, removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = "/tmp/outpost-unit-XXXXXX";
-    char* p = ::mkdtemp(tmpl.data());
-    REQUIRE(p != nullptr);
-    path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using outpost::testing::TempDir;
 
 }  // namespace outpost::storage::testing

@@ -4,12 +4,11 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
-#include <filesystem>
 #include <mutex>
-#include <random>
 #include <thread>
 
 #include "core/mvcc/watch_hub.h"
+#include "tests/common/temp_dir.h"
 
 using namespace outpost;
 using mvcc::WatchBatch;
@@ -19,19 +18,16 @@ using mvcc::WatchSpec;
 namespace {
 
 struct TempStore {
-  std::string dir;
+  outpost::testing::TempDir dir;
   std::unique_ptr<storage::Engine> engine;
   std::unique_ptr<mvcc::Store> store;
   TempStore() {
-    dir = (std::filesystem::temp_directory_path() /
-           ("outpost-watch-" + std::to_string(std::random_device{}()))).string();
-    engine = std::move(storage::Engine::open(dir).value());
+    engine = std::move(storage::Engine::open(dir.path()).value());
     store = std::move(mvcc::Store::open(engine.get()).value());
   }
   ~TempStore() {
     store.reset();
     engine.reset();
-    std::filesystem::remove_all(dir);
   }
   int64_t put(const std::string& k, const std::string& v) {
     mvcc::WriteTxn t(*store);
