@@ -19,6 +19,17 @@ grpc::Status to_grpc(const Status& s) {
     case ErrorCode::kLeaseNotFound: code = StatusCode::NOT_FOUND; break;
     case ErrorCode::kLeaseExists: code = StatusCode::FAILED_PRECONDITION; break;
     case ErrorCode::kLeaseTtlTooLarge: code = StatusCode::OUT_OF_RANGE; break;
+    case ErrorCode::kMemberExist:
+    case ErrorCode::kPeerUrlExist:
+    case ErrorCode::kMemberNotEnoughStarted:
+    case ErrorCode::kMemberNotLearner:
+    case ErrorCode::kLearnerNotReady:
+    case ErrorCode::kTooManyLearners: code = StatusCode::FAILED_PRECONDITION; break;
+    case ErrorCode::kMemberBadUrls: code = StatusCode::INVALID_ARGUMENT; break;
+    case ErrorCode::kMemberNotFound: code = StatusCode::NOT_FOUND; break;
+    case ErrorCode::kUnhealthy:
+    case ErrorCode::kNotSupportedForLearner:
+    case ErrorCode::kLeaderChanged:
     case ErrorCode::kStopped:
     case ErrorCode::kNoLeader:
     case ErrorCode::kTimeout: code = StatusCode::UNAVAILABLE; break;

@@ -33,6 +33,8 @@ grpc::ServerUnaryReactor* KvService::Range(RawCtx* ctx, const Raw* in, Raw* out)
   return serve_unary<pb::RangeRequest, pb::RangeResponse>(ctx, in, out, [this](auto* call) {
     Status s = check_range(call->req);
     if (!s) return call->finish(to_grpc(s));
+    if (!call->req.serializable() && m_.is_learner())
+      return call->finish(to_grpc(Status::of(ErrorCode::kNotSupportedForLearner)));
     auto run = [this, call] {
       mvcc::ReadTxn txn(m_.store());
       Status s = mvcc::range(txn, call->req, &call->resp);
@@ -49,27 +51,27 @@ grpc::ServerUnaryReactor* KvService::Range(RawCtx* ctx, const Raw* in, Raw* out)
 }
 
 grpc::ServerUnaryReactor* KvService::Put(RawCtx* ctx, const Raw* in, Raw* out) {
-  return serve_unary<pb::PutRequest, pb::PutResponse>(ctx, in, out, [this](auto* call) {
+  return serve_unary<pb::PutRequest, pb::PutResponse>(ctx, in, out, not_on_learner(m_, [this](auto* call) {
     Status s = check_put(call->req);
     if (!s) return call->finish(to_grpc(s));
     outpostpb::Request r;
     *r.mutable_put() = std::move(call->req);
     propose_and_finish(m_, call, std::move(r));
-  });
+  }));
 }
 
 grpc::ServerUnaryReactor* KvService::DeleteRange(RawCtx* ctx, const Raw* in, Raw* out) {
-  return serve_unary<pb::DeleteRangeRequest, pb::DeleteRangeResponse>(ctx, in, out, [this](auto* call) {
+  return serve_unary<pb::DeleteRangeRequest, pb::DeleteRangeResponse>(ctx, in, out, not_on_learner(m_, [this](auto* call) {
     Status s = check_delete(call->req);
     if (!s) return call->finish(to_grpc(s));
     outpostpb::Request r;
     *r.mutable_delete_range() = std::move(call->req);
     propose_and_finish(m_, call, std::move(r));
-  });
+  }));
 }
 
 grpc::ServerUnaryReactor* KvService::Txn(RawCtx* ctx, const Raw* in, Raw* out) {
-  return serve_unary<pb::TxnRequest, pb::TxnResponse>(ctx, in, out, [this](auto* call) {
+  return serve_unary<pb::TxnRequest, pb::TxnResponse>(ctx, in, out, not_on_learner(m_, [this](auto* call) {
     Status s = check_txn(call->req, o_.max_txn_ops);
     if (s) s = check_txn_keys(call->req);
     if (!s) return call->finish(to_grpc(s));
@@ -90,15 +92,15 @@ grpc::ServerUnaryReactor* KvService::Txn(RawCtx* ctx, const Raw* in, Raw* out) {
     outpostpb::Request r;
     *r.mutable_txn() = std::move(call->req);
     propose_and_finish(m_, call, std::move(r));
-  });
+  }));
 }
 
 grpc::ServerUnaryReactor* KvService::Compact(RawCtx* ctx, const Raw* in, Raw* out) {
-  return serve_unary<pb::CompactionRequest, pb::CompactionResponse>(ctx, in, out, [this](auto* call) {
+  return serve_unary<pb::CompactionRequest, pb::CompactionResponse>(ctx, in, out, not_on_learner(m_, [this](auto* call) {
     outpostpb::Request r;
     *r.mutable_compaction() = std::move(call->req);
     propose_and_finish(m_, call, std::move(r));
-  });
+  }));
 }
 
 }  // namespace outpost::api

@@ -1,6 +1,7 @@
 // outpost: one member of an Outpost cluster. Takes etcd's flags (and ETCD_* variables, and
 // --config FILE.toml), so an etcd Procfile runs with the binary name swapped.
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -75,6 +76,13 @@ int main(int argc, char** argv) {
   mo.election_timeout_ms = uint64_t(cfg.election_timeout.count());
   mo.heartbeat_ms = uint64_t(cfg.heartbeat_interval.count());
   mo.snapshot_rate_limit = cfg.snapshot_rate_limit;
+  mo.join_existing = cfg.initial_cluster_state == config::ClusterState::Existing;
+  for (const auto& u : cfg.initial_advertise_peer_urls) mo.advertise_peer_urls.push_back(u.str());
+  mo.max_learners = cfg.max_learners;
+  mo.strict_reconfig_check = cfg.strict_reconfig_check;
+  mo.force_new_cluster = cfg.force_new_cluster;
+  // A removed member stops, as etcd's does: through the signal path below.
+  mo.on_removed = [] { kill(getpid(), SIGTERM); };
   if (!cfg.listen_peer_urls.empty()) {
     mo.listen_peer_host = cfg.listen_peer_urls[0].host;
     mo.listen_peer_port = cfg.listen_peer_urls[0].port;

@@ -1,5 +1,3 @@
-#include <algorithm>
-
 #include "core/api/errors.h"
 #include "core/api/services.h"
 #include "core/api/unary.h"
@@ -18,17 +16,17 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(RawCtx* ctx, const Raw* in,
     resp.set_raftindex(m_.last_index());
     resp.set_raftterm(m_.term());
     resp.set_raftappliedindex(m_.applied_index());
-    resp.set_islearner(false);
+    resp.set_islearner(m_.is_learner());
     call->finish(grpc::Status::OK);
   });
 }
 
 grpc::ServerUnaryReactor* MaintenanceService::Alarm(RawCtx* ctx, const Raw* in, Raw* out) {
-  return serve_unary<pb::AlarmRequest, pb::AlarmResponse>(ctx, in, out, [this](auto* call) {
+  return serve_unary<pb::AlarmRequest, pb::AlarmResponse>(ctx, in, out, not_on_learner(m_, [this](auto* call) {
     // No alarms are raised yet (no space quota, no corruption check): the list is empty.
     fill_header(m_, call->resp.mutable_header());
     call->finish(grpc::Status::OK);
-  });
+  }));
 }
 
 grpc::ServerUnaryReactor* MaintenanceService::HashKV(RawCtx* ctx, const Raw* in, Raw* out) {
@@ -42,25 +40,6 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(RawCtx* ctx, const Raw* in,
       fill_header(m_, call->resp.mutable_header());
     }
     call->finish(to_grpc(s));
-  });
-}
-
-grpc::ServerUnaryReactor* ClusterService::MemberList(RawCtx* ctx, const Raw* in, Raw* out) {
-  return serve_unary<pb::MemberListRequest, pb::MemberListResponse>(ctx, in, out, [this](auto* call) {
-    fill_header(m_, call->resp.mutable_header(), /*with_revision=*/false);
-    auto info = m_.cluster();
-    std::vector<const outpostpb::MemberInfo*> members;
-    for (const auto& m : info.members()) members.push_back(&m);
-    std::sort(members.begin(), members.end(), [](auto* a, auto* b) { return a->id() < b->id(); });
-    for (const auto* m : members) {
-      auto* o = call->resp.add_members();
-      o->set_id(m->id());
-      o->set_name(m->name());
-      for (const auto& u : m->peer_urls()) o->add_peerurls(u);
-      for (const auto& u : m->client_urls()) o->add_clienturls(u);
-      o->set_islearner(m->is_learner());
-    }
-    call->finish(grpc::Status::OK);
   });
 }
 

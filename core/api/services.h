@@ -5,6 +5,7 @@
 // (cluster id, member id, raft term, revision) as etcd does.
 #include <memory>
 
+#include "core/api/errors.h"
 #include "core/server/member.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 
@@ -53,12 +54,19 @@ class MaintenanceService final : public MaintenanceBase {
   ApiOptions o_;
 };
 
-using ClusterBase = pb::Cluster::WithRawCallbackMethod_MemberList<pb::Cluster::CallbackService>;
+using ClusterBase = pb::Cluster::WithRawCallbackMethod_MemberAdd<
+    pb::Cluster::WithRawCallbackMethod_MemberRemove<pb::Cluster::WithRawCallbackMethod_MemberUpdate<
+        pb::Cluster::WithRawCallbackMethod_MemberList<
+            pb::Cluster::WithRawCallbackMethod_MemberPromote<pb::Cluster::CallbackService>>>>>;
 
 class ClusterService final : public ClusterBase {
  public:
   explicit ClusterService(server::Member& m) : m_(m) {}
+  grpc::ServerUnaryReactor* MemberAdd(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerUnaryReactor* MemberRemove(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerUnaryReactor* MemberUpdate(RawCtx* ctx, const Raw* in, Raw* out) override;
   grpc::ServerUnaryReactor* MemberList(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerUnaryReactor* MemberPromote(RawCtx* ctx, const Raw* in, Raw* out) override;
 
  private:
   server::Member& m_;
@@ -91,6 +99,17 @@ class WatchService final : public pb::Watch::CallbackService {
  private:
   server::Member& m_;
 };
+
+// etcd 3.4 answers a learner's clients "rpc not supported for learner" on every unary call but
+// Status and serializable Range; wrap a handler in this to do the same. (Beyond etcd, a learner
+// serves Watch, LeaseKeepAlive and HashKV.)
+template <class Fn>
+auto not_on_learner(server::Member& m, Fn fn) {
+  return [&m, fn = std::move(fn)](auto* call) mutable {
+    if (m.is_learner()) return call->finish(to_grpc(Status::of(ErrorCode::kNotSupportedForLearner)));
+    fn(call);
+  };
+}
 
 // Sets what etcd's header filler sets: ids and term always, and the revision when still 0
 // and with_revision (etcd's Cluster service leaves the revision out).

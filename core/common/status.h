@@ -28,6 +28,18 @@ enum class ErrorCode {
   kLeaseNotFound,
   kLeaseExists,
   kLeaseTtlTooLarge,
+  // Membership (etcd's rpctypes; gRPC code in core/api/errors.cc).
+  kMemberExist,
+  kPeerUrlExist,
+  kMemberNotEnoughStarted,
+  kMemberBadUrls,
+  kMemberNotFound,
+  kMemberNotLearner,
+  kLearnerNotReady,
+  kTooManyLearners,
+  kUnhealthy,
+  kNotSupportedForLearner,
+  kLeaderChanged,
   // Server state (UNAVAILABLE).
   kStopped,
   kNoLeader,

@@ -56,6 +56,14 @@ struct MemberOptions {
   uint64_t heartbeat_ms = 100;
   uint64_t election_timeout_ms = 1000;  // also the base of the smallest lease TTL
   uint64_t snapshot_rate_limit = 64ull << 20;  // bytes/s when streaming state to a member
+  // Membership (etcd's flags).
+  bool join_existing = false;  // --initial-cluster-state existing: ask the peers, do not bootstrap
+  std::vector<std::string> advertise_peer_urls;  // how this member is known (joining: its record)
+  size_t max_learners = 1;
+  bool strict_reconfig_check = true;
+  bool force_new_cluster = false;
+  // Runs (on the applier thread) once this member has applied its own removal.
+  std::function<void()> on_removed;
 };
 
 class Member {
@@ -80,6 +88,17 @@ class Member {
   // Runs done once a linearizable read may run: the leader confirmed a read index and this
   // member applied up to it. done may run on any thread.
   void read_barrier(Done done);
+
+  // Membership changes (etcd's Cluster service), each through a committed conf change. done runs
+  // once it is applied here, with etcd's error when refused (checks of etcd's
+  // --strict-reconfig-check first, then the ones every member makes when applying).
+  using AddDone = std::function<void(const Status&, uint64_t id)>;
+  void add_member(std::vector<std::string> peer_urls, bool learner, AddDone done);
+  // Removing the leader hands leadership to another voter first.
+  void remove_member(uint64_t id, Done done);
+  void update_member(uint64_t id, std::vector<std::string> peer_urls, Done done);
+  void promote_member(uint64_t id, Done done);
+  bool is_learner() const;
 
   mvcc::Store& store() { return *store_; }
   lease::Lessor& lessor() { return *lessor_; }
@@ -113,6 +132,12 @@ class Member {
   // Applies one committed entry in its own write transaction; completes its waiter if any.
   void apply(const raftpb::Entry& e);
   void apply_request(uint64_t index, const outpostpb::Request& req, Waiter* w);
+  void apply_conf_change_entry(const raftpb::Entry& e);
+  Status join_cluster();
+  void propose_conf_change(raftpb::ConfChange cc, Done done);
+  // --strict-reconfig-check: every voter's connection has been up for 5 s (etcd's HealthInterval).
+  bool connected_to_all_voters(const outpostpb::ClusterInfo& c) const;
+  size_t voters_connected(const outpostpb::ClusterInfo& c) const;
   void housekeeping_loop();
   void fail_waiter(uint64_t id, const Status& s);
   void on_leader(uint64_t leader, uint64_t term);
@@ -144,6 +169,13 @@ class Member {
   std::map<uint64_t, Waiter> waiters_;
   std::multimap<uint64_t, Done> read_waiters_;  // applied index needed -> barrier
   std::set<int64_t> revoking_;  // expired leases whose revocation is in flight
+  struct PendingRemoval {  // removal of the leader, waiting for leadership to move
+    uint64_t id;
+    Done done;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  std::vector<PendingRemoval> pending_removals_;
+  std::atomic<bool> removed_{false};
 
   std::thread apply_thread_, housekeeping_thread_;
 };

@@ -2,10 +2,12 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <random>
 
 #include "core/common/log.h"
+#include "core/server/membership.h"
 
 namespace outpost::server {
 namespace {
@@ -17,19 +19,113 @@ void fatal(const char* what, const Status& s) {
 
 }  // namespace
 
+namespace {
+
+// Brings Raft's configuration in line with `want` (the membership the state machine holds).
+void align_config(raft::RawNode& node, const raftpb::ConfState& want) {
+  const raftpb::ConfState have = node.status().conf_state;
+  auto in = [](const auto& ids, uint64_t id) {
+    return std::find(ids.begin(), ids.end(), id) != ids.end();
+  };
+  auto change = [&](raftpb::ConfChangeType t, uint64_t id) {
+    raftpb::ConfChange cc;
+    cc.set_type(t);
+    cc.set_node_id(id);
+    node.apply_conf_change(cc);
+  };
+  for (const auto& ids : {have.voters(), have.learners()})
+    for (uint64_t id : ids)
+      if (!in(want.voters(), id) && !in(want.learners(), id)) change(raftpb::ConfChangeRemoveNode, id);
+  for (uint64_t id : want.learners())
+    if (!in(have.learners(), id) && !in(have.voters(), id)) change(raftpb::ConfChangeAddLearnerNode, id);
+  for (uint64_t id : want.voters())
+    if (!in(have.voters(), id)) change(raftpb::ConfChangeAddNode, id);
+}
+
+// etcd's --force-new-cluster: entries after the commit index are dropped, and the removal of every
+// other member (as of the last committed entry) is appended and marked committed, so the member
+// leads a cluster of one once it has applied them.
+Status force_new_cluster(storage::DurableLog& log, const RaftNodeOptions& opts) {
+  raftpb::HardState hs;
+  raftpb::ConfState cs;
+  log.storage().initial_state(&hs, &cs);
+  const uint64_t first = log.storage().first_index();
+  const uint64_t commit = std::max(hs.commit(), first - 1);
+  outpostpb::ClusterInfo fin = opts.membership;
+  if (commit > opts.applied) {
+    std::vector<raftpb::Entry> ents;
+    const uint64_t lo = std::max(opts.applied + 1, first);
+    if (lo <= commit &&
+        log.storage().entries(lo, commit + 1, UINT64_MAX, &ents) != raft::Error::ok)
+      return Status(ErrorCode::kCorrupt, "force-new-cluster: cannot read the raft log");
+    for (const auto& e : ents) {
+      raftpb::ConfChange cc;
+      outpostpb::ConfChangeContext ctx;
+      if (e.type() != raftpb::EntryConfChange || !cc.ParseFromString(e.data()) ||
+          !ctx.ParseFromString(cc.context()))
+        continue;
+      if (validate_conf_change(fin, cc, ctx, opts.max_learners)) apply_conf_change(&fin, cc, ctx);
+    }
+  }
+  uint64_t term = hs.term();
+  uint64_t last_term = 0;
+  if (log.storage().term(commit, &last_term) == raft::Error::ok) term = std::max(term, last_term);
+  std::vector<raftpb::Entry> add;
+  auto append = [&](raftpb::EntryType type, std::string data) {
+    raftpb::Entry e;
+    e.set_type(type);
+    e.set_term(term);
+    e.set_index(commit + 1 + add.size());
+    e.set_data(std::move(data));
+    add.push_back(std::move(e));
+  };
+  for (const auto& m : fin.members()) {
+    raftpb::ConfChange cc;
+    if (m.id() == opts.id) {
+      if (!m.is_learner()) continue;
+      outpostpb::ConfChangeContext ctx;
+      *ctx.mutable_member() = m;
+      ctx.set_is_promote(true);
+      cc.set_type(raftpb::ConfChangeAddNode);
+      cc.set_context(ctx.SerializeAsString());
+    } else {
+      cc.set_type(raftpb::ConfChangeRemoveNode);
+    }
+    cc.set_node_id(m.id());
+    append(raftpb::EntryConfChange, cc.SerializeAsString());
+  }
+  // Uncommitted entries are dropped even when there is nobody to remove.
+  if (add.empty() && log.storage().last_index() > commit) append(raftpb::EntryNormal, "");
+  if (add.empty()) return Status::ok();
+  hs.set_term(term);
+  hs.set_commit(add.back().index());
+  OUTPOST_LOG(kWarn, "forcing a new cluster: discarding uncommitted entries, removing every other member",
+              log::kv("commit-index", commit), log::kv("discarded", log.storage().last_index() - commit),
+              log::kv("removed", fin.members_size() - 1));
+  return log.save(hs, add, std::nullopt, /*sync=*/true);
+}
+
+}  // namespace
+
 Result<std::unique_ptr<RaftNode>> RaftNode::start(RaftNodeOptions opts, storage::Engine* engine,
                                                   OnCommitted on_committed, OnLeader on_leader,
-                                                  OnInstall on_install) {
+                                                  OnInstall on_install, OnRefused on_refused) {
   std::unique_ptr<RaftNode> n(new RaftNode());
   n->id_ = opts.id;
   n->engine_ = engine;
   n->on_committed_ = std::move(on_committed);
   n->on_leader_ = std::move(on_leader);
   n->on_install_ = std::move(on_install);
+  n->on_refused_ = std::move(on_refused);
+  n->view_ = opts.membership;
 
-  auto log = storage::DurableLog::open(engine, opts.initial);
+  auto log = storage::DurableLog::open(engine, conf_state_of(opts.membership));
   if (!log) return log.status();
   n->log_ = std::move(log.value());
+  if (opts.force_new_cluster) {
+    Status s = force_new_cluster(*n->log_, opts);
+    if (!s) return s;
+  }
 
   raft::Config rc;
   rc.id = opts.id;
@@ -52,11 +148,10 @@ Result<std::unique_ptr<RaftNode>> RaftNode::start(RaftNodeOptions opts, storage:
     return Status(ErrorCode::kInternal, "invalid raft configuration: " + err);
   n->node_ = std::make_unique<raft::RawNode>(rc);
   n->last_ = n->log_->storage().last_index();
+  align_config(*n->node_, conf_state_of(n->view_));
   {
     // A member that is the only voter need not wait an election timeout to lead.
-    raftpb::HardState hs;
-    raftpb::ConfState cs;
-    n->log_->storage().initial_state(&hs, &cs);
+    const raftpb::ConfState cs = n->node_->status().conf_state;
     if (cs.voters_size() == 1 && cs.voters(0) == opts.id) n->node_->campaign();
   }
 
@@ -68,14 +163,8 @@ Result<std::unique_ptr<RaftNode>> RaftNode::start(RaftNodeOptions opts, storage:
   to.listen_port = opts.listen_port;
   RaftNode* self = n.get();
   n->transport_ = std::make_unique<transport::Transport>(
-      &n->loop_, to, [self](uint64_t from, std::string payload) {
-        raftpb::Message m;
-        if (!m.ParseFromString(payload) || m.from() != from) {
-          OUTPOST_LOG(kWarn, "dropped undecodable raft message", log::kv_hex("peer-id", from));
-          return;
-        }
-        self->node_->step(std::move(m));
-      });
+      &n->loop_, to,
+      [self](uint64_t from, std::string payload) { self->on_peer_message(from, std::move(payload)); });
   n->transport_->set_on_snapshot(
       [self](uint64_t stream, uint64_t from, transport::SnapshotEvent ev, std::string payload) {
         self->on_snapshot_stream(stream, from, ev, std::move(payload));
@@ -87,9 +176,14 @@ Result<std::unique_ptr<RaftNode>> RaftNode::start(RaftNodeOptions opts, storage:
     uv_loop_close(&n->loop_);
     return Status(ErrorCode::kIo, err);
   }
+  n->transport_->set_on_query([self] {
+    outpostpb::ClusterInfo c = self->view_;
+    c.set_local_id(self->id_);
+    return c.SerializeAsString();
+  });
   n->port_ = n->transport_->port();
-  for (const auto& [id, addr] : opts.peers)
-    if (id != opts.id) n->transport_->add_peer(id, addr.host, addr.port);
+  for (const auto& m : n->view_.members())
+    if (m.id() != opts.id) n->set_peer(m);
 
   uv_timer_init(&n->loop_, &n->tick_);
   n->tick_.data = self;
@@ -234,9 +328,17 @@ void RaftNode::on_inbox() {
       dropped(Status::of(ErrorCode::kNoLeader));
   }
   for (auto& [cc, dropped] : in.conf_changes) {
-    if (node_->propose_conf_change(cc) != raft::Error::ok && dropped)
-      dropped(Status::of(ErrorCode::kNoLeader));
+    Status ready = check_promotion(cc);
+    if (!ready) {
+      if (dropped) dropped(ready);
+      continue;
+    }
+    if (node_->propose_conf_change(cc) != raft::Error::ok && dropped) {
+      // Raft takes one conf change at a time: with a leader, the previous one is still pending.
+      dropped(Status::of(leader_.load() != 0 ? ErrorCode::kTimeout : ErrorCode::kNoLeader));
+    }
   }
+  if (in.transfer_to != 0) node_->transfer_leader(in.transfer_to);
   if (!in.reads.empty()) {
     // One ReadIndex round for every read that arrived together.
     std::string ctx = std::to_string(id_) + "/" + std::to_string(++read_seq_);
@@ -250,8 +352,18 @@ void RaftNode::on_inbox() {
   }
 }
 
+void RaftNode::transfer_leadership(uint64_t to) {
+  {
+    std::lock_guard l(mu_);
+    if (stopped_) return;
+    inbox_.transfer_to = to;
+  }
+  uv_async_send(&wake_);
+}
+
 void RaftNode::on_tick() {
   node_->tick();
+  publish_peer_state();
   fail_old_reads();
   // At once: the check handle runs only after the loop's next poll returns, which without I/O
   // is the next tick; heartbeats and (pre-)votes a tick produces would wait that long.
@@ -306,17 +418,133 @@ void RaftNode::handle_ready() {
       if (!transport_->send(to, m.SerializeAsString())) node_->report_unreachable(to);
     }
     if (!rd.committed_entries.empty()) {
-      for (const auto& e : rd.committed_entries) {
-        if (e.type() != raftpb::EntryConfChange) continue;
-        raftpb::ConfChange cc;
-        if (cc.ParseFromString(e.data())) node_->apply_conf_change(cc);
-      }
+      for (const auto& e : rd.committed_entries)
+        if (e.type() == raftpb::EntryConfChange) on_conf_change_committed(e);
       on_committed_(rd.committed_entries);
     }
     if (!rd.read_states.empty()) resolve_reads(rd.read_states);
     if (rd.soft_state && on_leader_) on_leader_(rd.soft_state->lead, node_->raft().term());
     node_->advance();
   }
+}
+
+void RaftNode::on_peer_message(uint64_t from, std::string payload) {
+  raftpb::Message m;
+  if (!m.ParseFromString(payload) || m.from() != from) {
+    OUTPOST_LOG(kWarn, "dropped undecodable raft message", log::kv_hex("peer-id", from));
+    return;
+  }
+  if (is_removed(view_, from)) return;  // a removed member has no say
+  if (m.type() == raftpb::MsgPropRefused) {
+    if (on_refused_) on_refused_(m.index(), Status::of(ErrorCode::kLearnerNotReady));
+    return;
+  }
+  if (m.type() == raftpb::MsgProp && node_->raft().state() == raft::StateType::leader) {
+    // A follower's promotion is checked here, where the learner's progress is known.
+    auto* ents = m.mutable_entries();
+    for (int i = 0; i < ents->size();) {
+      raftpb::ConfChange cc;
+      if (ents->Get(i).type() == raftpb::EntryConfChange && cc.ParseFromString(ents->Get(i).data()) &&
+          !check_promotion(cc)) {
+        raftpb::Message no;
+        no.set_type(raftpb::MsgPropRefused);
+        no.set_to(from);
+        no.set_from(id_);
+        no.set_index(cc.id());
+        no.set_reject(true);
+        no.set_reject_hint(1);
+        transport_->send(from, no.SerializeAsString());
+        ents->DeleteSubrange(i, 1);
+        continue;
+      }
+      ++i;
+    }
+    if (ents->empty()) return;
+  }
+  node_->step(std::move(m));
+}
+
+Status RaftNode::check_promotion(const raftpb::ConfChange& cc) {
+  if (cc.type() != raftpb::ConfChangeAddNode) return Status::ok();
+  outpostpb::ConfChangeContext ctx;
+  if (!ctx.ParseFromString(cc.context()) || !ctx.is_promote()) return Status::ok();
+  const raft::Status st = node_->status();
+  if (st.progress.empty()) return Status::ok();  // not the leader: Raft forwards it there
+  auto learner = st.progress.find(cc.node_id());
+  auto self = st.progress.find(id_);
+  if (learner == st.progress.end() || self == st.progress.end()) return Status::ok();
+  // etcd's rule: the learner's match index must be at least 90% of the leader's.
+  if (double(learner->second.match) < double(self->second.match) * 0.9) {
+    OUTPOST_LOG(kWarn, "rejecting member promote request; learner is not in sync with leader",
+                log::kv_hex("learner-id", cc.node_id()), log::kv("learner-match", learner->second.match),
+                log::kv("leader-match", self->second.match));
+    return Status::of(ErrorCode::kLearnerNotReady);
+  }
+  return Status::ok();
+}
+
+void RaftNode::on_conf_change_committed(const raftpb::Entry& e) {
+  raftpb::ConfChange cc;
+  outpostpb::ConfChangeContext ctx;
+  if (!cc.ParseFromString(e.data()) || !ctx.ParseFromString(cc.context())) {
+    OUTPOST_LOG(kError, "undecodable conf change entry", log::kv("index", e.index()));
+    return;
+  }
+  Status valid = validate_conf_change(view_, cc, ctx, opts_.max_learners);
+  if (!valid) {
+    // Every member reaches the same verdict; Raft records a change that changes nothing.
+    raftpb::ConfChange none = cc;
+    none.set_node_id(0);
+    node_->apply_conf_change(none);
+    OUTPOST_LOG(kInfo, "ignored invalid conf change", log::kv("index", e.index()),
+                log::kv_hex("member-id", cc.node_id()), log::kv("reason", valid.message()));
+    return;
+  }
+  server::apply_conf_change(&view_, cc, ctx);
+  const raftpb::ConfState cs = node_->apply_conf_change(cc);
+  const uint64_t id = cc.node_id();
+  if (id != id_) {
+    if (cc.type() == raftpb::ConfChangeRemoveNode) {
+      transport_->remove_peer(id);
+      peers_.erase(id);
+    } else if (const auto* m = find_member(view_, id)) {
+      set_peer(*m);
+    }
+  }
+  static const char* const kinds[] = {"add-voter", "remove", "update", "add-learner"};
+  OUTPOST_LOG(kInfo, "applied conf change", log::kv("index", e.index()),
+              log::kv("type", ctx.is_promote() ? "promote" : kinds[int(cc.type()) & 3]),
+              log::kv_hex("member-id", id), log::kv("voters", cs.voters_size()),
+              log::kv("learners", cs.learners_size()));
+  // Left as the only voter (force-new-cluster, or the others removed): no one else can elect us.
+  if (cs.voters_size() == 1 && cs.voters(0) == id_ &&
+      node_->raft().state() != raft::StateType::leader)
+    node_->campaign();
+}
+
+void RaftNode::set_peer(const outpostpb::MemberInfo& m) {
+  PeerAddr addr;
+  if (m.peer_urls().empty() || !split_url(m.peer_urls(0), &addr.host, &addr.port)) {
+    OUTPOST_LOG(kWarn, "member has no usable peer URL", log::kv_hex("member-id", m.id()));
+    return;
+  }
+  auto it = peers_.find(m.id());
+  if (it != peers_.end() && it->second.host == addr.host && it->second.port == addr.port) return;
+  if (it != peers_.end()) transport_->remove_peer(m.id());
+  peers_[m.id()] = addr;
+  transport_->add_peer(m.id(), addr.host, addr.port);
+}
+
+void RaftNode::publish_peer_state() {
+  std::map<uint64_t, std::chrono::steady_clock::time_point> active;
+  for (const auto& [id, _] : peers_)
+    if (auto since = transport_->connected_since(id)) active[id] = *since;
+  std::map<uint64_t, uint64_t> match;
+  if (node_->raft().state() == raft::StateType::leader)
+    for (const auto& [id, pr] : node_->status().progress) match[id] = pr.match;
+  std::lock_guard l(active_mu_);
+  active_.swap(active);
+  match_.swap(match);
 }
 
 }  // namespace outpost::server
@@ -362,11 +590,11 @@ constexpr size_t kChunkBytes = 1 << 20;
 
 void RaftNode::send_snapshot(raftpb::Message m) {
   const uint64_t to = m.to();
-  auto peer = opts_.peers.find(to);
+  auto peer = peers_.find(to);
   std::lock_guard l(snap_mu_);
-  if (peer == opts_.peers.end() || senders_.count(to)) {
+  if (peer == peers_.end() || senders_.count(to)) {
     // Unknown peer, or a stream to it is already under way (Raft waits for its report).
-    if (peer == opts_.peers.end()) node_->report_snapshot(to, false);
+    if (peer == peers_.end()) node_->report_snapshot(to, false);
     return;
   }
   const PeerAddr addr = peer->second;

@@ -31,6 +31,7 @@
 #include "core/raft/raw_node.h"
 #include "core/storage/raft_log.h"
 #include "core/transport/transport.h"
+#include "outpostpb/internal.pb.h"
 
 namespace outpost::server {
 
@@ -42,10 +43,16 @@ struct PeerAddr {
 struct RaftNodeOptions {
   uint64_t id = 0;
   uint64_t cluster_id = 0;
-  std::map<uint64_t, PeerAddr> peers;  // every other member we send to
+  // The membership the state machine holds at `applied`: Raft's configuration is brought in line
+  // with it on start (conf changes after the last log snapshot are in it, not in the snapshot),
+  // and every other member in it is a peer.
+  outpostpb::ClusterInfo membership;
+  size_t max_learners = 1;
+  // Disaster recovery: discard uncommitted entries and commit the removal of every other
+  // member, leaving a one-voter cluster (etcd's --force-new-cluster).
+  bool force_new_cluster = false;
   std::string listen_host = "127.0.0.1";
   int listen_port = 0;
-  raftpb::ConfState initial;  // founding voters (used only by a fresh member)
   uint64_t applied = 0;       // state machine's consistent index
   uint64_t heartbeat_ms = 100;
   int election_ticks = 10;
@@ -59,6 +66,8 @@ class RaftNode {
   using OnLeader = std::function<void(uint64_t leader, uint64_t term)>;
   using OnDropped = std::function<void(const Status&)>;
   using OnRead = std::function<void(const Status&, uint64_t index)>;
+  // The leader refused a conf change this member proposed (id: the ConfChange's id).
+  using OnRefused = std::function<void(uint64_t id, const Status&)>;
   // A whole state received from the leader, staged in the engine: install it (replacing the state
   // machine) and return; Raft then records the snapshot. Runs on the raft thread.
   using OnInstall = std::function<Status(std::unique_ptr<storage::Engine::Staging> staged,
@@ -67,14 +76,20 @@ class RaftNode {
   // Loads the durable log from engine, binds the peer listener and starts the thread.
   static Result<std::unique_ptr<RaftNode>> start(RaftNodeOptions opts, storage::Engine* engine,
                                                  OnCommitted on_committed, OnLeader on_leader,
-                                                 OnInstall on_install = nullptr);
+                                                 OnInstall on_install = nullptr,
+                                                 OnRefused on_refused = nullptr);
   ~RaftNode();
   void stop();
 
   // Proposes data; if Raft refuses it (no leader, transfer in progress) on_dropped runs with
   // kNoLeader. Otherwise the entry shows up in on_committed on every member.
   void propose(std::string data, OnDropped on_dropped);
+  // A conf change (context: outpostpb.ConfChangeContext). The leader refuses to promote a
+  // learner that is not in sync (its match index under 90% of the leader's, etcd's rule): with
+  // kLearnerNotReady through on_dropped here, or through on_refused when a follower proposed it.
   void propose_conf_change(const raftpb::ConfChange& cc, OnDropped on_dropped);
+  // Asks the leader to hand leadership to `to` (forwarded by Raft when we follow).
+  void transfer_leadership(uint64_t to);
   // Asks for a linearizable read index; requests arriving together share one ReadIndex round.
   // Fails with kTimeout when no answer came within an election timeout (leader lost).
   void read_index(OnRead on_read);
@@ -88,6 +103,16 @@ class RaftNode {
   uint64_t commit_index() const { return commit_.load(); }
   uint64_t last_index() const { return last_.load(); }
   int peer_port() const { return port_; }
+  // Peers this member's connection to has been up since (others are down); thread-safe.
+  std::map<uint64_t, std::chrono::steady_clock::time_point> active_peers() const {
+    std::lock_guard l(active_mu_);
+    return active_;
+  }
+  // The leader's view of how far each member's log matches its own (empty when not leader).
+  std::map<uint64_t, uint64_t> match_indexes() const {
+    std::lock_guard l(active_mu_);
+    return match_;
+  }
 
  private:
   RaftNode() = default;
@@ -97,6 +122,13 @@ class RaftNode {
   void on_tick();
   void handle_ready();
   void resolve_reads(const std::vector<raft::ReadState>& rs);
+  // Raft thread: a committed conf change, checked against view_ and applied (or a no-op).
+  void on_conf_change_committed(const raftpb::Entry& e);
+  // Raft thread: false (with why) when cc promotes a learner that is not in sync with us.
+  Status check_promotion(const raftpb::ConfChange& cc);
+  void on_peer_message(uint64_t from, std::string payload);
+  void set_peer(const outpostpb::MemberInfo& m);
+  void publish_peer_state();
   void fail_old_reads();
   // Streams the state machine to `to` on a thread of its own (one stream per peer at a time).
   void send_snapshot(raftpb::Message m);
@@ -110,6 +142,12 @@ class RaftNode {
   std::unique_ptr<raft::RawNode> node_;
   OnCommitted on_committed_;
   OnLeader on_leader_;
+  OnRefused on_refused_;
+  outpostpb::ClusterInfo view_;            // raft thread: membership as of the last conf change
+  std::map<uint64_t, PeerAddr> peers_;     // raft thread: where each other member listens
+  mutable std::mutex active_mu_;
+  std::map<uint64_t, std::chrono::steady_clock::time_point> active_;
+  std::map<uint64_t, uint64_t> match_;
 
   uv_loop_t loop_{};
   uv_timer_t tick_{};
@@ -126,6 +164,7 @@ class RaftNode {
     std::vector<std::pair<raftpb::ConfChange, OnDropped>> conf_changes;
     std::vector<OnRead> reads;
     std::vector<std::pair<uint64_t, bool>> snapshot_reports;  // peer, sent ok
+    uint64_t transfer_to = 0;
     uint64_t compact_to = 0;
     bool stop = false;
   };

@@ -18,6 +18,7 @@ namespace {
 
 constexpr char kMagic[4] = {'O', 'U', 'T', 'P'};
 constexpr char kSnapMagic[4] = {'O', 'U', 'T', 'S'};
+constexpr char kQueryMagic[4] = {'O', 'U', 'T', 'Q'};
 constexpr uint8_t kVersion = 1;
 constexpr size_t kHandshakeLen = 4 + 1 + 8 + 8;
 constexpr size_t kMaxBatch = 64;  // frames per write call
@@ -74,6 +75,7 @@ struct Transport::Peer {
   uv_tcp_t* sock = nullptr;
   uv_timer_t* timer = nullptr;
   bool connected = false;
+  std::chrono::steady_clock::time_point since;  // when connected became true
   bool writing = false;
   uint64_t backoff_ms = 0;
   std::deque<std::string> queue;
@@ -174,6 +176,32 @@ void Transport::on_accept() {
                   if (!in->handshaken) {
                     if (in->buf.size() < kHandshakeLen) return;
                     const char* p = in->buf.data();
+                    if (std::memcmp(p, kQueryMagic, 4) == 0 && t->on_query_) {
+                      // A joining member's question: one frame back, then hang up.
+                      struct Answer {
+                        uv_write_t req;
+                        std::string msg;
+                        uv_tcp_t* sock;
+                      };
+                      std::string body = t->on_query_();
+                      auto* a = new Answer{{}, len_prefix(body.size()) + body, in->sock};
+                      a->req.data = a;
+                      uv_read_stop(s);
+                      in->sock->data = nullptr;
+                      in->sock = nullptr;  // now owned by the write below
+                      uv_buf_t b = uv_buf_init(a->msg.data(), unsigned(a->msg.size()));
+                      if (uv_write(&a->req, reinterpret_cast<uv_stream_t*>(a->sock), &b, 1,
+                                   [](uv_write_t* w, int) {
+                                     auto* a = static_cast<Answer*>(w->data);
+                                     close_handle(a->sock);
+                                     delete a;
+                                   }) != 0) {
+                        close_handle(a->sock);
+                        delete a;
+                      }
+                      t->inbound_.erase(in);
+                      return;
+                    }
                     in->snapshot = std::memcmp(p, kSnapMagic, 4) == 0 && t->on_snapshot_;
                     if (!in->snapshot && std::memcmp(p, kMagic, 4) != 0) {
                       t->drop_inbound(in, "not an Outpost peer (bad handshake)");
@@ -319,6 +347,7 @@ void Transport::dial(Peer* p) {
     }
     uv_tcp_nodelay(sock, 1);
     p->connected = true;
+    p->since = std::chrono::steady_clock::now();
     p->backoff_ms = p->t->opts_.min_backoff_ms;
     std::string hs(kMagic, 4);
     hs.push_back(char(kVersion));
@@ -479,6 +508,50 @@ Status Transport::send_snapshot(const std::string& host, int port, uint64_t clus
   while (::recv(fd, &c, 1, 0) > 0) {
   }  // the receiver closes once it has read the end marker
   return Status::ok();
+}
+
+Result<std::string> Transport::query_cluster(const std::string& host, int port, int timeout_ms) {
+  sockaddr_storage addr;
+  if (!resolve(host, port, &addr)) return Status::io("cannot resolve " + host);
+  const int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::io(std::string("socket: ") + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  const socklen_t alen = addr.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  const std::string where = host + ":" + std::to_string(port);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), alen) != 0)
+    return Status::io("cannot connect to " + where + ": " + std::strerror(errno));
+  std::string hs(kQueryMagic, 4);
+  hs.push_back(char(kVersion));
+  put_u64(hs, 0);
+  put_u64(hs, 0);
+  if (::send(fd, hs.data(), hs.size(), MSG_NOSIGNAL) != ssize_t(hs.size()))
+    return Status::io("cannot ask " + where + ": " + std::strerror(errno));
+  std::string in;
+  char buf[64 * 1024];
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0) return Status::io("no answer from " + where + ": " + std::strerror(errno));
+    if (n == 0) break;
+    in.append(buf, size_t(n));
+    if (in.size() > (64u << 20)) return Status::io("answer from " + where + " is too large");
+  }
+  if (in.size() < 4) return Status::io("no answer from " + where + " (not an Outpost member?)");
+  const auto* p = reinterpret_cast<const uint8_t*>(in.data());
+  const size_t len = (size_t(p[0]) << 24) | (size_t(p[1]) << 16) | (size_t(p[2]) << 8) | p[3];
+  if (in.size() != 4 + len) return Status::io("malformed answer from " + where);
+  return in.substr(4);
+}
+
+std::optional<std::chrono::steady_clock::time_point> Transport::connected_since(uint64_t peer) const {
+  auto it = peers_.find(peer);
+  if (it == peers_.end() || !it->second->connected) return std::nullopt;
+  return it->second->since;
 }
 
 bool Transport::connected(uint64_t peer) const {

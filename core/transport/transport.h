@@ -9,6 +9,9 @@
 // Magic "OUTS": one snapshot stream on a connection of its own, so heartbeats and appends never
 // wait behind it: frames are chunks handed to on_snapshot as they arrive, an empty frame ends
 // the stream. send_snapshot() sends one, blocking, under a rate limit.
+// Magic "OUTQ": a member that is joining asks what the cluster looks like (its id is not known
+// yet, so the cluster id is not checked): the accepting member answers with one frame, the
+// payload on_query returns, and closes. query_cluster() asks, blocking.
 // A connection is one-way: the dialing member sends, the accepting member receives. Each member
 // dials every peer it sends to, so two members talk over two connections.
 //
@@ -24,7 +27,9 @@
 #include <uv.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <deque>
 #include <functional>
 #include <map>
@@ -58,6 +63,13 @@ class Transport {
 
   Transport(uv_loop_t* loop, Options opts, OnMessage on_message);
   void set_on_snapshot(OnSnapshot fn) { on_snapshot_ = std::move(fn); }
+  // What an "OUTQ" query is answered with (called on the loop thread).
+  using OnQuery = std::function<std::string()>;
+  void set_on_query(OnQuery fn) { on_query_ = std::move(fn); }
+
+  // Asks the member listening at host:port for its answer to a query (see "OUTQ" above).
+  // Blocking; gives up after timeout_ms.
+  static Result<std::string> query_cluster(const std::string& host, int port, int timeout_ms);
 
   // Sends one snapshot stream to host:port: produce(emit) calls emit(chunk) for every chunk (not
   // empty) in order; emit returns false once the stream broke or was cancelled, and produce
@@ -92,6 +104,8 @@ class Transport {
   };
   const Stats& stats() const { return stats_; }
   bool connected(uint64_t peer) const;
+  // Since when the connection to peer has been up; nullopt while it is down.
+  std::optional<std::chrono::steady_clock::time_point> connected_since(uint64_t peer) const;
 
  private:
   struct Peer;
@@ -109,6 +123,7 @@ class Transport {
   Options opts_;
   OnMessage on_message_;
   OnSnapshot on_snapshot_;
+  OnQuery on_query_;
   uint64_t next_stream_ = 0;
   uv_tcp_t* listener_ = nullptr;
   int port_ = 0;

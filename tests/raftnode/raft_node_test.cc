@@ -87,9 +87,12 @@ struct Cluster {
     o.listen_port = m.port;
     o.heartbeat_ms = 20;
     o.election_ticks = 10;
+    o.membership.set_cluster_id(77);
+    o.membership.set_local_id(m.id);
     for (auto& p : members) {
-      o.initial.add_voters(p->id);
-      if (p->id != m.id) o.peers[p->id] = {"127.0.0.1", p->port};
+      auto* info = o.membership.add_members();
+      info->set_id(p->id);
+      info->add_peer_urls("http://127.0.0.1:" + std::to_string(p->port));
     }
     Member* mp = &m;
     auto n = RaftNode::start(o, m.engine.get(), [mp](std::vector<raftpb::Entry> ents) {

@@ -1,0 +1,89 @@
+// etcd's Cluster service: member list and membership changes (each a committed conf change,
+// see Member::add_member and friends). Headers carry no revision, as etcd's.
+#include <algorithm>
+
+#include "core/api/errors.h"
+#include "core/api/services.h"
+#include "core/api/unary.h"
+
+namespace outpost::api {
+namespace {
+
+// Every member, by id (etcd lists them sorted by id).
+void fill_members(const outpostpb::ClusterInfo& info,
+                  google::protobuf::RepeatedPtrField<pb::Member>* out) {
+  std::vector<const outpostpb::MemberInfo*> members;
+  for (const auto& m : info.members()) members.push_back(&m);
+  std::sort(members.begin(), members.end(), [](auto* a, auto* b) { return a->id() < b->id(); });
+  for (const auto* m : members) {
+    auto* o = out->Add();
+    o->set_id(m->id());
+    o->set_name(m->name());
+    for (const auto& u : m->peer_urls()) o->add_peerurls(u);
+    for (const auto& u : m->client_urls()) o->add_clienturls(u);
+    o->set_islearner(m->is_learner());
+  }
+}
+
+// The end of every change: on success, the header and the members as this member now knows them.
+template <class Call>
+auto finish_change(server::Member& m, Call* call) {
+  return [&m, call](const Status& s) {
+    if (s) {
+      fill_header(m, call->resp.mutable_header(), /*with_revision=*/false);
+      fill_members(m.cluster(), call->resp.mutable_members());
+    }
+    call->finish(to_grpc(s));
+  };
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* ClusterService::MemberList(RawCtx* ctx, const Raw* in, Raw* out) {
+  return serve_unary<pb::MemberListRequest, pb::MemberListResponse>(
+      ctx, in, out, not_on_learner(m_, [this](auto* call) {
+        fill_header(m_, call->resp.mutable_header(), /*with_revision=*/false);
+        fill_members(m_.cluster(), call->resp.mutable_members());
+        call->finish(grpc::Status::OK);
+      }));
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberAdd(RawCtx* ctx, const Raw* in, Raw* out) {
+  return serve_unary<pb::MemberAddRequest, pb::MemberAddResponse>(
+      ctx, in, out, not_on_learner(m_, [this](auto* call) {
+        std::vector<std::string> urls(call->req.peerurls().begin(), call->req.peerurls().end());
+        m_.add_member(urls, call->req.islearner(), [this, call](const Status& s, uint64_t id) {
+          if (s) {
+            auto* added = call->resp.mutable_member();
+            added->set_id(id);
+            *added->mutable_peerurls() = call->req.peerurls();
+            added->set_islearner(call->req.islearner());
+          }
+          finish_change(m_, call)(s);
+        });
+      }));
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberRemove(RawCtx* ctx, const Raw* in, Raw* out) {
+  return serve_unary<pb::MemberRemoveRequest, pb::MemberRemoveResponse>(
+      ctx, in, out, not_on_learner(m_, [this](auto* call) {
+        m_.remove_member(call->req.id(), finish_change(m_, call));
+      }));
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberUpdate(RawCtx* ctx, const Raw* in, Raw* out) {
+  return serve_unary<pb::MemberUpdateRequest, pb::MemberUpdateResponse>(
+      ctx, in, out, not_on_learner(m_, [this](auto* call) {
+        std::vector<std::string> urls(call->req.peerurls().begin(), call->req.peerurls().end());
+        m_.update_member(call->req.id(), urls, finish_change(m_, call));
+      }));
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberPromote(RawCtx* ctx, const Raw* in, Raw* out) {
+  return serve_unary<pb::MemberPromoteRequest, pb::MemberPromoteResponse>(
+      ctx, in, out, not_on_learner(m_, [this](auto* call) {
+        m_.promote_member(call->req.id(), finish_change(m_, call));
+      }));
+}
+
+}  // namespace outpost::api
