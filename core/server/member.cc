@@ -383,8 +383,11 @@ Status Member::install_snapshot(std::unique_ptr<storage::Engine::Staging> staged
     b.put_meta(kMetaCluster, info.SerializeAsString());
     s = engine_->write(b, /*sync=*/true);
     if (!s) return s;
-    std::lock_guard l(cluster_mu_);
-    cluster_ = info;
+    {
+      std::lock_guard l(cluster_mu_);
+      cluster_ = info;
+    }
+    if (raft_) raft_->reset_membership(info, store_->consistent_index());
   }
   applied_index_ = store_->consistent_index();
   snapshot_index_ = applied_index_.load();

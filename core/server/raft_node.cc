@@ -118,6 +118,7 @@ Result<std::unique_ptr<RaftNode>> RaftNode::start(RaftNodeOptions opts, storage:
   n->on_install_ = std::move(on_install);
   n->on_refused_ = std::move(on_refused);
   n->view_ = opts.membership;
+  n->view_index_ = opts.applied;
 
   auto log = storage::DurableLog::open(engine, conf_state_of(opts.membership));
   if (!log) return log.status();
@@ -484,6 +485,7 @@ Status RaftNode::check_promotion(const raftpb::ConfChange& cc) {
 }
 
 void RaftNode::on_conf_change_committed(const raftpb::Entry& e) {
+  if (e.index() <= view_index_) return;  // in the installed state already (reset_membership)
   raftpb::ConfChange cc;
   outpostpb::ConfChangeContext ctx;
   if (!cc.ParseFromString(e.data()) || !ctx.ParseFromString(cc.context())) {
@@ -520,6 +522,21 @@ void RaftNode::on_conf_change_committed(const raftpb::Entry& e) {
   if (cs.voters_size() == 1 && cs.voters(0) == id_ &&
       node_->raft().state() != raft::StateType::leader)
     node_->campaign();
+}
+
+void RaftNode::reset_membership(const outpostpb::ClusterInfo& membership, uint64_t applied) {
+  view_ = membership;
+  view_index_ = applied;
+  for (auto it = peers_.begin(); it != peers_.end();) {
+    if (find_member(view_, it->first) == nullptr) {
+      transport_->remove_peer(it->first);
+      it = peers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& m : view_.members())
+    if (m.id() != id_) set_peer(m);
 }
 
 void RaftNode::set_peer(const outpostpb::MemberInfo& m) {
@@ -713,6 +730,9 @@ void RaftNode::on_snapshot_stream(uint64_t stream, uint64_t from, transport::Sna
               log::kv("seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                                                started).count()));
   node_->step(std::move(done.msg));
+  // The snapshot's configuration is the leader's as of its compaction point; the state may be
+  // further along (its membership is what view_ now holds).
+  align_config(*node_, conf_state_of(view_));
 }
 
 }  // namespace outpost::server

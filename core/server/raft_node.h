@@ -103,6 +103,10 @@ class RaftNode {
   uint64_t commit_index() const { return commit_.load(); }
   uint64_t last_index() const { return last_.load(); }
   int peer_port() const { return port_; }
+  // Raft thread only (from OnInstall): the state just installed holds this membership, as of
+  // its applied index. Conf changes up to that index are in it already and are not checked
+  // again; Raft's configuration is aligned with it once the snapshot is recorded.
+  void reset_membership(const outpostpb::ClusterInfo& membership, uint64_t applied);
   // Peers this member's connection to has been up since (others are down); thread-safe.
   std::map<uint64_t, std::chrono::steady_clock::time_point> active_peers() const {
     std::lock_guard l(active_mu_);
@@ -144,6 +148,7 @@ class RaftNode {
   OnLeader on_leader_;
   OnRefused on_refused_;
   outpostpb::ClusterInfo view_;            // raft thread: membership as of the last conf change
+  uint64_t view_index_ = 0;                // raft thread: conf changes up to here are in view_
   std::map<uint64_t, PeerAddr> peers_;     // raft thread: where each other member listens
   mutable std::mutex active_mu_;
   std::map<uint64_t, std::chrono::steady_clock::time_point> active_;

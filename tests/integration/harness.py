@@ -19,6 +19,13 @@ What this module gives a test:
                          token, heartbeat/election timing, optional peer proxies from proxy.py);
                          parsed ``endpoint status`` / ``endpoint hashkv`` / ``member list -w
                          table``, ``wait_leader()``, ``wait_hashkv_equal()`` (all polling).
+  * membership           ``Cluster.add_member()`` (`etcdctl member add`, then a ClusterMember
+                         started with the printed ETCD_INITIAL_CLUSTER and state "existing"),
+                         ``remove_member()``, ``promote()``, ``update_peer_urls()``,
+                         ``member_list()`` (parsed ``member list -w json``), ``voters()``,
+                         ``learners()``, ``member_id()``, ``wait_in_sync()``; learners are polled
+                         for readiness with ``endpoint status`` and a serializable get (etcd 3.4
+                         refuses every other request on a learner).
 
 Only the Python 3 standard library is used.
 """
@@ -29,6 +36,7 @@ import argparse
 import atexit
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -487,6 +495,20 @@ class ClusterMember(Member):
         # The peer URL the others dial (and the one in --initial-cluster); a proxy's URL when the
         # test routes peer traffic through proxies, else the listening URL.
         self.advertised_peer_url = self.peer_url
+        # A member joining a running cluster (Cluster.add_member) starts with the
+        # ETCD_INITIAL_CLUSTER that `etcdctl member add` printed and state "existing".
+        self.initial_cluster_override: Optional[str] = None
+        self.initial_cluster_state = "new"
+        # True while the cluster knows this member as a learner: readiness is then polled with
+        # requests a learner answers (etcd 3.4: Status and serializable Range only).
+        self.is_learner = False
+        # Raft member id (int) once known (from `member add` or endpoint status).
+        self.member_id: Optional[int] = None
+        # The ETCD_* lines `etcdctl member add` printed for this member (Cluster.add_member).
+        self.added_env: dict = {}
+        # After Cluster.remove_member() of a running member: did its process exit on its own
+        # (etcd does, once it applies its removal)? None: it was not running.
+        self.exited_by_itself: Optional[bool] = None
 
     def flags(self) -> list[str]:
         return [
@@ -496,14 +518,78 @@ class ClusterMember(Member):
             f"--advertise-client-urls={self.client_url}",
             f"--listen-peer-urls={self.peer_url}",
             f"--initial-advertise-peer-urls={self.advertised_peer_url}",
-            f"--initial-cluster={self.cluster.initial_cluster()}",
+            f"--initial-cluster={self.initial_cluster_override or self.cluster.initial_cluster()}",
             f"--initial-cluster-token={self.token}",
-            "--initial-cluster-state=new",
+            f"--initial-cluster-state={self.initial_cluster_state}",
             f"--heartbeat-interval={self.cluster.heartbeat_ms}",
             f"--election-timeout={self.cluster.election_ms}",
             "--logger=zap",
             "--log-outputs=stderr",
         ] + self.extra_flags
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        """A voter: as Member (endpoint health + get). A learner: poll until `endpoint status`
+        and a serializable get answer (etcd 3.4 refuses linearizable reads on a learner)."""
+        if not self.is_learner:
+            return super().wait_ready(timeout)
+        deadline = time.monotonic() + timeout
+        last: Optional[Result] = None
+        while time.monotonic() < deadline:
+            if not self.running():
+                raise RuntimeError(f"{self.kind} {self.name} exited with {self.proc.returncode} "
+                                   f"before becoming ready\n{self.log_tail()}")
+            if self._port_open():
+                last = self.ctl("endpoint", "status", timeout=10, command_timeout="2s")
+                if last.ok:
+                    last = self.ctl("get", "outpost-integ-ready-probe", "--consistency=s",
+                                    timeout=10, command_timeout="2s")
+                    if last.ok:
+                        return
+            time.sleep(0.05)
+        raise TimeoutError(f"{self.kind} {self.name} (learner) not ready after {timeout}s"
+                           f"{(chr(10) + last.describe()) if last else ''}\n{self.log_tail()}")
+
+    def log_text(self) -> str:
+        """Everything this member logged, over all its starts (server.N.log, in order)."""
+        parts = []
+        for n in range(1, self.starts + 1):
+            try:
+                with open(os.path.join(self.dir, f"server.{n}.log"), "rb") as f:
+                    parts.append(f.read().decode(errors="replace"))
+            except OSError:
+                pass
+        return "\n".join(parts)
+
+
+@dataclass
+class MemberInfo:
+    """One row of `member list -w json` (etcd prints ids in decimal there, in hex elsewhere)."""
+    id: int
+    name: str
+    peer_urls: list
+    client_urls: list
+    is_learner: bool
+
+    @property
+    def hex_id(self) -> str:
+        return f"{self.id:x}"
+
+
+# etcdctl's refusals seen on stderr as "Error: <message>"; the gRPC code is on the zap line.
+_ERROR_LINE = re.compile(r"^Error: (.*)$", re.M)
+_CODE = re.compile(r"code = (\w+) desc = ")
+
+
+def error_message(r: Result) -> str:
+    """The server's message from a failed etcdctl command ('Error: ...' line), or ''."""
+    found = _ERROR_LINE.findall(r.stderr)
+    return found[-1].strip() if found else ""
+
+
+def error_code(r: Result) -> str:
+    """The gRPC code name from etcdctl's warning line (e.g. 'FailedPrecondition'), or ''."""
+    found = _CODE.findall(r.stderr)
+    return found[-1] if found else ""
 
 
 class Cluster:
@@ -653,6 +739,272 @@ class Cluster:
         if not r.ok:
             return None
         return parse_table(r.stdout)
+
+    # -- membership (etcdctl member add / remove / promote / update / list)
+    def voters(self) -> list[ClusterMember]:
+        """Running members the harness knows as voters (not learners)."""
+        return [m for m in self.running() if not m.is_learner]
+
+    def learners(self) -> list[ClusterMember]:
+        return [m for m in self.members if m.is_learner]
+
+    def by_name(self, name: str) -> Optional[ClusterMember]:
+        return next((m for m in self.members if m.name == name), None)
+
+    def _via(self, via: Optional[Member]) -> Member:
+        if via is not None:
+            return via
+        voters = self.voters()
+        if not voters:
+            raise RuntimeError("no running voter to send a membership request to")
+        return voters[0]
+
+    def member_list(self, via: Optional[Member] = None, timeout: float = 20
+                    ) -> Optional[list[MemberInfo]]:
+        """`member list -w json` through `via` (default: a running voter), or None on failure."""
+        r = self._via(via).ctl("member", "list", "-w", "json", timeout=timeout)
+        if not r.ok:
+            return None
+        try:
+            doc = json.loads(r.stdout)
+            return [MemberInfo(int(x.get("ID", 0)), x.get("name", ""), x.get("peerURLs", []),
+                               x.get("clientURLs", []), bool(x.get("isLearner", False)))
+                    for x in doc.get("members", [])]
+        except (ValueError, TypeError, AttributeError):
+            return None
+
+    def member_id(self, m: ClusterMember) -> int:
+        """m's raft member id: cached, else from its own `endpoint status`, else from `member
+        list` (by name, through another member)."""
+        if m.member_id is None and m.running():
+            st = self.status(m)
+            if st and st.get("member_id"):
+                m.member_id = int(st["member_id"])
+        if m.member_id is None:
+            ml = self.member_list(next((x for x in self.voters() if x is not m), None))
+            found = [x.id for x in ml or [] if x.name == m.name]
+            if found:
+                m.member_id = found[0]
+        if m.member_id is None:
+            raise RuntimeError(f"cannot find the member id of {m.name}")
+        return m.member_id
+
+    def add_member(self, name: str, learner: bool = False, via: Optional[Member] = None,
+                   peer_url: Optional[str] = None, start: bool = True, wait: bool = True,
+                   timeout: float = 60, extra_flags: Optional[Sequence[str]] = None,
+                   retry_unhealthy: float = 15) -> tuple[Optional[ClusterMember], Result]:
+        """`etcdctl member add NAME --peer-urls=URL [--learner]` through `via` (default: a
+        running voter); on success a new ClusterMember (fresh ports and data dir; its flags: the
+        printed ETCD_INITIAL_CLUSTER, --initial-cluster-state=existing, the cluster's extra
+        flags unless `extra_flags` is given) is appended to the cluster and, if `start`,
+        started (and waited for, if `wait`). peer_url: the URL registered in the cluster
+        (default: the new member's own listening peer URL; pass a bad one to register a member
+        nobody can reach, with start=False). etcd refuses reconfiguration for 5 s after its peer
+        connections come up ("etcdserver: unhealthy cluster"): that answer is retried for up to
+        `retry_unhealthy` seconds (0: not retried). Returns (member or None, the last Result)."""
+        flags = list(extra_flags) if extra_flags is not None else list(
+            self.members[0].extra_flags if self.members else ())
+        m = ClusterMember(self.args, self, name, extra_flags=flags)
+        if peer_url:
+            m.advertised_peer_url = peer_url
+        cmd = ["member", "add", name, f"--peer-urls={m.advertised_peer_url}"]
+        if learner:
+            cmd.append("--learner")
+        deadline = time.monotonic() + retry_unhealthy
+        while True:
+            r = self._via(via).ctl(*cmd, timeout=30, command_timeout="10s")
+            if r.ok or "unhealthy cluster" not in r.stderr or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        if not r.ok:
+            shutil.rmtree(m.dir, ignore_errors=True)
+            return None, r
+        env = dict(re.findall(r'^(ETCD_[A-Z_]+)="(.*)"$', r.stdout, re.M))
+        got = re.search(r"Member\s+([0-9a-f]+) added to cluster\s+([0-9a-f]+)", r.stdout)
+        if not got or "ETCD_INITIAL_CLUSTER" not in env:
+            raise RuntimeError(f"unexpected `member add` output\n{r.describe()}")
+        m.member_id = int(got.group(1), 16)
+        m.initial_cluster_override = env["ETCD_INITIAL_CLUSTER"]
+        m.initial_cluster_state = env.get("ETCD_INITIAL_CLUSTER_STATE", "existing")
+        m.is_learner = learner
+        m.added_env = env
+        self.members.append(m)
+        if start:
+            m.start(wait=wait, timeout=timeout)
+        return m, r
+
+    def remove_member(self, target: "ClusterMember | int", via: Optional[Member] = None,
+                      exit_timeout: float = 15, retry_unhealthy: float = 15) -> Result:
+        """`etcdctl member remove HEXID`. On success a removed ClusterMember leaves
+        `self.members`; its process (etcd exits by itself once removed) is given `exit_timeout`
+        seconds to exit, then stopped. "etcdserver: unhealthy cluster" (etcd's 5 s window
+        after peer connections come up) is retried for up to `retry_unhealthy` seconds."""
+        m = target if isinstance(target, ClusterMember) else next(
+            (x for x in self.members if x.member_id == target), None)
+        mid = self.member_id(m) if isinstance(target, ClusterMember) else int(target)
+        deadline = time.monotonic() + retry_unhealthy
+        while True:
+            r = self._via(via).ctl("member", "remove", f"{mid:x}", timeout=30,
+                                   command_timeout="10s")
+            if r.ok or "unhealthy cluster" not in r.stderr or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        if r.ok and m is not None:
+            if m in self.members:
+                self.members.remove(m)
+            if m.running():
+                try:
+                    wait_for(lambda: not m.running(), exit_timeout, 0.1,
+                             what=f"removed member {m.name} to exit")
+                    m.exited_by_itself = True
+                except TimeoutError:
+                    m.exited_by_itself = False
+            m.stop()
+        return r
+
+    def promote(self, m: ClusterMember, via: Optional[Member] = None) -> Result:
+        """`etcdctl member promote HEXID`; on success the harness treats m as a voter."""
+        r = self._via(via).ctl("member", "promote", f"{self.member_id(m):x}",
+                               timeout=30, command_timeout="10s")
+        if r.ok:
+            m.is_learner = False
+        return r
+
+    def update_peer_urls(self, m: ClusterMember, urls: Sequence[str],
+                         via: Optional[Member] = None) -> Result:
+        """`etcdctl member update HEXID --peer-urls=U1,U2`."""
+        return self._via(via).ctl("member", "update", f"{self.member_id(m):x}",
+                                  f"--peer-urls={','.join(urls)}", timeout=30,
+                                  command_timeout="10s")
+
+    def wait_in_sync(self, m: ClusterMember, timeout: float = 60, interval: float = 0.2
+                     ) -> dict[str, Optional[dict]]:
+        """Poll `endpoint status` until m reports the same revision and applied raft index as
+        the leader (ask while no writes flow). Returns the last statuses; TimeoutError if not."""
+        last: dict = {}
+
+        def cond() -> bool:
+            last.clear()
+            got = self.stable_leader(self.voters())
+            if not got:
+                return False
+            leader = got[0]
+            last.update(self.statuses([leader, m]))
+            a, b = last.get(leader.name), last.get(m.name)
+            return bool(a and b and a["revision"] == b["revision"]
+                        and a["raft_applied_index"] == b["raft_applied_index"])
+        try:
+            wait_for(cond, timeout, interval, what=f"{m.name} in sync with the leader")
+        except TimeoutError as e:
+            raise TimeoutError(f"{e}: last {brief_statuses(last)}") from None
+        return dict(last)
+
+
+class Writers:
+    """Background load: `n` threads, each putting PREFIX/<w>/<seq> = v-<w>-<seq> with one
+    `etcdctl put` at a time, rotating over `endpoints` (a list, or a callable returning one, so
+    a test can change the targets). With `read_back`, each acknowledged put is read back
+    (linearizable) through the next endpoint and must show the value. Every acknowledged put
+    is in `acked`, every attempted one in `tried`, every failure (put or read) in `failures` as
+    (monotonic time, Result)."""
+
+    def __init__(self, args: argparse.Namespace, endpoints, prefix: str = "w", n: int = 2,
+                 read_back: bool = False, command_timeout: str = "3s"):
+        self.args = args
+        self.endpoints = endpoints
+        self.prefix = prefix
+        self.read_back = read_back
+        self.command_timeout = command_timeout
+        self.stop_event = threading.Event()
+        self.lock = threading.Lock()
+        self.acked: dict[str, str] = {}
+        self.tried: dict[str, str] = {}
+        self.reads = 0
+        self.failures: list[tuple[float, Result]] = []
+        self.threads = [threading.Thread(target=self._loop, args=(w,), daemon=True)
+                        for w in range(n)]
+
+    def _targets(self) -> list[str]:
+        eps = self.endpoints() if callable(self.endpoints) else self.endpoints
+        return [e.endpoint if isinstance(e, Member) else e for e in eps]
+
+    def _loop(self, w: int) -> None:
+        seq = 0
+        while not self.stop_event.is_set():
+            eps = self._targets()
+            key, value = f"{self.prefix}/{w}/{seq:06d}", f"v-{w}-{seq}"
+            ep = eps[(w + seq) % len(eps)]
+            with self.lock:
+                self.tried[key] = value
+            r = etcdctl(self.args, ep, "put", key, value, timeout=15,
+                        command_timeout=self.command_timeout)
+            ok = r.rc == 0 and r.stdout == "OK\n"
+            if ok:
+                with self.lock:
+                    self.acked[key] = value
+                if self.read_back:
+                    ep2 = eps[(w + seq + 1) % len(eps)]
+                    g = etcdctl(self.args, ep2, "get", key, "--print-value-only", timeout=15,
+                                command_timeout=self.command_timeout)
+                    with self.lock:
+                        self.reads += 1
+                        if not (g.ok and g.stdout == value + "\n"):
+                            self.failures.append((time.monotonic(), g))
+            else:
+                with self.lock:
+                    self.failures.append((time.monotonic(), r))
+                self.stop_event.wait(0.05)  # e.g. no leader: don't spin
+            seq += 1
+
+    def start(self) -> "Writers":
+        for t in self.threads:
+            t.start()
+        return self
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.acked)
+
+    def failure_count(self) -> int:
+        with self.lock:
+            return len(self.failures)
+
+    def wait_count(self, n: int, timeout: float = 60) -> None:
+        """Poll until at least n puts were acknowledged in total."""
+        wait_for(lambda: self.count() >= n, timeout, what=f"{n} acknowledged puts under "
+                 f"{self.prefix}/")
+
+    def wait_more(self, n: int, timeout: float = 60) -> None:
+        """Poll until n more puts than now were acknowledged."""
+        self.wait_count(self.count() + n, timeout)
+
+    def finish(self) -> "Writers":
+        self.stop_event.set()
+        for t in self.threads:
+            t.join(timeout=30)
+        return self
+
+    def first_failure(self) -> str:
+        with self.lock:
+            return self.failures[0][1].describe() if self.failures else ""
+
+
+def dump_kvs(m: Member, prefix: str = "", consistency: str = "s", timeout: float = 60
+             ) -> tuple[Optional[dict[str, tuple]], int]:
+    """Every key under `prefix` (all keys for "") as m sees it: ({key: (value, create_revision,
+    mod_revision, version)}, header revision), or (None, 0) if the get failed."""
+    import base64
+    cmd = ["get", prefix, "--prefix", "-w", "json", f"--consistency={consistency}"]
+    r = m.ctl(*cmd, timeout=timeout, command_timeout=f"{int(timeout / 2)}s")
+    if not r.ok:
+        return None, 0
+    doc = json.loads(r.stdout)
+    out = {}
+    for kv in doc.get("kvs", []):
+        out[base64.b64decode(kv["key"]).decode(errors="replace")] = (
+            base64.b64decode(kv.get("value", "")).decode(errors="replace"),
+            kv.get("create_revision", 0), kv.get("mod_revision", 0), kv.get("version", 0))
+    return out, doc.get("header", {}).get("revision", 0)
 
 
 def brief_statuses(sts: dict) -> str:
