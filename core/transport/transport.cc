@@ -89,8 +89,10 @@ struct Transport::Peer {
       close_handle(sock);
       sock = nullptr;
     }
+    const bool was = connected;
     connected = false;
     writing = false;
+    if (was && !t->closed_ && t->on_peer_down_) t->on_peer_down_(id);
   }
 };
 
@@ -148,6 +150,35 @@ bool Transport::listen(std::string* error) {
   return true;
 }
 
+namespace {
+// Writes msg (as one frame if framed) to an inbound connection, then closes it; the connection
+// is no longer read and belongs to the write from here on (closing it now would cancel the
+// write). The caller still removes `in`.
+template <class In>
+void write_and_hang_up(In* in, std::string msg, bool framed) {
+  struct Pending {
+    uv_write_t req;
+    std::string msg;
+    uv_tcp_t* sock;
+  };
+  if (framed) msg = len_prefix(msg.size()) + msg;
+  auto* w = new Pending{{}, std::move(msg), in->sock};
+  w->req.data = w;
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(in->sock));
+  in->sock->data = nullptr;
+  in->sock = nullptr;
+  uv_buf_t b = uv_buf_init(w->msg.data(), unsigned(w->msg.size()));
+  if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(w->sock), &b, 1, [](uv_write_t* req, int) {
+        auto* w = static_cast<Pending*>(req->data);
+        close_handle(w->sock);
+        delete w;
+      }) != 0) {
+    close_handle(w->sock);
+    delete w;
+  }
+}
+}  // namespace
+
 void Transport::on_accept() {
   auto in = std::make_unique<Inbound>();
   in->t = this;
@@ -178,27 +209,7 @@ void Transport::on_accept() {
                     const char* p = in->buf.data();
                     if (std::memcmp(p, kQueryMagic, 4) == 0 && t->on_query_) {
                       // A joining member's question: one frame back, then hang up.
-                      struct Answer {
-                        uv_write_t req;
-                        std::string msg;
-                        uv_tcp_t* sock;
-                      };
-                      std::string body = t->on_query_();
-                      auto* a = new Answer{{}, len_prefix(body.size()) + body, in->sock};
-                      a->req.data = a;
-                      uv_read_stop(s);
-                      in->sock->data = nullptr;
-                      in->sock = nullptr;  // now owned by the write below
-                      uv_buf_t b = uv_buf_init(a->msg.data(), unsigned(a->msg.size()));
-                      if (uv_write(&a->req, reinterpret_cast<uv_stream_t*>(a->sock), &b, 1,
-                                   [](uv_write_t* w, int) {
-                                     auto* a = static_cast<Answer*>(w->data);
-                                     close_handle(a->sock);
-                                     delete a;
-                                   }) != 0) {
-                        close_handle(a->sock);
-                        delete a;
-                      }
+                      write_and_hang_up(in, t->on_query_(), /*framed=*/true);
                       t->inbound_.erase(in);
                       return;
                     }
@@ -219,28 +230,7 @@ void Transport::on_accept() {
                                     static_cast<unsigned long long>(t->opts_.cluster_id),
                                     static_cast<unsigned long long>(get_u64(p + 5)));
                       // Tell the dialing member why before hanging up: it logs the reason.
-                      // The socket is closed once the reason is written (closing it now would
-                      // cancel the write).
-                      struct Reject {
-                        uv_write_t req;
-                        std::string msg;
-                        uv_tcp_t* sock;
-                      };
-                      auto* r = new Reject{{}, std::string("rejected: ") + why, in->sock};
-                      r->req.data = r;
-                      uv_read_stop(s);
-                      in->sock->data = nullptr;
-                      in->sock = nullptr;  // now owned by the write below
-                      uv_buf_t b = uv_buf_init(r->msg.data(), unsigned(r->msg.size()));
-                      if (uv_write(&r->req, reinterpret_cast<uv_stream_t*>(r->sock), &b, 1,
-                                   [](uv_write_t* w, int) {
-                                     auto* r = static_cast<Reject*>(w->data);
-                                     close_handle(r->sock);
-                                     delete r;
-                                   }) != 0) {
-                        close_handle(r->sock);
-                        delete r;
-                      }
+                      write_and_hang_up(in, std::string("rejected: ") + why, /*framed=*/false);
                       t->drop_inbound(in, why);
                       return;
                     }

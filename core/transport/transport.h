@@ -63,6 +63,8 @@ class Transport {
 
   Transport(uv_loop_t* loop, Options opts, OnMessage on_message);
   void set_on_snapshot(OnSnapshot fn) { on_snapshot_ = std::move(fn); }
+  // Called (on the loop thread) as soon as an established connection to a peer is lost.
+  void set_on_peer_down(std::function<void(uint64_t peer)> fn) { on_peer_down_ = std::move(fn); }
   // What an "OUTQ" query is answered with (called on the loop thread).
   using OnQuery = std::function<std::string()>;
   void set_on_query(OnQuery fn) { on_query_ = std::move(fn); }
@@ -124,6 +126,7 @@ class Transport {
   OnMessage on_message_;
   OnSnapshot on_snapshot_;
   OnQuery on_query_;
+  std::function<void(uint64_t)> on_peer_down_;
   uint64_t next_stream_ = 0;
   uv_tcp_t* listener_ = nullptr;
   int port_ = 0;

@@ -3,10 +3,12 @@
 #define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/transport/transport.h"
@@ -213,4 +215,37 @@ TEST_CASE("listening on a port in use is a clear error", "[transport]") {
   Transport b(&l.loop, o, [](uint64_t, std::string) {});
   CHECK_FALSE(b.listen(&err));
   CHECK(err.find("cannot listen for peers on 127.0.0.1:" + std::to_string(a.port())) == 0);
+}
+
+TEST_CASE("a joining member's query is answered with one frame, whatever its cluster id",
+          "[transport]") {
+  Loop l;
+  Received rb;
+  Transport b(&l.loop, opts(2, /*cluster=*/7), rb.handler());
+  b.set_on_query([] { return std::string("the cluster\0record", 18); });
+  std::string err;
+  REQUIRE(b.listen(&err));
+  // query_cluster blocks: ask from a thread while the loop serves.
+  outpost::Result<std::string> got = outpost::Status::internal("not asked");
+  std::atomic<bool> done{false};
+  std::thread asker([&] {
+    got = Transport::query_cluster("127.0.0.1", b.port(), 2000);
+    done = true;
+  });
+  // The asker finishes on its own thread: a timer keeps the loop from blocking once the
+  // answer has gone out.
+  uv_timer_t wake;
+  uv_timer_init(&l.loop, &wake);
+  uv_timer_start(&wake, [](uv_timer_t*) {}, 5, 5);
+  REQUIRE(l.run_until([&] { return done.load(); }));
+  uv_timer_stop(&wake);
+  uv_close(reinterpret_cast<uv_handle_t*>(&wake), nullptr);
+  asker.join();
+  REQUIRE(got);
+  CHECK(got.value() == std::string("the cluster\0record", 18));
+  CHECK(rb.msgs.empty());
+  CHECK(b.stats().rejected_connections == 0);
+  // Nobody listening: a clear error, not a hang.
+  auto none = Transport::query_cluster("127.0.0.1", 1, 500);
+  CHECK_FALSE(none);
 }
