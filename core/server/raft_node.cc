@@ -177,6 +177,8 @@ Result<std::unique_ptr<RaftNode>> RaftNode::start(RaftNodeOptions opts, storage:
     uv_loop_close(&n->loop_);
     return Status(ErrorCode::kIo, err);
   }
+  // Membership checks (--strict-reconfig-check) must not see a lost peer as still connected.
+  n->transport_->set_on_peer_down([self](uint64_t) { self->publish_peer_state(); });
   n->transport_->set_on_query([self] {
     outpostpb::ClusterInfo c = self->view_;
     c.set_local_id(self->id_);
@@ -406,18 +408,35 @@ void RaftNode::handle_ready() {
                     log::kv("term", node_->raft().term()));
       }
     }
+    // early: only the kinds of message a leader sends (appends, heartbeats, snapshots, read
+    // index answers); the rest once the write is done.
+    auto send_messages = [&](bool early) {
+      for (auto& m : rd.messages) {
+        const auto t = m.type();
+        const bool leader_kind = t == raftpb::MsgApp || t == raftpb::MsgHeartbeat ||
+                                 t == raftpb::MsgSnap || t == raftpb::MsgReadIndexResp;
+        if (early && !leader_kind) continue;
+        const uint64_t to = m.to();
+        if (to == 0) continue;  // went out early
+        if (t == raftpb::MsgSnap) {
+          send_snapshot(std::move(m));
+        } else if (!transport_->send(to, m.SerializeAsString())) {
+          node_->report_unreachable(to);
+        }
+        m.set_to(0);
+      }
+    };
+    // A leader's messages go out before its own write, as etcd's do: followers write the new
+    // entries while the leader does, and nothing is committed on the leader's count before its
+    // own write is done (the acknowledgements that commit come back in a later round). Anyone
+    // else's messages may promise what this Ready persists (votes, append acknowledgements), so
+    // they wait for the write (only a leader's kinds of message go early).
+    if (node_->raft().state() == raft::StateType::leader) send_messages(/*early=*/true);
     Status s = log_->save(rd.hard_state, rd.entries, rd.snapshot, rd.must_sync);
     if (!s) fatal("cannot persist raft state", s);
     if (rd.hard_state) commit_ = rd.hard_state->commit();
     last_ = log_->storage().last_index();
-    for (auto& m : rd.messages) {
-      const uint64_t to = m.to();
-      if (m.type() == raftpb::MsgSnap) {
-        send_snapshot(std::move(m));
-        continue;
-      }
-      if (!transport_->send(to, m.SerializeAsString())) node_->report_unreachable(to);
-    }
+    send_messages(/*early=*/false);
     if (!rd.committed_entries.empty()) {
       for (const auto& e : rd.committed_entries)
         if (e.type() == raftpb::EntryConfChange) on_conf_change_committed(e);
