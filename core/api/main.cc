@@ -104,6 +104,18 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // As etcd: clients are served once this member has published itself to the cluster (which
+  // takes a leader), so a member that answers is always listed by name.
+  while (!member.value()->published()) {
+    timespec wait{0, 50 * 1000 * 1000};
+    const int sig = sigtimedwait(&sigs, nullptr, &wait);
+    if (sig > 0) {
+      OUTPOST_LOG(kInfo, "received signal before serving clients; shutting down",
+                  log::kv("signal", strsignal(sig)));
+      member.value()->stop();
+      return 0;
+    }
+  }
   api::ApiOptions ao;
   ao.max_txn_ops = int64_t(cfg.max_txn_ops);
   api::ApiServer api(*member.value(), ao, cfg.max_request_bytes);

@@ -100,6 +100,10 @@ class Member {
   void promote_member(uint64_t id, Done done);
   bool is_learner() const;
 
+  // True once this member's name and client URLs are in the cluster record (etcd's publish);
+  // etcd serves clients only from then on.
+  bool published() const { return published_.load(); }
+
   mvcc::Store& store() { return *store_; }
   lease::Lessor& lessor() { return *lessor_; }
   mvcc::WatchHub& watch_hub() { return *watch_hub_; }
