@@ -26,6 +26,10 @@ What this module gives a test:
                          ``learners()``, ``member_id()``, ``wait_in_sync()``; learners are polled
                          for readiness with ``endpoint status`` and a serializable get (etcd 3.4
                          refuses every other request on a learner).
+  * ``Writers``          background etcdctl put loops (optionally reading each put back) that
+                         record acknowledged, attempted and failed writes.
+  * ``dump_kvs()``       every key under a prefix with value, create/mod revision and version.
+  * ``error_message()``, ``error_code()``  etcdctl's "Error: ..." text and the gRPC code name.
 
 Only the Python 3 standard library is used.
 """
@@ -842,6 +846,7 @@ class Cluster:
         m = target if isinstance(target, ClusterMember) else next(
             (x for x in self.members if x.member_id == target), None)
         mid = self.member_id(m) if isinstance(target, ClusterMember) else int(target)
+        was_running = m is not None and m.running()
         deadline = time.monotonic() + retry_unhealthy
         while True:
             r = self._via(via).ctl("member", "remove", f"{mid:x}", timeout=30,
@@ -852,7 +857,7 @@ class Cluster:
         if r.ok and m is not None:
             if m in self.members:
                 self.members.remove(m)
-            if m.running():
+            if was_running:
                 try:
                     wait_for(lambda: not m.running(), exit_timeout, 0.1,
                              what=f"removed member {m.name} to exit")
