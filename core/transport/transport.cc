@@ -60,6 +60,30 @@ bool resolve(const std::string& host, int port, sockaddr_storage* out) {
   return true;
 }
 
+// A blocking connection to host:port for the one-shot streams (snapshots, queries): send and
+// receive give up after timeout_ms. Closed when the Fd goes.
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+Status dial_blocking(const std::string& host, int port, int timeout_ms, Fd* out) {
+  sockaddr_storage addr;
+  if (!resolve(host, port, &addr)) return Status::io("cannot resolve " + host);
+  out->fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (out->fd < 0) return Status::io(std::string("socket: ") + std::strerror(errno));
+  timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  ::setsockopt(out->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  ::setsockopt(out->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  const socklen_t alen = addr.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  if (::connect(out->fd, reinterpret_cast<sockaddr*>(&addr), alen) != 0)
+    return Status::io("cannot connect to " + host + ":" + std::to_string(port) + ": " +
+                      std::strerror(errno));
+  return Status::ok();
+}
+
 void alloc_cb(uv_handle_t*, size_t suggested, uv_buf_t* buf) {
   buf->base = new char[suggested];
   buf->len = suggested;
@@ -441,21 +465,10 @@ void Transport::flush(Peer* p) {
 Status Transport::send_snapshot(const std::string& host, int port, uint64_t cluster_id,
                                 uint64_t local_id, const std::function<Status(const Emit&)>& produce,
                                 uint64_t bytes_per_sec, const std::atomic<bool>& cancel) {
-  sockaddr_storage addr;
-  if (!resolve(host, port, &addr)) return Status::io("cannot resolve " + host);
-  const int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Status::io(std::string("socket: ") + std::strerror(errno));
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  timeval tv{30, 0};  // a peer that stops reading (or never closes) for this long is given up on
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  const socklen_t alen = addr.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), alen) != 0)
-    return Status::io("cannot connect to " + host + ":" + std::to_string(port) + ": " +
-                      std::strerror(errno));
+  Fd conn;
+  // A peer that stops reading (or never closes) for 30 s is given up on.
+  if (Status d = dial_blocking(host, port, 30000, &conn); !d) return d;
+  const int fd = conn.fd;
   auto write_all = [&](const std::string& b) -> bool {
     size_t off = 0;
     while (off < b.size()) {
@@ -501,21 +514,10 @@ Status Transport::send_snapshot(const std::string& host, int port, uint64_t clus
 }
 
 Result<std::string> Transport::query_cluster(const std::string& host, int port, int timeout_ms) {
-  sockaddr_storage addr;
-  if (!resolve(host, port, &addr)) return Status::io("cannot resolve " + host);
-  const int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Status::io(std::string("socket: ") + std::strerror(errno));
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  const socklen_t alen = addr.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
   const std::string where = host + ":" + std::to_string(port);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), alen) != 0)
-    return Status::io("cannot connect to " + where + ": " + std::strerror(errno));
+  Fd conn;
+  if (Status d = dial_blocking(host, port, timeout_ms, &conn); !d) return d;
+  const int fd = conn.fd;
   std::string hs(kQueryMagic, 4);
   hs.push_back(char(kVersion));
   put_u64(hs, 0);

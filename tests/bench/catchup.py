@@ -35,7 +35,6 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
@@ -44,23 +43,8 @@ import harness  # noqa: E402
 SMALL_PUTS = 6500
 
 
-def log_records(path_text: str, msg: str) -> list[dict]:
-    out = []
-    needle = f'"msg":"{msg}"'
-    for line in path_text.splitlines():
-        if needle in line:
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                pass
-    return out
-
-
-def log_ts(rec: dict) -> float:
-    ts = rec.get("ts", 0)
-    if isinstance(ts, (int, float)):
-        return float(ts)
-    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+log_records = harness.log_records
+log_ts = harness.log_ts
 
 
 class Windows:

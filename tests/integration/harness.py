@@ -158,6 +158,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def log_records(text: str, msg: str) -> list[dict]:
+    """The JSON log lines (zap style, as etcd and Outpost write them) whose "msg" is `msg`."""
+    out = []
+    needle = f'"msg":"{msg}"'
+    for line in text.splitlines():
+        if needle in line:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+    return out
+
+
+def log_ts(rec: dict) -> float:
+    """A log record's "ts" in seconds: ISO 8601 (etcd's zap) or a number."""
+    ts = rec.get("ts", 0)
+    if isinstance(ts, (int, float)):
+        return float(ts)
+    from datetime import datetime
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+
 @dataclass
 class Result:
     """Outcome of one command: what it printed and how it exited."""

@@ -77,26 +77,8 @@ class TermPoller:
         return self
 
 
-def log_records(text: str, msg: str) -> list[dict]:
-    """The JSON log lines (zap style) whose "msg" is `msg`, parsed."""
-    out = []
-    needle = f'"msg":"{msg}"'
-    for line in text.splitlines():
-        if needle in line:
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                pass
-    return out
-
-
-def log_ts(rec: dict) -> float:
-    """A log record's "ts" in seconds: ISO 8601 (etcd's zap) or a number."""
-    ts = rec.get("ts", 0)
-    if isinstance(ts, (int, float)):
-        return float(ts)
-    from datetime import datetime
-    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+log_records = harness.log_records
+log_ts = harness.log_ts
 
 
 def main() -> int:
