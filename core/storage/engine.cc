@@ -55,10 +55,14 @@ namespace {
 
 // Opens one instance with the default column family plus `names`; handles come back in order
 // (default first).
+// atomic_flush: memtables of all column families are flushed together (the state machine
+// instance, which writes without a WAL, must never be seen with kv and meta from different
+// points).
 Status open_instance(const std::string& path, const std::vector<std::string>& names,
-                     std::unique_ptr<rocksdb::DB>* db,
+                     bool atomic_flush, std::unique_ptr<rocksdb::DB>* db,
                      std::vector<rocksdb::ColumnFamilyHandle*>* handles) {
   rocksdb::Options options;
+  options.atomic_flush = atomic_flush;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
   options.IncreaseParallelism(2);
@@ -92,10 +96,10 @@ Result<std::unique_ptr<Engine>> Engine::open(const std::string& dir) {
   std::filesystem::remove_all(live + ".incoming", ec);
   std::unique_ptr<Engine> e(new Engine());
   e->dir_ = dir;
-  Status s = open_instance(dir + "/member/wal", {"raft_log", "raft_meta"}, &e->log_db_,
+  Status s = open_instance(dir + "/member/wal", {"raft_log", "raft_meta"}, false, &e->log_db_,
                            &e->log_handles_);
   if (!s) return s;
-  s = open_instance(dir + "/member/db", {"kv", "meta"}, &e->db_, &e->handles_);
+  s = open_instance(dir + "/member/db", {"kv", "meta"}, true, &e->db_, &e->handles_);
   if (!s) return s;
   e->raft_log_ = e->log_handles_[1];
   e->raft_meta_ = e->log_handles_[2];
@@ -170,8 +174,10 @@ Batch Engine::new_batch() const {
 
 Status Engine::write(Batch& batch, bool sync) {
   rocksdb::WriteOptions wo;
-  wo.sync = sync;
-  return from_rocks(db_->Write(wo, batch.wb_.get()), "write state machine");
+  wo.disableWAL = true;
+  Status s = from_rocks(db_->Write(wo, batch.wb_.get()), "write state machine");
+  if (s && sync) s = flush();
+  return s;
 }
 
 Status Engine::flush() {
@@ -250,7 +256,7 @@ Result<std::unique_ptr<Engine::Staging>> Engine::begin_staging() {
   std::error_code ec;
   std::filesystem::remove_all(path, ec);
   auto st = std::make_unique<Staging>();
-  Status s = open_instance(path, {"kv", "meta"}, &st->db_, &st->handles_);
+  Status s = open_instance(path, {"kv", "meta"}, true, &st->db_, &st->handles_);
   if (!s) return s;
   st->batch_ = std::make_unique<rocksdb::WriteBatch>();
   return st;
@@ -274,7 +280,7 @@ Status Engine::install_staged(std::unique_ptr<Staging> staged) {
   std::filesystem::rename(live, old, ec);
   if (!ec) std::filesystem::rename(incoming, live, ec);
   if (ec) return Status::io("cannot swap in the received snapshot: " + ec.message());
-  s = open_instance(live, {"kv", "meta"}, &db_, &handles_);
+  s = open_instance(live, {"kv", "meta"}, true, &db_, &handles_);
   if (!s) return s;
   kv_ = handles_[1];
   meta_ = handles_[2];

@@ -13,11 +13,12 @@
 // Durability contract:
 //   - write_raft() / append_log() write log entries and raft meta in one batch through the WAL
 //     with sync: one fsync per call, so a caller that batches gets group commit.
-//   - write(batch) for the state machine goes without sync (sync on request): it survives a
-//     process crash, and after a machine crash it is as of some earlier applied index. The batch
-//     carries the consistent index with the changes, so replaying the Raft log from there
-//     applies every entry exactly once. Before log entries are deleted, flush() makes the state
-//     machine durable.
+//   - write(batch) for the state machine skips RocksDB's WAL (the Raft log is the state
+//     machine's log; etcd's bolt database has none either): after any crash the state is as of
+//     the last memtable flush, which is atomic across kv and meta, and the batch carries the
+//     consistent index with the changes, so replaying the Raft log from there applies every
+//     entry exactly once. write(batch, sync=true) flushes before it returns. Before log entries
+//     are deleted, flush() makes the state machine durable.
 // All methods are thread-safe (RocksDB is); ordering between writers is the caller's business.
 
 #include <cstdint>
