@@ -12,7 +12,8 @@ learner_added_under_write_load_is_promoted_once_in_sync
     values, the learner refuses `put` (Unavailable "etcdserver: rpc not supported for learner"),
     answers `endpoint status` (isLearner true, the voters' leader) and `get --consistency=s`
     (with the data written before it joined). Outpost only (etcd 3.4 refuses every stream on a
-    learner): a watch on the learner sees a put made on a voter. It is promoted once in sync
+    learner): a watch on the learner sees a put made on a voter, and a 3 s lease kept alive only
+    through the learner lives 6 s, then expires with its key. It is promoted once in sync
     (polling `member promote` while only the in-sync refusal comes back); then IS LEARNER is false
     everywhere, it takes writes, holds every acknowledged put, and hashkv is equal on all four.
 max_learners_and_removing_a_learner_keeps_quorum
@@ -84,6 +85,38 @@ def main() -> int:
                 bad.append(r)
         check(not bad, f"{n} puts through {', '.join(m.name for m in via)} succeed: {what}",
               bad[0].describe() if bad else "")
+
+    def keepalive_through_learner(learner: harness.ClusterMember, voter: harness.Member) -> None:
+        """Outpost only: a lease kept alive only through the learner outlives its TTL (the learner
+        forwards keep-alives to the leader); once they stop it expires and its key goes."""
+        r = voter.ctl("lease", "grant", "3")
+        require(r.ok and r.stdout.startswith("lease "), "lease grant 3 on a voter", r.describe())
+        lease = r.stdout.split()[1]
+        r = voter.ctl("put", "--lease=" + lease, "ml-leased", "v")
+        require(r.ok, "put ml-leased with the lease", r.describe())
+        ka = subprocess.Popen([args.etcdctl, f"--endpoints={learner.endpoint}", "lease",
+                               "keep-alive", lease], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=harness.etcdctl_env(), text=True)
+        try:
+            # Twice the TTL, with keep-alives only through the learner.
+            end = time.monotonic() + 6
+            alive = True
+            while time.monotonic() < end and alive:
+                g = voter.ctl("get", "ml-leased", "--print-value-only")
+                alive = g.ok and g.stdout == "v\n"
+                time.sleep(0.25)
+            check(alive and ka.poll() is None,
+                  "outpost: a 3 s lease kept alive through the learner lives 6 s, key kept",
+                  g.describe())
+        finally:
+            ka.kill()
+            ka.wait(timeout=10)
+        try:
+            harness.wait_for(lambda: voter.ctl("get", "ml-leased", "--print-value-only").stdout
+                             == "", 3 + 2 + 1, 0.1)
+            check(True, "the lease expires once the learner's keep-alives stop; its key goes")
+        except TimeoutError:
+            check(False, "the lease expires once the learner's keep-alives stop (TTL + 2 s)")
 
     # ------------------------------------------------------------------------------------------
     @runner.test
@@ -163,6 +196,7 @@ def main() -> int:
 
             if outpost:
                 watch_on_learner(learner, leader)
+                keepalive_through_learner(learner, leader)
             else:
                 runner.skip("watch on the learner (outpost only: etcd 3.4 refuses streams on "
                             "learners)")
