@@ -32,6 +32,7 @@ grpc::Status to_grpc(const Status& s) {
     case ErrorCode::kLeaderChanged:
     case ErrorCode::kStopped:
     case ErrorCode::kNoLeader:
+    case ErrorCode::kTimeoutLeaderFail:
     case ErrorCode::kTimeout: code = StatusCode::UNAVAILABLE; break;
     case ErrorCode::kCorrupt: code = StatusCode::DATA_LOSS; break;
     case ErrorCode::kIo:

@@ -30,9 +30,7 @@ class KeepAliveReactor final : public grpc::ServerBidiReactor<pb::LeaseKeepAlive
       return;
     }
     // A follower: the leader holds the deadlines; the renewal goes to it through the log.
-    outpostpb::Request r;
-    r.mutable_lease_renew()->set_id(req_.id());
-    m_.propose(std::move(r), &renewed_, [this](const Status& s) {
+    m_.renew_lease(req_.id(), &renewed_, [this](const Status& s) {
       if (!s) {
         Finish(to_grpc(s));
         return;

@@ -35,6 +35,8 @@ Status Status::of(ErrorCode code) {
     case ErrorCode::kStopped: return {code, "etcdserver: server stopped"};
     case ErrorCode::kNoLeader: return {code, "etcdserver: no leader"};
     case ErrorCode::kTimeout: return {code, "etcdserver: request timed out"};
+    case ErrorCode::kTimeoutLeaderFail:
+      return {code, "etcdserver: request timed out, possibly due to previous leader failure"};
     case ErrorCode::kCorrupt: return {code, "etcdserver: corrupt cluster"};
     case ErrorCode::kIo: return {code, "etcdserver: storage error"};
     case ErrorCode::kInternal: return {code, "etcdserver: internal error"};

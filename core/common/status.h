@@ -44,6 +44,7 @@ enum class ErrorCode {
   kStopped,
   kNoLeader,
   kTimeout,
+  kTimeoutLeaderFail,
   // Storage and everything unexpected (INTERNAL / DATA_LOSS).
   kCorrupt,
   kIo,

@@ -125,11 +125,11 @@ std::vector<int64_t> Lessor::leases() const {
   return out;
 }
 
-void Lessor::promote() {
+void Lessor::promote(std::chrono::milliseconds extend) {
   std::lock_guard l(mu_);
   primary_ = true;
   const auto now = Clock::now();
-  for (auto& [_, le] : leases_) le.expiry = now + std::chrono::seconds(le.ttl);
+  for (auto& [_, le] : leases_) le.expiry = now + extend + std::chrono::seconds(le.ttl);
 }
 
 void Lessor::demote() {

@@ -65,7 +65,9 @@ class Lessor final : public mvcc::LeaseHook {
   std::vector<int64_t> leases() const;
   // Makes this member the primary: every lease gets a full TTL from now (etcd refreshes all
   // leases on a leader change, so no lease expires because the leader changed).
-  void promote();
+  // extend: added to every lease's TTL (etcd gives one election timeout, so a lease whose
+  // keep-alives were in flight during the election is not lost to it).
+  void promote(std::chrono::milliseconds extend = std::chrono::milliseconds(0));
   void demote();
   bool primary() const;
   // Leases whose deadline has passed (primary only), at most `limit`.

@@ -161,13 +161,25 @@ void Member::stop() {
 }
 
 void Member::on_leader(uint64_t leader, uint64_t /*term*/) {
-  // Only the leader keeps lease deadlines; a new leader gives every lease a full TTL.
+  if (leader != 0 && leader != last_leader_) {
+    std::lock_guard l(mu_);
+    lead_elected_ = std::chrono::steady_clock::now();
+  }
+  last_leader_ = leader;
+  // Only the leader keeps lease deadlines; a new leader gives every lease a full TTL, plus an
+  // election timeout as etcd does.
   const bool me = leader == member_id();
-  if (me && !lessor_->primary()) lessor_->promote();
+  if (me && !lessor_->primary())
+    lessor_->promote(std::chrono::milliseconds(opts_.election_timeout_ms));
   if (!me && lessor_->primary()) lessor_->demote();
 }
 
 void Member::propose(outpostpb::Request req, google::protobuf::Message* resp, Done done) {
+  propose(std::move(req), resp, std::move(done), request_timeout(opts_.election_timeout_ms));
+}
+
+void Member::propose(outpostpb::Request req, google::protobuf::Message* resp, Done done,
+                     std::chrono::milliseconds timeout) {
   req.set_id(next_id_.fetch_add(1));
   const uint64_t id = req.id();
   std::string data = req.SerializeAsString();
@@ -179,9 +191,8 @@ void Member::propose(outpostpb::Request req, google::protobuf::Message* resp, Do
   {
     std::lock_guard l(mu_);
     if (!stopping_) {
-      waiters_.emplace(id, Waiter{resp, std::move(done),
-                                  std::chrono::steady_clock::now() +
-                                      request_timeout(opts_.election_timeout_ms)});
+      const auto now = std::chrono::steady_clock::now();
+      waiters_.emplace(id, Waiter{resp, std::move(done), now + timeout, now});
       accepted = true;
     }
   }
@@ -192,8 +203,42 @@ void Member::propose(outpostpb::Request req, google::protobuf::Message* resp, Do
   raft_->propose(std::move(data), [this, id](const Status& s) { fail_waiter(id, s); });
 }
 
+void Member::renew_lease(int64_t id, etcdserverpb::LeaseKeepAliveResponse* resp, Done done) {
+  renew_attempt({id, resp, std::move(done),
+                 std::chrono::steady_clock::now() + request_timeout(opts_.election_timeout_ms)});
+}
+
+void Member::renew_attempt(Renewal r) {
+  outpostpb::Request req;
+  req.mutable_lease_renew()->set_id(r.id);
+  auto* resp = r.resp;
+  // Each attempt waits one election timeout: long enough for a live leader to apply it, short
+  // enough to try again through the next leader before the client gives up.
+  propose(std::move(req), resp,
+          [this, r = std::move(r)](const Status& s) mutable {
+            const bool lost = s.code() == ErrorCode::kNoLeader || s.code() == ErrorCode::kTimeout ||
+                              s.code() == ErrorCode::kTimeoutLeaderFail;
+            const bool again = lost && std::chrono::steady_clock::now() < r.deadline;
+            if (!again) return r.done(s);
+            std::unique_lock l(mu_);
+            if (stopping_) {
+              l.unlock();
+              return r.done(Status::of(ErrorCode::kStopped));
+            }
+            renewals_.push_back(std::move(r));  // proposed again by housekeeping
+          },
+          std::chrono::milliseconds(opts_.election_timeout_ms));
+}
+
+Status Member::timeout_status(std::chrono::steady_clock::time_point start) const {
+  const auto window = std::chrono::milliseconds(2 * opts_.election_timeout_ms);
+  if (start > lead_elected_ - window && start < lead_elected_)
+    return Status::of(ErrorCode::kTimeoutLeaderFail);
+  return Status::of(ErrorCode::kTimeout);
+}
+
 void Member::fail_waiter(uint64_t id, const Status& s) {
-  Waiter w{nullptr, nullptr, {}};
+  Waiter w{nullptr, nullptr, {}, {}};
   {
     std::lock_guard l(mu_);
     auto it = waiters_.find(id);
@@ -260,7 +305,7 @@ void Member::apply_loop() {
 void Member::apply(const raftpb::Entry& e) {
   if (e.index() <= applied_index_.load()) return;  // already in the state machine
   outpostpb::Request req;
-  Waiter w{nullptr, nullptr, {}};
+  Waiter w{nullptr, nullptr, {}, {}};
   if (e.type() == raftpb::EntryNormal && !e.data().empty()) {
     if (!req.ParseFromString(e.data())) {
       OUTPOST_LOG(kFatal, "undecodable entry in raft log", log::kv("index", e.index()));
@@ -506,9 +551,9 @@ void Member::propose_conf_change(raftpb::ConfChange cc, Done done) {
   {
     std::lock_guard l(mu_);
     if (!stopping_) {
+      const auto now = std::chrono::steady_clock::now();
       waiters_.emplace(id, Waiter{nullptr, std::move(done),
-                                  std::chrono::steady_clock::now() +
-                                      request_timeout(opts_.election_timeout_ms)});
+                                  now + request_timeout(opts_.election_timeout_ms), now});
       done = nullptr;
     }
   }
@@ -672,7 +717,7 @@ void Member::apply_conf_change_entry(const raftpb::Entry& e) {
     OUTPOST_LOG(kFatal, "undecodable conf change in raft log", log::kv("index", e.index()));
     std::abort();
   }
-  Waiter w{nullptr, nullptr, {}};
+  Waiter w{nullptr, nullptr, {}, {}};
   {
     std::lock_guard l(mu_);
     auto it = waiters_.find(cc.id());
@@ -730,17 +775,21 @@ void Member::housekeeping_loop() {
     if (stopping_) return;
     // Requests whose entries never came back (lost with a leader, or stuck without quorum).
     const auto now = std::chrono::steady_clock::now();
-    std::vector<Waiter> expired;
+    std::vector<std::pair<Waiter, Status>> expired;
     for (auto it = waiters_.begin(); it != waiters_.end();) {
       if (it->second.deadline > now) {
         ++it;
         continue;
       }
-      expired.push_back(std::move(it->second));
+      Status why = timeout_status(it->second.start);
+      expired.emplace_back(std::move(it->second), std::move(why));
       it = waiters_.erase(it);
     }
+    std::vector<Renewal> renewals;
+    renewals.swap(renewals_);
     l.unlock();
-    for (auto& w : expired) w.done(Status::of(ErrorCode::kTimeout));
+    for (auto& [w, why] : expired) w.done(why);
+    for (auto& r : renewals) renew_attempt(std::move(r));
     maybe_publish();
     // Removals of the leader waiting for leadership to move (or for the transfer to time out).
     std::vector<PendingRemoval> due;

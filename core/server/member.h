@@ -85,6 +85,12 @@ class Member {
   // request timeout fails with kTimeout.
   void propose(outpostpb::Request req, google::protobuf::Message* resp, Done done);
 
+  // A keep-alive reaching a member that is not the leader: the renewal goes to the leader through
+  // the log. Renewing is idempotent, so while there is no leader (or the one we knew is gone)
+  // it is proposed again until it is applied or the request timeout passes, as etcd keeps
+  // retrying its forwarded renewals until a leader answers.
+  void renew_lease(int64_t id, etcdserverpb::LeaseKeepAliveResponse* resp, Done done);
+
   // Runs done once a linearizable read may run: the leader confirmed a read index and this
   // member applied up to it. done may run on any thread.
   void read_barrier(Done done);
@@ -128,7 +134,20 @@ class Member {
     google::protobuf::Message* resp;
     Done done;
     std::chrono::steady_clock::time_point deadline;
+    std::chrono::steady_clock::time_point start;
   };
+  void propose(outpostpb::Request req, google::protobuf::Message* resp, Done done,
+               std::chrono::milliseconds timeout);
+  struct Renewal {
+    int64_t id;
+    etcdserverpb::LeaseKeepAliveResponse* resp;
+    Done done;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  void renew_attempt(Renewal r);
+  // etcd's answer for a request that timed out: it blames a leader change when the request
+  // started within two election timeouts before the current leader was elected.
+  Status timeout_status(std::chrono::steady_clock::time_point start) const;
 
   explicit Member(MemberOptions opts) : opts_(std::move(opts)) {}
   Status init();
@@ -179,6 +198,9 @@ class Member {
     std::chrono::steady_clock::time_point deadline;
   };
   std::vector<PendingRemoval> pending_removals_;
+  std::vector<Renewal> renewals_;  // waiting to be proposed again (housekeeping)
+  std::chrono::steady_clock::time_point lead_elected_;  // when the current leader was seen first
+  uint64_t last_leader_ = 0;
   std::atomic<bool> removed_{false};
 
   std::thread apply_thread_, housekeeping_thread_;
