@@ -5,6 +5,10 @@
 #
 # Usage: tests/bench/compare.sh [--build DIR] [--etcd PATH] [--members N] [--scale F] [--keep]
 #                               [--ops "put range-l range-s txn-put"] [--clients "1 16 256"]
+#   --ops         which benchmarks (default: put range-l range-s txn-put); also available:
+#                 watch-latency (at a client level C: C watchers of one key over as many streams
+#                 as connections, 500 puts at 200/s; "rps" is events received per second) and
+#                 lease-keepalive (C clients, each one lease and one keep-alive stream)
 #   --build DIR   where outpost and outpost-bench are (default: build/ in the repository)
 #   --etcd PATH   the reference etcd binary (default /usr/bin/etcd)
 #   --members N   members per cluster (default 1)
@@ -152,11 +156,19 @@ run_matrix() {
         range-l) args=(range foo --consistency l) ;;
         range-s) args=(range foo --consistency s) ;;
         txn-put) args=(txn-put --key-size 8 --val-size 256 --key-space-size 100000 --txn-ops 1) ;;
+        watch-latency) args=(watch-latency --watchers "$clients" --streams "$(conns_for "$clients")"
+                             --put-rate 200) ;;
+        lease-keepalive) args=(lease-keepalive) ;;
         *) echo "compare.sh: unknown op $op" >&2; exit 2 ;;
       esac
+      if [[ $op == watch-latency ]]; then
+        args+=(--put-total "$(python3 -c "print(max(1, int(500 * $SCALE)))")")
+      else
+        args+=(--total "$(total_for "$op" "$clients")")
+      fi
       # In the background and waited for, so a signal to this script runs the trap at once.
       "$BENCH" --endpoints "$ENDPOINTS" --clients "$clients" --conns "$(conns_for "$clients")" \
-        --timeout "$RUN_TIMEOUT" --json "${args[@]}" --total "$(total_for "$op" "$clients")" \
+        --timeout "$RUN_TIMEOUT" --json "${args[@]}" \
         >"$WORK/run.json" 2>>"$WORK/bench-$server.err" &
       BENCH_PID=$!
       wait "$BENCH_PID"
