@@ -9,7 +9,6 @@ and on Linux a parent-death signal, so a SIGKILLed test leaves nothing behind).
 from __future__ import annotations
 
 import argparse
-import atexit
 import json
 import os
 import signal
@@ -20,35 +19,10 @@ from typing import Callable, Optional, Sequence
 
 import harness
 
-_started: dict[int, subprocess.Popen] = {}
-
-try:
-    import ctypes
-    _prctl = ctypes.CDLL(None, use_errno=True).prctl
-except (OSError, AttributeError):  # not Linux
-    _prctl = None
-
-
-def _die_with_parent() -> None:
-    if _prctl is not None:
-        _prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-
-
-def kill_all() -> None:
-    for pid, proc in list(_started.items()):
-        if proc.poll() is None:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-        _started.pop(pid, None)
-
-
-atexit.register(kill_all)
+# Processes started here are tracked with the harness's own (killed by pid at exit, and with
+# the test process if it dies).
+_started = harness._live_processes
+_die_with_parent = harness._die_with_parent
 
 
 def tool_arg(name: str, env: str, help_text: str,
