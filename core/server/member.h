@@ -26,6 +26,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -149,7 +150,11 @@ class Member {
   // started within two election timeouts before the current leader was elected.
   Status timeout_status(std::chrono::steady_clock::time_point start) const;
 
+  static constexpr std::string_view kMetaCluster = "cluster";  // meta key of the cluster record
+
   explicit Member(MemberOptions opts) : opts_(std::move(opts)) {}
+  // etcd's request timeout: 5 s plus two election timeouts.
+  std::chrono::milliseconds request_timeout() const;
   Status init();
   void apply_loop();
   // Applies one committed entry in its own write transaction; completes its waiter if any.
