@@ -123,6 +123,16 @@ Status Member::init() {
       [this](uint64_t id, const Status& s) { fail_waiter(id, s); });
   if (!node) return node.status();
   raft_ = std::move(node.value());
+  // The leader answers keep-alives forwarded by the other members (renew_lease).
+  raft_->set_on_call([this](const std::string& payload) {
+    etcdserverpb::LeaseKeepAliveRequest req;
+    etcdserverpb::LeaseKeepAliveResponse resp;
+    if (!req.ParseFromString(payload)) return std::string();
+    auto ttl = lessor_->renew(req.id());
+    resp.set_id(req.id());
+    resp.set_ttl(ttl ? ttl.value() : 0);  // 0: expired or revoked
+    return resp.SerializeAsString();
+  });
 
   OUTPOST_LOG(kInfo, "member started", log::kv("name", opts_.name),
               log::kv_hex("member-id", member_id()), log::kv_hex("cluster-id", cluster_id()),
@@ -206,13 +216,15 @@ void Member::renew_lease(int64_t id, etcdserverpb::LeaseKeepAliveResponse* resp,
 }
 
 void Member::renew_attempt(Renewal r) {
-  outpostpb::Request req;
-  req.mutable_lease_renew()->set_id(r.id);
-  auto* resp = r.resp;
-  // Each attempt waits one election timeout: long enough for a live leader to apply it, short
-  // enough to try again through the next leader before the client gives up.
-  propose(std::move(req), resp,
-          [this, r = std::move(r)](const Status& s) mutable {
+  etcdserverpb::LeaseKeepAliveRequest req;
+  req.set_id(r.id);
+  // Each attempt waits at most an election timeout (RaftNode::call_leader): long enough for a
+  // live leader to answer, short enough to try again with the next one before the client
+  // gives up.
+  raft_->call_leader(req.SerializeAsString(),
+          [this, r = std::move(r)](const Status& s, const std::string& answer) mutable {
+            if (s && !r.resp->ParseFromString(answer))
+              return r.done(Status::internal("undecodable keep-alive answer from the leader"));
             const bool lost = s.code() == ErrorCode::kNoLeader || s.code() == ErrorCode::kTimeout ||
                               s.code() == ErrorCode::kTimeoutLeaderFail;
             const bool again = lost && std::chrono::steady_clock::now() < r.deadline;
@@ -222,9 +234,8 @@ void Member::renew_attempt(Renewal r) {
               l.unlock();
               return r.done(Status::of(ErrorCode::kStopped));
             }
-            renewals_.push_back(std::move(r));  // proposed again by housekeeping
-          },
-          std::chrono::milliseconds(opts_.election_timeout_ms));
+            renewals_.push_back(std::move(r));  // tried again by housekeeping
+          });
 }
 
 Status Member::timeout_status(std::chrono::steady_clock::time_point start) const {

@@ -86,10 +86,10 @@ class Member {
   // request timeout fails with kTimeout.
   void propose(outpostpb::Request req, google::protobuf::Message* resp, Done done);
 
-  // A keep-alive reaching a member that is not the leader: the renewal goes to the leader through
-  // the log. Renewing is idempotent, so while there is no leader (or the one we knew is gone)
-  // it is proposed again until it is applied or the request timeout passes, as etcd keeps
-  // retrying its forwarded renewals until a leader answers.
+  // A keep-alive reaching a member that is not the leader: the renewal is forwarded to the
+  // leader over the peer connection (RaftNode::call_leader), not through the log. While there is
+  // no leader (or the one we knew is gone) it is sent again until a leader answers or the
+  // request timeout passes, as etcd keeps retrying its forwarded renewals.
   void renew_lease(int64_t id, etcdserverpb::LeaseKeepAliveResponse* resp, Done done);
 
   // Runs done once a linearizable read may run: the leader confirmed a read index and this

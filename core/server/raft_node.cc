@@ -236,6 +236,9 @@ void RaftNode::stop() {
   for (auto& [_, fn] : inbox_.proposals) fn(Status::of(ErrorCode::kStopped));
   for (auto& [_, fn] : inbox_.conf_changes) fn(Status::of(ErrorCode::kStopped));
   for (auto& fn : inbox_.reads) fn(Status::of(ErrorCode::kStopped), 0);
+  for (auto& [_, c] : calls_) c.done(Status::of(ErrorCode::kStopped), {});
+  calls_.clear();
+  for (auto& [_, done] : inbox_.calls) done(Status::of(ErrorCode::kStopped), {});
 }
 
 void RaftNode::run() {
@@ -278,6 +281,61 @@ void RaftNode::read_index(OnRead on_read) {
   }
   if (on_read) return on_read(Status::of(ErrorCode::kStopped), 0);
   uv_async_send(&wake_);
+}
+
+void RaftNode::set_on_call(OnCall fn) {
+  std::lock_guard l(call_mu_);
+  on_call_ = std::move(fn);
+}
+
+void RaftNode::call_leader(std::string payload, CallDone done) {
+  {
+    std::lock_guard l(mu_);
+    if (!stopped_) {
+      inbox_.calls.emplace_back(std::move(payload), std::move(done));
+      done = nullptr;
+    }
+  }
+  if (done) return done(Status::of(ErrorCode::kStopped), {});
+  uv_async_send(&wake_);
+}
+
+void RaftNode::start_call(std::string payload, CallDone done) {
+  const uint64_t leader = node_->raft().lead();
+  if (leader == 0) return done(Status::of(ErrorCode::kNoLeader), {});
+  if (leader == id_) {
+    OnCall handler;
+    {
+      std::lock_guard l(call_mu_);
+      handler = on_call_;
+    }
+    if (!handler) return done(Status::of(ErrorCode::kNoLeader), {});
+    return done(Status::ok(), handler(payload));
+  }
+  const uint64_t id = ++call_seq_;
+  raftpb::Message m;
+  m.set_type(raftpb::MsgLeaderCall);
+  m.set_to(leader);
+  m.set_from(id_);
+  m.set_index(id);
+  m.set_context(std::move(payload));
+  if (!transport_->send(leader, m.SerializeAsString()))
+    return done(Status::of(ErrorCode::kNoLeader), {});
+  calls_[id] = PendingCall{std::move(done), std::chrono::steady_clock::now()};
+}
+
+void RaftNode::fail_old_calls() {
+  const auto limit = std::chrono::milliseconds(opts_.heartbeat_ms * uint64_t(opts_.election_ticks));
+  const auto now = std::chrono::steady_clock::now();
+  for (auto it = calls_.begin(); it != calls_.end();) {
+    if (now - it->second.since < limit) {
+      ++it;
+      continue;
+    }
+    auto done = std::move(it->second.done);
+    it = calls_.erase(it);
+    done(Status::of(ErrorCode::kTimeout), {});
+  }
 }
 
 void RaftNode::compact(uint64_t applied) {
@@ -342,6 +400,7 @@ void RaftNode::on_inbox() {
     }
   }
   if (in.transfer_to != 0) node_->transfer_leader(in.transfer_to);
+  for (auto& [payload, done] : in.calls) start_call(std::move(payload), std::move(done));
   if (!in.reads.empty()) {
     // One ReadIndex round for every read that arrived together.
     std::string ctx = std::to_string(id_) + "/" + std::to_string(++read_seq_);
@@ -368,6 +427,7 @@ void RaftNode::on_tick() {
   node_->tick();
   publish_peer_state();
   fail_old_reads();
+  fail_old_calls();
   // At once: the check handle runs only after the loop's next poll returns, which without I/O
   // is the next tick; heartbeats and (pre-)votes a tick produces would wait that long.
   handle_ready();
@@ -455,6 +515,33 @@ void RaftNode::on_peer_message(uint64_t from, std::string payload) {
     return;
   }
   if (is_removed(view_, from)) return;  // a removed member has no say
+  if (m.type() == raftpb::MsgLeaderCall) {
+    raftpb::Message resp;
+    resp.set_type(raftpb::MsgLeaderCallResp);
+    resp.set_to(from);
+    resp.set_from(id_);
+    resp.set_index(m.index());
+    OnCall handler;
+    {
+      std::lock_guard l(call_mu_);
+      handler = on_call_;
+    }
+    if (node_->raft().state() == raft::StateType::leader && handler) {
+      resp.set_context(handler(m.context()));
+    } else {
+      resp.set_reject(true);  // not (or no longer) the leader: the caller tries again
+    }
+    transport_->send(from, resp.SerializeAsString());
+    return;
+  }
+  if (m.type() == raftpb::MsgLeaderCallResp) {
+    auto it = calls_.find(m.index());
+    if (it == calls_.end()) return;  // timed out already
+    auto done = std::move(it->second.done);
+    calls_.erase(it);
+    if (m.reject()) return done(Status::of(ErrorCode::kNoLeader), {});
+    return done(Status::ok(), std::move(*m.mutable_context()));
+  }
   if (m.type() == raftpb::MsgPropRefused) {
     if (on_refused_) on_refused_(m.index(), Status::of(ErrorCode::kLearnerNotReady));
     return;

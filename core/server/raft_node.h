@@ -88,6 +88,13 @@ class RaftNode {
   // learner that is not in sync (its match index under 90% of the leader's, etcd's rule): with
   // kLearnerNotReady through on_dropped here, or through on_refused when a follower proposed it.
   void propose_conf_change(const raftpb::ConfChange& cc, OnDropped on_dropped);
+  // A call to the leader outside the log: payload goes to the leader's on_call handler and its
+  // answer comes back to done (on the raft thread). kNoLeader when there is no leader (or the
+  // member asked no longer leads), kTimeout when no answer came within an election timeout.
+  using OnCall = std::function<std::string(const std::string& payload)>;
+  using CallDone = std::function<void(const Status&, std::string answer)>;
+  void set_on_call(OnCall fn);  // before any call can arrive: right after start()
+  void call_leader(std::string payload, CallDone done);
   // Asks the leader to hand leadership to `to` (forwarded by Raft when we follow).
   void transfer_leadership(uint64_t to);
   // Asks for a linearizable read index; requests arriving together share one ReadIndex round.
@@ -134,6 +141,8 @@ class RaftNode {
   void set_peer(const outpostpb::MemberInfo& m);
   void publish_peer_state();
   void fail_old_reads();
+  void start_call(std::string payload, CallDone done);
+  void fail_old_calls();
   // Streams the state machine to `to` on a thread of its own (one stream per peer at a time).
   void send_snapshot(raftpb::Message m);
   void on_snapshot_stream(uint64_t stream, uint64_t from, transport::SnapshotEvent ev,
@@ -168,6 +177,7 @@ class RaftNode {
     std::vector<std::pair<std::string, OnDropped>> proposals;
     std::vector<std::pair<raftpb::ConfChange, OnDropped>> conf_changes;
     std::vector<OnRead> reads;
+    std::vector<std::pair<std::string, CallDone>> calls;
     std::vector<std::pair<uint64_t, bool>> snapshot_reports;  // peer, sent ok
     uint64_t transfer_to = 0;
     uint64_t compact_to = 0;
@@ -184,6 +194,14 @@ class RaftNode {
     std::chrono::steady_clock::time_point since;
   };
   std::map<std::string, PendingRead> reads_;
+  struct PendingCall {
+    CallDone done;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::map<uint64_t, PendingCall> calls_;
+  uint64_t call_seq_ = 0;
+  std::mutex call_mu_;  // guards on_call_ (set once, early)
+  OnCall on_call_;
   uint64_t read_seq_ = 0;
   OnInstall on_install_;
   struct Incoming {
