@@ -740,6 +740,20 @@ class Cluster:
         except (ValueError, KeyError, IndexError, TypeError):
             return None
 
+    def check_hashkv_equal(self, runner: "Runner", what: str,
+                           members: Optional[Sequence[Member]] = None, timeout: float = 30,
+                           interval: float = 0.2) -> Optional[dict]:
+        """wait_hashkv_equal() as one check of runner's: passes with the common (hash, compact
+        revision, revision) in its line, fails with the last observation. Returns the hashes or
+        None."""
+        try:
+            h = self.wait_hashkv_equal(members, timeout, interval)
+        except TimeoutError as e:
+            runner.check(False, what, str(e))
+            return None
+        runner.check(True, f"{what}: {next(iter(h.values()))}")
+        return h
+
     def wait_hashkv_equal(self, members: Optional[Sequence[Member]] = None, timeout: float = 30,
                           interval: float = 0.2) -> dict[str, Optional[tuple[int, int, int]]]:
         """Poll `endpoint hashkv` on `members` until every one answers with the same hash at the

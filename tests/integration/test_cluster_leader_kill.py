@@ -21,7 +21,6 @@ import base64
 import json
 import os
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -30,52 +29,6 @@ import harness  # noqa: E402
 WRITERS = 3
 ACKS_BEFORE_KILL = 60
 ACKS_AFTER_ELECTION = 30
-
-
-class Writers:
-    """WRITERS threads putting lk/<writer>/<seq> = v-<writer>-<seq>, alternating endpoints."""
-
-    def __init__(self, args, endpoints: list[str]):
-        self.args = args
-        self.endpoints = endpoints
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.acked: dict[str, str] = {}
-        self.tried: dict[str, str] = {}
-        self.failures: list[harness.Result] = []
-        self.threads = [threading.Thread(target=self.loop, args=(w,), daemon=True)
-                        for w in range(WRITERS)]
-
-    def loop(self, w: int) -> None:
-        seq = 0
-        while not self.stop.is_set():
-            key, value = f"lk/{w}/{seq:05d}", f"v-{w}-{seq}"
-            endpoint = self.endpoints[(w + seq) % len(self.endpoints)]
-            with self.lock:
-                self.tried[key] = value
-            r = harness.etcdctl(self.args, endpoint, "put", key, value,
-                                timeout=10, command_timeout="3s")
-            if r.rc == 0 and r.stdout == "OK\n":
-                with self.lock:
-                    self.acked[key] = value
-            else:
-                with self.lock:
-                    self.failures.append(r)
-                self.stop.wait(0.05)  # no leader yet: don't spin
-            seq += 1
-
-    def start(self) -> None:
-        for t in self.threads:
-            t.start()
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.acked)
-
-    def finish(self) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(timeout=30)
 
 
 def main() -> int:
@@ -124,8 +77,7 @@ def main() -> int:
         print(f"  leader {old_leader.name} (id {old_id:x}) term {old_term}; writers on "
               f"{', '.join(m.name for m in survivors)}")
 
-        writers = Writers(args, [m.endpoint for m in survivors])
-        writers.start()
+        writers = harness.Writers(args, survivors, prefix="lk", n=WRITERS).start()
         try:
             harness.wait_for(lambda: writers.count() >= ACKS_BEFORE_KILL, timeout=60,
                              what=f"{ACKS_BEFORE_KILL} acknowledged puts before the kill")
@@ -169,12 +121,12 @@ def main() -> int:
                 ok = False
             check(ok, f"writes through the survivors succeed again after the election "
                   f"({ACKS_AFTER_ELECTION} more acks)",
-                  writers.failures[-1].describe() if writers.failures else "")
+                  writers.failures[-1][1].describe() if writers.failures else "")
         finally:
             writers.finish()
         acked, tried = dict(writers.acked), dict(writers.tried)
         print(f"  {len(acked)} acked, {len(tried)} tried, {len(writers.failures)} failed puts"
-              + (f"; e.g. {writers.failures[0].stderr.strip().splitlines()[-1:]}"
+              + (f"; e.g. {writers.failures[0][1].stderr.strip().splitlines()[-1:]}"
                  if writers.failures else ""))
 
         for m in survivors:
@@ -183,12 +135,8 @@ def main() -> int:
 
         old_leader.start(timeout=30)
         print(f"  restarted {old_leader.name}")
-        try:
-            hashes = c.wait_hashkv_equal(timeout=30)
-            check(True, f"endpoint hashkv equal on all three after the restart: "
-                        f"{next(iter(hashes.values()))} (hash, compact revision, revision)")
-        except TimeoutError as e:
-            check(False, "endpoint hashkv equal on all three after the restart", str(e))
+        c.check_hashkv_equal(runner, "endpoint hashkv equal on all three after the restart",
+                             timeout=30)
         check_data(old_leader, dump(old_leader, "s"), acked, tried,
                    "restarted, serializable")
         try:

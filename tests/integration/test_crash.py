@@ -18,58 +18,12 @@ import base64
 import json
 import os
 import sys
-import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
 WRITERS = 6
 ACKS_BEFORE_KILL = 150
-
-
-class Writers:
-    """WRITERS threads putting crash/<cycle>/<writer>/<seq> = v-<cycle>-<writer>-<seq>."""
-
-    def __init__(self, args, member: harness.Member, cycle: int):
-        self.args = args
-        self.member = member
-        self.cycle = cycle
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.acked: dict[str, str] = {}
-        self.tried: dict[str, str] = {}
-        self.threads = [threading.Thread(target=self.loop, args=(w,), daemon=True)
-                        for w in range(WRITERS)]
-
-    def loop(self, w: int) -> None:
-        seq = 0
-        while not self.stop.is_set():
-            key = f"crash/{self.cycle}/{w}/{seq:05d}"
-            value = f"v-{self.cycle}-{w}-{seq}"
-            with self.lock:
-                self.tried[key] = value
-            r = harness.etcdctl(self.args, self.member.endpoint, "put", key, value,
-                                timeout=10, command_timeout="3s")
-            if r.rc == 0 and r.stdout == "OK\n":
-                with self.lock:
-                    self.acked[key] = value
-            else:
-                self.stop.wait(0.05)  # the server is gone: don't spin
-            seq += 1
-
-    def start(self) -> None:
-        for t in self.threads:
-            t.start()
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.acked)
-
-    def finish(self) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(timeout=30)
 
 
 def main() -> int:
@@ -88,8 +42,7 @@ def main() -> int:
         all_acked: dict[str, str] = {}
         all_tried: dict[str, str] = {}
         for cycle in (1, 2):
-            writers = Writers(args, m, cycle)
-            writers.start()
+            writers = harness.Writers(args, [m], prefix=f"crash/{cycle}", n=WRITERS).start()
             try:
                 harness.wait_for(lambda: writers.count() >= ACKS_BEFORE_KILL or not m.running(),
                                  timeout=60, what=f"{ACKS_BEFORE_KILL} acknowledged puts")

@@ -101,11 +101,7 @@ def main() -> int:
         new, r = c.add_member("fn4", learner=False, via=last, timeout=60)
         require(new is not None, "member add fn4 (a voter) to the one-member cluster, started "
                 "with state existing", r.describe())
-        try:
-            h = c.wait_hashkv_equal([last, new], timeout=30)
-            check(True, f"fn4 caught up: hashkv equal {next(iter(h.values()))}")
-        except TimeoutError as e:
-            check(False, "fn4 caught up: hashkv equal", str(e))
+        c.check_hashkv_equal(runner, "fn4 caught up: hashkv equal", [last, new], timeout=30)
         ml = c.member_list(last)
         eq(ml and sorted(x.name for x in ml), sorted([last.name, "fn4"]),
            "member list: two members")

@@ -230,11 +230,7 @@ def main() -> int:
               "endpoint status on ml4: isLearner false")
         r = learner.ctl("put", "ml-promoted", "yes")
         eq((r.rc, r.stdout), (0, "OK\n"), "put through the promoted member", r.describe())
-        try:
-            h = c.wait_hashkv_equal(timeout=30)
-            check(True, f"hashkv equal on all four: {next(iter(h.values()))}")
-        except TimeoutError as e:
-            check(False, "hashkv equal on all four", str(e))
+        c.check_hashkv_equal(runner, "hashkv equal on all four", timeout=30)
         check_acked(learner, w)
         c.stop()
 
@@ -306,12 +302,7 @@ def main() -> int:
            "member list: the 3 voters, no learner")
         wait_puts_ok(c, up, 6, "learner removed, voter still down (quorum 2 of 3 unchanged)")
         down.start(timeout=30)
-        try:
-            h = c.wait_hashkv_equal(voters, timeout=30)
-            check(True, f"{down.name} restarted and caught up: hashkv equal "
-                  f"{next(iter(h.values()))}")
-        except TimeoutError as e:
-            check(False, f"{down.name} restarted and caught up", str(e))
+        c.check_hashkv_equal(runner, f"{down.name} restarted and caught up", voters, timeout=30)
         c.stop()
 
     # ------------------------------------------------------------------------------------------
@@ -338,12 +329,9 @@ def main() -> int:
         other.kill9()
         print(f"  killed {other.name}: commits now need {moved.name} at its new URL")
         wait_puts_ok(c, [leader], 5, f"through {leader.name} with {other.name} down")
-        try:
-            h = c.wait_hashkv_equal([leader, moved], timeout=20)
-            check(True, f"hashkv equal on {leader.name} and {moved.name}: "
-                  f"{next(iter(h.values()))}")
-        except TimeoutError as e:
-            check(False, f"hashkv equal on {leader.name} and {moved.name}", str(e))
+        c.check_hashkv_equal(
+            runner, f"hashkv equal on {leader.name} and {moved.name}",
+            [leader, moved], timeout=20)
         c.stop()
 
     # ------------------------------------------------------------------------------------------

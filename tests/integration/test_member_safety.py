@@ -101,12 +101,9 @@ def main() -> int:
         finally:
             w.finish()
         eq(names(c.member_list(leader)), before, "member list: the 3 voters")
-        try:
-            h = c.wait_hashkv_equal(voters, timeout=30)
-            check(True, f"{down.name} caught up: hashkv equal on all three "
-                  f"{next(iter(h.values()))}")
-        except TimeoutError as e:
-            check(False, f"{down.name} caught up: hashkv equal on all three", str(e))
+        c.check_hashkv_equal(
+            runner, f"{down.name} caught up: hashkv equal on all three",
+            voters, timeout=30)
         c.stop()
 
     # ------------------------------------------------------------------------------------------

@@ -199,11 +199,7 @@ def main() -> int:
                   "HashKV on learners) equals the leader's", f"leader {hl}, learner {hn}")
         r = c.promote(learner, via=leader)
         require(r.ok, "member promote the caught-up learner", r.describe())
-        try:
-            h = c.wait_hashkv_equal(timeout=90, interval=0.5)
-            check(True, f"hashkv equal on all four: {next(iter(h.values()))}")
-        except TimeoutError as e:
-            check(False, "hashkv equal on all four", str(e))
+        c.check_hashkv_equal(runner, "hashkv equal on all four", timeout=90, interval=0.5)
         c.stop()
 
     return runner.main()
