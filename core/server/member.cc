@@ -107,24 +107,21 @@ Status Member::init() {
   apply_thread_ = std::thread([this] { apply_loop(); });
   housekeeping_thread_ = std::thread([this] { housekeeping_loop(); });
 
-  auto node = RaftNode::start(
-      ro, engine_.get(),
-      [this](std::vector<raftpb::Entry> ents) {
-        {
-          std::lock_guard l(mu_);
-          for (auto& e : ents) committed_.push_back(std::move(e));
-        }
-        apply_cv_.notify_one();
-      },
-      [this](uint64_t leader, uint64_t term) { on_leader(leader, term); },
-      [this](std::unique_ptr<storage::Engine::Staging> staged, const raftpb::Snapshot&) {
-        return install_snapshot(std::move(staged));
-      },
-      [this](uint64_t id, const Status& s) { fail_waiter(id, s); });
-  if (!node) return node.status();
-  raft_ = std::move(node.value());
+  RaftNode::Callbacks cb;
+  cb.committed = [this](std::vector<raftpb::Entry> ents) {
+    {
+      std::lock_guard l(mu_);
+      for (auto& e : ents) committed_.push_back(std::move(e));
+    }
+    apply_cv_.notify_one();
+  };
+  cb.leader = [this](uint64_t leader, uint64_t term) { on_leader(leader, term); };
+  cb.install = [this](std::unique_ptr<storage::Engine::Staging> staged, const raftpb::Snapshot&) {
+    return install_snapshot(std::move(staged));
+  };
+  cb.refused = [this](uint64_t id, const Status& s) { fail_waiter(id, s); };
   // The leader answers keep-alives forwarded by the other members (renew_lease).
-  raft_->set_on_call([this](const std::string& payload) {
+  cb.call = [this](const std::string& payload) {
     etcdserverpb::LeaseKeepAliveRequest req;
     etcdserverpb::LeaseKeepAliveResponse resp;
     if (!req.ParseFromString(payload)) return std::string();
@@ -132,7 +129,10 @@ Status Member::init() {
     resp.set_id(req.id());
     resp.set_ttl(ttl ? ttl.value() : 0);  // 0: expired or revoked
     return resp.SerializeAsString();
-  });
+  };
+  auto node = RaftNode::start(ro, engine_.get(), std::move(cb));
+  if (!node) return node.status();
+  raft_ = std::move(node.value());
 
   OUTPOST_LOG(kInfo, "member started", log::kv("name", opts_.name),
               log::kv_hex("member-id", member_id()), log::kv_hex("cluster-id", cluster_id()),
@@ -182,32 +182,29 @@ void Member::on_leader(uint64_t leader, uint64_t /*term*/) {
 }
 
 void Member::propose(outpostpb::Request req, google::protobuf::Message* resp, Done done) {
-  propose(std::move(req), resp, std::move(done), request_timeout());
-}
-
-void Member::propose(outpostpb::Request req, google::protobuf::Message* resp, Done done,
-                     std::chrono::milliseconds timeout) {
   req.set_id(next_id_.fetch_add(1));
   const uint64_t id = req.id();
   std::string data = req.SerializeAsString();
-  if (data.size() > opts_.max_request_bytes) {
-    done(Status::of(ErrorCode::kRequestTooLarge));
-    return;
-  }
-  bool accepted = false;
-  {
-    std::lock_guard l(mu_);
-    if (!stopping_) {
-      const auto now = std::chrono::steady_clock::now();
-      waiters_.emplace(id, Waiter{resp, std::move(done), now + timeout, now});
-      accepted = true;
-    }
-  }
-  if (!accepted) {  // the member is stopping; answered outside the lock
-    done(Status::of(ErrorCode::kStopped));
-    return;
-  }
+  if (data.size() > opts_.max_request_bytes) return done(Status::of(ErrorCode::kRequestTooLarge));
+  if (!add_waiter(id, resp, done)) return done(Status::of(ErrorCode::kStopped));
   raft_->propose(std::move(data), [this, id](const Status& s) { fail_waiter(id, s); });
+}
+
+bool Member::add_waiter(uint64_t id, google::protobuf::Message* resp, Done& done) {
+  std::lock_guard l(mu_);
+  if (stopping_) return false;
+  const auto now = std::chrono::steady_clock::now();
+  waiters_.emplace(id, Waiter{resp, std::move(done), now + request_timeout(), now});
+  return true;
+}
+
+Member::Waiter Member::take_waiter(uint64_t id) {
+  std::lock_guard l(mu_);
+  auto it = waiters_.find(id);
+  if (id == 0 || it == waiters_.end()) return Waiter{nullptr, nullptr, {}, {}};
+  Waiter w = std::move(it->second);
+  waiters_.erase(it);
+  return w;
 }
 
 void Member::renew_lease(int64_t id, etcdserverpb::LeaseKeepAliveResponse* resp, Done done) {
@@ -225,8 +222,7 @@ void Member::renew_attempt(Renewal r) {
           [this, r = std::move(r)](const Status& s, const std::string& answer) mutable {
             if (s && !r.resp->ParseFromString(answer))
               return r.done(Status::internal("undecodable keep-alive answer from the leader"));
-            const bool lost = s.code() == ErrorCode::kNoLeader || s.code() == ErrorCode::kTimeout ||
-                              s.code() == ErrorCode::kTimeoutLeaderFail;
+            const bool lost = s.code() == ErrorCode::kNoLeader || s.code() == ErrorCode::kTimeout;
             const bool again = lost && std::chrono::steady_clock::now() < r.deadline;
             if (!again) return r.done(s);
             std::unique_lock l(mu_);
@@ -246,15 +242,8 @@ Status Member::timeout_status(std::chrono::steady_clock::time_point start) const
 }
 
 void Member::fail_waiter(uint64_t id, const Status& s) {
-  Waiter w{nullptr, nullptr, {}, {}};
-  {
-    std::lock_guard l(mu_);
-    auto it = waiters_.find(id);
-    if (it == waiters_.end()) return;
-    w = std::move(it->second);
-    waiters_.erase(it);
-  }
-  w.done(s);
+  Waiter w = take_waiter(id);
+  if (w.done) w.done(s);
 }
 
 void Member::read_barrier(Done done) {
@@ -319,12 +308,7 @@ void Member::apply(const raftpb::Entry& e) {
       OUTPOST_LOG(kFatal, "undecodable entry in raft log", log::kv("index", e.index()));
       std::abort();
     }
-    std::lock_guard l(mu_);
-    auto it = waiters_.find(req.id());
-    if (it != waiters_.end()) {
-      w = std::move(it->second);
-      waiters_.erase(it);
-    }
+    w = take_waiter(req.id());
   }
   if (e.type() == raftpb::EntryConfChange) return apply_conf_change_entry(e);
   // Empty entries (a new leader's) only move the consistent index.

@@ -137,8 +137,10 @@ class Member {
     std::chrono::steady_clock::time_point deadline;
     std::chrono::steady_clock::time_point start;
   };
-  void propose(outpostpb::Request req, google::protobuf::Message* resp, Done done,
-               std::chrono::milliseconds timeout);
+  // Registers the waiter of request id (done is moved from); false when stopping.
+  bool add_waiter(uint64_t id, google::protobuf::Message* resp, Done& done);
+  // The waiter of request id, removed; an empty one (no done) if there is none.
+  Waiter take_waiter(uint64_t id);
   struct Renewal {
     int64_t id;
     etcdserverpb::LeaseKeepAliveResponse* resp;

@@ -11,6 +11,38 @@
 
 namespace outpost::server {
 
+namespace {
+
+// etcd's check of peer URLs in member add / update: present, and each an http(s) host:port.
+bool valid_peer_urls(const std::vector<std::string>& urls) {
+  if (urls.empty()) return false;
+  for (const auto& u : urls) {
+    std::string host;
+    int port = 0;
+    if (!split_url(u, &host, &port) || (u.rfind("http://", 0) != 0 && u.rfind("https://", 0) != 0))
+      return false;
+  }
+  return true;
+}
+
+struct VoterCount {
+  size_t voters = 0;   // voting members
+  size_t started = 0;  // of them, those that published a name (etcd's "started")
+};
+
+// The voting members of c, leaving `except` out.
+VoterCount count_voters(const outpostpb::ClusterInfo& c, uint64_t except = 0) {
+  VoterCount n;
+  for (const auto& m : c.members()) {
+    if (m.is_learner() || m.id() == except) continue;
+    ++n.voters;
+    n.started += m.name().empty() ? 0 : 1;
+  }
+  return n;
+}
+
+}  // namespace
+
 Status Member::join_cluster() {
   // etcd asks the peers named in --initial-cluster what the cluster is; so do we, over the peer
   // port. The member must have been added (member add) already: its peer URLs name it.
@@ -93,45 +125,25 @@ size_t Member::voters_connected(const outpostpb::ClusterInfo& c) const {
 }
 
 bool Member::connected_to_all_voters(const outpostpb::ClusterInfo& c) const {
-  size_t voters = 0;
-  for (const auto& m : c.members()) voters += m.is_learner() ? 0 : 1;
-  return voters_connected(c) == voters;
+  return voters_connected(c) == count_voters(c).voters;
 }
 
 void Member::propose_conf_change(raftpb::ConfChange cc, Done done) {
   cc.set_id(next_id_.fetch_add(1));
   const uint64_t id = cc.id();
-  {
-    std::lock_guard l(mu_);
-    if (!stopping_) {
-      const auto now = std::chrono::steady_clock::now();
-      waiters_.emplace(id, Waiter{nullptr, std::move(done),
-                                  now + request_timeout(), now});
-      done = nullptr;
-    }
-  }
-  if (done) return done(Status::of(ErrorCode::kStopped));  // stopping; answered outside the lock
+  if (!add_waiter(id, nullptr, done)) return done(Status::of(ErrorCode::kStopped));
   raft_->propose_conf_change(cc, [this, id](const Status& s) { fail_waiter(id, s); });
 }
 
+
 void Member::add_member(std::vector<std::string> peer_urls, bool learner, AddDone done) {
-  for (const auto& u : peer_urls) {
-    std::string host;
-    int port = 0;
-    if (!split_url(u, &host, &port) || (u.rfind("http://", 0) != 0 && u.rfind("https://", 0) != 0))
-      return done(Status::of(ErrorCode::kMemberBadUrls), 0);
-  }
-  if (peer_urls.empty()) return done(Status::of(ErrorCode::kMemberBadUrls), 0);
+  if (!valid_peer_urls(peer_urls)) return done(Status::of(ErrorCode::kMemberBadUrls), 0);
   const outpostpb::ClusterInfo c = cluster();
   if (opts_.strict_reconfig_check && !learner) {
     // etcd: the voters that have started must still make a quorum with the new one counted ...
-    size_t members = 1, started = 0;
-    for (const auto& m : c.members()) {
-      if (m.is_learner()) continue;
-      ++members;
-      started += m.name().empty() ? 0 : 1;
-    }
-    if (!(started == 1 && members == 2) && started < members / 2 + 1)
+    const VoterCount n = count_voters(c);
+    const size_t members = n.voters + 1;
+    if (!(n.started == 1 && members == 2) && n.started < members / 2 + 1)
       return done(Status::of(ErrorCode::kMemberNotEnoughStarted), 0);
     // ... and this member must have been connected to every voter for a while: a voter added
     // while one is down could leave the cluster without a quorum.
@@ -145,19 +157,12 @@ void Member::add_member(std::vector<std::string> peer_urls, bool learner, AddDon
   m->set_id(id);
   for (const auto& u : peer_urls) m->add_peer_urls(u);
   m->set_is_learner(learner);
-  // Checked here for a prompt answer; checked again when applied, on every member.
-  Status v = validate_conf_change(
-      c, [&] {
-        raftpb::ConfChange cc;
-        cc.set_type(learner ? raftpb::ConfChangeAddLearnerNode : raftpb::ConfChangeAddNode);
-        cc.set_node_id(id);
-        return cc;
-      }(), ctx, opts_.max_learners);
-  if (!v) return done(v, 0);
   raftpb::ConfChange cc;
   cc.set_type(learner ? raftpb::ConfChangeAddLearnerNode : raftpb::ConfChangeAddNode);
   cc.set_node_id(id);
   cc.set_context(ctx.SerializeAsString());
+  // Checked here for a prompt answer; checked again when applied, on every member.
+  if (Status v = validate_conf_change(c, cc, ctx, opts_.max_learners); !v) return done(v, 0);
   propose_conf_change(std::move(cc), [done = std::move(done), id](const Status& s) { done(s, id); });
 }
 
@@ -166,22 +171,14 @@ void Member::remove_member(uint64_t id, Done done) {
   const auto* target = find_member(c, id);
   if (target == nullptr) return done(Status::of(ErrorCode::kMemberNotFound));
   if (opts_.strict_reconfig_check && !target->is_learner()) {
-    size_t members = 0, started = 0;
-    for (const auto& m : c.members()) {
-      if (m.is_learner() || m.id() == id) continue;
-      ++members;
-      started += m.name().empty() ? 0 : 1;
-    }
-    if (started < members / 2 + 1) return done(Status::of(ErrorCode::kMemberNotEnoughStarted));
+    const VoterCount rest = count_voters(c, id);
+    if (rest.started < rest.voters / 2 + 1)
+      return done(Status::of(ErrorCode::kMemberNotEnoughStarted));
     // A member that is down is safe to remove; otherwise the rest must still make a quorum.
     const auto active = raft_->active_peers();
     const bool down = id != member_id() && active.find(id) == active.end();
-    if (!down) {
-      size_t voters = 0;
-      for (const auto& m : c.members()) voters += m.is_learner() ? 0 : 1;
-      if (voters_connected(c) - 1 < 1 + (voters - 1) / 2)
-        return done(Status::of(ErrorCode::kUnhealthy));
-    }
+    if (!down && voters_connected(c) - 1 < 1 + rest.voters / 2)
+      return done(Status::of(ErrorCode::kUnhealthy));
   }
   if (id == leader_id() && !target->is_learner()) {
     // Hand leadership over first, so the cluster is not left without a leader for an election
@@ -215,12 +212,7 @@ void Member::remove_member(uint64_t id, Done done) {
 }
 
 void Member::update_member(uint64_t id, std::vector<std::string> peer_urls, Done done) {
-  for (const auto& u : peer_urls) {
-    std::string host;
-    int port = 0;
-    if (!split_url(u, &host, &port)) return done(Status::of(ErrorCode::kMemberBadUrls));
-  }
-  if (peer_urls.empty()) return done(Status::of(ErrorCode::kMemberBadUrls));
+  if (!valid_peer_urls(peer_urls)) return done(Status::of(ErrorCode::kMemberBadUrls));
   const outpostpb::ClusterInfo c = cluster();
   const auto* target = find_member(c, id);
   if (target == nullptr) return done(Status::of(ErrorCode::kMemberNotFound));
@@ -243,13 +235,9 @@ void Member::promote_member(uint64_t id, Done done) {
   if (target == nullptr) return done(Status::of(ErrorCode::kMemberNotFound));
   if (!target->is_learner()) return done(Status::of(ErrorCode::kMemberNotLearner));
   if (opts_.strict_reconfig_check) {
-    size_t members = 1, started = 1;  // the learner counts, as started
-    for (const auto& m : c.members()) {
-      if (m.is_learner()) continue;
-      ++members;
-      started += m.name().empty() ? 0 : 1;
-    }
-    if (started < members / 2 + 1) return done(Status::of(ErrorCode::kMemberNotEnoughStarted));
+    const VoterCount n = count_voters(c);  // the learner counts too, as started
+    if (n.started + 1 < (n.voters + 1) / 2 + 1)
+      return done(Status::of(ErrorCode::kMemberNotEnoughStarted));
   }
   outpostpb::ConfChangeContext ctx;
   *ctx.mutable_member() = *target;
@@ -270,15 +258,7 @@ void Member::apply_conf_change_entry(const raftpb::Entry& e) {
     OUTPOST_LOG(kFatal, "undecodable conf change in raft log", log::kv("index", e.index()));
     std::abort();
   }
-  Waiter w{nullptr, nullptr, {}, {}};
-  {
-    std::lock_guard l(mu_);
-    auto it = waiters_.find(cc.id());
-    if (cc.id() != 0 && it != waiters_.end()) {
-      w = std::move(it->second);
-      waiters_.erase(it);
-    }
-  }
+  Waiter w = take_waiter(cc.id());
   // The same verdict as the raft thread's (RaftNode::on_conf_change_committed): same checks,
   // same membership before this entry.
   bool removed_self = false;

@@ -108,15 +108,11 @@ Status force_new_cluster(storage::DurableLog& log, const RaftNodeOptions& opts) 
 }  // namespace
 
 Result<std::unique_ptr<RaftNode>> RaftNode::start(RaftNodeOptions opts, storage::Engine* engine,
-                                                  OnCommitted on_committed, OnLeader on_leader,
-                                                  OnInstall on_install, OnRefused on_refused) {
+                                                  Callbacks callbacks) {
   std::unique_ptr<RaftNode> n(new RaftNode());
   n->id_ = opts.id;
   n->engine_ = engine;
-  n->on_committed_ = std::move(on_committed);
-  n->on_leader_ = std::move(on_leader);
-  n->on_install_ = std::move(on_install);
-  n->on_refused_ = std::move(on_refused);
+  n->cb_ = std::move(callbacks);
   n->view_ = opts.membership;
   n->view_index_ = opts.applied;
 
@@ -283,11 +279,6 @@ void RaftNode::read_index(OnRead on_read) {
   uv_async_send(&wake_);
 }
 
-void RaftNode::set_on_call(OnCall fn) {
-  std::lock_guard l(call_mu_);
-  on_call_ = std::move(fn);
-}
-
 void RaftNode::call_leader(std::string payload, CallDone done) {
   {
     std::lock_guard l(mu_);
@@ -304,13 +295,8 @@ void RaftNode::start_call(std::string payload, CallDone done) {
   const uint64_t leader = node_->raft().lead();
   if (leader == 0) return done(Status::of(ErrorCode::kNoLeader), {});
   if (leader == id_) {
-    OnCall handler;
-    {
-      std::lock_guard l(call_mu_);
-      handler = on_call_;
-    }
-    if (!handler) return done(Status::of(ErrorCode::kNoLeader), {});
-    return done(Status::ok(), handler(payload));
+    if (!cb_.call) return done(Status::of(ErrorCode::kNoLeader), {});
+    return done(Status::ok(), cb_.call(payload));
   }
   const uint64_t id = ++call_seq_;
   raftpb::Message m;
@@ -500,10 +486,10 @@ void RaftNode::handle_ready() {
     if (!rd.committed_entries.empty()) {
       for (const auto& e : rd.committed_entries)
         if (e.type() == raftpb::EntryConfChange) on_conf_change_committed(e);
-      on_committed_(rd.committed_entries);
+      cb_.committed(rd.committed_entries);
     }
     if (!rd.read_states.empty()) resolve_reads(rd.read_states);
-    if (rd.soft_state && on_leader_) on_leader_(rd.soft_state->lead, node_->raft().term());
+    if (rd.soft_state && cb_.leader) cb_.leader(rd.soft_state->lead, node_->raft().term());
     node_->advance();
   }
 }
@@ -521,13 +507,8 @@ void RaftNode::on_peer_message(uint64_t from, std::string payload) {
     resp.set_to(from);
     resp.set_from(id_);
     resp.set_index(m.index());
-    OnCall handler;
-    {
-      std::lock_guard l(call_mu_);
-      handler = on_call_;
-    }
-    if (node_->raft().state() == raft::StateType::leader && handler) {
-      resp.set_context(handler(m.context()));
+    if (node_->raft().state() == raft::StateType::leader && cb_.call) {
+      resp.set_context(cb_.call(m.context()));
     } else {
       resp.set_reject(true);  // not (or no longer) the leader: the caller tries again
     }
@@ -543,7 +524,7 @@ void RaftNode::on_peer_message(uint64_t from, std::string payload) {
     return done(Status::ok(), std::move(*m.mutable_context()));
   }
   if (m.type() == raftpb::MsgPropRefused) {
-    if (on_refused_) on_refused_(m.index(), Status::of(ErrorCode::kLearnerNotReady));
+    if (cb_.refused) cb_.refused(m.index(), Status::of(ErrorCode::kLearnerNotReady));
     return;
   }
   if (m.type() == raftpb::MsgProp && node_->raft().state() == raft::StateType::leader) {
@@ -824,9 +805,9 @@ void RaftNode::on_snapshot_stream(uint64_t stream, uint64_t from, transport::Sna
   // kEnd: install, then let Raft record the snapshot.
   Incoming done = std::move(in);
   incoming_.erase(it);
-  if (done.ignore || !on_install_) return;
+  if (done.ignore || !cb_.install) return;
   const auto started = std::chrono::steady_clock::now();
-  Status s = on_install_(std::move(done.staged), done.msg.snapshot());
+  Status s = cb_.install(std::move(done.staged), done.msg.snapshot());
   if (!s) {
     OUTPOST_LOG(kError, "cannot install received snapshot", log::kv("error", s.message()));
     return;

@@ -73,11 +73,23 @@ class RaftNode {
   using OnInstall = std::function<Status(std::unique_ptr<storage::Engine::Staging> staged,
                                          const raftpb::Snapshot& meta)>;
 
+  // A call to the leader outside the log (call_leader): the leader's answer to payload.
+  using OnCall = std::function<std::string(const std::string& payload)>;
+  using CallDone = std::function<void(const Status&, std::string answer)>;
+
+  // What the member hears from its raft thread; every one runs on that thread. Only committed
+  // is required.
+  struct Callbacks {
+    OnCommitted committed;
+    OnLeader leader;
+    OnInstall install;
+    OnRefused refused;
+    OnCall call;
+  };
+
   // Loads the durable log from engine, binds the peer listener and starts the thread.
   static Result<std::unique_ptr<RaftNode>> start(RaftNodeOptions opts, storage::Engine* engine,
-                                                 OnCommitted on_committed, OnLeader on_leader,
-                                                 OnInstall on_install = nullptr,
-                                                 OnRefused on_refused = nullptr);
+                                                 Callbacks callbacks);
   ~RaftNode();
   void stop();
 
@@ -88,12 +100,9 @@ class RaftNode {
   // learner that is not in sync (its match index under 90% of the leader's, etcd's rule): with
   // kLearnerNotReady through on_dropped here, or through on_refused when a follower proposed it.
   void propose_conf_change(const raftpb::ConfChange& cc, OnDropped on_dropped);
-  // A call to the leader outside the log: payload goes to the leader's on_call handler and its
+  // A call to the leader outside the log: payload goes to the leader's Callbacks::call and its
   // answer comes back to done (on the raft thread). kNoLeader when there is no leader (or the
   // member asked no longer leads), kTimeout when no answer came within an election timeout.
-  using OnCall = std::function<std::string(const std::string& payload)>;
-  using CallDone = std::function<void(const Status&, std::string answer)>;
-  void set_on_call(OnCall fn);  // before any call can arrive: right after start()
   void call_leader(std::string payload, CallDone done);
   // Asks the leader to hand leadership to `to` (forwarded by Raft when we follow).
   void transfer_leadership(uint64_t to);
@@ -153,9 +162,7 @@ class RaftNode {
   storage::Engine* engine_ = nullptr;
   std::unique_ptr<storage::DurableLog> log_;
   std::unique_ptr<raft::RawNode> node_;
-  OnCommitted on_committed_;
-  OnLeader on_leader_;
-  OnRefused on_refused_;
+  Callbacks cb_;
   outpostpb::ClusterInfo view_;            // raft thread: membership as of the last conf change
   uint64_t view_index_ = 0;                // raft thread: conf changes up to here are in view_
   std::map<uint64_t, PeerAddr> peers_;     // raft thread: where each other member listens
@@ -200,10 +207,7 @@ class RaftNode {
   };
   std::map<uint64_t, PendingCall> calls_;
   uint64_t call_seq_ = 0;
-  std::mutex call_mu_;  // guards on_call_ (set once, early)
-  OnCall on_call_;
   uint64_t read_seq_ = 0;
-  OnInstall on_install_;
   struct Incoming {
     uint64_t from = 0;
     raftpb::Message msg;

@@ -95,11 +95,13 @@ struct Cluster {
       info->add_peer_urls("http://127.0.0.1:" + std::to_string(p->port));
     }
     Member* mp = &m;
-    auto n = RaftNode::start(o, m.engine.get(), [mp](std::vector<raftpb::Entry> ents) {
+    RaftNode::Callbacks cb;
+    cb.committed = [mp](std::vector<raftpb::Entry> ents) {
       std::lock_guard l(mp->mu);
       for (auto& e : ents)
         if (e.type() == raftpb::EntryNormal && !e.data().empty()) mp->applied.push_back(e.data());
-    }, nullptr);
+    };
+    auto n = RaftNode::start(o, m.engine.get(), std::move(cb));
     REQUIRE(n);
     m.node = std::move(n.value());
   }
