@@ -100,29 +100,6 @@ class Windows:
         self.thread.join(timeout=self.window + 60)
 
 
-class StatusPoller:
-    def __init__(self, cluster, members):
-        self.cluster, self.members = cluster, members
-        self.samples: list[tuple[float, dict]] = []
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self) -> None:
-        while not self.stop_event.is_set():
-            sts = self.cluster.statuses(self.members)
-            self.samples.append((time.time(), {n: (s and (s["leader"], s["raft_term"]))
-                                               for n, s in sts.items()}))
-            self.stop_event.wait(0.1)
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def finish(self):
-        self.stop_event.set()
-        self.thread.join(timeout=30)
-
-
 def summarize(windows: list, lo: float, hi: float, inside: bool = False) -> dict:
     """Stats over the windows that overlap [lo, hi] (inside: that lie within it)."""
     sel = [w for w in windows if w[0] >= lo and w[1] <= hi] if inside else \
@@ -187,7 +164,7 @@ def run_one(o, kind: str, bench: str) -> dict:
         for _ in range(o.baseline_windows):
             win.one()
         before_end = time.time()
-        poller = StatusPoller(c, voters).start()
+        poller = harness.StatusPoller(c, voters, clock=time.time).start()
         win.start()
         added = time.time()
         learner, r = c.add_member(f"cu{kind[0]}4", learner=True, via=leader, timeout=600)

@@ -332,7 +332,7 @@ class Member:
         return self.proc is not None and self.proc.poll() is None
 
     def wait_ready(self, timeout: float = 30) -> None:
-        """Poll until `etcdctl endpoint health` succeeds and a `get` answers."""
+        """Poll until the member answers its readiness probes (see _ready_probes)."""
         deadline = time.monotonic() + timeout
         last: Optional[Result] = None
         while time.monotonic() < deadline:
@@ -340,16 +340,19 @@ class Member:
                 raise RuntimeError(f"{self.kind} {self.name} exited with {self.proc.returncode} "
                                    f"before becoming ready\n{self.log_tail()}")
             if self._port_open():
-                last = etcdctl(self.args, self.endpoint, "endpoint", "health",
-                               timeout=10, command_timeout="2s")
-                if last.ok:
-                    last = etcdctl(self.args, self.endpoint, "get", "outpost-integ-ready-probe",
-                                   timeout=10, command_timeout="2s")
-                    if last.ok:
-                        return
+                for probe in self._ready_probes():
+                    last = self.ctl(*probe, timeout=10, command_timeout="2s")
+                    if not last.ok:
+                        break
+                else:
+                    return
             time.sleep(0.05)
         raise TimeoutError(f"{self.kind} {self.name} not ready after {timeout}s"
                            f"{(chr(10) + last.describe()) if last else ''}\n{self.log_tail()}")
+
+    def _ready_probes(self) -> list[tuple[str, ...]]:
+        """etcdctl commands that must all succeed: `endpoint health` and a (linearizable) get."""
+        return [("endpoint", "health"), ("get", "outpost-integ-ready-probe")]
 
     def _port_open(self) -> bool:
         try:
@@ -553,27 +556,12 @@ class ClusterMember(Member):
             "--log-outputs=stderr",
         ] + self.extra_flags
 
-    def wait_ready(self, timeout: float = 30) -> None:
-        """A voter: as Member (endpoint health + get). A learner: poll until `endpoint status`
-        and a serializable get answer (etcd 3.4 refuses linearizable reads on a learner)."""
+    def _ready_probes(self) -> list[tuple[str, ...]]:
+        """A voter: as Member. A learner: `endpoint status` and a serializable get (etcd 3.4
+        refuses `endpoint health` and linearizable reads on a learner)."""
         if not self.is_learner:
-            return super().wait_ready(timeout)
-        deadline = time.monotonic() + timeout
-        last: Optional[Result] = None
-        while time.monotonic() < deadline:
-            if not self.running():
-                raise RuntimeError(f"{self.kind} {self.name} exited with {self.proc.returncode} "
-                                   f"before becoming ready\n{self.log_tail()}")
-            if self._port_open():
-                last = self.ctl("endpoint", "status", timeout=10, command_timeout="2s")
-                if last.ok:
-                    last = self.ctl("get", "outpost-integ-ready-probe", "--consistency=s",
-                                    timeout=10, command_timeout="2s")
-                    if last.ok:
-                        return
-            time.sleep(0.05)
-        raise TimeoutError(f"{self.kind} {self.name} (learner) not ready after {timeout}s"
-                           f"{(chr(10) + last.describe()) if last else ''}\n{self.log_tail()}")
+            return super()._ready_probes()
+        return [("endpoint", "status"), ("get", "outpost-integ-ready-probe", "--consistency=s")]
 
     def log_text(self) -> str:
         """Everything this member logged, over all its starts (server.N.log, in order)."""
@@ -1028,6 +1016,35 @@ class Writers:
     def first_failure(self) -> str:
         with self.lock:
             return self.failures[0][1].describe() if self.failures else ""
+
+
+class StatusPoller:
+    """Polls `endpoint status` of `members` (concurrently) about every 0.1 s until finish();
+    keeps every observation in `samples` as (clock(), {name: (leader, raft_term) or None})."""
+
+    def __init__(self, cluster: "Cluster", members: list, clock=time.monotonic):
+        self.cluster = cluster
+        self.members = members
+        self.clock = clock
+        self.samples: list[tuple[float, dict]] = []
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self.stop_event.is_set():
+            sts = self.cluster.statuses(self.members)
+            self.samples.append((self.clock(), {
+                n: (s and (s["leader"], s["raft_term"])) for n, s in sts.items()}))
+            self.stop_event.wait(0.1)
+
+    def start(self) -> "StatusPoller":
+        self.thread.start()
+        return self
+
+    def finish(self) -> "StatusPoller":
+        self.stop_event.set()
+        self.thread.join(timeout=30)
+        return self
 
 
 def dump_kvs(m: Member, prefix: str = "", consistency: str = "s", timeout: float = 60

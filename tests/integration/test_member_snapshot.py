@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -48,33 +47,6 @@ def bench_path(args) -> str:
     here = os.path.dirname(args.outpost) if args.outpost else os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "..", "build")
     return os.path.join(here, "outpost-bench")
-
-
-class TermPoller:
-    """Polls `endpoint status` of `members` (concurrently) in a loop; keeps every observation."""
-
-    def __init__(self, cluster: harness.Cluster, members: list):
-        self.cluster = cluster
-        self.members = members
-        self.samples: list[tuple[float, dict]] = []
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self) -> None:
-        while not self.stop_event.is_set():
-            sts = self.cluster.statuses(self.members)
-            self.samples.append((time.monotonic(), {
-                n: (s and (s["leader"], s["raft_term"])) for n, s in sts.items()}))
-            self.stop_event.wait(0.1)
-
-    def start(self) -> "TermPoller":
-        self.thread.start()
-        return self
-
-    def finish(self) -> "TermPoller":
-        self.stop_event.set()
-        self.thread.join(timeout=30)
-        return self
 
 
 log_records = harness.log_records
@@ -120,7 +92,7 @@ def main() -> int:
 
         leader, term, sts = c.wait_leader(timeout=15)
         leader_id = sts[leader.name]["leader"]
-        poller = TermPoller(c, voters).start()
+        poller = harness.StatusPoller(c, voters, clock=time.monotonic).start()
         w = harness.Writers(args, voters, prefix="ss", n=1).start()
         try:
             w.wait_count(5, timeout=30)
