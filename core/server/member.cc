@@ -68,6 +68,7 @@ Status Member::init() {
     m.clear_client_urls();
     for (const auto& u : opts_.advertise_client_urls) m.add_client_urls(u);
   }
+  cluster_changed();
 
   auto store = mvcc::Store::open(engine_.get());
   if (!store) return store.status();
@@ -423,6 +424,7 @@ Status Member::install_snapshot(std::unique_ptr<storage::Engine::Staging> staged
     {
       std::lock_guard l(cluster_mu_);
       cluster_ = info;
+      cluster_changed();
     }
     if (raft_) raft_->reset_membership(info, store_->consistent_index());
   }

@@ -105,7 +105,7 @@ class Member {
   void remove_member(uint64_t id, Done done);
   void update_member(uint64_t id, std::vector<std::string> peer_urls, Done done);
   void promote_member(uint64_t id, Done done);
-  bool is_learner() const;
+  bool is_learner() const { return learner_.load(std::memory_order_relaxed); }
 
   // True once this member's name and client URLs are in the cluster record (etcd's publish);
   // etcd serves clients only from then on.
@@ -209,6 +209,10 @@ class Member {
   std::chrono::steady_clock::time_point lead_elected_;  // when the current leader was seen first
   uint64_t last_leader_ = 0;
   std::atomic<bool> removed_{false};
+  // Whether cluster_ lists this member as a learner; read on every client call (not_on_learner).
+  std::atomic<bool> learner_{false};
+  // After any change to cluster_ (cluster_mu_ held, or before the threads start).
+  void cluster_changed();
 
   std::thread apply_thread_, housekeeping_thread_;
 };

@@ -101,10 +101,9 @@ Status Member::join_cluster() {
   return Status::ok();
 }
 
-bool Member::is_learner() const {
-  std::lock_guard l(cluster_mu_);
+void Member::cluster_changed() {
   const auto* m = find_member(cluster_, cluster_.local_id());
-  return m != nullptr && m->is_learner();
+  learner_ = m != nullptr && m->is_learner();
 }
 
 size_t Member::voters_connected(const outpostpb::ClusterInfo& c) const {
@@ -271,6 +270,7 @@ void Member::apply_conf_change_entry(const raftpb::Entry& e) {
       v = validate_conf_change(cluster_, cc, ctx, opts_.max_learners);
       if (v) {
         apply_conf_change(&cluster_, cc, ctx);
+        cluster_changed();
         removed_self = cc.type() == raftpb::ConfChangeRemoveNode && cc.node_id() == cluster_.local_id();
         txn.put_meta(kMetaCluster, cluster_.SerializeAsString());
       }
