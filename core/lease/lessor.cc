@@ -50,7 +50,7 @@ Result<int64_t> Lessor::grant(mvcc::WriteTxn& txn, int64_t id, int64_t ttl) {
   Lease le;
   le.id = id;
   le.ttl = std::max(ttl, min_ttl_);
-  if (primary_) le.expiry = Clock::now() + std::chrono::seconds(le.ttl);
+  if (primary_) le.expiry = clock_.now() + std::chrono::seconds(le.ttl);
   outpostpb::LeaseRecord rec;
   rec.set_id(id);
   rec.set_ttl(le.ttl);
@@ -91,9 +91,9 @@ Result<int64_t> Lessor::renew(int64_t id) {
   if (it == leases_.end()) return Status::of(ErrorCode::kLeaseNotFound);
   Lease& le = it->second;
   // A lease past its deadline is as good as revoked: its revocation is on its way.
-  if (primary_ && le.expiry != Clock::time_point{} && le.expiry <= Clock::now())
+  if (primary_ && le.expiry != Clock::time_point{} && le.expiry <= clock_.now())
     return Status::of(ErrorCode::kLeaseNotFound);
-  if (primary_) le.expiry = Clock::now() + std::chrono::seconds(le.ttl);
+  if (primary_) le.expiry = clock_.now() + std::chrono::seconds(le.ttl);
   return le.ttl;
 }
 
@@ -108,7 +108,7 @@ Result<LeaseInfo> Lessor::lookup(int64_t id, bool with_keys) const {
   if (le.expiry == Clock::time_point{}) {
     info.remaining_ttl = le.ttl;
   } else {
-    const auto left = std::chrono::duration_cast<std::chrono::seconds>(le.expiry - Clock::now());
+    const auto left = std::chrono::duration_cast<std::chrono::seconds>(le.expiry - clock_.now());
     info.remaining_ttl = std::max<int64_t>(0, left.count());
   }
   if (with_keys) info.keys.assign(le.keys.begin(), le.keys.end());
@@ -128,7 +128,7 @@ std::vector<int64_t> Lessor::leases() const {
 void Lessor::promote(std::chrono::milliseconds extend) {
   std::lock_guard l(mu_);
   primary_ = true;
-  const auto now = Clock::now();
+  const auto now = clock_.now();
   for (auto& [_, le] : leases_) le.expiry = now + extend + std::chrono::seconds(le.ttl);
 }
 
@@ -147,7 +147,7 @@ std::vector<int64_t> Lessor::expired(size_t limit) const {
   std::lock_guard l(mu_);
   std::vector<int64_t> out;
   if (!primary_) return out;
-  const auto now = Clock::now();
+  const auto now = clock_.now();
   for (const auto& [id, le] : leases_) {
     if (out.size() >= limit) break;
     if (le.expiry != Clock::time_point{} && le.expiry <= now) out.push_back(id);

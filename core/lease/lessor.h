@@ -25,6 +25,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/common/clock.h"
 #include "core/common/status.h"
 #include "core/mvcc/store.h"
 
@@ -41,10 +42,12 @@ struct LeaseInfo {
 
 class Lessor final : public mvcc::LeaseHook {
  public:
-  using Clock = std::chrono::steady_clock;
+  using Clock = outpost::Clock;
 
-  // min_ttl: the smallest TTL granted (etcd: ceil(1.5 x election timeout) seconds).
-  explicit Lessor(int64_t min_ttl) : min_ttl_(min_ttl) {}
+  // min_ttl: the smallest TTL granted (etcd: ceil(1.5 x election timeout) seconds). Deadlines
+  // are read from clock (a ManualClock in tests); it must outlive the lessor.
+  explicit Lessor(int64_t min_ttl, const Clock& clock = Clock::real())
+      : min_ttl_(min_ttl), clock_(clock) {}
 
   // Loads leases from meta records and attachments from the store's live keys.
   Status restore(const storage::Engine& engine, const mvcc::Store& store);
@@ -91,6 +94,7 @@ class Lessor final : public mvcc::LeaseHook {
   static constexpr const char* kIdsKey = "lease-ids";
 
   const int64_t min_ttl_;
+  const Clock& clock_;
   mutable std::mutex mu_;
   bool primary_ = false;
   std::map<int64_t, Lease> leases_;

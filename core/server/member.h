@@ -13,28 +13,37 @@
 // index from the leader (one ReadIndex round for reads arriving together) and run once the
 // applier has reached it (read_barrier()).
 //
-// Threads: "raft" (RaftNode's loop), "apply" (applies committed entries, completes waiters and
-// read barriers), "housekeeping" (lease expiry on the leader, request timeouts).
+// Member composes the parts, each in a file named for its job: Waiters (calls waiting for their
+// entry), Applier (committed entries -> state machine), ReadBarrier (linearizable reads waiting
+// for their read index), LeaseRenewals (keep-alives forwarded to the leader), ClusterOps (the
+// Cluster service), Housekeeping (periodic tasks), RaftNode (the raft loop). Time comes from
+// MemberOptions::clock.
+//
+// Threads: "raft" (RaftNode's loop), "apply" (Applier), "housekeeping" (request timeouts,
+// retried renewals, publishing, lease expiry on the leader).
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
-#include <string_view>
-#include <thread>
 #include <vector>
 
+#include "core/common/clock.h"
 #include "core/common/status.h"
 #include "core/lease/lessor.h"
 #include "core/mvcc/store.h"
 #include "core/mvcc/watch_hub.h"
+#include "core/server/applier.h"
+#include "core/server/cluster_ops.h"
+#include "core/server/cluster_record.h"
+#include "core/server/housekeeping.h"
+#include "core/server/lease_renewals.h"
 #include "core/server/raft_node.h"
+#include "core/server/read_barrier.h"
+#include "core/server/waiters.h"
 #include "core/storage/engine.h"
 #include "outpostpb/internal.pb.h"
 
@@ -65,6 +74,8 @@ struct MemberOptions {
   bool force_new_cluster = false;
   // Runs (on the applier thread) once this member has applied its own removal.
   std::function<void()> on_removed;
+  // Where every timer of the member reads the time; must outlive it. Default: Clock::real().
+  const Clock* clock = nullptr;
 };
 
 class Member {
@@ -86,26 +97,28 @@ class Member {
   // request timeout fails with kTimeout.
   void propose(outpostpb::Request req, google::protobuf::Message* resp, Done done);
 
-  // A keep-alive reaching a member that is not the leader: the renewal is forwarded to the
-  // leader over the peer connection (RaftNode::call_leader), not through the log. While there is
-  // no leader (or the one we knew is gone) it is sent again until a leader answers or the
-  // request timeout passes, as etcd keeps retrying its forwarded renewals.
-  void renew_lease(int64_t id, etcdserverpb::LeaseKeepAliveResponse* resp, Done done);
+  // A keep-alive reaching a member that is not the leader (LeaseRenewals).
+  void renew_lease(int64_t id, etcdserverpb::LeaseKeepAliveResponse* resp, Done done) {
+    renewals_->renew(id, resp, std::move(done));
+  }
 
   // Runs done once a linearizable read may run: the leader confirmed a read index and this
   // member applied up to it. done may run on any thread.
   void read_barrier(Done done);
 
-  // Membership changes (etcd's Cluster service), each through a committed conf change. done runs
-  // once it is applied here, with etcd's error when refused (checks of etcd's
-  // --strict-reconfig-check first, then the ones every member makes when applying).
-  using AddDone = std::function<void(const Status&, uint64_t id)>;
-  void add_member(std::vector<std::string> peer_urls, bool learner, AddDone done);
+  // Membership changes (etcd's Cluster service, ClusterOps). done runs once the change is
+  // applied here, with etcd's error when refused.
+  using AddDone = ClusterOps::AddDone;
+  void add_member(std::vector<std::string> peer_urls, bool learner, AddDone done) {
+    cluster_ops_->add_member(std::move(peer_urls), learner, std::move(done));
+  }
   // Removing the leader hands leadership to another voter first.
-  void remove_member(uint64_t id, Done done);
-  void update_member(uint64_t id, std::vector<std::string> peer_urls, Done done);
-  void promote_member(uint64_t id, Done done);
-  bool is_learner() const { return learner_.load(std::memory_order_relaxed); }
+  void remove_member(uint64_t id, Done done) { cluster_ops_->remove_member(id, std::move(done)); }
+  void update_member(uint64_t id, std::vector<std::string> peer_urls, Done done) {
+    cluster_ops_->update_member(id, std::move(peer_urls), std::move(done));
+  }
+  void promote_member(uint64_t id, Done done) { cluster_ops_->promote_member(id, std::move(done)); }
+  bool is_learner() const { return cluster_.is_learner(); }
 
   // True once this member's name and client URLs are in the cluster record (etcd's publish);
   // etcd serves clients only from then on.
@@ -122,99 +135,55 @@ class Member {
   uint64_t member_id() const { return cluster_.local_id(); }
   uint64_t leader_id() const { return raft_->leader(); }
   uint64_t term() const { return raft_->term(); }
-  outpostpb::ClusterInfo cluster() const {
-    std::lock_guard l(cluster_mu_);
-    return cluster_;
-  }
+  outpostpb::ClusterInfo cluster() const { return cluster_.get(); }
   uint64_t last_index() const { return raft_->last_index(); }
-  uint64_t applied_index() const { return applied_index_.load(); }
+  uint64_t applied_index() const { return applier_->applied_index(); }
   int64_t db_size() const { return engine_->approximate_size(); }
 
  private:
-  struct Waiter {
-    google::protobuf::Message* resp;
-    Done done;
-    std::chrono::steady_clock::time_point deadline;
-    std::chrono::steady_clock::time_point start;
-  };
-  // Registers the waiter of request id (done is moved from); false when stopping.
-  bool add_waiter(uint64_t id, google::protobuf::Message* resp, Done& done);
-  // The waiter of request id, removed; an empty one (no done) if there is none.
-  Waiter take_waiter(uint64_t id);
-  struct Renewal {
-    int64_t id;
-    etcdserverpb::LeaseKeepAliveResponse* resp;
-    Done done;
-    std::chrono::steady_clock::time_point deadline;
-  };
-  void renew_attempt(Renewal r);
-  // etcd's answer for a request that timed out: it blames a leader change when the request
-  // started within two election timeouts before the current leader was elected.
-  Status timeout_status(std::chrono::steady_clock::time_point start) const;
-
-  static constexpr std::string_view kMetaCluster = "cluster";  // meta key of the cluster record
-
-  explicit Member(MemberOptions opts) : opts_(std::move(opts)) {}
+  explicit Member(MemberOptions opts)
+      : opts_(std::move(opts)), clock_(opts_.clock ? *opts_.clock : Clock::real()) {}
   // etcd's request timeout: 5 s plus two election timeouts.
-  std::chrono::milliseconds request_timeout() const;
+  Clock::duration request_timeout() const;
   Status init();
-  void apply_loop();
-  // Applies one committed entry in its own write transaction; completes its waiter if any.
-  void apply(const raftpb::Entry& e);
-  void apply_request(uint64_t index, const outpostpb::Request& req, Waiter* w);
-  void apply_conf_change_entry(const raftpb::Entry& e);
-  Status join_cluster();
-  void propose_conf_change(raftpb::ConfChange cc, Done done);
-  // --strict-reconfig-check: every voter's connection has been up for 5 s (etcd's HealthInterval).
-  bool connected_to_all_voters(const outpostpb::ClusterInfo& c) const;
-  size_t voters_connected(const outpostpb::ClusterInfo& c) const;
-  void housekeeping_loop();
-  void fail_waiter(uint64_t id, const Status& s);
-  void on_leader(uint64_t leader, uint64_t term);
+  // The cluster record from disk, or (first start) from the flags or the peers.
+  Status load_cluster();
+  Status start_raft();
+  // After each applied batch (apply thread): compaction, reads waiting for it.
+  void on_applied(uint64_t applied);
+  void on_leader(uint64_t leader);
   // Replaces the state machine by one received from the leader (raft thread; applies wait).
   Status install_snapshot(std::unique_ptr<storage::Engine::Staging> staged);
-  // Proposes this member's name and client URLs until one proposal is applied.
+  // etcd's answer for a request that timed out: it blames a leader change when the request
+  // started within two election timeouts before the current leader was elected.
+  Status timeout_status(Clock::time_point start) const;
+  // Housekeeping tasks: propose this member's name and client URLs until one proposal is
+  // applied; on the leader, propose the revocation of expired leases.
   void maybe_publish();
+  void revoke_expired_leases();
 
   MemberOptions opts_;
+  const Clock& clock_;
   std::unique_ptr<storage::Engine> engine_;
   std::unique_ptr<mvcc::Store> store_;
   std::unique_ptr<lease::Lessor> lessor_;
   std::unique_ptr<mvcc::WatchHub> watch_hub_;
+  ClusterRecord cluster_;
+  std::unique_ptr<Waiters> waiters_;
+  std::unique_ptr<Applier> applier_;
+  std::unique_ptr<ReadBarrier> barrier_;
   std::unique_ptr<RaftNode> raft_;
-  mutable std::mutex cluster_mu_;  // cluster_ changes on apply, is read by the API
-  outpostpb::ClusterInfo cluster_;
-  std::atomic<bool> published_{false}, publishing_{false};
-  std::atomic<uint64_t> next_id_{0};
+  std::unique_ptr<LeaseRenewals> renewals_;
+  std::unique_ptr<ClusterOps> cluster_ops_;
+  Housekeeping housekeeping_{std::chrono::milliseconds(100)};
+
+  std::atomic<bool> stopped_{false}, published_{false}, publishing_{false};
   std::atomic<uint64_t> lease_seq_{0};
-  std::atomic<uint64_t> applied_index_{0};
-
-  std::mutex apply_mu_;  // held while a batch is applied, and while a snapshot is installed
-  std::atomic<uint64_t> snapshot_index_{0};  // last compaction point
-
-  std::mutex mu_;  // guards everything below
-  std::condition_variable apply_cv_, housekeeping_cv_;
-  bool stopping_ = false;
-  std::deque<raftpb::Entry> committed_;
-  std::map<uint64_t, Waiter> waiters_;
-  std::multimap<uint64_t, Done> read_waiters_;  // applied index needed -> barrier
+  std::atomic<uint64_t> snapshot_index_{0};  // last compaction point (apply thread)
+  std::atomic<Clock::duration::rep> lead_elected_{0};  // when the current leader was seen first
+  uint64_t last_leader_ = 0;                            // raft thread
+  std::mutex revoking_mu_;
   std::set<int64_t> revoking_;  // expired leases whose revocation is in flight
-  struct PendingRemoval {  // removal of the leader, waiting for leadership to move
-    uint64_t id;
-    Done done;
-    std::chrono::steady_clock::time_point deadline;
-  };
-  std::vector<PendingRemoval> pending_removals_;
-  std::vector<Renewal> renewals_;  // waiting to be proposed again (housekeeping)
-  std::chrono::steady_clock::time_point lead_elected_;  // when the current leader was seen first
-  uint64_t last_leader_ = 0;
-  std::atomic<bool> removed_{false};
-  // Whether cluster_ lists this member as a learner; read on every client call (not_on_learner).
-  std::atomic<bool> learner_{false};
-  // After any change to cluster_ (cluster_mu_ held, or before the threads start).
-  void cluster_changed();
-
-  std::thread apply_thread_, housekeeping_thread_;
 };
 
 }  // namespace outpost::server

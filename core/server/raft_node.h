@@ -11,6 +11,12 @@
 //   -> answer read-index requests -> advance.
 // on_committed runs on the raft thread and must only enqueue (the applier applies).
 //
+// The raft thread's other jobs live in parts of their own, each in a file named for it:
+// MembershipView (committed conf changes, promotion check), ReadIndexRounds (batched
+// ReadIndex), LeaderCalls (calls to the leader outside the log), SnapshotSender and
+// SnapshotReceiver (state streaming), force_new_cluster (boot.h). Peer messages arrive in the
+// transport's envelope (a Raft message or an application message).
+//
 // Thread-safety: propose(), propose_conf_change(), read_index() and the getters are safe from any
 // thread; the callbacks run on the raft thread.
 
@@ -27,8 +33,13 @@
 #include <thread>
 #include <vector>
 
+#include "core/common/clock.h"
 #include "core/common/status.h"
 #include "core/raft/raw_node.h"
+#include "core/server/leader_call.h"
+#include "core/server/membership_view.h"
+#include "core/server/read_index.h"
+#include "core/server/snapshot_stream.h"
 #include "core/storage/raft_log.h"
 #include "core/transport/transport.h"
 #include "outpostpb/internal.pb.h"
@@ -58,6 +69,7 @@ struct RaftNodeOptions {
   int election_ticks = 10;
   uint64_t snapshot_rate_limit = 64ull << 20;  // bytes/s for streaming state to a peer; 0: no limit
   uint64_t log_retain = 5000;                  // entries kept behind a compaction point
+  const Clock* clock = nullptr;                // nullptr: Clock::real(); must outlive the node
 };
 
 class RaftNode {
@@ -65,7 +77,7 @@ class RaftNode {
   using OnCommitted = std::function<void(std::vector<raftpb::Entry>)>;
   using OnLeader = std::function<void(uint64_t leader, uint64_t term)>;
   using OnDropped = std::function<void(const Status&)>;
-  using OnRead = std::function<void(const Status&, uint64_t index)>;
+  using OnRead = ReadIndexRounds::OnRead;
   // The leader refused a conf change this member proposed (id: the ConfChange's id).
   using OnRefused = std::function<void(uint64_t id, const Status&)>;
   // A whole state received from the leader, staged in the engine: install it (replacing the state
@@ -74,8 +86,8 @@ class RaftNode {
                                          const raftpb::Snapshot& meta)>;
 
   // A call to the leader outside the log (call_leader): the leader's answer to payload.
-  using OnCall = std::function<std::string(const std::string& payload)>;
-  using CallDone = std::function<void(const Status&, std::string answer)>;
+  using OnCall = LeaderCalls::Answer;
+  using CallDone = LeaderCalls::CallDone;
 
   // What the member hears from its raft thread; every one runs on that thread. Only committed
   // is required.
@@ -124,7 +136,7 @@ class RaftNode {
   // again; Raft's configuration is aligned with it once the snapshot is recorded.
   void reset_membership(const outpostpb::ClusterInfo& membership, uint64_t applied);
   // Peers this member's connection to has been up since (others are down); thread-safe.
-  std::map<uint64_t, std::chrono::steady_clock::time_point> active_peers() const {
+  std::map<uint64_t, Clock::time_point> active_peers() const {
     std::lock_guard l(active_mu_);
     return active_;
   }
@@ -141,33 +153,35 @@ class RaftNode {
   void on_inbox();
   void on_tick();
   void handle_ready();
-  void resolve_reads(const std::vector<raft::ReadState>& rs);
-  // Raft thread: a committed conf change, checked against view_ and applied (or a no-op).
-  void on_conf_change_committed(const raftpb::Entry& e);
-  // Raft thread: false (with why) when cc promotes a learner that is not in sync with us.
-  Status check_promotion(const raftpb::ConfChange& cc);
-  void on_peer_message(uint64_t from, std::string payload);
-  void set_peer(const outpostpb::MemberInfo& m);
-  void publish_peer_state();
-  void fail_old_reads();
-  void start_call(std::string payload, CallDone done);
-  void fail_old_calls();
-  // Streams the state machine to `to` on a thread of its own (one stream per peer at a time).
-  void send_snapshot(raftpb::Message m);
+  void send_messages(raft::Ready& rd, bool early);
+  void on_peer_message(uint64_t from, transport::MessageKind kind, std::string payload);
+  void on_raft_message(uint64_t from, std::string payload);
+  // Leader: drops from a follower's forwarded proposal the promotions that are not ready, and
+  // tells the follower.
+  void refuse_unready_promotions(uint64_t from, raftpb::Message& m);
   void on_snapshot_stream(uint64_t stream, uint64_t from, transport::SnapshotEvent ev,
                           std::string payload);
+  void send_snapshot(raftpb::Message m);
+  void set_peer(const outpostpb::MemberInfo& m);
+  void apply_peer_change(const MembershipView::PeerChange& change);
+  void publish_peer_state();
+  bool leading() const;
 
   uint64_t id_ = 0;
   RaftNodeOptions opts_;
+  const Clock* clock_ = nullptr;
   storage::Engine* engine_ = nullptr;
   std::unique_ptr<storage::DurableLog> log_;
   std::unique_ptr<raft::RawNode> node_;
   Callbacks cb_;
-  outpostpb::ClusterInfo view_;            // raft thread: membership as of the last conf change
-  uint64_t view_index_ = 0;                // raft thread: conf changes up to here are in view_
+  std::unique_ptr<MembershipView> view_;   // raft thread
+  std::unique_ptr<ReadIndexRounds> reads_;  // raft thread
+  std::unique_ptr<LeaderCalls> calls_;      // raft thread
+  std::unique_ptr<SnapshotSender> snapshots_out_;
+  std::unique_ptr<SnapshotReceiver> snapshots_in_;  // raft thread
   std::map<uint64_t, PeerAddr> peers_;     // raft thread: where each other member listens
   mutable std::mutex active_mu_;
-  std::map<uint64_t, std::chrono::steady_clock::time_point> active_;
+  std::map<uint64_t, Clock::time_point> active_;
   std::map<uint64_t, uint64_t> match_;
 
   uv_loop_t loop_{};
@@ -190,37 +204,13 @@ class RaftNode {
     uint64_t compact_to = 0;
     bool stop = false;
   };
+  // Puts fn's change into the inbox and wakes the loop; false (nothing queued) once stopped.
+  template <class Fn>
+  bool post(Fn fn);
   std::mutex mu_;
   Inbox inbox_;
   bool stopped_ = false;
   bool stopping_loop_ = false;  // raft thread only: handles are closing
-
-  // Raft thread only.
-  struct PendingRead {
-    std::vector<OnRead> waiters;
-    std::chrono::steady_clock::time_point since;
-  };
-  std::map<std::string, PendingRead> reads_;
-  struct PendingCall {
-    CallDone done;
-    std::chrono::steady_clock::time_point since;
-  };
-  std::map<uint64_t, PendingCall> calls_;
-  uint64_t call_seq_ = 0;
-  uint64_t read_seq_ = 0;
-  struct Incoming {
-    uint64_t from = 0;
-    raftpb::Message msg;
-    std::unique_ptr<storage::Engine::Staging> staged;
-    uint64_t bytes = 0;
-    bool ignore = false;
-  };
-  std::map<uint64_t, Incoming> incoming_;
-
-  // Outgoing snapshot streams (threads), by peer.
-  std::mutex snap_mu_;
-  std::map<uint64_t, std::thread> senders_;
-  std::atomic<bool> cancel_snapshots_{false};
 };
 
 }  // namespace outpost::server

@@ -19,7 +19,8 @@ namespace {
 constexpr char kMagic[4] = {'O', 'U', 'T', 'P'};
 constexpr char kSnapMagic[4] = {'O', 'U', 'T', 'S'};
 constexpr char kQueryMagic[4] = {'O', 'U', 'T', 'Q'};
-constexpr uint8_t kVersion = 1;
+// 2: frames on a message connection carry the envelope (MessageKind byte, then the payload).
+constexpr uint8_t kVersion = 2;
 constexpr size_t kHandshakeLen = 4 + 1 + 8 + 8;
 constexpr size_t kMaxBatch = 64;  // frames per write call
 
@@ -31,6 +32,10 @@ uint64_t get_u64(const char* p) {
   for (int i = 0; i < 8; ++i) v = (v << 8) | uint8_t(p[i]);
   return v;
 }
+bool known_kind(uint8_t k) {
+  return k >= uint8_t(MessageKind::kRaft) && k <= uint8_t(MessageKind::kProposalRefused);
+}
+
 std::string len_prefix(size_t n) {
   std::string s(4, '\0');
   for (int i = 0; i < 4; ++i) s[size_t(i)] = char((n >> (8 * (3 - i))) & 0xff);
@@ -99,7 +104,7 @@ struct Transport::Peer {
   uv_tcp_t* sock = nullptr;
   uv_timer_t* timer = nullptr;
   bool connected = false;
-  std::chrono::steady_clock::time_point since;  // when connected became true
+  Clock::time_point since;  // when connected became true
   bool writing = false;
   uint64_t backoff_ms = 0;
   std::deque<std::string> queue;
@@ -274,7 +279,14 @@ void Transport::on_accept() {
                       return;
                     }
                     if (avail < 4 + len) break;
-                    std::string payload = in->buf.substr(in->off + 4, len);
+                    if (!in->snapshot && (len == 0 || !known_kind(p[4]))) {
+                      t->drop_inbound(in, "frame without a known message kind");
+                      return;
+                    }
+                    // A message frame's first byte is its kind (the envelope), not payload.
+                    const size_t skip = in->snapshot ? 0 : 1;
+                    std::string payload = in->buf.substr(in->off + 4 + skip, len - skip);
+                    const auto kind = in->snapshot ? MessageKind::kRaft : MessageKind(p[4]);
                     in->off += 4 + len;
                     ++t->stats_.frames_received;
                     if (in->snapshot) {
@@ -284,7 +296,7 @@ void Transport::on_accept() {
                                       end ? SnapshotEvent::kEnd : SnapshotEvent::kData,
                                       std::move(payload));
                     } else {
-                      t->on_message_(in->from, std::move(payload));
+                      t->on_message_(in->from, kind, std::move(payload));
                     }
                     if (!s->data) return;  // the handler closed the transport
                   }
@@ -361,7 +373,7 @@ void Transport::dial(Peer* p) {
     }
     uv_tcp_nodelay(sock, 1);
     p->connected = true;
-    p->since = std::chrono::steady_clock::now();
+    p->since = p->t->clock().now();
     p->backoff_ms = p->t->opts_.min_backoff_ms;
     std::string hs(kMagic, 4);
     hs.push_back(char(kVersion));
@@ -409,16 +421,18 @@ void Transport::schedule_redial(Peer* p) {
   p->backoff_ms = std::min(p->backoff_ms * 2, opts_.max_backoff_ms);
 }
 
-bool Transport::send(uint64_t to, std::string payload) {
+bool Transport::send(uint64_t to, MessageKind kind, std::string payload) {
   auto it = peers_.find(to);
   if (closed_ || it == peers_.end()) return false;
   Peer* p = it->second.get();
-  if (!p->connected || p->queued_bytes + payload.size() + 4 > opts_.max_queue_bytes) {
+  if (!p->connected || p->queued_bytes + payload.size() + 5 > opts_.max_queue_bytes) {
     ++stats_.dropped;
     return false;
   }
-  p->queued_bytes += payload.size() + 4;
-  p->queue.push_back(len_prefix(payload.size()));
+  p->queued_bytes += payload.size() + 5;
+  std::string header = len_prefix(payload.size() + 1);
+  header.push_back(char(kind));
+  p->queue.push_back(std::move(header));
   p->queue.push_back(std::move(payload));
   flush(p);
   return true;
@@ -540,7 +554,7 @@ Result<std::string> Transport::query_cluster(const std::string& host, int port, 
   return in.substr(4);
 }
 
-std::optional<std::chrono::steady_clock::time_point> Transport::connected_since(uint64_t peer) const {
+std::optional<Clock::time_point> Transport::connected_since(uint64_t peer) const {
   auto it = peers_.find(peer);
   if (it == peers_.end() || !it->second->connected) return std::nullopt;
   return it->second->since;

@@ -4,8 +4,10 @@
 //
 // Wire format, per connection:
 //   handshake  magic (4) | version (1 byte) | cluster id (8, big-endian) | sender member id (8)
-//   frames     length (4, big-endian) | payload (opaque here)
-// Magic "OUTP": a message connection, each frame one encoded raftpb.Message.
+//   frames     length (4, big-endian) | payload
+// Magic "OUTP": a message connection. Each frame is an envelope: one MessageKind byte, then the
+// message (a raftpb.Message, or an application message: a call to the leader outside the log,
+// its answer, a proposal the leader refused), so raftpb stays Raft's alone.
 // Magic "OUTS": one snapshot stream on a connection of its own, so heartbeats and appends never
 // wait behind it: frames are chunks handed to on_snapshot as they arrive, an empty frame ends
 // the stream. send_snapshot() sends one, blocking, under a rate limit.
@@ -36,11 +38,20 @@
 #include <memory>
 #include <string>
 
+#include "core/common/clock.h"
 #include "core/common/status.h"
 
 namespace outpost::transport {
 
 enum class SnapshotEvent { kData, kEnd, kAbort };
+
+// The envelope of a frame on a message connection: what its payload is.
+enum class MessageKind : uint8_t {
+  kRaft = 1,              // raftpb.Message
+  kLeaderCall = 2,        // outpostpb.LeaderCall: a call only the leader answers
+  kLeaderCallAnswer = 3,  // outpostpb.LeaderCallAnswer
+  kProposalRefused = 4,   // outpostpb.ProposalRefused: the leader refused a forwarded proposal
+};
 
 struct Options {
   uint64_t local_id = 0;
@@ -51,11 +62,13 @@ struct Options {
   size_t max_frame_bytes = 128u << 20;
   uint64_t min_backoff_ms = 50;
   uint64_t max_backoff_ms = 2000;
+  // Where connected_since() times come from; nullptr: Clock::real(). Must outlive the transport.
+  const Clock* clock = nullptr;
 };
 
 class Transport {
  public:
-  using OnMessage = std::function<void(uint64_t from, std::string payload)>;
+  using OnMessage = std::function<void(uint64_t from, MessageKind kind, std::string payload)>;
 
   // stream: an id for one inbound snapshot stream; kAbort when it broke before its end.
   using OnSnapshot =
@@ -93,8 +106,9 @@ class Transport {
   void add_peer(uint64_t id, const std::string& host, int port);
   void remove_peer(uint64_t id);
 
-  // Queues payload for peer `to`; false when the peer is unknown or its queue is full.
-  bool send(uint64_t to, std::string payload);
+  // Queues payload (of the given kind) for peer `to`; false when the peer is unknown or its
+  // queue is full.
+  bool send(uint64_t to, MessageKind kind, std::string payload);
 
   // Closes every socket; handles are released on the loop's next iterations.
   void close();
@@ -107,7 +121,7 @@ class Transport {
   const Stats& stats() const { return stats_; }
   bool connected(uint64_t peer) const;
   // Since when the connection to peer has been up; nullopt while it is down.
-  std::optional<std::chrono::steady_clock::time_point> connected_since(uint64_t peer) const;
+  std::optional<Clock::time_point> connected_since(uint64_t peer) const;
 
  private:
   struct Peer;
@@ -120,6 +134,7 @@ class Transport {
   void flush(Peer* p);
   void on_accept();
   void drop_inbound(Inbound* in, const char* why);
+  const Clock& clock() const { return opts_.clock ? *opts_.clock : Clock::real(); }
 
   uv_loop_t* loop_;
   Options opts_;

@@ -14,6 +14,7 @@
 #include "core/transport/transport.h"
 
 using outpost::transport::Options;
+using outpost::transport::MessageKind;
 using outpost::transport::Transport;
 
 namespace {
@@ -36,8 +37,12 @@ struct Loop {
 
 struct Received {
   std::vector<std::pair<uint64_t, std::string>> msgs;
+  std::vector<MessageKind> kinds;
   Transport::OnMessage handler() {
-    return [this](uint64_t from, std::string p) { msgs.emplace_back(from, std::move(p)); };
+    return [this](uint64_t from, MessageKind kind, std::string p) {
+      msgs.emplace_back(from, std::move(p));
+      kinds.push_back(kind);
+    };
   }
 };
 
@@ -79,7 +84,7 @@ struct RawClient {
 
 std::string handshake(uint64_t cluster, uint64_t from) {
   std::string s = "OUTP";
-  s.push_back(char(1));
+  s.push_back(char(2));
   for (int i = 7; i >= 0; --i) s.push_back(char((cluster >> (8 * i)) & 0xff));
   for (int i = 7; i >= 0; --i) s.push_back(char((from >> (8 * i)) & 0xff));
   return s;
@@ -90,13 +95,13 @@ std::string handshake(uint64_t cluster, uint64_t from) {
 TEST_CASE("frames arrive whole, in order, tagged with the sender's id", "[transport]") {
   Loop l;
   Received rb;
-  Transport a(&l.loop, opts(1), [](uint64_t, std::string) {});
+  Transport a(&l.loop, opts(1), [](uint64_t, MessageKind, std::string) {});
   Transport b(&l.loop, opts(2), rb.handler());
   std::string err;
   REQUIRE(b.listen(&err));
   a.add_peer(2, "127.0.0.1", b.port());
   REQUIRE(l.run_until([&] { return a.connected(2); }));
-  for (int i = 0; i < 1000; ++i) REQUIRE(a.send(2, "m" + std::to_string(i) + std::string(size_t(i % 97), 'x')));
+  for (int i = 0; i < 1000; ++i) REQUIRE(a.send(2, MessageKind::kRaft, "m" + std::to_string(i) + std::string(size_t(i % 97), 'x')));
   REQUIRE(l.run_until([&] { return rb.msgs.size() == 1000; }));
   for (int i = 0; i < 1000; ++i) {
     CHECK(rb.msgs[size_t(i)].first == 1);
@@ -105,17 +110,43 @@ TEST_CASE("frames arrive whole, in order, tagged with the sender's id", "[transp
   CHECK(a.stats().frames_sent == 1000);
 }
 
+TEST_CASE("each frame carries its kind in the envelope; an unknown kind closes the connection",
+          "[transport]") {
+  Loop l;
+  Received rb;
+  Transport a(&l.loop, opts(1), [](uint64_t, MessageKind, std::string) {});
+  Transport b(&l.loop, opts(2), rb.handler());
+  std::string err;
+  REQUIRE(b.listen(&err));
+  a.add_peer(2, "127.0.0.1", b.port());
+  REQUIRE(l.run_until([&] { return a.connected(2); }));
+  const MessageKind sent[] = {MessageKind::kRaft, MessageKind::kLeaderCall,
+                              MessageKind::kLeaderCallAnswer, MessageKind::kProposalRefused};
+  for (MessageKind k : sent) REQUIRE(a.send(2, k, "payload " + std::to_string(int(k))));
+  REQUIRE(l.run_until([&] { return rb.msgs.size() == 4; }));
+  for (size_t i = 0; i < 4; ++i) {
+    CHECK(rb.kinds[i] == sent[i]);
+    CHECK(rb.msgs[i].second == "payload " + std::to_string(int(sent[i])));
+  }
+  // A well-formed frame whose kind byte is not one we know, and an empty frame (no kind).
+  RawClient unknown(&l.loop, b.port(), handshake(7, 5) + std::string("\x00\x00\x00\x02\x63x", 6));
+  REQUIRE(l.run_until([&] { return b.stats().rejected_connections == 1; }));
+  RawClient empty(&l.loop, b.port(), handshake(7, 5) + std::string("\x00\x00\x00\x00", 4));
+  REQUIRE(l.run_until([&] { return b.stats().rejected_connections == 2; }));
+  CHECK(rb.msgs.size() == 4);
+}
+
 TEST_CASE("a member of another cluster is disconnected and nothing it sends is delivered",
           "[transport]") {
   Loop l;
   Received rb;
   Transport b(&l.loop, opts(2, /*cluster=*/7), rb.handler());
-  Transport stranger(&l.loop, opts(9, /*cluster=*/8), [](uint64_t, std::string) {});
+  Transport stranger(&l.loop, opts(9, /*cluster=*/8), [](uint64_t, MessageKind, std::string) {});
   std::string err;
   REQUIRE(b.listen(&err));
   stranger.add_peer(2, "127.0.0.1", b.port());
   REQUIRE(l.run_until([&] { return stranger.connected(2); }));
-  stranger.send(2, "hello");
+  stranger.send(2, MessageKind::kRaft, "hello");
   REQUIRE(l.run_until([&] { return b.stats().rejected_connections >= 1; }));
   // The handshake is checked before any frame is parsed, and the connection is gone after it.
   CHECK(rb.msgs.empty());
@@ -141,10 +172,10 @@ TEST_CASE("garbage and oversized frames close that connection; the member keeps 
   REQUIRE(l.run_until([&] { return b.stats().rejected_connections == 2; }));
   CHECK(rb.msgs.empty());
 
-  Transport a(&l.loop, opts(1), [](uint64_t, std::string) {});
+  Transport a(&l.loop, opts(1), [](uint64_t, MessageKind, std::string) {});
   a.add_peer(2, "127.0.0.1", b.port());
   REQUIRE(l.run_until([&] { return a.connected(2); }));
-  REQUIRE(a.send(2, "still here"));
+  REQUIRE(a.send(2, MessageKind::kRaft, "still here"));
   REQUIRE(l.run_until([&] { return rb.msgs.size() == 1; }));
   CHECK(rb.msgs[0].second == "still here");
   garbage.close();
@@ -154,7 +185,7 @@ TEST_CASE("garbage and oversized frames close that connection; the member keeps 
 TEST_CASE("a peer that restarts is dialled again with back-off and gets new messages",
           "[transport]") {
   Loop l;
-  Transport a(&l.loop, opts(1), [](uint64_t, std::string) {});
+  Transport a(&l.loop, opts(1), [](uint64_t, MessageKind, std::string) {});
   Received r1;
   auto b = std::make_unique<Transport>(&l.loop, opts(2), r1.handler());
   std::string err;
@@ -162,12 +193,12 @@ TEST_CASE("a peer that restarts is dialled again with back-off and gets new mess
   const int port = b->port();
   a.add_peer(2, "127.0.0.1", port);
   REQUIRE(l.run_until([&] { return a.connected(2); }));
-  REQUIRE(a.send(2, "one"));
+  REQUIRE(a.send(2, MessageKind::kRaft, "one"));
   REQUIRE(l.run_until([&] { return r1.msgs.size() == 1; }));
 
   b.reset();  // the peer goes away
   REQUIRE(l.run_until([&] { return !a.connected(2); }));
-  CHECK_FALSE(a.send(2, "lost"));  // dropped, not queued without bound
+  CHECK_FALSE(a.send(2, MessageKind::kRaft, "lost"));  // dropped, not queued without bound
 
   Received r2;
   Options o2 = opts(2);
@@ -175,7 +206,7 @@ TEST_CASE("a peer that restarts is dialled again with back-off and gets new mess
   Transport b2(&l.loop, o2, r2.handler());
   REQUIRE(b2.listen(&err));
   REQUIRE(l.run_until([&] { return a.connected(2); }));
-  REQUIRE(a.send(2, "two"));
+  REQUIRE(a.send(2, MessageKind::kRaft, "two"));
   REQUIRE(l.run_until([&] { return r2.msgs.size() == 1; }));
   CHECK(r2.msgs[0].second == "two");
 }
@@ -186,14 +217,14 @@ TEST_CASE("the outbound queue is bounded: sends past the limit are refused", "[t
   Transport b(&l.loop, opts(2), rb.handler());
   Options oa = opts(1);
   oa.max_queue_bytes = 64 * 1024;
-  Transport a(&l.loop, oa, [](uint64_t, std::string) {});
+  Transport a(&l.loop, oa, [](uint64_t, MessageKind, std::string) {});
   std::string err;
   REQUIRE(b.listen(&err));
   a.add_peer(2, "127.0.0.1", b.port());
   REQUIRE(l.run_until([&] { return a.connected(2); }));
   // Without running the loop nothing drains past the first write batch: the queue fills.
   int accepted = 0, refused = 0;
-  for (int i = 0; i < 200; ++i) (a.send(2, std::string(4096, 'v')) ? accepted : refused)++;
+  for (int i = 0; i < 200; ++i) (a.send(2, MessageKind::kRaft, std::string(4096, 'v')) ? accepted : refused)++;
   CHECK(refused > 0);
   CHECK(a.stats().dropped == uint64_t(refused));
   REQUIRE(l.run_until([&] { return rb.msgs.size() == size_t(accepted); }));
@@ -201,18 +232,18 @@ TEST_CASE("the outbound queue is bounded: sends past the limit are refused", "[t
 
 TEST_CASE("sending to an unknown peer fails without side effects", "[transport]") {
   Loop l;
-  Transport a(&l.loop, opts(1), [](uint64_t, std::string) {});
-  CHECK_FALSE(a.send(42, "x"));
+  Transport a(&l.loop, opts(1), [](uint64_t, MessageKind, std::string) {});
+  CHECK_FALSE(a.send(42, MessageKind::kRaft, "x"));
 }
 
 TEST_CASE("listening on a port in use is a clear error", "[transport]") {
   Loop l;
-  Transport a(&l.loop, opts(1), [](uint64_t, std::string) {});
+  Transport a(&l.loop, opts(1), [](uint64_t, MessageKind, std::string) {});
   std::string err;
   REQUIRE(a.listen(&err));
   Options o = opts(2);
   o.listen_port = a.port();
-  Transport b(&l.loop, o, [](uint64_t, std::string) {});
+  Transport b(&l.loop, o, [](uint64_t, MessageKind, std::string) {});
   CHECK_FALSE(b.listen(&err));
   CHECK(err.find("cannot listen for peers on 127.0.0.1:" + std::to_string(a.port())) == 0);
 }

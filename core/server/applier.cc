@@ -1,0 +1,236 @@
+#include "core/server/applier.h"
+
+#include <pthread.h>
+
+#include "core/common/log.h"
+#include "core/common/panic.h"
+#include "core/mvcc/kv_ops.h"
+#include "core/server/membership.h"
+
+namespace outpost::server {
+namespace {
+
+// The waiting call's response when this member proposed the entry, else a scratch one: every
+// member applies every entry, only the proposer answers.
+template <class Resp>
+Resp* response_or(google::protobuf::Message* waiting, Resp* scratch) {
+  return waiting ? static_cast<Resp*>(waiting) : scratch;
+}
+
+}  // namespace
+
+Applier::Applier(storage::Engine& engine, mvcc::Store& store, lease::Lessor& lessor,
+                 ClusterRecord& cluster, Waiters& waiters, Options opts)
+    : engine_(engine),
+      store_(store),
+      lessor_(lessor),
+      cluster_(cluster),
+      waiters_(waiters),
+      opts_(std::move(opts)),
+      applied_(store.consistent_index()) {}
+
+Applier::~Applier() { stop(); }
+
+void Applier::start() {
+  thread_ = std::thread([this] { loop(); });
+}
+
+void Applier::stop() {
+  {
+    std::lock_guard l(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Applier::enqueue(std::vector<raftpb::Entry> entries) {
+  {
+    std::lock_guard l(mu_);
+    for (auto& e : entries) queue_.push_back(std::move(e));
+  }
+  cv_.notify_one();
+}
+
+void Applier::loop() {
+  pthread_setname_np(pthread_self(), "apply");
+  std::vector<raftpb::Entry> todo;
+  for (;;) {
+    {
+      std::unique_lock l(mu_);
+      cv_.wait(l, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      todo.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+      queue_.clear();
+    }
+    apply(todo);
+    todo.clear();
+    if (opts_.on_applied) opts_.on_applied(applied_.load());
+  }
+}
+
+void Applier::apply(const std::vector<raftpb::Entry>& entries) {
+  std::lock_guard a(apply_mu_);
+  for (const auto& e : entries) apply_one(e);
+}
+
+void Applier::apply_one(const raftpb::Entry& e) {
+  if (e.index() <= applied_.load()) return;  // already in the state machine
+  if (e.type() == raftpb::EntryConfChange) return apply_conf_change(e);
+  outpostpb::Request req;
+  Waiters::Waiter w;
+  if (e.type() == raftpb::EntryNormal && !e.data().empty()) {
+    if (!req.ParseFromString(e.data()))
+      OUTPOST_PANIC("undecodable entry in raft log", {"index", std::to_string(e.index())});
+    w = waiters_.take(req.id());
+  }
+  // Empty entries (a new leader's) only move the consistent index.
+  apply_request(e.index(), req, w);
+}
+
+void Applier::commit(mvcc::WriteTxn& txn, uint64_t index) {
+  Status committed = txn.end();
+  if (!committed) {
+    // The in-memory index is ahead of the disk now; the only safe way on is a restart, which
+    // gets the entries again from the Raft log.
+    OUTPOST_PANIC("failed to commit applied entry", {"index", std::to_string(index)},
+                  log::kv("error", committed.message()));
+  }
+}
+
+void Applier::apply_request(uint64_t index, const outpostpb::Request& req, Waiters::Waiter& w) {
+  auto leases = [this](int64_t id) { return lessor_.exists(id); };
+  Status st;
+  {
+    mvcc::WriteTxn txn(store_);
+    txn.set_consistent_index(index);
+    switch (req.op_case()) {
+      case outpostpb::Request::kPut: {
+        etcdserverpb::PutResponse scratch;
+        st = mvcc::put(txn, req.put(), response_or(w.resp, &scratch), leases);
+        break;
+      }
+      case outpostpb::Request::kDeleteRange: {
+        etcdserverpb::DeleteRangeResponse scratch;
+        st = mvcc::delete_range(txn, req.delete_range(), response_or(w.resp, &scratch));
+        break;
+      }
+      case outpostpb::Request::kTxn: {
+        etcdserverpb::TxnResponse scratch;
+        st = mvcc::txn(txn, &txn, req.txn(), response_or(w.resp, &scratch), leases);
+        break;
+      }
+      case outpostpb::Request::kCompaction: {
+        etcdserverpb::CompactionResponse scratch;
+        st = mvcc::compaction(txn, req.compaction(), response_or(w.resp, &scratch));
+        break;
+      }
+      case outpostpb::Request::kLeaseGrant: {
+        etcdserverpb::LeaseGrantResponse scratch;
+        auto* resp = response_or(w.resp, &scratch);
+        auto ttl = lessor_.grant(txn, req.lease_grant().id(), req.lease_grant().ttl());
+        st = ttl.status();
+        if (ttl) {
+          resp->set_id(req.lease_grant().id());
+          resp->set_ttl(ttl.value());
+          resp->mutable_header()->set_revision(txn.rev());
+        }
+        break;
+      }
+      case outpostpb::Request::kLeaseRevoke: {
+        etcdserverpb::LeaseRevokeResponse scratch;
+        auto* resp = response_or(w.resp, &scratch);
+        st = lessor_.revoke(txn, req.lease_revoke().id());
+        resp->mutable_header()->set_revision(txn.rev());
+        break;
+      }
+      case outpostpb::Request::kLeaseRenew: {
+        // Log entries of earlier builds (renewals now go to the leader outside the log). Every
+        // member applies it; only the primary's renew moves a deadline.
+        etcdserverpb::LeaseKeepAliveResponse scratch;
+        auto* resp = response_or(w.resp, &scratch);
+        auto ttl = lessor_.renew(req.lease_renew().id());
+        resp->set_id(req.lease_renew().id());
+        resp->set_ttl(ttl ? ttl.value() : 0);
+        break;
+      }
+      case outpostpb::Request::kMemberAttrs: {
+        const auto& a = req.member_attrs();
+        cluster_.update([&](outpostpb::ClusterInfo& c) {
+          for (auto& m : *c.mutable_members()) {
+            if (m.id() != a.id()) continue;
+            m.set_name(a.name());
+            *m.mutable_client_urls() = a.client_urls();
+          }
+          txn.put_meta(ClusterRecord::kMetaKey, c.SerializeAsString());
+        });
+        break;
+      }
+      case outpostpb::Request::OP_NOT_SET:
+        break;
+    }
+    commit(txn, index);
+  }
+  applied_ = index;
+  if (w.done) w.done(st);
+}
+
+void Applier::apply_conf_change(const raftpb::Entry& e) {
+  raftpb::ConfChange cc;
+  outpostpb::ConfChangeContext ctx;
+  if (!cc.ParseFromString(e.data()) || !ctx.ParseFromString(cc.context()))
+    OUTPOST_PANIC("undecodable conf change in raft log", {"index", std::to_string(e.index())});
+  Waiters::Waiter w = waiters_.take(cc.id());
+  // The same verdict as the raft thread's (MembershipView): same checks, same membership
+  // before this entry.
+  bool removed_self = false;
+  Status v;
+  {
+    mvcc::WriteTxn txn(store_);
+    txn.set_consistent_index(e.index());
+    cluster_.update([&](outpostpb::ClusterInfo& c) {
+      v = validate_conf_change(c, cc, ctx, opts_.max_learners);
+      if (!v) return;
+      server::apply_conf_change(&c, cc, ctx);
+      removed_self = cc.type() == raftpb::ConfChangeRemoveNode && cc.node_id() == c.local_id();
+      txn.put_meta(ClusterRecord::kMetaKey, c.SerializeAsString());
+    });
+    commit(txn, e.index());
+  }
+  applied_ = e.index();
+  if (w.done) w.done(v);
+  if (removed_self && !removed_.exchange(true)) {
+    OUTPOST_LOG(kWarn, "the member has been permanently removed from the cluster",
+                log::kv_hex("member-id", cluster_.local_id()));
+    if (opts_.on_removed) opts_.on_removed();
+  }
+}
+
+Result<outpostpb::ClusterInfo> Applier::install(std::unique_ptr<storage::Engine::Staging> staged) {
+  std::lock_guard a(apply_mu_);
+  Status s = store_.replace_state([&] { return engine_.install_staged(std::move(staged)); });
+  if (!s) {
+    // The old state may be closed already; a restart goes back to it (Engine::open).
+    OUTPOST_PANIC("failed to install snapshot", log::kv("error", s.message()));
+  }
+  s = lessor_.restore(engine_, store_);
+  if (!s) return s;
+  std::string raw;
+  outpostpb::ClusterInfo info;
+  if (engine_.get_meta(ClusterRecord::kMetaKey, &raw) && info.ParseFromString(raw)) {
+    // The record came from the leader: it names the leader as the local member.
+    info.set_local_id(cluster_.local_id());
+    auto b = engine_.new_batch();
+    b.put_meta(ClusterRecord::kMetaKey, info.SerializeAsString());
+    s = engine_.write(b, /*sync=*/true);
+    if (!s) return s;
+    cluster_.set(info);
+  } else {
+    OUTPOST_LOG(kWarn, "the received state holds no cluster record; keeping the local one");
+    info = cluster_.get();
+  }
+  applied_ = store_.consistent_index();
+  return info;
+}
+
+}  // namespace outpost::server

@@ -1,0 +1,187 @@
+#include "core/server/snapshot_stream.h"
+
+#include <pthread.h>
+
+#include <chrono>
+
+#include "core/common/clock.h"
+#include "core/common/log.h"
+
+namespace outpost::server {
+
+namespace {
+// A state record in a snapshot chunk: cf (1) | key length (4) | key | value length (4) | value.
+void put_record(std::string& out, int cf, std::string_view k, std::string_view v) {
+  auto u32 = [&](size_t n) {
+    for (int i = 3; i >= 0; --i) out.push_back(char((n >> (8 * i)) & 0xff));
+  };
+  out.push_back(char(cf));
+  u32(k.size());
+  out.append(k);
+  u32(v.size());
+  out.append(v);
+}
+
+bool next_record(std::string_view& in, int* cf, std::string_view* k, std::string_view* v) {
+  auto u32 = [&](size_t* n) {
+    if (in.size() < 4) return false;
+    *n = (size_t(uint8_t(in[0])) << 24) | (size_t(uint8_t(in[1])) << 16) |
+         (size_t(uint8_t(in[2])) << 8) | uint8_t(in[3]);
+    in.remove_prefix(4);
+    return true;
+  };
+  if (in.empty()) return false;
+  *cf = uint8_t(in[0]);
+  in.remove_prefix(1);
+  size_t n = 0;
+  if (!u32(&n) || in.size() < n) return false;
+  *k = in.substr(0, n);
+  in.remove_prefix(n);
+  if (!u32(&n) || in.size() < n) return false;
+  *v = in.substr(0, n);
+  in.remove_prefix(n);
+  return true;
+}
+
+constexpr size_t kChunkBytes = 1 << 20;
+}  // namespace
+
+bool SnapshotSender::send(raftpb::Message m, const std::string& host, int port) {
+  const uint64_t to = m.to();
+  std::lock_guard l(mu_);
+  if (senders_.count(to)) return false;
+  senders_[to] = std::thread([this, m = std::move(m), host, port, to] {
+    pthread_setname_np(pthread_self(), "snap-send");
+    Status s = stream(m, host, port);
+    report_(to, s.is_ok());
+  });
+  return true;
+}
+
+Status SnapshotSender::stream(const raftpb::Message& m, const std::string& host, int port) {
+  const uint64_t to = m.to();
+  const auto started = Clock::real().now();
+  uint64_t bytes = 0, records = 0, next_log = 64ull << 20;
+  OUTPOST_LOG(kInfo, "sending snapshot", log::kv_hex("to", to),
+              log::kv("snapshot-index", m.snapshot().metadata().index()));
+  Status s = transport::Transport::send_snapshot(
+      host, port, cluster_id_, self_,
+      [&](const transport::Transport::Emit& emit) -> Status {
+        if (!emit(m.SerializeAsString())) return Status::io("snapshot stream broke");
+        std::string chunk;
+        bool ok = true;
+        Status scan = engine_.scan_state([&](int cf, std::string_view k, std::string_view v) {
+          put_record(chunk, cf, k, v);
+          ++records;
+          if (chunk.size() < kChunkBytes) return true;
+          bytes += chunk.size();
+          ok = emit(chunk);
+          chunk.clear();
+          if (bytes >= next_log) {
+            OUTPOST_LOG(kInfo, "sending snapshot: progress", log::kv_hex("to", to),
+                        log::kv("sent-bytes", bytes), log::kv("records", records));
+            next_log += 64ull << 20;
+          }
+          return ok;
+        });
+        if (!scan) return scan;
+        bytes += chunk.size();
+        if (ok && !chunk.empty()) ok = emit(chunk);
+        return ok ? Status::ok() : Status::io("snapshot stream broke");
+      },
+      rate_, cancel_);
+  const double secs =
+      std::chrono::duration<double>(Clock::real().now() - started).count();
+  if (s) {
+    OUTPOST_LOG(kInfo, "sent snapshot", log::kv_hex("to", to), log::kv("bytes", bytes),
+                log::kv("records", records), log::kv("seconds", secs));
+  } else {
+    OUTPOST_LOG(kWarn, "failed to send snapshot", log::kv_hex("to", to),
+                log::kv("error", s.message()));
+  }
+  return s;
+}
+
+void SnapshotSender::reap(uint64_t peer) {
+  std::thread t;
+  {
+    std::lock_guard l(mu_);
+    auto it = senders_.find(peer);
+    if (it == senders_.end()) return;
+    t = std::move(it->second);
+    senders_.erase(it);
+  }
+  if (t.joinable()) t.join();
+}
+
+void SnapshotSender::stop() {
+  cancel_ = true;
+  std::map<uint64_t, std::thread> left;
+  {
+    std::lock_guard l(mu_);
+    left.swap(senders_);
+  }
+  for (auto& [_, t] : left)
+    if (t.joinable()) t.join();
+}
+
+std::optional<SnapshotReceiver::Received> SnapshotReceiver::on_event(
+    uint64_t stream, uint64_t from, transport::SnapshotEvent ev, std::string payload,
+    uint64_t committed) {
+  using transport::SnapshotEvent;
+  if (ev == SnapshotEvent::kAbort) {
+    if (incoming_.erase(stream))
+      OUTPOST_LOG(kWarn, "snapshot stream broke off", log::kv_hex("from", from));
+    return std::nullopt;
+  }
+  auto it = incoming_.find(stream);
+  if (it == incoming_.end()) {
+    // The first chunk is the MsgSnap itself.
+    Incoming in;
+    in.r.from = from;
+    if (ev != SnapshotEvent::kData || !in.r.msg.ParseFromString(payload) ||
+        in.r.msg.type() != raftpb::MsgSnap) {
+      OUTPOST_LOG(kWarn, "dropped a malformed snapshot stream", log::kv_hex("from", from));
+      in.ignore = true;
+    } else if (in.r.msg.snapshot().metadata().index() <= committed) {
+      in.ignore = true;  // nothing we do not have already
+    } else {
+      auto staged = engine_.begin_staging();
+      if (!staged) {
+        OUTPOST_LOG(kError, "cannot stage a snapshot",
+                    log::kv("error", staged.status().message()));
+        in.ignore = true;
+      } else {
+        in.r.staged = std::move(staged.value());
+        OUTPOST_LOG(kInfo, "receiving snapshot", log::kv_hex("from", from),
+                    log::kv("snapshot-index", in.r.msg.snapshot().metadata().index()));
+      }
+    }
+    incoming_[stream] = std::move(in);
+    return std::nullopt;
+  }
+  Incoming& in = it->second;
+  if (ev == SnapshotEvent::kData) {
+    if (in.ignore) return std::nullopt;
+    in.r.bytes += payload.size();
+    std::string_view rest(payload);
+    int cf = 0;
+    std::string_view k, v;
+    while (!rest.empty()) {
+      if (!next_record(rest, &cf, &k, &v) || !in.r.staged->put(cf, k, v)) {
+        OUTPOST_LOG(kWarn, "dropped a corrupt snapshot stream", log::kv_hex("from", from));
+        in.ignore = true;
+        in.r.staged.reset();
+        return std::nullopt;
+      }
+    }
+    return std::nullopt;
+  }
+  // kEnd: the whole state is staged.
+  Incoming done = std::move(in);
+  incoming_.erase(it);
+  if (done.ignore) return std::nullopt;
+  return std::move(done.r);
+}
+
+}  // namespace outpost::server
