@@ -1,0 +1,223 @@
+// core/server's Applier on its own: committed entries -> mvcc store, lessor and cluster record,
+// over a real engine in a temporary directory, with no RaftNode, thread or socket.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "core/common/clock.h"
+#include "core/lease/lessor.h"
+#include "core/mvcc/kv_ops.h"
+#include "core/mvcc/store.h"
+#include "core/server/applier.h"
+#include "core/server/cluster_record.h"
+#include "core/server/membership.h"
+#include "core/server/waiters.h"
+#include "core/storage/engine.h"
+#include "tests/common/temp_dir.h"
+
+using namespace outpost;
+using namespace outpost::server;
+using namespace std::chrono_literals;
+namespace pb = etcdserverpb;
+
+namespace {
+
+// A member's state machine and an Applier over it; members 1, 2, 3 are voters, 1 is local.
+struct Fixture {
+  outpost::testing::TempDir dir;
+  ManualClock clock;
+  std::unique_ptr<storage::Engine> engine;
+  std::unique_ptr<mvcc::Store> store;
+  std::unique_ptr<lease::Lessor> lessor;
+  ClusterRecord cluster;
+  Waiters waiters{clock, 10s};
+  std::unique_ptr<Applier> applier;
+  int removed = 0;
+
+  Fixture() {
+    auto e = storage::Engine::open(dir.path());
+    REQUIRE(e.is_ok());
+    engine = std::move(e.value());
+    auto s = mvcc::Store::open(engine.get());
+    REQUIRE(s.is_ok());
+    store = std::move(s.value());
+    lessor = std::make_unique<lease::Lessor>(1, clock);
+    store->set_lease_hook(lessor.get());
+    outpostpb::ClusterInfo c = initial_cluster_info(
+        {{"a", {"http://10.0.0.1:2380"}}, {"b", {"http://10.0.0.2:2380"}},
+         {"c", {"http://10.0.0.3:2380"}}},
+        "tok", "a", {"http://10.0.0.1:2379"});
+    cluster.set(c);
+    Applier::Options o;
+    o.max_learners = 1;
+    o.on_removed = [this] { ++removed; };
+    applier = std::make_unique<Applier>(*engine, *store, *lessor, cluster, waiters, o);
+  }
+
+  uint64_t next_index = 1;
+  raftpb::Entry entry(const outpostpb::Request& r) {
+    raftpb::Entry e;
+    e.set_type(raftpb::EntryNormal);
+    e.set_term(1);
+    e.set_index(next_index++);
+    e.set_data(r.SerializeAsString());
+    return e;
+  }
+  raftpb::Entry conf_entry(raftpb::ConfChange cc) {
+    raftpb::Entry e;
+    e.set_type(raftpb::EntryConfChange);
+    e.set_term(1);
+    e.set_index(next_index++);
+    e.set_data(cc.SerializeAsString());
+    return e;
+  }
+};
+
+outpostpb::Request put(const std::string& k, const std::string& v, int64_t lease = 0) {
+  outpostpb::Request r;
+  r.mutable_put()->set_key(k);
+  r.mutable_put()->set_value(v);
+  r.mutable_put()->set_lease(lease);
+  return r;
+}
+
+std::string get(mvcc::Store& store, const std::string& k) {
+  mvcc::ReadTxn r(store);
+  pb::RangeRequest req;
+  req.set_key(k);
+  pb::RangeResponse resp;
+  REQUIRE(mvcc::range(r, req, &resp).is_ok());
+  return resp.kvs_size() == 0 ? "<none>" : resp.kvs(0).value();
+}
+
+raftpb::ConfChange add_learner(uint64_t id, const std::string& url) {
+  outpostpb::ConfChangeContext ctx;
+  ctx.mutable_member()->set_id(id);
+  ctx.mutable_member()->add_peer_urls(url);
+  ctx.mutable_member()->set_is_learner(true);
+  raftpb::ConfChange cc;
+  cc.set_type(raftpb::ConfChangeAddLearnerNode);
+  cc.set_node_id(id);
+  cc.set_context(ctx.SerializeAsString());
+  return cc;
+}
+
+}  // namespace
+
+TEST_CASE("the applier answers the proposer's waiter and applies others' entries alike",
+          "[applier]") {
+  Fixture f;
+  pb::PutResponse resp;
+  Status got = Status::internal("not answered");
+  Waiters::Done done = [&](const Status& s) { got = s; };
+  outpostpb::Request mine = put("k1", "v1");
+  mine.set_id(f.waiters.add(&resp, done));
+  REQUIRE(mine.id() != 0);
+  outpostpb::Request theirs = put("k2", "v2");
+  theirs.set_id(12345);  // proposed by another member: nobody waits here
+  f.applier->apply({f.entry(mine), f.entry(theirs)});
+  CHECK(got.is_ok());
+  CHECK(resp.header().revision() == 2);
+  CHECK(get(*f.store, "k1") == "v1");
+  CHECK(get(*f.store, "k2") == "v2");
+  CHECK(f.applier->applied_index() == 2);
+  CHECK(f.store->consistent_index() == 2);
+}
+
+TEST_CASE("entries at or below the applied index are not applied again", "[applier]") {
+  Fixture f;
+  raftpb::Entry e1 = f.entry(put("k", "first"));
+  raftpb::Entry e2 = f.entry(put("k", "second"));
+  f.applier->apply({e1, e2});
+  const int64_t rev = f.store->current_revision();
+  f.applier->apply({e1, e2});  // a replay after a restart hands them out again
+  CHECK(f.store->current_revision() == rev);
+  CHECK(get(*f.store, "k") == "second");
+  // An empty entry (a new leader's) only moves the consistent index.
+  raftpb::Entry empty;
+  empty.set_term(2);
+  empty.set_index(f.next_index++);
+  f.applier->apply({empty});
+  CHECK(f.applier->applied_index() == 3);
+  CHECK(f.store->current_revision() == rev);
+}
+
+TEST_CASE("conf changes are decided by etcd's rules and recorded with the entry", "[applier]") {
+  Fixture f;
+  Status first = Status::internal("not answered"), dup = Status::internal("not answered");
+  Waiters::Done d1 = [&](const Status& s) { first = s; };
+  Waiters::Done d2 = [&](const Status& s) { dup = s; };
+  raftpb::ConfChange cc = add_learner(99, "http://10.0.0.9:2380");
+  cc.set_id(f.waiters.add(nullptr, d1));
+  raftpb::ConfChange again = add_learner(99, "http://10.0.0.9:2380");
+  again.set_id(f.waiters.add(nullptr, d2));
+  f.applier->apply({f.conf_entry(cc), f.conf_entry(again)});
+  CHECK(first.is_ok());
+  CHECK(dup.code() == ErrorCode::kMemberExist);
+  const auto* m = find_member(f.cluster.get(), 99);
+  REQUIRE(m != nullptr);
+  CHECK(m->is_learner());
+  CHECK(f.cluster.get().members_size() == 4);
+  // Persisted with the entry: the record on disk is the one in memory.
+  std::string raw;
+  REQUIRE(f.engine->get_meta(ClusterRecord::kMetaKey, &raw));
+  outpostpb::ClusterInfo disk;
+  REQUIRE(disk.ParseFromString(raw));
+  CHECK(disk.members_size() == 4);
+  CHECK(f.applier->applied_index() == 2);
+}
+
+TEST_CASE("applying the local member's removal runs on_removed once", "[applier]") {
+  Fixture f;
+  raftpb::ConfChange cc;
+  cc.set_type(raftpb::ConfChangeRemoveNode);
+  cc.set_node_id(f.cluster.local_id());
+  f.applier->apply({f.conf_entry(cc)});
+  CHECK(f.removed == 1);
+  CHECK(is_removed(f.cluster.get(), f.cluster.local_id()));
+  // Removing another member does not call it again.
+  raftpb::ConfChange other;
+  other.set_type(raftpb::ConfChangeRemoveNode);
+  const outpostpb::ClusterInfo now = f.cluster.get();
+  for (const auto& m : now.members())
+    if (m.id() != now.local_id() && !is_removed(now, m.id())) other.set_node_id(m.id());
+  f.applier->apply({f.conf_entry(other)});
+  CHECK(f.removed == 1);
+}
+
+TEST_CASE("a lease granted and revoked through the applier takes its keys with it",
+          "[applier]") {
+  Fixture f;
+  outpostpb::Request grant;
+  grant.mutable_lease_grant()->set_id(7);
+  grant.mutable_lease_grant()->set_ttl(30);
+  f.applier->apply({f.entry(grant), f.entry(put("leased", "x", 7)), f.entry(put("plain", "y"))});
+  CHECK(f.lessor->exists(7));
+  CHECK(get(*f.store, "leased") == "x");
+  outpostpb::Request revoke;
+  revoke.mutable_lease_revoke()->set_id(7);
+  f.applier->apply({f.entry(revoke)});
+  CHECK_FALSE(f.lessor->exists(7));
+  CHECK(get(*f.store, "leased") == "<none>");
+  CHECK(get(*f.store, "plain") == "y");
+}
+
+TEST_CASE("lease expiry follows the clock it is given, without sleeping", "[applier][clock]") {
+  Fixture f;
+  outpostpb::Request grant;
+  grant.mutable_lease_grant()->set_id(8);
+  grant.mutable_lease_grant()->set_ttl(5);
+  f.applier->apply({f.entry(grant)});
+  f.lessor->promote();  // the leader keeps deadlines: now + 5 s
+  f.clock.advance(4900ms);
+  CHECK(f.lessor->expired(10).empty());
+  auto renewed = f.lessor->renew(8);  // a keep-alive: another full TTL from now
+  REQUIRE(renewed.is_ok());
+  f.clock.advance(4900ms);
+  CHECK(f.lessor->expired(10).empty());
+  f.clock.advance(200ms);
+  CHECK(f.lessor->expired(10) == std::vector<int64_t>{8});
+}
