@@ -8,14 +8,14 @@ if ! command -v clang-format >/dev/null; then
   echo "check-format: clang-format is not installed (scripts/install-deps.sh installs it)" >&2
   exit 2
 fi
-bad=()
-while IFS= read -r -d '' f; do
-  if ! clang-format --dry-run --Werror "$f" >/dev/null 2>&1; then bad+=("$f"); fi
-done < <(git ls-files -z -- '*.cc' '*.h')
-if [ ${#bad[@]} -ne 0 ]; then
-  echo "check-format: ${#bad[@]} file(s) not formatted as .clang-format says" \
+bad=$(git ls-files -z -- '*.cc' '*.h' |
+      xargs -0 -r -n 1 -P "$(nproc)" \
+        sh -c 'clang-format --dry-run --Werror "$1" >/dev/null 2>&1 || echo "$1"' check-format |
+      sort)
+if [ -n "$bad" ]; then
+  echo "check-format: $(echo "$bad" | wc -l) file(s) not formatted as .clang-format says" \
        "(clang-format -i FILE fixes one):" >&2
-  printf '  %s\n' "${bad[@]}" >&2
+  echo "$bad" | sed 's/^/  /' >&2
   exit 1
 fi
 echo "check-format: all files formatted"
