@@ -34,11 +34,11 @@
 
 namespace outpost::config {
 
-enum class ClusterState { New, Existing };
-enum class Role { Voter, Learner };
-enum class Logger { Capnslog, Zap };
-enum class LogLevel { Debug, Info, Warn, Error, Panic, Fatal };
-enum class CompactionMode { Periodic, Revision };
+enum class ClusterState { kNew, kExisting };
+enum class Role { kVoter, kLearner };
+enum class Logger { kCapnslog, kZap };
+enum class LogLevel { kDebug, kInfo, kWarn, kError, kPanic, kFatal };
+enum class CompactionMode { kPeriodic, kRevision };
 
 // Lower-case names as written in flags and TOML ("new", "learner", "zap",
 // "warn", "periodic").
@@ -70,12 +70,12 @@ struct Config {
   // is <name>=<each initial advertise peer URL>, as etcd derives it.
   std::vector<std::pair<std::string, std::vector<Url>>> initial_cluster{
       {"default", {{"http", "localhost", 2380}}}};
-  ClusterState initial_cluster_state = ClusterState::New;  // --initial-cluster-state
+  ClusterState initial_cluster_state = ClusterState::kNew;  // --initial-cluster-state
   std::string initial_cluster_token = "etcd-cluster";       // --initial-cluster-token
   bool strict_reconfig_check = true;                         // --strict-reconfig-check
   bool force_new_cluster = false;                            // --force-new-cluster
   uint32_t max_learners = 1;  // --max-learners (Outpost; etcd hard-codes 1)
-  Role role = Role::Voter;    // --role (Outpost): voter | learner
+  Role role = Role::kVoter;    // --role (Outpost): voter | learner
 
   // ---- raft ----------------------------------------------------------------
   std::chrono::milliseconds heartbeat_interval{100};   // --heartbeat-interval
@@ -92,15 +92,15 @@ struct Config {
   int64_t quota_backend_bytes = 0;
 
   // ---- compaction ----------------------------------------------------------
-  CompactionMode auto_compaction_mode = CompactionMode::Periodic;  // --auto-compaction-mode
+  CompactionMode auto_compaction_mode = CompactionMode::kPeriodic;  // --auto-compaction-mode
   // --auto-compaction-retention, as given: periodic mode takes hours ("1") or
   // a Go duration ("30m", "1h30m"); revision mode a revision count. "0" = off.
   std::string auto_compaction_retention = "0";
 
   // ---- logging -------------------------------------------------------------
-  Logger logger = Logger::Capnslog;                 // --logger
+  Logger logger = Logger::kCapnslog;                 // --logger
   std::vector<std::string> log_outputs{"stderr"};   // --log-outputs
-  LogLevel log_level = LogLevel::Info;  // --log-level; --debug forces Debug
+  LogLevel log_level = LogLevel::kInfo;  // --log-level; --debug forces kDebug
   bool debug = false;                   // --debug (deprecated in etcd)
 
   // ---- accepted for compatibility ------------------------------------------

@@ -12,20 +12,20 @@ namespace outpost::config {
 
 using detail::FlagSpec;
 
-const char* to_string(ClusterState s) { return s == ClusterState::New ? "new" : "existing"; }
-const char* to_string(Role r) { return r == Role::Voter ? "voter" : "learner"; }
-const char* to_string(Logger l) { return l == Logger::Zap ? "zap" : "capnslog"; }
+const char* to_string(ClusterState s) { return s == ClusterState::kNew ? "new" : "existing"; }
+const char* to_string(Role r) { return r == Role::kVoter ? "voter" : "learner"; }
+const char* to_string(Logger l) { return l == Logger::kZap ? "zap" : "capnslog"; }
 const char* to_string(CompactionMode m) {
-  return m == CompactionMode::Periodic ? "periodic" : "revision";
+  return m == CompactionMode::kPeriodic ? "periodic" : "revision";
 }
 const char* to_string(LogLevel l) {
   switch (l) {
-    case LogLevel::Debug: return "debug";
-    case LogLevel::Info: return "info";
-    case LogLevel::Warn: return "warn";
-    case LogLevel::Error: return "error";
-    case LogLevel::Panic: return "panic";
-    case LogLevel::Fatal: return "fatal";
+    case LogLevel::kDebug: return "debug";
+    case LogLevel::kInfo: return "info";
+    case LogLevel::kWarn: return "warn";
+    case LogLevel::kError: return "error";
+    case LogLevel::kPanic: return "panic";
+    case LogLevel::kFatal: return "fatal";
   }
   return "info";
 }

@@ -20,16 +20,16 @@ namespace {
 
 // How a key's TOML value is checked before it reaches the flag's setter.
 enum class Kind {
-  String,       // a string
-  Bool,         // a boolean
-  Count,        // an integer >= 0
-  Positive,     // an integer > 0
-  Integer,      // any integer
-  Size,         // an integer >= 0 (bytes) or a string such as "64MiB"
-  StringOrInt,  // a string or an integer >= 0
-  Urls,         // an array of URL strings, or one string "u1,u2"
-  Strings,      // an array of strings, or one string "a,b"
-  Cluster,      // "n1=u1,n2=u2" or a table name -> URL string or array of URL strings
+  kString,       // a string
+  kBool,         // a boolean
+  kCount,        // an integer >= 0
+  kPositive,     // an integer > 0
+  kInteger,      // any integer
+  kSize,         // an integer >= 0 (bytes) or a string such as "64MiB"
+  kStringOrInt,  // a string or an integer >= 0
+  kUrls,         // an array of URL strings, or one string "u1,u2"
+  kStrings,      // an array of strings, or one string "a,b"
+  kCluster,      // "n1=u1,n2=u2" or a table name -> URL string or array of URL strings
 };
 
 struct Key {
@@ -40,32 +40,32 @@ struct Key {
 };
 
 constexpr Key kKeys[] = {
-    {"", "name", "name", Kind::String},
-    {"", "data_dir", "data-dir", Kind::String},
-    {"", "wal_dir", "wal-dir", Kind::String},
-    {"client", "listen_urls", "listen-client-urls", Kind::Urls},
-    {"client", "advertise_urls", "advertise-client-urls", Kind::Urls},
-    {"peer", "listen_urls", "listen-peer-urls", Kind::Urls},
-    {"peer", "advertise_urls", "initial-advertise-peer-urls", Kind::Urls},
-    {"cluster", "initial", "initial-cluster", Kind::Cluster},
-    {"cluster", "state", "initial-cluster-state", Kind::String},
-    {"cluster", "token", "initial-cluster-token", Kind::String},
-    {"cluster", "strict_reconfig_check", "strict-reconfig-check", Kind::Bool},
-    {"cluster", "force_new_cluster", "force-new-cluster", Kind::Bool},
-    {"cluster", "max_learners", "max-learners", Kind::Count},
-    {"raft", "heartbeat_interval_ms", "heartbeat-interval", Kind::Positive},
-    {"raft", "election_timeout_ms", "election-timeout", Kind::Positive},
-    {"raft", "snapshot_count", "snapshot-count", Kind::Count},
-    {"raft", "snapshot_rate_limit", "snapshot-rate-limit", Kind::Size},
-    {"limits", "max_request_bytes", "max-request-bytes", Kind::Positive},
-    {"limits", "max_txn_ops", "max-txn-ops", Kind::Positive},
-    {"limits", "quota_backend_bytes", "quota-backend-bytes", Kind::Integer},
-    {"compaction", "mode", "auto-compaction-mode", Kind::String},
-    {"compaction", "retention", "auto-compaction-retention", Kind::StringOrInt},
-    {"log", "logger", "logger", Kind::String},
-    {"log", "outputs", "log-outputs", Kind::Strings},
-    {"log", "level", "log-level", Kind::String},
-    {"replica", "role", "role", Kind::String},
+    {"", "name", "name", Kind::kString},
+    {"", "data_dir", "data-dir", Kind::kString},
+    {"", "wal_dir", "wal-dir", Kind::kString},
+    {"client", "listen_urls", "listen-client-urls", Kind::kUrls},
+    {"client", "advertise_urls", "advertise-client-urls", Kind::kUrls},
+    {"peer", "listen_urls", "listen-peer-urls", Kind::kUrls},
+    {"peer", "advertise_urls", "initial-advertise-peer-urls", Kind::kUrls},
+    {"cluster", "initial", "initial-cluster", Kind::kCluster},
+    {"cluster", "state", "initial-cluster-state", Kind::kString},
+    {"cluster", "token", "initial-cluster-token", Kind::kString},
+    {"cluster", "strict_reconfig_check", "strict-reconfig-check", Kind::kBool},
+    {"cluster", "force_new_cluster", "force-new-cluster", Kind::kBool},
+    {"cluster", "max_learners", "max-learners", Kind::kCount},
+    {"raft", "heartbeat_interval_ms", "heartbeat-interval", Kind::kPositive},
+    {"raft", "election_timeout_ms", "election-timeout", Kind::kPositive},
+    {"raft", "snapshot_count", "snapshot-count", Kind::kCount},
+    {"raft", "snapshot_rate_limit", "snapshot-rate-limit", Kind::kSize},
+    {"limits", "max_request_bytes", "max-request-bytes", Kind::kPositive},
+    {"limits", "max_txn_ops", "max-txn-ops", Kind::kPositive},
+    {"limits", "quota_backend_bytes", "quota-backend-bytes", Kind::kInteger},
+    {"compaction", "mode", "auto-compaction-mode", Kind::kString},
+    {"compaction", "retention", "auto-compaction-retention", Kind::kStringOrInt},
+    {"log", "logger", "logger", Kind::kString},
+    {"log", "outputs", "log-outputs", Kind::kStrings},
+    {"log", "level", "log-level", Kind::kString},
+    {"replica", "role", "role", Kind::kString},
 };
 
 constexpr std::string_view kTables[] = {"client", "peer",       "cluster", "raft",
@@ -214,38 +214,38 @@ class Loader {
     const std::string dotted =
         spec.table.empty() ? std::string(spec.key) : std::string(spec.table) + "." + std::string(spec.key);
     switch (spec.kind) {
-      case Kind::String:
+      case Kind::kString:
         if (!node.is_string()) return wrong_type(dotted, node, "a string");
         return set(spec, dotted, node, node.as_string()->get());
-      case Kind::Bool:
+      case Kind::kBool:
         if (!node.is_boolean()) return wrong_type(dotted, node, "a boolean");
         return set(spec, dotted, node, node.as_boolean()->get() ? "true" : "false");
-      case Kind::Count:
-      case Kind::Positive:
-      case Kind::Integer: {
+      case Kind::kCount:
+      case Kind::kPositive:
+      case Kind::kInteger: {
         if (!node.is_integer()) return wrong_type(dotted, node, "an integer");
         const int64_t v = node.as_integer()->get();
-        if (spec.kind != Kind::Integer && v < 0) {
+        if (spec.kind != Kind::kInteger && v < 0) {
           return report(node, dotted + ": must not be negative (got " + std::to_string(v) + ")");
         }
-        if (spec.kind == Kind::Positive && v == 0) {
+        if (spec.kind == Kind::kPositive && v == 0) {
           return report(node, dotted + ": must be greater than 0");
         }
         return set(spec, dotted, node, std::to_string(v));
       }
-      case Kind::Size:
-      case Kind::StringOrInt:
+      case Kind::kSize:
+      case Kind::kStringOrInt:
         if (node.is_integer()) {
           const int64_t v = node.as_integer()->get();
           if (v < 0) return report(node, dotted + ": must not be negative (got " + std::to_string(v) + ")");
           return set(spec, dotted, node, std::to_string(v));
         }
         if (!node.is_string()) {
-          return wrong_type(dotted, node, spec.kind == Kind::Size ? "an integer or a string such as \"64MiB\""
+          return wrong_type(dotted, node, spec.kind == Kind::kSize ? "an integer or a string such as \"64MiB\""
                                                                   : "a string or an integer");
         }
         return set(spec, dotted, node, node.as_string()->get());
-      case Kind::Urls:
+      case Kind::kUrls:
         if (node.is_string()) return set(spec, dotted, node, node.as_string()->get(), false);
         if (node.is_array()) {
           std::string joined;
@@ -253,7 +253,7 @@ class Loader {
           return;
         }
         return wrong_type(dotted, node, "an array of URL strings");
-      case Kind::Strings:
+      case Kind::kStrings:
         if (node.is_string()) return set(spec, dotted, node, node.as_string()->get());
         if (node.is_array()) {
           std::string joined;
@@ -268,7 +268,7 @@ class Loader {
           return set(spec, dotted, node, joined);
         }
         return wrong_type(dotted, node, "an array of strings");
-      case Kind::Cluster:
+      case Kind::kCluster:
         if (node.is_string()) return set(spec, dotted, node, node.as_string()->get(), false);
         if (node.is_table()) return apply_cluster_table(spec, dotted, *node.as_table());
         return wrong_type(dotted, node, "a string \"name=url,...\" or a table of name = url");

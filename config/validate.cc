@@ -110,7 +110,7 @@ std::string finalize_and_validate(Config& c, const std::set<std::string>& set_fl
 
   if (c.data_dir.empty()) c.data_dir = c.name + ".etcd";
   if (c.snapshot_count == 0) c.snapshot_count = 100000;
-  if (c.debug) c.log_level = LogLevel::Debug;
+  if (c.debug) c.log_level = LogLevel::kDebug;
   if (!is_set("initial-cluster")) {
     c.initial_cluster.clear();
     for (const auto& u : c.initial_advertise_peer_urls) add_member_url(&c.initial_cluster, c.name, u);
@@ -145,7 +145,7 @@ std::string finalize_and_validate(Config& c, const std::set<std::string>& set_fl
   if (std::string why; !check_compaction_retention(c.auto_compaction_mode, c.auto_compaction_retention, &why)) {
     return why;
   }
-  if (c.role == Role::Learner && c.force_new_cluster) {
+  if (c.role == Role::kLearner && c.force_new_cluster) {
     return "--force-new-cluster cannot be used by a learner (role = learner): "
            "a new cluster needs a voting member";
   }
@@ -153,7 +153,7 @@ std::string finalize_and_validate(Config& c, const std::set<std::string>& set_fl
   // Bootstrap checks (etcd: VerifyBootstrap / VerifyJoinExisting).
   const std::vector<Url>* mine = member_urls(c);
   if (!mine) return "couldn't find local name " + quote(c.name) + " in the initial cluster configuration";
-  if (c.initial_cluster_state == ClusterState::New) {
+  if (c.initial_cluster_state == ClusterState::kNew) {
     if (auto e = check_advertise_matches_cluster(c, *mine); !e.empty()) return e;
   }
   if (has_duplicate_url(c.initial_cluster)) {

@@ -179,27 +179,27 @@ std::string cluster_string(const Cluster& cluster) {
 }
 
 bool parse_cluster_state(std::string_view s, ClusterState* out, std::string* why) {
-  if (s == "new") return *out = ClusterState::New, true;
-  if (s == "existing") return *out = ClusterState::Existing, true;
+  if (s == "new") return *out = ClusterState::kNew, true;
+  if (s == "existing") return *out = ClusterState::kExisting, true;
   return set_why(why, "expected \"new\" or \"existing\"");
 }
 
 bool parse_role(std::string_view s, Role* out, std::string* why) {
-  if (s == "voter") return *out = Role::Voter, true;
-  if (s == "learner") return *out = Role::Learner, true;
+  if (s == "voter") return *out = Role::kVoter, true;
+  if (s == "learner") return *out = Role::kLearner, true;
   return set_why(why, "expected \"voter\" or \"learner\"");
 }
 
 bool parse_logger(std::string_view s, Logger* out, std::string* why) {
-  if (s == "zap") return *out = Logger::Zap, true;
-  if (s == "capnslog") return *out = Logger::Capnslog, true;
+  if (s == "zap") return *out = Logger::kZap, true;
+  if (s == "capnslog") return *out = Logger::kCapnslog, true;
   return set_why(why, "unknown logger option " + quote(s) + " (expected \"zap\" or \"capnslog\")");
 }
 
 bool parse_log_level(std::string_view s, LogLevel* out, std::string* why) {
   static constexpr std::pair<std::string_view, LogLevel> kLevels[] = {
-      {"debug", LogLevel::Debug}, {"info", LogLevel::Info},   {"warn", LogLevel::Warn},
-      {"error", LogLevel::Error}, {"panic", LogLevel::Panic}, {"fatal", LogLevel::Fatal}};
+      {"debug", LogLevel::kDebug}, {"info", LogLevel::kInfo},   {"warn", LogLevel::kWarn},
+      {"error", LogLevel::kError}, {"panic", LogLevel::kPanic}, {"fatal", LogLevel::kFatal}};
   for (const auto& [text, level] : kLevels) {
     if (s == text) return *out = level, true;
   }
@@ -207,8 +207,8 @@ bool parse_log_level(std::string_view s, LogLevel* out, std::string* why) {
 }
 
 bool parse_compaction_mode(std::string_view s, CompactionMode* out, std::string* why) {
-  if (s == "periodic") return *out = CompactionMode::Periodic, true;
-  if (s == "revision") return *out = CompactionMode::Revision, true;
+  if (s == "periodic") return *out = CompactionMode::kPeriodic, true;
+  if (s == "revision") return *out = CompactionMode::kRevision, true;
   return set_why(why, "unknown auto-compaction-mode " + quote(s) +
                           " (expected \"periodic\" or \"revision\")");
 }
@@ -254,7 +254,7 @@ bool is_go_duration(std::string_view s) {
 
 bool check_compaction_retention(CompactionMode mode, std::string_view s, std::string* why) {
   uint64_t n = 0;
-  if (mode == CompactionMode::Revision) {
+  if (mode == CompactionMode::kRevision) {
     if (parse_uint64(s, &n, nullptr)) return true;
     return set_why(why, "invalid auto-compaction-retention " + quote(s) +
                             " for revision mode (expected a number of revisions)");

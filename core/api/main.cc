@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
   const config::Config& cfg = *loaded.config;
 
   log::Level level = log::Level::kInfo;
-  log::parse_level(config::to_string(cfg.debug ? config::LogLevel::Debug : cfg.log_level), &level);
+  log::parse_level(config::to_string(cfg.debug ? config::LogLevel::kDebug : cfg.log_level), &level);
   std::string err;
   if (!log::configure(cfg.log_outputs, level, &err)) return fail(err);
 
@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
   mo.election_timeout_ms = uint64_t(cfg.election_timeout.count());
   mo.heartbeat_ms = uint64_t(cfg.heartbeat_interval.count());
   mo.snapshot_rate_limit = cfg.snapshot_rate_limit;
-  mo.join_existing = cfg.initial_cluster_state == config::ClusterState::Existing;
+  mo.join_existing = cfg.initial_cluster_state == config::ClusterState::kExisting;
   for (const auto& u : cfg.initial_advertise_peer_urls) mo.advertise_peer_urls.push_back(u.str());
   mo.max_learners = cfg.max_learners;
   mo.strict_reconfig_check = cfg.strict_reconfig_check;

@@ -5,6 +5,8 @@
 #include <ctime>
 #include <mutex>
 
+#include "core/common/panic.h"
+
 namespace outpost::log {
 namespace {
 
@@ -59,24 +61,47 @@ std::string caller(const char* file, int line) {
 }
 
 template <class Fields>
-void write_impl(Level level, const char* file, int line, std::string_view msg,
-                const Fields& fields) {
-  Sink& s = sink();
-  if (level < s.level) return;
+std::string format_line(const char* level, const char* file, int line, std::string_view msg,
+                        const Fields& fields) {
   std::string out;
   out.reserve(128);
   out += "{\"level\":\"";
-  out += level_name(level);
+  out += level;
   out += "\",\"ts\":\"" + timestamp() + "\",\"caller\":" + json_quote(caller(file, line));
   out += ",\"msg\":" + json_quote(msg);
   for (const auto& [k, v] : fields) out += "," + json_quote(k) + ":" + v;
   out += "}\n";
+  return out;
+}
+
+void emit(Sink& s, const std::string& out) {
   std::lock_guard lock(s.mu);
   for (FILE* f : s.files) {
     std::fwrite(out.data(), 1, out.size(), f);
     std::fflush(f);
   }
 }
+
+template <class Fields>
+void write_impl(Level level, const char* file, int line, std::string_view msg,
+                const Fields& fields) {
+  Sink& s = sink();
+  if (level < s.level) return;
+  emit(s, format_line(level_name(level), file, line, msg, fields));
+}
+
+// OUTPOST_PANIC's writer: the panic line goes to the configured outputs (stderr until configure())
+// whatever the level, then panic_at aborts. Installed once, at static initialisation, so every
+// binary that links this file has it before main() and no thread ever sees the pointer change.
+void write_panic(const char* file, int line, std::string_view msg,
+                 std::initializer_list<PanicField> fields) {
+  emit(sink(), panic_line(file, line, msg, fields));
+}
+
+[[maybe_unused]] const bool panic_writer_installed = [] {
+  panic_writer() = &write_panic;
+  return true;
+}();
 
 }  // namespace
 
@@ -133,6 +158,11 @@ bool parse_level(std::string_view name, Level* out) {
   else if (name == "panic" || name == "fatal") *out = Level::kFatal;
   else return false;
   return true;
+}
+
+std::string panic_line(const char* file, int line, std::string_view msg,
+                       std::initializer_list<Field> fields) {
+  return format_line("panic", file, line, msg, fields);
 }
 
 bool configure(const std::vector<std::string>& outputs, Level level, std::string* error) {

@@ -5,6 +5,7 @@
 //   OUTPOST_LOG(kInfo, "published local member", log::kv("id", id), log::kv("name", name));
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -39,6 +40,11 @@ void write(Level level, const char* file, int line, std::string_view msg,
            std::initializer_list<Field> fields);
 void write(Level level, const char* file, int line, std::string_view msg,
            const std::vector<Field>& fields);
+
+// The line OUTPOST_PANIC (core/common/panic.h) writes once this file is linked in: a line as
+// write() makes it, at level "panic". It goes to every configured output whatever the level.
+std::string panic_line(const char* file, int line, std::string_view msg,
+                       std::initializer_list<Field> fields);
 
 }  // namespace outpost::log
 

@@ -6,8 +6,9 @@
 //   OUTPOST_PANIC("failed to commit applied entry", {"index", std::to_string(index)});
 //
 // Header-only, so core/raft (which links nothing but its protos) uses it too. Fields are
-// (name, value already encoded as JSON) pairs, the shape of log::Field. Until the logger is set
-// up (log::configure installs its writer), the line goes to stderr.
+// (name, value already encoded as JSON) pairs, the shape of log::Field. A binary that links
+// core/common/log.cc has the logger's writer installed before main() (the line goes to the
+// configured outputs, with a timestamp); one that does not (core/raft alone) writes to stderr.
 
 #include <cstdio>
 #include <cstdlib>

@@ -2,6 +2,7 @@
 
 #include "core/common/crc32c.h"
 #include "core/common/log.h"
+#include "core/common/panic.h"
 
 namespace outpost::mvcc {
 namespace {
@@ -226,8 +227,12 @@ WriteTxn::WriteTxn(Store& s)
 
 WriteTxn::~WriteTxn() {
   if (!ended_) {
+    // A transaction left without end() still commits. If that write fails, the in-memory index
+    // (and the lessor, through the hook) already hold changes the disk does not: serving on would
+    // answer from state that was never persisted. As etcd's backend, die and let the restart
+    // replay the Raft log.
     Status st = end();
-    if (!st) OUTPOST_LOG(kError, "write transaction failed to commit", log::kv("error", st.message()));
+    if (!st) OUTPOST_PANIC("write transaction failed to commit", log::kv("error", st.message()));
   }
 }
 

@@ -14,7 +14,7 @@ namespace {
 const std::set<std::string> kCommands = {"put", "range", "txn-put", "watch-latency",
                                          "lease-keepalive"};
 
-enum class Kind { Bool, Int, Int64, Uint, Double, Duration, String, List };
+enum class Kind { kBool, kInt, kInt64, kUint, kDouble, kDuration, kString, kList };
 
 struct Flag {
   const char* name;
@@ -26,43 +26,43 @@ struct Flag {
 
 const std::vector<Flag>& flags() {
   static const std::vector<Flag> table = {
-      {"endpoints", "*", Kind::List, "comma separated host:port list, spread round-robin over --conns (default 127.0.0.1:2379)",
+      {"endpoints", "*", Kind::kList, "comma separated host:port list, spread round-robin over --conns (default 127.0.0.1:2379)",
        [](Options& o) -> void* { return &o.endpoints; }},
-      {"conns", "*", Kind::Int, "number of gRPC connections (default 1)",
+      {"conns", "*", Kind::kInt, "number of gRPC connections (default 1)",
        [](Options& o) -> void* { return &o.conns; }},
-      {"clients", "*", Kind::Int, "number of concurrent clients, multiplexed over --conns (default 1)",
+      {"clients", "*", Kind::kInt, "number of concurrent clients, multiplexed over --conns (default 1)",
        [](Options& o) -> void* { return &o.clients; }},
-      {"precise", "*", Kind::Bool, "print latencies with full precision",
+      {"precise", "*", Kind::kBool, "print latencies with full precision",
        [](Options& o) -> void* { return &o.precise; }},
-      {"json", "*", Kind::Bool, "print one JSON object instead of the report",
+      {"json", "*", Kind::kBool, "print one JSON object instead of the report",
        [](Options& o) -> void* { return &o.json; }},
-      {"timeout", "*", Kind::Duration, "stop the whole run after this long (default 120s)",
+      {"timeout", "*", Kind::kDuration, "stop the whole run after this long (default 120s)",
        [](Options& o) -> void* { return &o.timeout_s; }},
-      {"dial-timeout", "*", Kind::Duration, "time for every connection to become ready (default 5s)",
+      {"dial-timeout", "*", Kind::kDuration, "time for every connection to become ready (default 5s)",
        [](Options& o) -> void* { return &o.dial_timeout_s; }},
-      {"total", "put range txn-put lease-keepalive", Kind::Uint, "total number of requests (default 10000)",
+      {"total", "put range txn-put lease-keepalive", Kind::kUint, "total number of requests (default 10000)",
        [](Options& o) -> void* { return &o.total; }},
-      {"rate", "put range txn-put", Kind::Double, "maximum requests per second, 0 = no limit (default 0)",
+      {"rate", "put range txn-put", Kind::kDouble, "maximum requests per second, 0 = no limit (default 0)",
        [](Options& o) -> void* { return &o.rate; }},
-      {"key-size", "put txn-put watch-latency", Kind::Int, "key size in bytes (default 8; watch-latency 32)",
+      {"key-size", "put txn-put watch-latency", Kind::kInt, "key size in bytes (default 8; watch-latency 32)",
        [](Options& o) -> void* { return &o.key_size; }},
-      {"val-size", "put txn-put watch-latency", Kind::Int, "value size in bytes (default 8; watch-latency 32)",
+      {"val-size", "put txn-put watch-latency", Kind::kInt, "value size in bytes (default 8; watch-latency 32)",
        [](Options& o) -> void* { return &o.val_size; }},
-      {"key-space-size", "put txn-put", Kind::Int64, "maximum number of distinct keys (default 1)",
+      {"key-space-size", "put txn-put", Kind::kInt64, "maximum number of distinct keys (default 1)",
        [](Options& o) -> void* { return &o.key_space_size; }},
-      {"sequential-keys", "put", Kind::Bool, "use sequential keys instead of random ones",
+      {"sequential-keys", "put", Kind::kBool, "use sequential keys instead of random ones",
        [](Options& o) -> void* { return &o.sequential_keys; }},
-      {"txn-ops", "txn-put", Kind::Int, "number of puts per txn (default 1)",
+      {"txn-ops", "txn-put", Kind::kInt, "number of puts per txn (default 1)",
        [](Options& o) -> void* { return &o.txn_ops; }},
-      {"consistency", "range", Kind::String, "l (linearizable) or s (serializable) (default l)",
+      {"consistency", "range", Kind::kString, "l (linearizable) or s (serializable) (default l)",
        [](Options& o) -> void* { return &o.consistency; }},
-      {"put-total", "watch-latency", Kind::Uint, "number of puts to the watched key (default 1000)",
+      {"put-total", "watch-latency", Kind::kUint, "number of puts to the watched key (default 1000)",
        [](Options& o) -> void* { return &o.put_total; }},
-      {"put-rate", "watch-latency", Kind::Double, "puts per second (default 100)",
+      {"put-rate", "watch-latency", Kind::kDouble, "puts per second (default 100)",
        [](Options& o) -> void* { return &o.put_rate; }},
-      {"watchers", "watch-latency", Kind::Int, "number of watchers on the key (default 100)",
+      {"watchers", "watch-latency", Kind::kInt, "number of watchers on the key (default 100)",
        [](Options& o) -> void* { return &o.watchers; }},
-      {"streams", "watch-latency", Kind::Int, "number of watch streams the watchers share (default 10)",
+      {"streams", "watch-latency", Kind::kInt, "number of watch streams the watchers share (default 10)",
        [](Options& o) -> void* { return &o.streams; }},
   };
   return table;
@@ -98,46 +98,46 @@ std::string set_value(const Flag& f, Options& o, const std::string& value) {
   char* end = nullptr;
   errno = 0;
   switch (f.kind) {
-    case Kind::Bool:
+    case Kind::kBool:
       if (value == "true" || value == "1") *static_cast<bool*>(p) = true;
       else if (value == "false" || value == "0") *static_cast<bool*>(p) = false;
       else return bad + " (want true or false)";
       return "";
-    case Kind::Int: {
+    case Kind::kInt: {
       long long v = std::strtoll(value.c_str(), &end, 10);
       if (errno != 0 || value.empty() || *end != '\0') return bad + " (want an integer)";
       if (v < -2147483647LL || v > 2147483647LL) return bad + " (out of range)";
       *static_cast<int*>(p) = static_cast<int>(v);
       return "";
     }
-    case Kind::Int64: {
+    case Kind::kInt64: {
       long long v = std::strtoll(value.c_str(), &end, 10);
       if (errno != 0 || value.empty() || *end != '\0') return bad + " (want an integer)";
       *static_cast<int64_t*>(p) = v;
       return "";
     }
-    case Kind::Uint: {
+    case Kind::kUint: {
       if (!value.empty() && value[0] == '-') return bad + " (want a non-negative integer)";
       unsigned long long v = std::strtoull(value.c_str(), &end, 10);
       if (errno != 0 || value.empty() || *end != '\0') return bad + " (want a non-negative integer)";
       *static_cast<uint64_t*>(p) = v;
       return "";
     }
-    case Kind::Double: {
+    case Kind::kDouble: {
       double v = std::strtod(value.c_str(), &end);
       if (errno != 0 || value.empty() || *end != '\0' || !std::isfinite(v) || v < 0)
         return bad + " (want a non-negative number)";
       *static_cast<double*>(p) = v;
       return "";
     }
-    case Kind::Duration:
+    case Kind::kDuration:
       if (!parse_duration(value, static_cast<double*>(p)))
         return bad + " (want a duration such as 30s, 500ms, 2m)";
       return "";
-    case Kind::String:
+    case Kind::kString:
       *static_cast<std::string*>(p) = value;
       return "";
-    case Kind::List: {
+    case Kind::kList: {
       auto* list = static_cast<std::vector<std::string>*>(p);
       list->clear();
       size_t start = 0;
@@ -228,7 +228,7 @@ ParseResult parse_options(const std::vector<std::string>& argv) {
       r.error = "unknown flag: --" + name;
       return r;
     }
-    if (!has_value && flag->kind != Kind::Bool) {
+    if (!has_value && flag->kind != Kind::kBool) {
       if (i + 1 >= argv.size()) {
         r.error = "flag needs an argument: --" + name;
         return r;

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "core/common/panic.h"
 #include "core/raft/raw_node.h"
 
 namespace {
@@ -42,6 +43,13 @@ void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 using namespace outpost::raft;
 
 namespace {
+
+// The bench's MemoryStorage calls do not fail on this path; if one does, the figures mean nothing.
+void must(Error e, const char* call) {
+  if (e != Error::ok)
+    OUTPOST_PANIC("raft storage call failed", {"call", "\"" + std::string(call) + "\""},
+                  {"error", "\"" + std::string(to_string(e)) + "\""});
+}
 
 struct Node {
   std::unique_ptr<MemoryStorage> storage;
@@ -82,8 +90,8 @@ Result run(std::uint64_t total, std::size_t payload, std::uint64_t batch) {
         moved = true;
         ++readies;
         Ready rd = n.node->ready();
-        if (rd.snapshot) n.storage->apply_snapshot(*rd.snapshot);
-        n.storage->append(std::move(rd.entries));
+        if (rd.snapshot) must(n.storage->apply_snapshot(*rd.snapshot), "apply_snapshot");
+        must(n.storage->append(std::move(rd.entries)), "append");
         if (rd.hard_state) n.storage->set_hard_state(*rd.hard_state);
         for (auto& m : rd.messages) net.push_back(std::move(m));
         for (const auto& e : rd.committed_entries) {
@@ -93,7 +101,7 @@ Result run(std::uint64_t total, std::size_t payload, std::uint64_t batch) {
         n.node->advance();
         n.since_compact += rd.committed_entries.size();
         if (n.since_compact >= 10000) {
-          n.storage->compact(n.applied);
+          must(n.storage->compact(n.applied), "compact");
           n.since_compact = 0;
         }
       }

@@ -22,12 +22,12 @@ TEST_CASE("ETCD_<FLAG> sets the flag's field", "[env]") {
   CHECK(c.name == "infra1");
   CHECK(c.data_dir == "/data/infra1");
   CHECK(c.initial_cluster.size() == 2);
-  CHECK(c.initial_cluster_state == ClusterState::Existing);
+  CHECK(c.initial_cluster_state == ClusterState::kExisting);
   CHECK(c.heartbeat_interval == 200ms);
   CHECK(c.election_timeout == 2000ms);
   CHECK_FALSE(c.strict_reconfig_check);
   CHECK(c.max_learners == 2);
-  CHECK(c.role == Role::Learner);
+  CHECK(c.role == Role::kLearner);
 }
 
 TEST_CASE("a command-line flag wins over its environment variable, with a warning", "[env][precedence]") {

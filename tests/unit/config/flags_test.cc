@@ -20,7 +20,7 @@ TEST_CASE("defaults equal etcd 3.4.23's", "[flags][defaults]") {
   REQUIRE(c.initial_cluster.size() == 1);
   CHECK(c.initial_cluster[0].first == "default");
   CHECK(url_strings(c.initial_cluster[0].second) == std::vector<std::string>{"http://localhost:2380"});
-  CHECK(c.initial_cluster_state == ClusterState::New);
+  CHECK(c.initial_cluster_state == ClusterState::kNew);
   CHECK(c.initial_cluster_token == "etcd-cluster");
   CHECK(c.heartbeat_interval == 100ms);
   CHECK(c.election_timeout == 1000ms);
@@ -30,17 +30,17 @@ TEST_CASE("defaults equal etcd 3.4.23's", "[flags][defaults]") {
   CHECK(c.quota_backend_bytes == 0);
   CHECK(c.strict_reconfig_check);
   CHECK_FALSE(c.force_new_cluster);
-  CHECK(c.logger == Logger::Capnslog);
+  CHECK(c.logger == Logger::kCapnslog);
   CHECK(c.log_outputs == std::vector<std::string>{"stderr"});
-  CHECK(c.log_level == LogLevel::Info);
+  CHECK(c.log_level == LogLevel::kInfo);
   CHECK_FALSE(c.debug);
   CHECK_FALSE(c.enable_pprof);
-  CHECK(c.auto_compaction_mode == CompactionMode::Periodic);
+  CHECK(c.auto_compaction_mode == CompactionMode::kPeriodic);
   CHECK(c.auto_compaction_retention == "0");
   // Outpost extensions.
   CHECK(c.max_learners == 1);
   CHECK(c.snapshot_rate_limit == 64ull * 1024 * 1024);
-  CHECK(c.role == Role::Voter);
+  CHECK(c.role == Role::kVoter);
   CHECK(c.ignored_flags.empty());
   CHECK(c.config_file.empty());
 }
@@ -71,7 +71,7 @@ TEST_CASE("the etcd local Procfile's infra1 command line parses", "[flags][procf
   CHECK(c.initial_cluster[2].first == "infra3");
   CHECK(url_strings(c.initial_cluster[2].second) == std::vector<std::string>{"http://127.0.0.1:32380"});
   CHECK(c.enable_pprof);
-  CHECK(c.logger == Logger::Zap);
+  CHECK(c.logger == Logger::kZap);
   CHECK(c.log_outputs == std::vector<std::string>{"stderr"});
 }
 
@@ -164,7 +164,7 @@ TEST_CASE("every implemented flag sets its field", "[flags]") {
   CHECK(url_strings(c.initial_advertise_peer_urls) == std::vector<std::string>{"http://n1.example:2380"});
   REQUIRE(c.initial_cluster.size() == 2);
   CHECK(c.initial_cluster[1].first == "n2");
-  CHECK(c.initial_cluster_state == ClusterState::Existing);
+  CHECK(c.initial_cluster_state == ClusterState::kExisting);
   CHECK(c.initial_cluster_token == "tok");
   CHECK(c.heartbeat_interval == 50ms);
   CHECK(c.election_timeout == 500ms);
@@ -173,18 +173,18 @@ TEST_CASE("every implemented flag sets its field", "[flags]") {
   CHECK(c.max_txn_ops == 256);
   CHECK(c.quota_backend_bytes == 8589934592LL);
   CHECK_FALSE(c.strict_reconfig_check);
-  CHECK(c.logger == Logger::Zap);
+  CHECK(c.logger == Logger::kZap);
   CHECK(c.log_outputs == std::vector<std::string>{"stdout", "/tmp/outpost.log"});
-  CHECK(c.log_level == LogLevel::Warn);
-  CHECK(c.auto_compaction_mode == CompactionMode::Revision);
+  CHECK(c.log_level == LogLevel::kWarn);
+  CHECK(c.auto_compaction_mode == CompactionMode::kRevision);
   CHECK(c.auto_compaction_retention == "1000");
   CHECK(c.max_learners == 3);
   CHECK(c.snapshot_rate_limit == 10ull * 1024 * 1024);
-  CHECK(c.role == Role::Learner);
+  CHECK(c.role == Role::kLearner);
 }
 
 TEST_CASE("--debug forces the debug log level", "[flags]") {
-  CHECK(ok({"--debug", "--log-level=error"}).log_level == LogLevel::Debug);
+  CHECK(ok({"--debug", "--log-level=error"}).log_level == LogLevel::kDebug);
 }
 
 TEST_CASE("--log-output is etcd 3.4's old spelling of --log-outputs", "[flags]") {
@@ -409,11 +409,11 @@ TEST_CASE("usage() mentions every implemented flag", "[flags][help]") {
 }
 
 TEST_CASE("enum names round-trip the flag spellings", "[flags]") {
-  CHECK(std::string(to_string(ClusterState::Existing)) == "existing");
-  CHECK(std::string(to_string(Role::Learner)) == "learner");
-  CHECK(std::string(to_string(Logger::Zap)) == "zap");
-  CHECK(std::string(to_string(LogLevel::Warn)) == "warn");
-  CHECK(std::string(to_string(CompactionMode::Revision)) == "revision");
+  CHECK(std::string(to_string(ClusterState::kExisting)) == "existing");
+  CHECK(std::string(to_string(Role::kLearner)) == "learner");
+  CHECK(std::string(to_string(Logger::kZap)) == "zap");
+  CHECK(std::string(to_string(LogLevel::kWarn)) == "warn");
+  CHECK(std::string(to_string(CompactionMode::kRevision)) == "revision");
 }
 
 TEST_CASE("spaces around list items are ignored and empty cluster entries skipped, as in etcd", "[flags]") {

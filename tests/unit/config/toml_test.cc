@@ -90,7 +90,7 @@ role = "voter"
   CHECK(url_strings(c.initial_advertise_peer_urls) == std::vector<std::string>{"http://127.0.0.1:12380"});
   REQUIRE(c.initial_cluster.size() == 3);
   CHECK(c.initial_cluster[1].first == "infra2");
-  CHECK(c.initial_cluster_state == ClusterState::New);
+  CHECK(c.initial_cluster_state == ClusterState::kNew);
   CHECK(c.initial_cluster_token == "etcd-cluster-1");
   CHECK_FALSE(c.strict_reconfig_check);
   CHECK_FALSE(c.force_new_cluster);
@@ -102,12 +102,12 @@ role = "voter"
   CHECK(c.max_request_bytes == 2097152);
   CHECK(c.max_txn_ops == 64);
   CHECK(c.quota_backend_bytes == 4294967296LL);
-  CHECK(c.auto_compaction_mode == CompactionMode::Periodic);
+  CHECK(c.auto_compaction_mode == CompactionMode::kPeriodic);
   CHECK(c.auto_compaction_retention == "30m");
-  CHECK(c.logger == Logger::Zap);
+  CHECK(c.logger == Logger::kZap);
   CHECK(c.log_outputs == std::vector<std::string>{"stderr", "/var/log/outpost.log"});
-  CHECK(c.log_level == LogLevel::Debug);
-  CHECK(c.role == Role::Voter);
+  CHECK(c.log_level == LogLevel::kDebug);
+  CHECK(c.role == Role::kVoter);
 }
 
 TEST_CASE("an empty TOML file gives the defaults", "[toml]") {
@@ -171,8 +171,8 @@ state = "existing"
 [replica]
 role = "learner"
 )");
-  CHECK(c.role == Role::Learner);
-  CHECK(c.initial_cluster_state == ClusterState::Existing);
+  CHECK(c.role == Role::kLearner);
+  CHECK(c.initial_cluster_state == ClusterState::kExisting);
   CHECK(c.data_dir == "r1.etcd");  // derived from the TOML name
 }
 
@@ -285,5 +285,5 @@ TEST_CASE("the example in config/README.md loads", "[toml][docs]") {
   CHECK(c.initial_cluster[0].first == "infra1");
   CHECK(c.initial_cluster[2].first == "infra3");
   CHECK(c.initial_cluster_token == "etcd-cluster-1");
-  CHECK(c.logger == Logger::Zap);
+  CHECK(c.logger == Logger::kZap);
 }

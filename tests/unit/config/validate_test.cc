@@ -79,7 +79,7 @@ TEST_CASE("a new member's advertised peer URLs must match its initial-cluster en
 TEST_CASE("the advertise check is skipped when joining an existing cluster", "[validate]") {
   const Config c = ok(infra1({"--initial-cluster", "infra1=http://127.0.0.1:22380", "--initial-cluster-state",
                               "existing"}));
-  CHECK(c.initial_cluster_state == ClusterState::Existing);
+  CHECK(c.initial_cluster_state == ClusterState::kExisting);
 }
 
 TEST_CASE("a URL used twice in the initial cluster is refused (etcd's text)", "[validate]") {
