@@ -1,6 +1,8 @@
 #include "core/raft/raft.h"
 
 #include <algorithm>
+#include <cinttypes>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 
@@ -24,7 +26,46 @@ std::uint64_t splitmix64(std::uint64_t& state) {
   return z ^ (z >> 31);
 }
 
+const char* name(raftpb::MessageType t) { return raftpb::MessageType_Name(t).c_str(); }
+
 }  // namespace
+
+const char* to_string(LogLevel l) {
+  switch (l) {
+    case LogLevel::debug: return "DEBUG";
+    case LogLevel::info: return "INFO";
+    case LogLevel::warning: return "WARN";
+    case LogLevel::error: return "ERROR";
+  }
+  return "?";
+}
+
+void Raft::logf(LogLevel level, const char* fmt, ...) const {
+  if (!log_enabled(level)) return;
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  const int n = std::vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  logger_(level, std::string_view(buf, std::min(static_cast<std::size_t>(n), sizeof(buf) - 1)));
+}
+
+std::string Raft::describe_config() const {
+  auto list = [](const std::set<std::uint64_t>& ids) {
+    std::string out;
+    for (std::uint64_t id : ids) {
+      if (!out.empty()) out += ' ';
+      char b[24];
+      std::snprintf(b, sizeof(b), "%" PRIx64, id);
+      out += b;
+    }
+    return out;
+  };
+  std::string out = "voters=(" + list(prs_.voters()) + ")";
+  if (!prs_.learners().empty()) out += " learners=(" + list(prs_.learners()) + ")";
+  return out;
+}
 
 const char* to_string(StateType s) {
   switch (s) {
@@ -81,7 +122,9 @@ Raft::Raft(const Config& c)
       pre_vote_(c.pre_vote),
       disable_proposal_forwarding_(c.disable_proposal_forwarding),
       rng_state_(c.random_seed != 0 ? c.random_seed : c.id * 0x2545f4914f6cdd1dULL + 1),
-      random_(c.random) {
+      random_(c.random),
+      logger_(c.logger),
+      log_level_(c.log_level) {
   if (std::string err = c.validate(); !err.empty()) fatal(err.c_str());
   raftpb::HardState hs;
   raftpb::ConfState cs;
@@ -90,9 +133,22 @@ Raft::Raft(const Config& c)
   for (std::uint64_t v : cs.voters()) prs_.add_voter(v, next);
   for (std::uint64_t l : cs.learners()) prs_.add_learner(l, next);
   is_learner_ = prs_.is_learner(id_);
+  logf(LogLevel::info, "%" PRIx64 " switched to configuration %s", id_, describe_config().c_str());
   if (hs.term() != 0 || hs.vote() != 0 || hs.commit() != 0) load_state(hs);
   if (c.applied > 0) raft_log_.applied_to(c.applied);
   become_follower(term_, no_node);
+  if (log_enabled(LogLevel::info)) {
+    std::string peers;
+    for (std::uint64_t v : prs_.voters()) {
+      if (!peers.empty()) peers += ',';
+      peers += std::to_string(v);
+    }
+    logf(LogLevel::info,
+         "newRaft %" PRIx64 " [peers: [%s], term: %" PRIu64 ", commit: %" PRIu64
+         ", applied: %" PRIu64 ", lastindex: %" PRIu64 ", lastterm: %" PRIu64 "]",
+         id_, peers.c_str(), term_, raft_log_.committed(), raft_log_.applied(),
+         raft_log_.last_index(), raft_log_.last_term());
+  }
 }
 
 void Raft::load_state(const raftpb::HardState& hs) {
@@ -153,6 +209,7 @@ void Raft::become_follower(std::uint64_t term, std::uint64_t lead) {
   reset(term);
   lead_ = lead;
   state_ = StateType::follower;
+  logf(LogLevel::info, "%" PRIx64 " became follower at term %" PRIu64, id_, term_);
 }
 
 void Raft::become_candidate() {
@@ -160,6 +217,7 @@ void Raft::become_candidate() {
   reset(term_ + 1);
   vote_ = id_;
   state_ = StateType::candidate;
+  logf(LogLevel::info, "%" PRIx64 " became candidate at term %" PRIu64, id_, term_);
 }
 
 void Raft::become_pre_candidate() {
@@ -168,6 +226,7 @@ void Raft::become_pre_candidate() {
   prs_.reset_votes();
   lead_ = no_node;
   state_ = StateType::pre_candidate;
+  logf(LogLevel::info, "%" PRIx64 " became pre-candidate at term %" PRIu64, id_, term_);
 }
 
 void Raft::become_leader() {
@@ -184,6 +243,7 @@ void Raft::become_leader() {
   // The empty entry of the new term lets the leader commit (and learn the commit index) quickly.
   std::vector<raftpb::Entry> noop(1);
   if (!append_entry(std::move(noop))) fatal("cannot append the leader's empty entry");
+  logf(LogLevel::info, "%" PRIx64 " became leader at term %" PRIu64, id_, term_);
 }
 
 void Raft::tick() {
@@ -230,8 +290,14 @@ void Raft::tick_heartbeat() {
 }
 
 void Raft::hup(CampaignType t) {
-  if (state_ == StateType::leader) return;
-  if (!promotable()) return;
+  if (state_ == StateType::leader) {
+    logf(LogLevel::debug, "%" PRIx64 " ignoring MsgHup because already leader", id_);
+    return;
+  }
+  if (!promotable()) {
+    logf(LogLevel::warning, "%" PRIx64 " is unpromotable and can not campaign", id_);
+    return;
+  }
   // A committed but unapplied conf change could change whether we may campaign at all.
   if (raft_log_.committed() > raft_log_.applied()) {
     std::vector<raftpb::Entry> ents;
@@ -240,9 +306,16 @@ void Raft::hup(CampaignType t) {
       fatal("cannot read unapplied entries");
     }
     for (const auto& e : ents) {
-      if (e.type() == raftpb::EntryConfChange) return;
+      if (e.type() == raftpb::EntryConfChange) {
+        logf(LogLevel::warning,
+             "%" PRIx64 " cannot campaign at term %" PRIu64
+             " since there are still pending configuration changes to apply",
+             id_, term_);
+        return;
+      }
     }
   }
+  logf(LogLevel::info, "%" PRIx64 " is starting a new election at term %" PRIu64, id_, term_);
   campaign(t);
 }
 
@@ -258,7 +331,7 @@ void Raft::campaign(CampaignType t) {
     vote_msg = raftpb::MsgVote;
     term = term_;
   }
-  if (poll(id_, true) == VoteResult::won) {
+  if (poll(id_, vote_resp_type(vote_msg), true) == VoteResult::won) {
     // Single voter: we won on our own vote.
     if (t == CampaignType::pre_election) {
       campaign(CampaignType::election);
@@ -276,11 +349,22 @@ void Raft::campaign(CampaignType t) {
     m.set_index(raft_log_.last_index());
     m.set_log_term(raft_log_.last_term());
     if (t == CampaignType::transfer) m.set_context(campaign_transfer_ctx);
+    logf(LogLevel::info,
+         "%" PRIx64 " [logterm: %" PRIu64 ", index: %" PRIu64 "] sent %s request to %" PRIx64
+         " at term %" PRIu64,
+         id_, m.log_term(), m.index(), name(vote_msg), id, term_);
     send(std::move(m));
   }
 }
 
-VoteResult Raft::poll(std::uint64_t id, bool granted) {
+VoteResult Raft::poll(std::uint64_t id, raftpb::MessageType t, bool granted) {
+  if (granted) {
+    logf(LogLevel::info, "%" PRIx64 " received %s from %" PRIx64 " at term %" PRIu64, id_, name(t),
+         id, term_);
+  } else {
+    logf(LogLevel::info, "%" PRIx64 " received %s rejection from %" PRIx64 " at term %" PRIu64, id_,
+         name(t), id, term_);
+  }
   prs_.record_vote(id, granted);
   return prs_.tally(nullptr, nullptr);
 }
@@ -296,7 +380,21 @@ Error Raft::step(raftpb::Message m) {
           check_quorum_ && lead_ != no_node && election_elapsed_ < election_timeout_;
       // Leader lease: we heard from a leader recently, so this candidate cannot have a legitimate
       // reason to take over; ignoring it keeps a rejoining partitioned node from disrupting us.
-      if (!force && in_lease) return Error::ok;
+      if (!force && in_lease) {
+        logf(LogLevel::info,
+             "%" PRIx64 " [logterm: %" PRIu64 ", index: %" PRIu64 ", vote: %" PRIx64
+             "] ignored %s from %" PRIx64 " [logterm: %" PRIu64 ", index: %" PRIu64
+             "] at term %" PRIu64 ": lease is not expired (remaining ticks: %d)",
+             id_, raft_log_.last_term(), raft_log_.last_index(), vote_, name(type), m.from(),
+             m.log_term(), m.index(), term_, election_timeout_ - election_elapsed_);
+        return Error::ok;
+      }
+    }
+    if (type != raftpb::MsgPreVote && !(type == raftpb::MsgPreVoteResp && !m.reject())) {
+      logf(LogLevel::info,
+           "%" PRIx64 " [term: %" PRIu64 "] received a %s message with higher term from %" PRIx64
+           " [term: %" PRIu64 "]",
+           id_, term_, name(type), m.from(), m.term());
     }
     if (type == raftpb::MsgPreVote) {
       // Never bump our term for a pre-vote.
@@ -324,12 +422,23 @@ Error Raft::step(raftpb::Message m) {
       resp.set_type(raftpb::MsgAppResp);
       send(std::move(resp));
     } else if (type == raftpb::MsgPreVote) {
+      logf(LogLevel::info,
+           "%" PRIx64 " [logterm: %" PRIu64 ", index: %" PRIu64 ", vote: %" PRIx64
+           "] rejected %s from %" PRIx64 " [logterm: %" PRIu64 ", index: %" PRIu64
+           "] at term %" PRIu64,
+           id_, raft_log_.last_term(), raft_log_.last_index(), vote_, name(type), m.from(),
+           m.log_term(), m.index(), term_);
       raftpb::Message resp;
       resp.set_to(m.from());
       resp.set_term(term_);
       resp.set_type(raftpb::MsgPreVoteResp);
       resp.set_reject(true);
       send(std::move(resp));
+    } else {
+      logf(LogLevel::info,
+           "%" PRIx64 " [term: %" PRIu64 "] ignored a %s message with lower term from %" PRIx64
+           " [term: %" PRIu64 "]",
+           id_, term_, name(type), m.from(), m.term());
     }
     return Error::ok;
   }
@@ -362,7 +471,13 @@ void Raft::handle_vote_request(const raftpb::Message& m) {
   raftpb::Message resp;
   resp.set_to(m.from());
   resp.set_type(vote_resp_type(m.type()));
-  if (can_vote && raft_log_.is_up_to_date(m.index(), m.log_term())) {
+  const bool grant = can_vote && raft_log_.is_up_to_date(m.index(), m.log_term());
+  logf(LogLevel::info,
+       "%" PRIx64 " [logterm: %" PRIu64 ", index: %" PRIu64 ", vote: %" PRIx64 "] %s %s %s %" PRIx64
+       " [logterm: %" PRIu64 ", index: %" PRIu64 "] at term %" PRIu64,
+       id_, raft_log_.last_term(), raft_log_.last_index(), vote_, grant ? "cast" : "rejected",
+       name(m.type()), grant ? "for" : "from", m.from(), m.log_term(), m.index(), term_);
+  if (grant) {
     // A granted answer carries the candidate's term, so a granted pre-vote (for a term we have
     // not entered) is recognised by the candidate.
     resp.set_term(m.term());
@@ -386,6 +501,8 @@ Error Raft::step_leader(raftpb::Message& m) {
     case raftpb::MsgCheckQuorum:
       if (Progress* self = prs_.get(id_)) self->recent_active = true;
       if (!prs_.quorum_active()) {
+        logf(LogLevel::warning, "%" PRIx64 " stepped down to follower since quorum is not active",
+             id_);
         become_follower(term_, no_node);
         return Error::ok;
       }
@@ -396,12 +513,25 @@ Error Raft::step_leader(raftpb::Message& m) {
     case raftpb::MsgProp: {
       if (m.entries_size() == 0) fatal("stepped an empty proposal");
       if (prs_.get(id_) == nullptr) return Error::proposal_dropped;  // we were removed
-      if (lead_transferee_ != no_node) return Error::proposal_dropped;
+      if (lead_transferee_ != no_node) {
+        logf(LogLevel::debug,
+             "%" PRIx64 " [term %" PRIu64 "] transfer leadership to %" PRIx64
+             " is in progress; dropping proposal",
+             id_, term_, lead_transferee_);
+        return Error::proposal_dropped;
+      }
       std::vector<raftpb::Entry> ents;
       ents.reserve(static_cast<std::size_t>(m.entries_size()));
       for (auto& e : *m.mutable_entries()) {
         if (e.type() == raftpb::EntryConfChange) {
-          if (pending_conf_index_ > raft_log_.applied()) return Error::proposal_dropped;
+          if (pending_conf_index_ > raft_log_.applied()) {
+            logf(LogLevel::info,
+                 "%" PRIx64 " ignoring conf change at index %" PRIu64
+                 ": possible unapplied conf change at index %" PRIu64 " (applied to %" PRIu64 ")",
+                 id_, raft_log_.last_index() + ents.size() + 1, pending_conf_index_,
+                 raft_log_.applied());
+            return Error::proposal_dropped;
+          }
           pending_conf_index_ = raft_log_.last_index() + ents.size() + 1;
         }
         ents.push_back(std::move(e));
@@ -486,17 +616,38 @@ void Raft::release_pending_read_index_messages() {
 }
 
 void Raft::handle_transfer_leader(const raftpb::Message& m, Progress& pr) {
-  if (pr.is_learner) return;  // a learner can never lead
+  if (pr.is_learner) {  // a learner can never lead
+    logf(LogLevel::debug, "%" PRIx64 " is learner. Ignored transferring leadership", m.from());
+    return;
+  }
   const std::uint64_t transferee = m.from();
   if (lead_transferee_ != no_node) {
-    if (lead_transferee_ == transferee) return;  // already under way
+    if (lead_transferee_ == transferee) {  // already under way
+      logf(LogLevel::info,
+           "%" PRIx64 " [term %" PRIu64 "] transfer leadership to %" PRIx64
+           " is in progress, ignores request to same node %" PRIx64,
+           id_, term_, transferee, transferee);
+      return;
+    }
+    logf(LogLevel::info, "%" PRIx64 " [term %" PRIu64 "] abort previous transferring leadership to %" PRIx64,
+         id_, term_, lead_transferee_);
     abort_leader_transfer();
   }
-  if (transferee == id_) return;  // already the leader
+  if (transferee == id_) {
+    logf(LogLevel::debug, "%" PRIx64 " is already leader. Ignored transferring leadership to self",
+         id_);
+    return;
+  }
+  logf(LogLevel::info, "%" PRIx64 " [term %" PRIu64 "] starts to transfer leadership to %" PRIx64,
+       id_, term_, transferee);
   // The transfer must finish within an election timeout (tick_heartbeat aborts it otherwise).
   election_elapsed_ = 0;
   lead_transferee_ = transferee;
   if (pr.match == raft_log_.last_index()) {
+    logf(LogLevel::info,
+         "%" PRIx64 " sends MsgTimeoutNow to %" PRIx64 " immediately as %" PRIx64
+         " already has up-to-date log",
+         id_, transferee, transferee);
     send_timeout_now(transferee);
   } else {
     send_append(transferee);
@@ -508,6 +659,8 @@ Error Raft::step_candidate(raftpb::Message& m) {
       state_ == StateType::pre_candidate ? raftpb::MsgPreVoteResp : raftpb::MsgVoteResp;
   switch (m.type()) {
     case raftpb::MsgProp:
+      logf(LogLevel::info, "%" PRIx64 " no leader at term %" PRIu64 "; dropping proposal", id_,
+           term_);
       return Error::proposal_dropped;
     case raftpb::MsgApp:
       become_follower(m.term(), m.from());  // someone won this term
@@ -525,7 +678,14 @@ Error Raft::step_candidate(raftpb::Message& m) {
       return Error::proposal_dropped;
     default:
       if (m.type() != my_resp) break;
-      switch (poll(m.from(), !m.reject())) {
+      const VoteResult res = poll(m.from(), m.type(), !m.reject());
+      if (log_enabled(LogLevel::info)) {
+        std::size_t granted = 0, rejected = 0;
+        prs_.tally(&granted, &rejected);
+        logf(LogLevel::info, "%" PRIx64 " has received %zu %s votes and %zu vote rejections", id_,
+             granted, name(m.type()), rejected);
+      }
+      switch (res) {
         case VoteResult::won:
           if (state_ == StateType::pre_candidate) {
             campaign(CampaignType::election);
@@ -548,7 +708,18 @@ Error Raft::step_candidate(raftpb::Message& m) {
 Error Raft::step_follower(raftpb::Message& m) {
   switch (m.type()) {
     case raftpb::MsgProp:
-      if (lead_ == no_node || disable_proposal_forwarding_) return Error::proposal_dropped;
+      if (lead_ == no_node) {
+        logf(LogLevel::info, "%" PRIx64 " no leader at term %" PRIu64 "; dropping proposal", id_,
+             term_);
+        return Error::proposal_dropped;
+      }
+      if (disable_proposal_forwarding_) {
+        logf(LogLevel::info,
+             "%" PRIx64 " not forwarding to leader %" PRIx64 " at term %" PRIu64
+             "; dropping proposal",
+             id_, lead_, term_);
+        return Error::proposal_dropped;
+      }
       m.set_to(lead_);
       send(std::move(m));
       break;
@@ -568,16 +739,33 @@ Error Raft::step_follower(raftpb::Message& m) {
       handle_snapshot(m);
       break;
     case raftpb::MsgTransferLeader:
-      if (lead_ == no_node) return Error::proposal_dropped;
+      if (lead_ == no_node) {
+        logf(LogLevel::info,
+             "%" PRIx64 " no leader at term %" PRIu64 "; dropping leader transfer msg", id_, term_);
+        return Error::proposal_dropped;
+      }
       m.set_to(lead_);
       send(std::move(m));
       break;
     case raftpb::MsgTimeoutNow:
       // The leader asked us to take over: campaign at once, skipping pre-vote and the lease.
-      if (promotable()) hup(CampaignType::transfer);
+      if (promotable()) {
+        logf(LogLevel::info,
+             "%" PRIx64 " [term %" PRIu64 "] received MsgTimeoutNow from %" PRIx64
+             " and starts an election to get leadership.",
+             id_, term_, m.from());
+        hup(CampaignType::transfer);
+      } else {
+        logf(LogLevel::info, "%" PRIx64 " received MsgTimeoutNow from %" PRIx64
+             " but is not promotable", id_, m.from());
+      }
       break;
     case raftpb::MsgReadIndex:
-      if (lead_ == no_node) return Error::proposal_dropped;
+      if (lead_ == no_node) {
+        logf(LogLevel::info,
+             "%" PRIx64 " no leader at term %" PRIu64 "; dropping index reading msg", id_, term_);
+        return Error::proposal_dropped;
+      }
       m.set_to(lead_);
       send(std::move(m));
       break;
@@ -618,6 +806,7 @@ raftpb::ConfState Raft::apply_conf_change(const raftpb::ConfChange& cc) {
     case raftpb::ConfChangeUpdateNode: break;
     default: break;
   }
+  logf(LogLevel::info, "%" PRIx64 " switched to configuration %s", id_, describe_config().c_str());
   return prs_.conf_state();
 }
 

@@ -32,6 +32,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/raft/log.h"
@@ -45,6 +46,18 @@ constexpr std::uint64_t no_node = 0;
 
 enum class StateType { follower, candidate, leader, pre_candidate };
 const char* to_string(StateType s);
+
+// Severity of a line the library logs (etcd raft's Logger levels).
+enum class LogLevel { debug, info, warning, error };
+// "DEBUG", "INFO", "WARN", "ERROR": the prefixes etcd's interaction tests print.
+const char* to_string(LogLevel l);
+
+// Receives one line per event: role transitions ("1 became leader at term 2"), votes sent, cast,
+// received and rejected, messages ignored for their term, snapshots restored, configurations
+// switched, proposals dropped. The line has no level prefix and no trailing newline. It is called
+// synchronously from tick()/step()/the constructor on the caller's thread, so it must not call
+// back into the node; the library itself does no I/O, the callback decides where lines go.
+using Logger = std::function<void(LogLevel level, std::string_view line)>;
 
 struct Config {
   std::uint64_t id = 0;              // this member; must not be 0
@@ -64,6 +77,10 @@ struct Config {
   std::uint64_t random_seed = 0;
   // Optional override: returns a value in [0, n). Takes precedence over random_seed.
   std::function<std::uint64_t(std::uint64_t n)> random;
+  // Where the library's log lines go (see Logger). Default: empty, the library is silent.
+  Logger logger;
+  // Lines below this level are not formatted nor passed to `logger`. Default: info.
+  LogLevel log_level = LogLevel::info;
 
   // Empty if valid, otherwise what is wrong.
   std::string validate() const;
@@ -132,7 +149,7 @@ class Raft {
 
   void hup(CampaignType t);
   void campaign(CampaignType t);
-  VoteResult poll(std::uint64_t id, bool granted);
+  VoteResult poll(std::uint64_t id, raftpb::MessageType t, bool granted);
 
   Error step_leader(raftpb::Message& m);
   Error step_candidate(raftpb::Message& m);
@@ -165,6 +182,11 @@ class Raft {
   void add_node(std::uint64_t id, bool learner);
   void remove_node(std::uint64_t id);
   void load_state(const raftpb::HardState& hs);
+  // Formats and hands a line to logger_ when one is set and `level` is enabled.
+  bool log_enabled(LogLevel level) const { return logger_ && level >= log_level_; }
+  void logf(LogLevel level, const char* fmt, ...) const __attribute__((format(printf, 3, 4)));
+  // "voters=(1 2 3) learners=(4)", etcd's way of printing a configuration.
+  std::string describe_config() const;
 
   std::uint64_t id_;
   std::uint64_t term_ = 0;
@@ -196,6 +218,8 @@ class Raft {
   bool disable_proposal_forwarding_;
   std::uint64_t rng_state_;
   std::function<std::uint64_t(std::uint64_t)> random_;
+  Logger logger_;
+  LogLevel log_level_;
 };
 
 // Message classification helpers.

@@ -2,6 +2,7 @@
 // follower side of the log-matching check, commitment, and the leader's flow control. The roles,
 // elections, message dispatch, ReadIndex, transfers and membership live in raft.cc.
 #include <algorithm>
+#include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 
@@ -27,11 +28,17 @@ std::uint64_t payload_size(const std::vector<raftpb::Entry>& ents) {
 void Raft::handle_append_response(const raftpb::Message& m, Progress& pr) {
   pr.recent_active = true;
   if (m.reject()) {
+    logf(LogLevel::debug,
+         "%" PRIx64 " received MsgAppResp(rejected, hint: (index %" PRIu64 ", term %" PRIu64
+         ")) from %" PRIx64 " for index %" PRIu64,
+         id_, m.reject_hint(), m.log_term(), m.from(), m.index());
     // Fast back-off: the follower told us the last index of its log whose term could match
     // (reject_hint, log_term); skip every index of ours whose term is larger than that term.
     std::uint64_t next_probe = m.reject_hint();
     if (m.log_term() > 0) next_probe = find_conflict_by_term(m.reject_hint(), m.log_term());
     if (pr.maybe_decr_to(m.index(), next_probe)) {
+      logf(LogLevel::debug, "%" PRIx64 " decreased progress of %" PRIx64 " to [next = %" PRIu64 "]",
+           id_, m.from(), pr.next);
       if (pr.state == ProgressState::replicate) pr.become_probe();
       send_append(m.from());
     }
@@ -42,7 +49,13 @@ void Raft::handle_append_response(const raftpb::Message& m, Progress& pr) {
   switch (pr.state) {
     case ProgressState::probe: pr.become_replicate(); break;
     case ProgressState::snapshot:
-      if (pr.match >= pr.pending_snapshot) pr.become_probe();
+      if (pr.match >= pr.pending_snapshot) {
+        logf(LogLevel::debug,
+             "%" PRIx64 " recovered from needing snapshot, resumed sending replication messages "
+             "to %" PRIx64,
+             id_, m.from());
+        pr.become_probe();
+      }
       break;
     case ProgressState::replicate: pr.inflights.free_le(m.index()); break;
   }
@@ -56,6 +69,8 @@ void Raft::handle_append_response(const raftpb::Message& m, Progress& pr) {
   while (maybe_send_append(m.from(), false)) {
   }
   if (m.from() == lead_transferee_ && pr.match == raft_log_.last_index()) {
+    logf(LogLevel::info, "%" PRIx64 " sent MsgTimeoutNow to %" PRIx64 " after received MsgAppResp",
+         id_, m.from());
     send_timeout_now(m.from());
   }
 }
@@ -95,6 +110,10 @@ void Raft::handle_append(raftpb::Message& m) {
   // there, so the leader can skip a whole run of conflicting entries in one round trip.
   const std::uint64_t hint =
       find_conflict_by_term(std::min(m.index(), raft_log_.last_index()), m.log_term());
+  logf(LogLevel::debug,
+       "%" PRIx64 " [logterm: %" PRIu64 ", index: %" PRIu64 "] rejected MsgApp [logterm: %" PRIu64
+       ", index: %" PRIu64 "] from %" PRIx64,
+       id_, raft_log_.term_or_zero(m.index()), m.index(), m.log_term(), m.index(), m.from());
   resp.set_index(m.index());
   resp.set_reject(true);
   resp.set_reject_hint(hint);
@@ -127,9 +146,18 @@ void Raft::handle_snapshot(const raftpb::Message& m) {
   raftpb::Message resp;
   resp.set_to(m.from());
   resp.set_type(raftpb::MsgAppResp);
+  const auto& md = m.snapshot().metadata();
   if (restore(m.snapshot())) {
+    logf(LogLevel::info,
+         "%" PRIx64 " [commit: %" PRIu64 "] restored snapshot [index: %" PRIu64 ", term: %" PRIu64
+         "]",
+         id_, raft_log_.committed(), md.index(), md.term());
     resp.set_index(raft_log_.last_index());
   } else {
+    logf(LogLevel::info,
+         "%" PRIx64 " [commit: %" PRIu64 "] ignored snapshot [index: %" PRIu64 ", term: %" PRIu64
+         "]",
+         id_, raft_log_.committed(), md.index(), md.term());
     resp.set_index(raft_log_.committed());
   }
   send(std::move(resp));
@@ -153,6 +181,7 @@ bool Raft::restore(const raftpb::Snapshot& s) {
   prs_ = std::move(fresh);
   if (Progress* self = prs_.get(id_)) self->match = raft_log_.last_index();
   is_learner_ = prs_.is_learner(id_);
+  logf(LogLevel::info, "%" PRIx64 " switched to configuration %s", id_, describe_config().c_str());
   return true;
 }
 
@@ -170,10 +199,25 @@ bool Raft::maybe_send_append(std::uint64_t to, bool send_if_empty) {
                          pr->next - 1 < raft_log_.first_index() - 1;
   if (compacted) {
     // The follower needs entries we no longer have: ship the snapshot instead.
-    if (!pr->recent_active) return false;
+    if (!pr->recent_active) {
+      logf(LogLevel::debug, "ignore sending snapshot to %" PRIx64
+           " since it is not recently active", to);
+      return false;
+    }
     raftpb::Snapshot snap;
-    if (raft_log_.snapshot(&snap) != Error::ok) return false;  // temporarily unavailable
+    if (raft_log_.snapshot(&snap) != Error::ok) {
+      logf(LogLevel::debug,
+           "%" PRIx64 " failed to send snapshot to %" PRIx64
+           " because snapshot is temporarily unavailable",
+           id_, to);
+      return false;
+    }
     if (snap.metadata().index() == 0) fatal("need a non-empty snapshot");
+    logf(LogLevel::debug,
+         "%" PRIx64 " [firstindex: %" PRIu64 ", commit: %" PRIu64 "] sent snapshot[index: %" PRIu64
+         ", term: %" PRIu64 "] to %" PRIx64,
+         id_, raft_log_.first_index(), raft_log_.committed(), snap.metadata().index(),
+         snap.metadata().term(), to);
     m.set_type(raftpb::MsgSnap);
     pr->become_snapshot(snap.metadata().index());
     *m.mutable_snapshot() = std::move(snap);
