@@ -160,6 +160,45 @@ void Raft::load_state(const raftpb::HardState& hs) {
   vote_ = hs.vote();
 }
 
+std::string Raft::check_invariants(std::uint64_t log_from) const {
+  auto num = [](std::uint64_t v) { return std::to_string(v); };
+  const std::uint64_t first = raft_log_.first_index(), last = raft_log_.last_index();
+  const std::uint64_t committed = raft_log_.committed(), applied = raft_log_.applied();
+  if (committed > last) return "committed " + num(committed) + " > last index " + num(last);
+  if (committed + 1 < first) {
+    return "committed " + num(committed) + " < first index " + num(first) + " - 1";
+  }
+  if (applied > committed) return "applied " + num(applied) + " > committed " + num(committed);
+  const std::uint64_t from = std::max(first, log_from);
+  std::uint64_t prev = raft_log_.term_or_zero(from - 1);
+  for (std::uint64_t i = from; i <= last; ++i) {
+    const std::uint64_t t = raft_log_.term_or_zero(i);
+    if (t < prev) {
+      return "log term decreases at index " + num(i) + ": " + num(prev) + " then " + num(t);
+    }
+    prev = t;
+  }
+  if (raft_log_.last_term() > term_) {
+    return "last log term " + num(raft_log_.last_term()) + " > current term " + num(term_);
+  }
+  switch (state_) {
+    case StateType::leader:
+      if (lead_ != id_) return "leader whose lead is " + num(lead_);
+      if (!prs_.is_voter(id_)) return "leader that is not a voter";
+      break;
+    case StateType::candidate:
+      if (vote_ != id_) return "candidate that voted for " + num(vote_);
+      [[fallthrough]];
+    case StateType::pre_candidate:
+      if (lead_ != no_node) return "candidate that knows leader " + num(lead_);
+      if (is_learner_) return "learner campaigning";
+      break;
+    case StateType::follower:
+      break;
+  }
+  return {};
+}
+
 raftpb::HardState Raft::hard_state() const {
   raftpb::HardState hs;
   hs.set_term(term_);

@@ -126,6 +126,14 @@ class Raft {
   int randomized_election_timeout() const { return randomized_election_timeout_; }
   std::uint64_t pending_conf_index() const { return pending_conf_index_; }
   std::uint64_t uncommitted_size() const { return uncommitted_size_; }
+  // Checks what must hold of this node between any two calls (LogCabin's invariant checker):
+  // committed within [first_index - 1, last_index], applied <= committed, log terms
+  // non-decreasing and never above the current term, a candidate voted for itself, a leader leads
+  // itself and is a voter, a learner never campaigns nor leads. Returns "" when all hold,
+  // otherwise what broke. The log is scanned from max(first_index, log_from): entries at or below
+  // the commit index never change, so a caller checking after every step may pass the commit
+  // index it saw at the previous check. For tests and debug builds: O(log length) otherwise.
+  std::string check_invariants(std::uint64_t log_from = 0) const;
   // Called by RawNode::advance with the payload bytes of the committed entries handed out.
   void reduce_uncommitted_size(std::uint64_t committed_payload);
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/raft/raw_node.h"
+#include "tests/raft/invariants.h"
 
 namespace outpost::raft::sim {
 
@@ -178,6 +179,7 @@ class World {
     n.started = true;
     n.last_state = StateType::follower;
     n.last_term = n.node->raft().term();
+    invariants_.restarted(n.id);
     ++n.incarnation;
   }
 
@@ -503,6 +505,10 @@ class World {
   void observe(SimNode& n) {
     if (!n.up() || !result_.ok) return;
     const Raft& r = n.node->raft();
+    ++steps_;
+    if (std::string err = invariants_.check(r); !err.empty()) {
+      return fail("invariant broken at step " + std::to_string(steps_) + ": " + err);
+    }
     max_commit_ = std::max(max_commit_, r.log().committed());
     if (r.state() == StateType::leader) {
       auto [it, fresh] = leaders_.emplace(r.term(), n.id);
@@ -642,6 +648,8 @@ class World {
   int partition_until_ = -1;
   std::set<std::uint64_t> to_remove_;
   std::map<std::uint64_t, std::uint64_t> leaders_;  // term -> leader
+  test::InvariantChecker invariants_;  // checked after every step (observe)
+  std::uint64_t steps_ = 0;            // steps observed so far, to name a broken one
   std::vector<Committed> committed_;               // index -> what was applied there
   std::map<std::string, std::uint64_t> read_floor_;
   std::uint64_t max_commit_ = 0;
