@@ -178,7 +178,9 @@ std::string Raft::check_invariants(std::uint64_t log_from) const {
     }
     prev = t;
   }
-  if (raft_log_.last_term() > term_) {
+  // (A member booted from a snapshot may hold its term before learning any term: only entries of
+  // the log proper count.)
+  if (last >= first && raft_log_.last_term() > term_) {
     return "last log term " + num(raft_log_.last_term()) + " > current term " + num(term_);
   }
   switch (state_) {
