@@ -114,6 +114,9 @@ std::string describe_message(const raftpb::Message& m) {
     }
     out += "]";
   }
+  // Not in etcd's output: the context (a ReadIndex request's tag on heartbeats, a leader
+  // transfer's mark on votes) is what those rounds are about.
+  if (!m.context().empty()) out += " Context:" + quote(m.context());
   if (m.has_snapshot() && m.snapshot().metadata().index() != 0) {
     out += " Snapshot: " + describe_snapshot(m.snapshot());
   }
@@ -209,6 +212,9 @@ std::string InteractionEnv::handle(const Command& c) {
     const int ticks =
         c.name == "tick-heartbeat" ? n.config.heartbeat_tick : n.config.election_tick;
     for (int i = 0; i < ticks; ++i) n.node->tick();
+  } else if (c.name == "set-randomized-timeout") {
+    node(to_u64(arg(0))).node->raft().set_randomized_election_timeout(
+        static_cast<int>(to_u64(arg(1))));
   } else if (c.name == "process-ready") {
     for (auto id : all_ids()) process_ready(id);
   } else if (c.name == "deliver-msgs") {
@@ -218,6 +224,16 @@ std::string InteractionEnv::handle(const Command& c) {
   } else if (c.name == "isolate") {
     isolated_.insert(to_u64(arg(0)));
   } else if (c.name == "heal") {
+    // What was sent across the partition is lost, not delivered late.
+    std::vector<raftpb::Message> kept;
+    for (auto& m : messages_) {
+      if (isolated_.count(m.from()) || isolated_.count(m.to())) {
+        print("dropped: " + describe_message(m));
+      } else {
+        kept.push_back(std::move(m));
+      }
+    }
+    messages_ = std::move(kept);
     isolated_.clear();
   } else if (c.name == "compact") {
     Node& n = node(to_u64(arg(0)));
@@ -258,6 +274,7 @@ void InteractionEnv::add_nodes(const Command& c) {
   std::uint64_t index = 0;
   bool pre_vote = false, check_quorum = false, lease = false;
   std::size_t max_inflight = 256;
+  int election = 10, heartbeat = 1;
   for (const auto& [k, vals] : c.kv) {
     if (k == "voters") {
       for (const auto& v : vals) voters.push_back(to_u64(v));
@@ -271,6 +288,10 @@ void InteractionEnv::add_nodes(const Command& c) {
       check_quorum = vals.at(0) == "true";
     } else if (k == "read-only") {
       lease = vals.at(0) == "lease";
+    } else if (k == "election-tick") {
+      election = static_cast<int>(to_u64(vals.at(0)));
+    } else if (k == "heartbeat-tick") {
+      heartbeat = static_cast<int>(to_u64(vals.at(0)));
     } else if (k == "max-inflight") {
       max_inflight = static_cast<std::size_t>(to_u64(vals.at(0)));
     } else {
@@ -293,7 +314,7 @@ void InteractionEnv::add_nodes(const Command& c) {
         nd.storage = std::make_unique<MemoryStorage>(cs);
       }
     }
-    Config cfg = make_config(id, nd.storage.get());
+    Config cfg = make_config(id, nd.storage.get(), election, heartbeat);
     cfg.applied = index;
     cfg.pre_vote = pre_vote;
     cfg.check_quorum = check_quorum;

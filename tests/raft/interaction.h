@@ -5,7 +5,7 @@
 // Commands (arguments: positional, or key=value, lists as key=(1,2,3)):
 //   log-level debug|info|warn|error|none   lines of the Raft logger printed from now on
 //   add-nodes N [voters=(..)] [learners=(..)] [index=I] [pre-vote=true] [check-quorum=true]
-//             [read-only=lease] [max-inflight=K]
+//             [read-only=lease] [max-inflight=K] [election-tick=10] [heartbeat-tick=1]
 //                       adds N nodes with the next ids; with voters, they boot with that
 //                       membership (at a snapshot of index I, term 1, when I > 0), otherwise
 //                       empty (they join when a leader sends them a snapshot)
@@ -16,10 +16,12 @@
 //   read-index ID CTX   ID asks for a read index tagged CTX
 //   tick-heartbeat ID   ticks ID heartbeat_tick times;  tick-election ID: election_tick times
 //                       (the election timeout is not randomized here: it is election_tick)
+//   set-randomized-timeout ID T  ID campaigns after T ticks without a leader (until it resets)
 //   process-ready ID... handles one Ready of each ID (persist, queue messages, apply, advance)
 //   deliver-msgs ID...  steps every queued message addressed to each ID
 //   stabilize [ID...]   process-ready and deliver-msgs in rounds until nothing moves
-//   isolate ID / heal   from now on drop (print as "dropped:") messages from and to ID / none
+//   isolate ID / heal   from now on drop (print as "dropped:") messages from and to ID / none;
+//                       heal drops what is still queued across the partition
 //   compact ID INDEX    snapshots ID's storage at INDEX and drops the entries before it
 //   raft-log ID         the entries ID persisted;  raft-state: role, term, leader of each node
 //   status ID           ID's view of its peers' progress (what a leader tracks)
