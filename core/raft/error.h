@@ -1,13 +1,14 @@
 #pragma once
 // Outcome codes of the Raft library. The library never throws on a normal path: every call that
-// can fail for a reason the caller should handle returns one of these.
+// can fail for a reason the caller should handle returns one of these, and [[nodiscard]] makes
+// the compiler flag a caller that drops one.
 
 #include <cstdint>
 #include <string_view>
 
 namespace outpost::raft {
 
-enum class Error : std::uint8_t {
+enum class [[nodiscard]] Error : std::uint8_t {
   ok = 0,
   // The proposal could not be accepted here (no leader known, leadership transfer in progress,
   // uncommitted-size limit reached, or this member is not part of the configuration). Retry later.

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "core/common/panic.h"
+
 namespace outpost::raft {
 
 namespace {
@@ -13,11 +15,6 @@ namespace {
 // Context marking a vote request as part of a leadership transfer: it must not be ignored by
 // the leader lease, since the current leader asked for it.
 constexpr const char* campaign_transfer_ctx = "CampaignTransfer";
-
-[[noreturn]] void fatal(const char* what) {
-  std::fprintf(stderr, "raft: %s\n", what);
-  std::abort();
-}
 
 std::uint64_t splitmix64(std::uint64_t& state) {
   std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
@@ -91,7 +88,7 @@ raftpb::MessageType vote_resp_type(raftpb::MessageType t) {
   switch (t) {
     case raftpb::MsgVote: return raftpb::MsgVoteResp;
     case raftpb::MsgPreVote: return raftpb::MsgPreVoteResp;
-    default: fatal("not a vote message");
+    default: OUTPOST_PANIC("not a vote message");
   }
 }
 
@@ -125,10 +122,14 @@ Raft::Raft(const Config& c)
       random_(c.random),
       logger_(c.logger),
       log_level_(c.log_level) {
-  if (std::string err = c.validate(); !err.empty()) fatal(err.c_str());
+  if (std::string err = c.validate(); !err.empty()) {
+    OUTPOST_PANIC("invalid raft config", {"error", "\"" + err + "\""});
+  }
   raftpb::HardState hs;
   raftpb::ConfState cs;
-  if (c.storage->initial_state(&hs, &cs) != Error::ok) fatal("cannot read the initial state");
+  if (c.storage->initial_state(&hs, &cs) != Error::ok) {
+    OUTPOST_PANIC("cannot read the initial state");
+  }
   const std::uint64_t next = raft_log_.last_index() + 1;
   for (std::uint64_t v : cs.voters()) prs_.add_voter(v, next);
   for (std::uint64_t l : cs.learners()) prs_.add_learner(l, next);
@@ -153,7 +154,7 @@ Raft::Raft(const Config& c)
 
 void Raft::load_state(const raftpb::HardState& hs) {
   if (hs.commit() < raft_log_.committed() || hs.commit() > raft_log_.last_index()) {
-    fatal("hard state commit index is out of the log's range");
+    OUTPOST_PANIC("hard state commit index is out of the log's range");
   }
   raft_log_.commit_to(hs.commit());
   term_ = hs.term();
@@ -186,7 +187,7 @@ std::string Raft::check_invariants(std::uint64_t log_from) const {
   switch (state_) {
     case StateType::leader:
       if (lead_ != id_) return "leader whose lead is " + num(lead_);
-      if (!prs_.is_voter(id_)) return "leader that is not a voter";
+      // (It may have applied its own removal: like etcd's, it leads on until it is shut down.)
       break;
     case StateType::candidate:
       if (vote_ != id_) return "candidate that voted for " + num(vote_);
@@ -254,7 +255,7 @@ void Raft::become_follower(std::uint64_t term, std::uint64_t lead) {
 }
 
 void Raft::become_candidate() {
-  if (state_ == StateType::leader) fatal("invalid transition leader -> candidate");
+  if (state_ == StateType::leader) OUTPOST_PANIC("invalid transition leader -> candidate");
   reset(term_ + 1);
   vote_ = id_;
   state_ = StateType::candidate;
@@ -262,7 +263,7 @@ void Raft::become_candidate() {
 }
 
 void Raft::become_pre_candidate() {
-  if (state_ == StateType::leader) fatal("invalid transition leader -> pre-candidate");
+  if (state_ == StateType::leader) OUTPOST_PANIC("invalid transition leader -> pre-candidate");
   // Pre-candidacy changes neither the term nor the vote: it only asks whether it could win.
   prs_.reset_votes();
   lead_ = no_node;
@@ -271,7 +272,7 @@ void Raft::become_pre_candidate() {
 }
 
 void Raft::become_leader() {
-  if (state_ == StateType::follower) fatal("invalid transition follower -> leader");
+  if (state_ == StateType::follower) OUTPOST_PANIC("invalid transition follower -> leader");
   reset(term_);
   lead_ = id_;
   state_ = StateType::leader;
@@ -283,7 +284,7 @@ void Raft::become_leader() {
   pending_conf_index_ = raft_log_.last_index();
   // The empty entry of the new term lets the leader commit (and learn the commit index) quickly.
   std::vector<raftpb::Entry> noop(1);
-  if (!append_entry(std::move(noop))) fatal("cannot append the leader's empty entry");
+  if (!append_entry(std::move(noop))) OUTPOST_PANIC("cannot append the leader's empty entry");
   logf(LogLevel::info, "%" PRIx64 " became leader at term %" PRIu64, id_, term_);
 }
 
@@ -295,14 +296,22 @@ void Raft::tick() {
   }
 }
 
+void Raft::step_local(raftpb::MessageType t) {
+  raftpb::Message m;
+  m.set_type(t);
+  m.set_from(id_);
+  // MsgHup, MsgBeat and MsgCheckQuorum are handled in every state and never refused.
+  if (step(std::move(m)) != Error::ok) {
+    OUTPOST_PANIC("a local message was refused",
+                  {"type", "\"" + raftpb::MessageType_Name(t) + "\""});
+  }
+}
+
 void Raft::tick_election() {
   ++election_elapsed_;
   if (promotable() && past_election_timeout()) {
     election_elapsed_ = 0;
-    raftpb::Message m;
-    m.set_type(raftpb::MsgHup);
-    m.set_from(id_);
-    step(std::move(m));
+    step_local(raftpb::MsgHup);
   }
 }
 
@@ -312,10 +321,7 @@ void Raft::tick_heartbeat() {
   if (election_elapsed_ >= election_timeout_) {
     election_elapsed_ = 0;
     if (check_quorum_) {
-      raftpb::Message m;
-      m.set_type(raftpb::MsgCheckQuorum);
-      m.set_from(id_);
-      step(std::move(m));
+      step_local(raftpb::MsgCheckQuorum);
     }
     // A transfer that did not finish within an election timeout is abandoned.
     if (state_ == StateType::leader && lead_transferee_ != no_node) abort_leader_transfer();
@@ -323,10 +329,7 @@ void Raft::tick_heartbeat() {
   if (state_ != StateType::leader) return;
   if (heartbeat_elapsed_ >= heartbeat_timeout_) {
     heartbeat_elapsed_ = 0;
-    raftpb::Message m;
-    m.set_type(raftpb::MsgBeat);
-    m.set_from(id_);
-    step(std::move(m));
+    step_local(raftpb::MsgBeat);
   }
 }
 
@@ -344,7 +347,7 @@ void Raft::hup(CampaignType t) {
     std::vector<raftpb::Entry> ents;
     if (raft_log_.slice(raft_log_.applied() + 1, raft_log_.committed() + 1, no_limit, &ents) !=
         Error::ok) {
-      fatal("cannot read unapplied entries");
+      OUTPOST_PANIC("cannot read unapplied entries");
     }
     for (const auto& e : ents) {
       if (e.type() == raftpb::EntryConfChange) {
@@ -552,7 +555,7 @@ Error Raft::step_leader(raftpb::Message& m) {
       }
       return Error::ok;
     case raftpb::MsgProp: {
-      if (m.entries_size() == 0) fatal("stepped an empty proposal");
+      if (m.entries_size() == 0) OUTPOST_PANIC("stepped an empty proposal");
       if (prs_.get(id_) == nullptr) return Error::proposal_dropped;  // we were removed
       if (lead_transferee_ != no_node) {
         logf(LogLevel::debug,
@@ -670,8 +673,9 @@ void Raft::handle_transfer_leader(const raftpb::Message& m, Progress& pr) {
            id_, term_, transferee, transferee);
       return;
     }
-    logf(LogLevel::info, "%" PRIx64 " [term %" PRIu64 "] abort previous transferring leadership to %" PRIx64,
-         id_, term_, lead_transferee_);
+    logf(LogLevel::info,
+         "%" PRIx64 " [term %" PRIu64 "] abort previous transferring leadership to %" PRIx64, id_,
+         term_, lead_transferee_);
     abort_leader_transfer();
   }
   if (transferee == id_) {
@@ -825,9 +829,9 @@ void Raft::send(raftpb::Message m) {
   const auto t = m.type();
   if (t == raftpb::MsgVote || t == raftpb::MsgVoteResp || t == raftpb::MsgPreVote ||
       t == raftpb::MsgPreVoteResp) {
-    if (m.term() == 0) fatal("vote messages must carry a term");
+    if (m.term() == 0) OUTPOST_PANIC("vote messages must carry a term");
   } else {
-    if (m.term() != 0) fatal("only vote messages set their own term");
+    if (m.term() != 0) OUTPOST_PANIC("only vote messages set their own term");
     // Proposals and forwarded read requests are not tied to a term.
     if (t != raftpb::MsgProp && t != raftpb::MsgReadIndex) m.set_term(term_);
   }

@@ -129,7 +129,7 @@ class Raft {
   // Checks what must hold of this node between any two calls (LogCabin's invariant checker):
   // committed within [first_index - 1, last_index], applied <= committed, log terms
   // non-decreasing and never above the current term, a candidate voted for itself, a leader leads
-  // itself and is a voter, a learner never campaigns nor leads. Returns "" when all hold,
+  // itself, a learner never campaigns. Returns "" when all hold,
   // otherwise what broke. The log is scanned from max(first_index, log_from): entries at or below
   // the commit index never change, so a caller checking after every step may pass the commit
   // index it saw at the previous check. For tests and debug builds: O(log length) otherwise.
@@ -152,6 +152,8 @@ class Raft {
   std::uint64_t random_below(std::uint64_t n);
   bool promotable() const;
   bool past_election_timeout() const { return election_elapsed_ >= randomized_election_timeout_; }
+  // Steps a message this member sends itself (MsgHup, MsgBeat, MsgCheckQuorum).
+  void step_local(raftpb::MessageType t);
   void tick_election();
   void tick_heartbeat();
 

@@ -6,16 +6,12 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "core/common/panic.h"
 #include "core/raft/raft.h"
 
 namespace outpost::raft {
 
 namespace {
-
-[[noreturn]] void fatal(const char* what) {
-  std::fprintf(stderr, "raft: %s\n", what);
-  std::abort();
-}
 
 std::uint64_t payload_size(const std::vector<raftpb::Entry>& ents) {
   std::uint64_t s = 0;
@@ -212,7 +208,7 @@ bool Raft::maybe_send_append(std::uint64_t to, bool send_if_empty) {
            id_, to);
       return false;
     }
-    if (snap.metadata().index() == 0) fatal("need a non-empty snapshot");
+    if (snap.metadata().index() == 0) OUTPOST_PANIC("need a non-empty snapshot");
     logf(LogLevel::debug,
          "%" PRIx64 " [firstindex: %" PRIu64 ", commit: %" PRIu64 "] sent snapshot[index: %" PRIu64
          ", term: %" PRIu64 "] to %" PRIx64,
@@ -237,7 +233,7 @@ bool Raft::maybe_send_append(std::uint64_t to, bool send_if_empty) {
           pr->probe_sent = true;
           break;
         case ProgressState::snapshot:
-          fatal("sending entries to a follower in snapshot state");
+          OUTPOST_PANIC("sending entries to a follower in snapshot state");
       }
       auto* out = m.mutable_entries();
       out->Reserve(static_cast<int>(ents.size()));

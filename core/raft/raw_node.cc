@@ -63,7 +63,8 @@ void RawNode::report_unreachable(std::uint64_t id) {
   raftpb::Message m;
   m.set_type(raftpb::MsgUnreachable);
   m.set_from(id);
-  raft_.step(std::move(m));
+  // Only a leader acts on it, in every state it is accepted: nothing to report.
+  static_cast<void>(raft_.step(std::move(m)));
 }
 
 void RawNode::report_snapshot(std::uint64_t id, bool ok) {
@@ -71,7 +72,8 @@ void RawNode::report_snapshot(std::uint64_t id, bool ok) {
   m.set_type(raftpb::MsgSnapStatus);
   m.set_from(id);
   m.set_reject(!ok);
-  raft_.step(std::move(m));
+  // Only a leader acts on it, in every state it is accepted: nothing to report.
+  static_cast<void>(raft_.step(std::move(m)));
 }
 
 bool RawNode::has_ready() const {

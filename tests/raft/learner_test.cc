@@ -26,14 +26,14 @@ TEST_CASE("Learner: a learner never campaigns, however long it hears nothing", "
   CHECK(r->state() == StateType::follower);
   CHECK(r->term() == 0);
   CHECK(take_msgs(*r.raft).empty());
-  r->step(msg(raftpb::MsgTimeoutNow, 1, 3, 1));  // not even when told to
+  CHECK(r->step(msg(raftpb::MsgTimeoutNow, 1, 3, 1)) == Error::ok);  // not even when told to
   CHECK(r->state() == StateType::follower);
   CHECK(take_msgs(*r.raft).empty());
 }
 
 TEST_CASE("Learner: candidates send vote requests to voters only", "[raft][learner]") {
   BareRaft r = make_raft(1, {1, 2}, 10, 1, {3});
-  r->step(msg(raftpb::MsgHup, 1, 1));
+  CHECK(r->step(msg(raftpb::MsgHup, 1, 1)) == Error::ok);
   auto out = take_msgs(*r.raft);
   REQUIRE(out.size() == 1);
   CHECK(out[0].to() == 2);
@@ -42,11 +42,11 @@ TEST_CASE("Learner: candidates send vote requests to voters only", "[raft][learn
 
 TEST_CASE("Learner: a learner's vote is never counted toward an election", "[raft][learner]") {
   BareRaft r = make_raft(1, {1, 2, 3}, 10, 1, {4, 5});
-  r->step(msg(raftpb::MsgHup, 1, 1));
-  r->step(msg(raftpb::MsgVoteResp, 4, 1, 1));  // granted, but 4 is a learner
-  r->step(msg(raftpb::MsgVoteResp, 5, 1, 1));
+  CHECK(r->step(msg(raftpb::MsgHup, 1, 1)) == Error::ok);
+  CHECK(r->step(msg(raftpb::MsgVoteResp, 4, 1, 1)) == Error::ok);  // granted, but 4 is a learner
+  CHECK(r->step(msg(raftpb::MsgVoteResp, 5, 1, 1)) == Error::ok);
   CHECK(r->state() == StateType::candidate);
-  r->step(msg(raftpb::MsgVoteResp, 2, 1, 1));
+  CHECK(r->step(msg(raftpb::MsgVoteResp, 2, 1, 1)) == Error::ok);
   CHECK(r->state() == StateType::leader);
 }
 
@@ -54,7 +54,7 @@ TEST_CASE("Learner: a learner's acknowledgement never commits an entry", "[raft]
   Cluster c({1, 2}, {3});
   REQUIRE(c.elect(1) == 1);
   c.isolate(2);
-  c.node(1).propose("x");
+  CHECK(c.node(1).propose("x") == Error::ok);
   c.stabilize();
   CHECK(c.raft(1).tracker().get(3)->match == c.raft(1).log().last_index());  // learner has it
   CHECK(c.raft(1).log().committed() < c.raft(1).log().last_index());          // not committed
@@ -78,7 +78,7 @@ TEST_CASE("Learner: a learner's heartbeat answer does not confirm a read index",
   REQUIRE(c.elect(1) == 1);
   c.isolate(2);
   c.isolate(3);
-  c.node(1).read_index("ctx");
+  CHECK(c.node(1).read_index("ctx") == Error::ok);
   c.stabilize();
   c.tick_all(3);
   CHECK(c.state(1).reads.empty());
@@ -89,7 +89,7 @@ TEST_CASE("Learner: a learner receives a snapshot when it is behind the first re
   Cluster c({1, 2}, {3});
   REQUIRE(c.elect(1) == 1);
   c.isolate(3);
-  for (int i = 0; i < 10; ++i) c.node(1).propose("e");
+  for (int i = 0; i < 10; ++i) CHECK(c.node(1).propose("e") == Error::ok);
   c.stabilize();
   auto& st = c.state(1);
   const auto applied = c.raft(1).log().applied();
@@ -98,7 +98,7 @@ TEST_CASE("Learner: a learner receives a snapshot when it is behind the first re
   c.heal();
   c.tick_all(2);
   raftpb::Snapshot s;
-  c.state(3).storage->snapshot(&s);
+  CHECK(c.state(3).storage->snapshot(&s) == Error::ok);
   CHECK(s.metadata().index() == applied);
   CHECK(c.raft(3).is_learner());
   CHECK(c.raft(3).log().committed() == c.raft(1).log().committed());
@@ -108,7 +108,7 @@ TEST_CASE("Learner: a learner can be added, catches up, and is promoted to a vot
           "[raft][learner]") {
   Cluster c({1, 2, 3});
   REQUIRE(c.elect(1) == 1);
-  for (int i = 0; i < 5; ++i) c.node(1).propose("p");
+  for (int i = 0; i < 5; ++i) CHECK(c.node(1).propose("p") == Error::ok);
   c.stabilize();
   c.add_node(4, conf({1, 2, 3}));
   REQUIRE(c.node(1).propose_conf_change(cc(raftpb::ConfChangeAddLearnerNode, 4)) == Error::ok);
@@ -130,12 +130,12 @@ TEST_CASE("Learner: a learner can be added, catches up, and is promoted to a vot
   // The promoted node now counts: with 1 and 2 gone it forms a majority with 3 and can lead.
   c.isolate(1);
   c.isolate(2);
-  c.node(4).campaign();
+  CHECK(c.node(4).campaign() == Error::ok);
   c.stabilize();
   CHECK(c.raft(4).state() == StateType::candidate);  // 4 voters: needs 3 votes
   c.heal();
   c.isolate(1);
-  c.node(4).campaign();
+  CHECK(c.node(4).campaign() == Error::ok);
   c.stabilize();
   CHECK(c.raft(4).state() == StateType::leader);
 }
@@ -161,7 +161,7 @@ TEST_CASE("Learner: a partitioned learner disrupts nothing when it returns", "[r
     CHECK(c.raft(4).term() == 1);
     CHECK(c.raft(4).state() == StateType::follower);
     c.heal();
-    c.node(1).propose("after");
+    CHECK(c.node(1).propose("after") == Error::ok);
     c.stabilize();
     c.tick_all(2);
     CHECK(c.raft(1).state() == StateType::leader);
@@ -174,7 +174,7 @@ TEST_CASE("Learner: a partitioned learner disrupts nothing when it returns", "[r
 TEST_CASE("Learner: leadership cannot be transferred to a learner", "[raft][learner]") {
   Cluster c({1, 2, 3}, {4});
   REQUIRE(c.elect(1) == 1);
-  c.node(1).transfer_leader(4);
+  CHECK(c.node(1).transfer_leader(4) == Error::ok);
   c.stabilize();
   CHECK(c.raft(1).lead_transferee() == 0);
   c.tick_all(20);

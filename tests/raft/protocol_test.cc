@@ -62,7 +62,7 @@ TEST_CASE("Leader lease: with check-quorum a follower ignores a vote request whi
   auto v = msg(raftpb::MsgVote, 3, 1, 3);
   v.set_index(10);
   v.set_log_term(2);
-  r->step(v);
+  CHECK(r->step(v) == Error::ok);
   CHECK(r->term() == 2);
   CHECK(take_msgs(*r.raft).empty());
 }
@@ -83,7 +83,7 @@ TEST_CASE("Fast back-off: a follower with a long conflicting tail is repaired in
   std::vector<raftpb::Entry> ents;
   ents.push_back(entry(1, 1));
   for (std::uint64_t i = 2; i <= 100; ++i) ents.push_back(entry(i, 2));
-  r.storage->append(ents);
+  CHECK(r.storage->append(ents) == Error::ok);
   raftpb::HardState hs;
   hs.set_term(2);
   r.storage->set_hard_state(hs);
@@ -92,7 +92,7 @@ TEST_CASE("Fast back-off: a follower with a long conflicting tail is repaired in
   BareRaft f = make_raft(2, {1, 2});
   std::vector<raftpb::Entry> fe;
   for (std::uint64_t i = 1; i <= 101; ++i) fe.push_back(entry(i, 1));
-  f.storage->append(fe);
+  CHECK(f.storage->append(fe) == Error::ok);
   f.storage->set_hard_state(hs);
   f.raft = std::make_unique<Raft>(make_config(2, f.storage.get()));
   r->become_candidate();
@@ -100,10 +100,10 @@ TEST_CASE("Fast back-off: a follower with a long conflicting tail is repaired in
   int rejections = 0;
   for (int round = 0; round < 10; ++round) {
     r->tick();  // heartbeat: its answer makes the leader probe the follower
-    for (auto& m : take_msgs(*r.raft)) f->step(m);
+    for (auto& m : take_msgs(*r.raft)) CHECK(f->step(m) == Error::ok);
     for (auto& m : take_msgs(*f.raft)) {
       if (m.type() == raftpb::MsgAppResp && m.reject()) ++rejections;
-      r->step(m);
+      CHECK(r->step(m) == Error::ok);
     }
   }
   CHECK(rejections <= 2);
@@ -118,13 +118,13 @@ TEST_CASE("Flow control: a replicating follower gets at most max_inflight_msgs u
   r->become_leader();
   take_msgs(*r.raft);
   r->tracker().get(2)->become_replicate();
-  for (int i = 0; i < 10; ++i) r->step(prop(1, "x"));
+  for (int i = 0; i < 10; ++i) CHECK(r->step(prop(1, "x")) == Error::ok);
   auto apps = take_msgs(*r.raft);
   CHECK(apps.size() == 3);
   CHECK(r->tracker().get(2)->is_paused());
   auto ack = msg(raftpb::MsgAppResp, 2, 1, r->term());
   ack.set_index(apps[0].entries(apps[0].entries_size() - 1).index());
-  r->step(ack);
+  CHECK(r->step(ack) == Error::ok);
   CHECK_FALSE(take_msgs(*r.raft).empty());  // the window reopened
 }
 
@@ -135,9 +135,9 @@ TEST_CASE("Flow control: a probing follower gets one append per heartbeat round"
   r->become_leader();
   take_msgs(*r.raft);
   REQUIRE(r->tracker().get(2)->state == ProgressState::probe);
-  r->step(prop(1, "a"));  // fills the probe
-  r->step(prop(1, "b"));
-  r->step(prop(1, "c"));
+  CHECK(r->step(prop(1, "a")) == Error::ok);  // fills the probe
+  CHECK(r->step(prop(1, "b")) == Error::ok);
+  CHECK(r->step(prop(1, "c")) == Error::ok);
   auto out = take_msgs(*r.raft);
   int apps = 0;
   for (auto& m : out) apps += m.type() == raftpb::MsgApp;
@@ -149,7 +149,7 @@ TEST_CASE("Snapshots: a follower behind the first retained index gets a snapshot
   Cluster c({1, 2, 3});
   REQUIRE(c.elect(1) == 1);
   c.isolate(3);
-  for (int i = 0; i < 20; ++i) c.node(1).propose("e" + std::to_string(i));
+  for (int i = 0; i < 20; ++i) CHECK(c.node(1).propose("e" + std::to_string(i)) == Error::ok);
   c.stabilize();
   auto& st = c.state(1);
   const std::uint64_t applied = c.raft(1).log().applied();
@@ -160,10 +160,10 @@ TEST_CASE("Snapshots: a follower behind the first retained index gets a snapshot
   c.tick_all(3);
   CHECK(c.raft(3).log().committed() == c.raft(1).log().committed());
   raftpb::Snapshot s;
-  c.state(3).storage->snapshot(&s);
+  CHECK(c.state(3).storage->snapshot(&s) == Error::ok);
   CHECK(s.metadata().index() == applied);
   CHECK(s.data() == "snap");
-  c.node(1).propose("after");
+  CHECK(c.node(1).propose("after") == Error::ok);
   c.stabilize();
   CHECK(c.raft(3).log().last_index() == c.raft(1).log().last_index());
   CHECK(c.state(3).applied.back().data() == "after");
@@ -173,7 +173,7 @@ TEST_CASE("Snapshots: a restarted node recovers term, vote, log and membership f
           "[raft][protocol]") {
   Cluster c({1, 2, 3});
   REQUIRE(c.elect(1) == 1);
-  c.node(1).propose("x");
+  CHECK(c.node(1).propose("x") == Error::ok);
   c.stabilize();
   const auto term = c.raft(2).term();
   const auto last = c.raft(2).log().last_index();
@@ -203,7 +203,7 @@ TEST_CASE("Membership: a voter can be added, and counts toward the quorum once a
   // With 4 voters, leader + one follower is no longer a quorum.
   c.isolate(3);
   c.isolate(4);
-  c.node(1).propose("needs-three");
+  CHECK(c.node(1).propose("needs-three") == Error::ok);
   c.stabilize();
   const auto ci = c.raft(1).log().committed();
   CHECK(c.raft(1).log().last_index() == ci + 1);
@@ -217,7 +217,7 @@ TEST_CASE("Membership: a removed voter no longer counts and the quorum shrinks",
   c.stabilize();
   CHECK(c.raft(1).tracker().voters() == std::set<std::uint64_t>{1, 2});
   c.isolate(3);
-  c.node(1).propose("two-of-two");
+  CHECK(c.node(1).propose("two-of-two") == Error::ok);
   c.stabilize();
   CHECK(c.raft(1).log().committed() == c.raft(1).log().last_index());
 }
@@ -253,9 +253,9 @@ TEST_CASE("Leader transfer: leadership moves to an up-to-date voter via MsgTimeo
           "[raft][protocol]") {
   Cluster c({1, 2, 3}, {}, cq_pv);
   REQUIRE(c.elect(1) == 1);
-  c.node(1).propose("x");
+  CHECK(c.node(1).propose("x") == Error::ok);
   c.stabilize();
-  c.node(1).transfer_leader(2);
+  CHECK(c.node(1).transfer_leader(2) == Error::ok);
   c.stabilize();
   CHECK(c.raft(2).state() == StateType::leader);
   CHECK(c.raft(1).state() == StateType::follower);
@@ -266,10 +266,10 @@ TEST_CASE("Leader transfer: a lagging transferee is caught up first", "[raft][pr
   Cluster c({1, 2, 3});
   REQUIRE(c.elect(1) == 1);
   c.isolate(3);
-  for (int i = 0; i < 5; ++i) c.node(1).propose("x");
+  for (int i = 0; i < 5; ++i) CHECK(c.node(1).propose("x") == Error::ok);
   c.stabilize();
   c.heal();
-  c.node(1).transfer_leader(3);
+  CHECK(c.node(1).transfer_leader(3) == Error::ok);
   c.stabilize();
   c.tick_all(2);
   CHECK(c.raft(3).state() == StateType::leader);
@@ -280,7 +280,7 @@ TEST_CASE("Leader transfer: proposals are refused while a transfer is under way"
   Cluster c({1, 2, 3});
   REQUIRE(c.elect(1) == 1);
   c.isolate(3);
-  c.node(1).transfer_leader(3);
+  CHECK(c.node(1).transfer_leader(3) == Error::ok);
   CHECK(c.raft(1).lead_transferee() == 3);
   CHECK(c.node(1).propose("x") == Error::proposal_dropped);
   c.tick_all(10);  // gives up after an election timeout

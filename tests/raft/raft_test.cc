@@ -145,7 +145,8 @@ TEST_CASE("Check-quorum: a candidate stuck at a higher term is freed by the lead
   Cluster c({1, 2, 3}, {}, [](Config& cfg) { cfg.check_quorum = true; });
   REQUIRE(c.elect(1) == 1);
   c.isolate(1);
-  c.node(3).campaign();  // 2 hears from leader 1 and ignores it (lease); 3 stays candidate
+  // 2 hears from leader 1 and ignores it (lease); 3 stays candidate.
+  REQUIRE(c.node(3).campaign() == Error::ok);
   c.stabilize();
   CHECK(c.raft(3).state() == StateType::candidate);
   CHECK(c.raft(3).term() == 2);
@@ -296,8 +297,8 @@ TEST_CASE("Pre-vote: after a split vote the cluster still elects a leader", "[ra
   Cluster c({1, 2, 3}, {}, [](Config& cfg) { cfg.pre_vote = true; });
   REQUIRE(c.elect(1) == 1);
   c.isolate(1);  // the leader goes away; 2 and 3 time out together
-  c.node(2).campaign();
-  c.node(3).campaign();
+  REQUIRE(c.node(2).campaign() == Error::ok);
+  REQUIRE(c.node(3).campaign() == Error::ok);
   c.stabilize();
   c.tick_all(40);
   // (1, cut off without check-quorum, still believes it leads term 1.)
