@@ -29,10 +29,10 @@ const char* name(raftpb::MessageType t) { return raftpb::MessageType_Name(t).c_s
 
 const char* to_string(LogLevel l) {
   switch (l) {
-    case LogLevel::debug: return "DEBUG";
-    case LogLevel::info: return "INFO";
-    case LogLevel::warning: return "WARN";
-    case LogLevel::error: return "ERROR";
+    case LogLevel::kDebug: return "DEBUG";
+    case LogLevel::kInfo: return "INFO";
+    case LogLevel::kWarning: return "WARN";
+    case LogLevel::kError: return "ERROR";
   }
   return "?";
 }
@@ -66,10 +66,10 @@ std::string Raft::describe_config() const {
 
 const char* to_string(StateType s) {
   switch (s) {
-    case StateType::follower: return "StateFollower";
-    case StateType::candidate: return "StateCandidate";
-    case StateType::leader: return "StateLeader";
-    case StateType::pre_candidate: return "StatePreCandidate";
+    case StateType::kFollower: return "StateFollower";
+    case StateType::kCandidate: return "StateCandidate";
+    case StateType::kLeader: return "StateLeader";
+    case StateType::kPreCandidate: return "StatePreCandidate";
   }
   return "?";
 }
@@ -98,7 +98,7 @@ std::string Config::validate() const {
   if (election_tick <= heartbeat_tick) return "election tick must be greater than heartbeat tick";
   if (storage == nullptr) return "storage cannot be null";
   if (max_inflight_msgs == 0) return "max inflight messages must be greater than 0";
-  if (read_only_option == ReadOnlyOption::lease_based && !check_quorum) {
+  if (read_only_option == ReadOnlyOption::kLeaseBased && !check_quorum) {
     return "check_quorum must be enabled when read_only_option is lease_based";
   }
   return {};
@@ -127,24 +127,24 @@ Raft::Raft(const Config& c)
   }
   raftpb::HardState hs;
   raftpb::ConfState cs;
-  if (c.storage->initial_state(&hs, &cs) != Error::ok) {
+  if (c.storage->initial_state(&hs, &cs) != Error::kOk) {
     OUTPOST_PANIC("cannot read the initial state");
   }
   const std::uint64_t next = raft_log_.last_index() + 1;
   for (std::uint64_t v : cs.voters()) prs_.add_voter(v, next);
   for (std::uint64_t l : cs.learners()) prs_.add_learner(l, next);
   is_learner_ = prs_.is_learner(id_);
-  logf(LogLevel::info, "%" PRIx64 " switched to configuration %s", id_, describe_config().c_str());
+  logf(LogLevel::kInfo, "%" PRIx64 " switched to configuration %s", id_, describe_config().c_str());
   if (hs.term() != 0 || hs.vote() != 0 || hs.commit() != 0) load_state(hs);
   if (c.applied > 0) raft_log_.applied_to(c.applied);
   become_follower(term_, no_node);
-  if (log_enabled(LogLevel::info)) {
+  if (log_enabled(LogLevel::kInfo)) {
     std::string peers;
     for (std::uint64_t v : prs_.voters()) {
       if (!peers.empty()) peers += ',';
       peers += std::to_string(v);
     }
-    logf(LogLevel::info,
+    logf(LogLevel::kInfo,
          "newRaft %" PRIx64 " [peers: [%s], term: %" PRIu64 ", commit: %" PRIu64
          ", applied: %" PRIu64 ", lastindex: %" PRIu64 ", lastterm: %" PRIu64 "]",
          id_, peers.c_str(), term_, raft_log_.committed(), raft_log_.applied(),
@@ -185,18 +185,18 @@ std::string Raft::check_invariants(std::uint64_t log_from) const {
     return "last log term " + num(raft_log_.last_term()) + " > current term " + num(term_);
   }
   switch (state_) {
-    case StateType::leader:
+    case StateType::kLeader:
       if (lead_ != id_) return "leader whose lead is " + num(lead_);
       // (It may have applied its own removal: like etcd's, it leads on until it is shut down.)
       break;
-    case StateType::candidate:
+    case StateType::kCandidate:
       if (vote_ != id_) return "candidate that voted for " + num(vote_);
       [[fallthrough]];
-    case StateType::pre_candidate:
+    case StateType::kPreCandidate:
       if (lead_ != no_node) return "candidate that knows leader " + num(lead_);
       if (is_learner_) return "learner campaigning";
       break;
-    case StateType::follower:
+    case StateType::kFollower:
       break;
   }
   return {};
@@ -250,32 +250,32 @@ void Raft::reset(std::uint64_t term) {
 void Raft::become_follower(std::uint64_t term, std::uint64_t lead) {
   reset(term);
   lead_ = lead;
-  state_ = StateType::follower;
-  logf(LogLevel::info, "%" PRIx64 " became follower at term %" PRIu64, id_, term_);
+  state_ = StateType::kFollower;
+  logf(LogLevel::kInfo, "%" PRIx64 " became follower at term %" PRIu64, id_, term_);
 }
 
 void Raft::become_candidate() {
-  if (state_ == StateType::leader) OUTPOST_PANIC("invalid transition leader -> candidate");
+  if (state_ == StateType::kLeader) OUTPOST_PANIC("invalid transition leader -> candidate");
   reset(term_ + 1);
   vote_ = id_;
-  state_ = StateType::candidate;
-  logf(LogLevel::info, "%" PRIx64 " became candidate at term %" PRIu64, id_, term_);
+  state_ = StateType::kCandidate;
+  logf(LogLevel::kInfo, "%" PRIx64 " became candidate at term %" PRIu64, id_, term_);
 }
 
 void Raft::become_pre_candidate() {
-  if (state_ == StateType::leader) OUTPOST_PANIC("invalid transition leader -> pre-candidate");
+  if (state_ == StateType::kLeader) OUTPOST_PANIC("invalid transition leader -> pre-candidate");
   // Pre-candidacy changes neither the term nor the vote: it only asks whether it could win.
   prs_.reset_votes();
   lead_ = no_node;
-  state_ = StateType::pre_candidate;
-  logf(LogLevel::info, "%" PRIx64 " became pre-candidate at term %" PRIu64, id_, term_);
+  state_ = StateType::kPreCandidate;
+  logf(LogLevel::kInfo, "%" PRIx64 " became pre-candidate at term %" PRIu64, id_, term_);
 }
 
 void Raft::become_leader() {
-  if (state_ == StateType::follower) OUTPOST_PANIC("invalid transition follower -> leader");
+  if (state_ == StateType::kFollower) OUTPOST_PANIC("invalid transition follower -> leader");
   reset(term_);
   lead_ = id_;
-  state_ = StateType::leader;
+  state_ = StateType::kLeader;
   if (Progress* self = prs_.get(id_)) {
     self->become_replicate();
     self->recent_active = true;
@@ -285,11 +285,11 @@ void Raft::become_leader() {
   // The empty entry of the new term lets the leader commit (and learn the commit index) quickly.
   std::vector<raftpb::Entry> noop(1);
   if (!append_entry(std::move(noop))) OUTPOST_PANIC("cannot append the leader's empty entry");
-  logf(LogLevel::info, "%" PRIx64 " became leader at term %" PRIu64, id_, term_);
+  logf(LogLevel::kInfo, "%" PRIx64 " became leader at term %" PRIu64, id_, term_);
 }
 
 void Raft::tick() {
-  if (state_ == StateType::leader) {
+  if (state_ == StateType::kLeader) {
     tick_heartbeat();
   } else {
     tick_election();
@@ -301,7 +301,7 @@ void Raft::step_local(raftpb::MessageType t) {
   m.set_type(t);
   m.set_from(id_);
   // MsgHup, MsgBeat and MsgCheckQuorum are handled in every state and never refused.
-  if (step(std::move(m)) != Error::ok) {
+  if (step(std::move(m)) != Error::kOk) {
     OUTPOST_PANIC("a local message was refused",
                   {"type", "\"" + raftpb::MessageType_Name(t) + "\""});
   }
@@ -324,9 +324,9 @@ void Raft::tick_heartbeat() {
       step_local(raftpb::MsgCheckQuorum);
     }
     // A transfer that did not finish within an election timeout is abandoned.
-    if (state_ == StateType::leader && lead_transferee_ != no_node) abort_leader_transfer();
+    if (state_ == StateType::kLeader && lead_transferee_ != no_node) abort_leader_transfer();
   }
-  if (state_ != StateType::leader) return;
+  if (state_ != StateType::kLeader) return;
   if (heartbeat_elapsed_ >= heartbeat_timeout_) {
     heartbeat_elapsed_ = 0;
     step_local(raftpb::MsgBeat);
@@ -334,24 +334,24 @@ void Raft::tick_heartbeat() {
 }
 
 void Raft::hup(CampaignType t) {
-  if (state_ == StateType::leader) {
-    logf(LogLevel::debug, "%" PRIx64 " ignoring MsgHup because already leader", id_);
+  if (state_ == StateType::kLeader) {
+    logf(LogLevel::kDebug, "%" PRIx64 " ignoring MsgHup because already leader", id_);
     return;
   }
   if (!promotable()) {
-    logf(LogLevel::warning, "%" PRIx64 " is unpromotable and can not campaign", id_);
+    logf(LogLevel::kWarning, "%" PRIx64 " is unpromotable and can not campaign", id_);
     return;
   }
   // A committed but unapplied conf change could change whether we may campaign at all.
   if (raft_log_.committed() > raft_log_.applied()) {
     std::vector<raftpb::Entry> ents;
     if (raft_log_.slice(raft_log_.applied() + 1, raft_log_.committed() + 1, no_limit, &ents) !=
-        Error::ok) {
+        Error::kOk) {
       OUTPOST_PANIC("cannot read unapplied entries");
     }
     for (const auto& e : ents) {
       if (e.type() == raftpb::EntryConfChange) {
-        logf(LogLevel::warning,
+        logf(LogLevel::kWarning,
              "%" PRIx64 " cannot campaign at term %" PRIu64
              " since there are still pending configuration changes to apply",
              id_, term_);
@@ -359,14 +359,14 @@ void Raft::hup(CampaignType t) {
       }
     }
   }
-  logf(LogLevel::info, "%" PRIx64 " is starting a new election at term %" PRIu64, id_, term_);
+  logf(LogLevel::kInfo, "%" PRIx64 " is starting a new election at term %" PRIu64, id_, term_);
   campaign(t);
 }
 
 void Raft::campaign(CampaignType t) {
   raftpb::MessageType vote_msg;
   std::uint64_t term;
-  if (t == CampaignType::pre_election) {
+  if (t == CampaignType::kPreElection) {
     become_pre_candidate();
     vote_msg = raftpb::MsgPreVote;
     term = term_ + 1;  // the term we would campaign for; ours stays unchanged
@@ -375,10 +375,10 @@ void Raft::campaign(CampaignType t) {
     vote_msg = raftpb::MsgVote;
     term = term_;
   }
-  if (poll(id_, vote_resp_type(vote_msg), true) == VoteResult::won) {
+  if (poll(id_, vote_resp_type(vote_msg), true) == VoteResult::kWon) {
     // Single voter: we won on our own vote.
-    if (t == CampaignType::pre_election) {
-      campaign(CampaignType::election);
+    if (t == CampaignType::kPreElection) {
+      campaign(CampaignType::kElection);
     } else {
       become_leader();
     }
@@ -392,8 +392,8 @@ void Raft::campaign(CampaignType t) {
     m.set_type(vote_msg);
     m.set_index(raft_log_.last_index());
     m.set_log_term(raft_log_.last_term());
-    if (t == CampaignType::transfer) m.set_context(campaign_transfer_ctx);
-    logf(LogLevel::info,
+    if (t == CampaignType::kTransfer) m.set_context(campaign_transfer_ctx);
+    logf(LogLevel::kInfo,
          "%" PRIx64 " [logterm: %" PRIu64 ", index: %" PRIu64 "] sent %s request to %" PRIx64
          " at term %" PRIu64,
          id_, m.log_term(), m.index(), name(vote_msg), id, term_);
@@ -403,11 +403,11 @@ void Raft::campaign(CampaignType t) {
 
 VoteResult Raft::poll(std::uint64_t id, raftpb::MessageType t, bool granted) {
   if (granted) {
-    logf(LogLevel::info, "%" PRIx64 " received %s from %" PRIx64 " at term %" PRIu64, id_, name(t),
+    logf(LogLevel::kInfo, "%" PRIx64 " received %s from %" PRIx64 " at term %" PRIu64, id_, name(t),
          id, term_);
   } else {
-    logf(LogLevel::info, "%" PRIx64 " received %s rejection from %" PRIx64 " at term %" PRIu64, id_,
-         name(t), id, term_);
+    logf(LogLevel::kInfo, "%" PRIx64 " received %s rejection from %" PRIx64 " at term %" PRIu64,
+         id_, name(t), id, term_);
   }
   prs_.record_vote(id, granted);
   return prs_.tally(nullptr, nullptr);
@@ -425,17 +425,17 @@ Error Raft::step(raftpb::Message m) {
       // Leader lease: we heard from a leader recently, so this candidate cannot have a legitimate
       // reason to take over; ignoring it keeps a rejoining partitioned node from disrupting us.
       if (!force && in_lease) {
-        logf(LogLevel::info,
+        logf(LogLevel::kInfo,
              "%" PRIx64 " [logterm: %" PRIu64 ", index: %" PRIu64 ", vote: %" PRIx64
              "] ignored %s from %" PRIx64 " [logterm: %" PRIu64 ", index: %" PRIu64
              "] at term %" PRIu64 ": lease is not expired (remaining ticks: %d)",
              id_, raft_log_.last_term(), raft_log_.last_index(), vote_, name(type), m.from(),
              m.log_term(), m.index(), term_, election_timeout_ - election_elapsed_);
-        return Error::ok;
+        return Error::kOk;
       }
     }
     if (type != raftpb::MsgPreVote && !(type == raftpb::MsgPreVoteResp && !m.reject())) {
-      logf(LogLevel::info,
+      logf(LogLevel::kInfo,
            "%" PRIx64 " [term: %" PRIu64 "] received a %s message with higher term from %" PRIx64
            " [term: %" PRIu64 "]",
            id_, term_, name(type), m.from(), m.term());
@@ -466,7 +466,7 @@ Error Raft::step(raftpb::Message m) {
       resp.set_type(raftpb::MsgAppResp);
       send(std::move(resp));
     } else if (type == raftpb::MsgPreVote) {
-      logf(LogLevel::info,
+      logf(LogLevel::kInfo,
            "%" PRIx64 " [logterm: %" PRIu64 ", index: %" PRIu64 ", vote: %" PRIx64
            "] rejected %s from %" PRIx64 " [logterm: %" PRIu64 ", index: %" PRIu64
            "] at term %" PRIu64,
@@ -479,32 +479,32 @@ Error Raft::step(raftpb::Message m) {
       resp.set_reject(true);
       send(std::move(resp));
     } else {
-      logf(LogLevel::info,
+      logf(LogLevel::kInfo,
            "%" PRIx64 " [term: %" PRIu64 "] ignored a %s message with lower term from %" PRIx64
            " [term: %" PRIu64 "]",
            id_, term_, name(type), m.from(), m.term());
     }
-    return Error::ok;
+    return Error::kOk;
   }
 
   switch (type) {
     case raftpb::MsgHup:
-      hup(pre_vote_ ? CampaignType::pre_election : CampaignType::election);
-      return Error::ok;
+      hup(pre_vote_ ? CampaignType::kPreElection : CampaignType::kElection);
+      return Error::kOk;
     case raftpb::MsgVote:
     case raftpb::MsgPreVote:
       handle_vote_request(m);
-      return Error::ok;
+      return Error::kOk;
     default:
       break;
   }
   switch (state_) {
-    case StateType::leader: return step_leader(m);
-    case StateType::candidate:
-    case StateType::pre_candidate: return step_candidate(m);
-    case StateType::follower: return step_follower(m);
+    case StateType::kLeader: return step_leader(m);
+    case StateType::kCandidate:
+    case StateType::kPreCandidate: return step_candidate(m);
+    case StateType::kFollower: return step_follower(m);
   }
-  return Error::ok;
+  return Error::kOk;
 }
 
 void Raft::handle_vote_request(const raftpb::Message& m) {
@@ -516,7 +516,7 @@ void Raft::handle_vote_request(const raftpb::Message& m) {
   resp.set_to(m.from());
   resp.set_type(vote_resp_type(m.type()));
   const bool grant = can_vote && raft_log_.is_up_to_date(m.index(), m.log_term());
-  logf(LogLevel::info,
+  logf(LogLevel::kInfo,
        "%" PRIx64 " [logterm: %" PRIu64 ", index: %" PRIu64 ", vote: %" PRIx64 "] %s %s %s %" PRIx64
        " [logterm: %" PRIu64 ", index: %" PRIu64 "] at term %" PRIu64,
        id_, raft_log_.last_term(), raft_log_.last_index(), vote_, grant ? "cast" : "rejected",
@@ -541,57 +541,57 @@ Error Raft::step_leader(raftpb::Message& m) {
   switch (m.type()) {
     case raftpb::MsgBeat:
       bcast_heartbeat();
-      return Error::ok;
+      return Error::kOk;
     case raftpb::MsgCheckQuorum:
       if (Progress* self = prs_.get(id_)) self->recent_active = true;
       if (!prs_.quorum_active()) {
-        logf(LogLevel::warning, "%" PRIx64 " stepped down to follower since quorum is not active",
+        logf(LogLevel::kWarning, "%" PRIx64 " stepped down to follower since quorum is not active",
              id_);
         become_follower(term_, no_node);
-        return Error::ok;
+        return Error::kOk;
       }
       for (auto& [id, pr] : prs_.progress()) {
         if (id != id_) pr.recent_active = false;
       }
-      return Error::ok;
+      return Error::kOk;
     case raftpb::MsgProp: {
       if (m.entries_size() == 0) OUTPOST_PANIC("stepped an empty proposal");
-      if (prs_.get(id_) == nullptr) return Error::proposal_dropped;  // we were removed
+      if (prs_.get(id_) == nullptr) return Error::kProposalDropped;  // we were removed
       if (lead_transferee_ != no_node) {
-        logf(LogLevel::debug,
+        logf(LogLevel::kDebug,
              "%" PRIx64 " [term %" PRIu64 "] transfer leadership to %" PRIx64
              " is in progress; dropping proposal",
              id_, term_, lead_transferee_);
-        return Error::proposal_dropped;
+        return Error::kProposalDropped;
       }
       std::vector<raftpb::Entry> ents;
       ents.reserve(static_cast<std::size_t>(m.entries_size()));
       for (auto& e : *m.mutable_entries()) {
         if (e.type() == raftpb::EntryConfChange) {
           if (pending_conf_index_ > raft_log_.applied()) {
-            logf(LogLevel::info,
+            logf(LogLevel::kInfo,
                  "%" PRIx64 " ignoring conf change at index %" PRIu64
                  ": possible unapplied conf change at index %" PRIu64 " (applied to %" PRIu64 ")",
                  id_, raft_log_.last_index() + ents.size() + 1, pending_conf_index_,
                  raft_log_.applied());
-            return Error::proposal_dropped;
+            return Error::kProposalDropped;
           }
           pending_conf_index_ = raft_log_.last_index() + ents.size() + 1;
         }
         ents.push_back(std::move(e));
       }
-      if (!append_entry(std::move(ents))) return Error::proposal_dropped;
+      if (!append_entry(std::move(ents))) return Error::kProposalDropped;
       bcast_append();
-      return Error::ok;
+      return Error::kOk;
     }
     case raftpb::MsgReadIndex:
       handle_read_index(m);
-      return Error::ok;
+      return Error::kOk;
     default:
       break;
   }
   Progress* pr = prs_.get(m.from());
-  if (pr == nullptr) return Error::ok;  // a member we no longer track
+  if (pr == nullptr) return Error::kOk;  // a member we no longer track
   switch (m.type()) {
     case raftpb::MsgAppResp:
       handle_append_response(m, *pr);
@@ -600,14 +600,14 @@ Error Raft::step_leader(raftpb::Message& m) {
       handle_heartbeat_response(m, *pr);
       break;
     case raftpb::MsgSnapStatus:
-      if (pr->state != ProgressState::snapshot) break;
+      if (pr->state != ProgressState::kSnapshot) break;
       if (m.reject()) pr->pending_snapshot = 0;
       pr->become_probe();
       // Wait for the next heartbeat answer (or append answer) before probing again.
       pr->probe_sent = true;
       break;
     case raftpb::MsgUnreachable:
-      if (pr->state == ProgressState::replicate) pr->become_probe();
+      if (pr->state == ProgressState::kReplicate) pr->become_probe();
       break;
     case raftpb::MsgTransferLeader:
       handle_transfer_leader(m, *pr);
@@ -615,7 +615,7 @@ Error Raft::step_leader(raftpb::Message& m) {
     default:
       break;
   }
-  return Error::ok;
+  return Error::kOk;
 }
 
 void Raft::handle_read_index(raftpb::Message& m) {
@@ -630,7 +630,7 @@ void Raft::handle_read_index(raftpb::Message& m) {
     pending_read_index_msgs_.push_back(std::move(m));
     return;
   }
-  if (read_only_.option() == ReadOnlyOption::safe) {
+  if (read_only_.option() == ReadOnlyOption::kSafe) {
     read_only_.add_request(raft_log_.committed(), m);
     read_only_.recv_ack(id_, m.entries(0).data());
     bcast_heartbeat_with_ctx(m.entries(0).data());
@@ -661,35 +661,35 @@ void Raft::release_pending_read_index_messages() {
 
 void Raft::handle_transfer_leader(const raftpb::Message& m, Progress& pr) {
   if (pr.is_learner) {  // a learner can never lead
-    logf(LogLevel::debug, "%" PRIx64 " is learner. Ignored transferring leadership", m.from());
+    logf(LogLevel::kDebug, "%" PRIx64 " is learner. Ignored transferring leadership", m.from());
     return;
   }
   const std::uint64_t transferee = m.from();
   if (lead_transferee_ != no_node) {
     if (lead_transferee_ == transferee) {  // already under way
-      logf(LogLevel::info,
+      logf(LogLevel::kInfo,
            "%" PRIx64 " [term %" PRIu64 "] transfer leadership to %" PRIx64
            " is in progress, ignores request to same node %" PRIx64,
            id_, term_, transferee, transferee);
       return;
     }
-    logf(LogLevel::info,
+    logf(LogLevel::kInfo,
          "%" PRIx64 " [term %" PRIu64 "] abort previous transferring leadership to %" PRIx64, id_,
          term_, lead_transferee_);
     abort_leader_transfer();
   }
   if (transferee == id_) {
-    logf(LogLevel::debug, "%" PRIx64 " is already leader. Ignored transferring leadership to self",
+    logf(LogLevel::kDebug, "%" PRIx64 " is already leader. Ignored transferring leadership to self",
          id_);
     return;
   }
-  logf(LogLevel::info, "%" PRIx64 " [term %" PRIu64 "] starts to transfer leadership to %" PRIx64,
+  logf(LogLevel::kInfo, "%" PRIx64 " [term %" PRIu64 "] starts to transfer leadership to %" PRIx64,
        id_, term_, transferee);
   // The transfer must finish within an election timeout (tick_heartbeat aborts it otherwise).
   election_elapsed_ = 0;
   lead_transferee_ = transferee;
   if (pr.match == raft_log_.last_index()) {
-    logf(LogLevel::info,
+    logf(LogLevel::kInfo,
          "%" PRIx64 " sends MsgTimeoutNow to %" PRIx64 " immediately as %" PRIx64
          " already has up-to-date log",
          id_, transferee, transferee);
@@ -701,12 +701,12 @@ void Raft::handle_transfer_leader(const raftpb::Message& m, Progress& pr) {
 
 Error Raft::step_candidate(raftpb::Message& m) {
   const raftpb::MessageType my_resp =
-      state_ == StateType::pre_candidate ? raftpb::MsgPreVoteResp : raftpb::MsgVoteResp;
+      state_ == StateType::kPreCandidate ? raftpb::MsgPreVoteResp : raftpb::MsgVoteResp;
   switch (m.type()) {
     case raftpb::MsgProp:
-      logf(LogLevel::info, "%" PRIx64 " no leader at term %" PRIu64 "; dropping proposal", id_,
+      logf(LogLevel::kInfo, "%" PRIx64 " no leader at term %" PRIu64 "; dropping proposal", id_,
            term_);
-      return Error::proposal_dropped;
+      return Error::kProposalDropped;
     case raftpb::MsgApp:
       become_follower(m.term(), m.from());  // someone won this term
       handle_append(m);
@@ -720,50 +720,50 @@ Error Raft::step_candidate(raftpb::Message& m) {
       handle_snapshot(m);
       break;
     case raftpb::MsgReadIndex:
-      return Error::proposal_dropped;
+      return Error::kProposalDropped;
     default:
       if (m.type() != my_resp) break;
       const VoteResult res = poll(m.from(), m.type(), !m.reject());
-      if (log_enabled(LogLevel::info)) {
+      if (log_enabled(LogLevel::kInfo)) {
         std::size_t granted = 0, rejected = 0;
         prs_.tally(&granted, &rejected);
-        logf(LogLevel::info, "%" PRIx64 " has received %zu %s votes and %zu vote rejections", id_,
+        logf(LogLevel::kInfo, "%" PRIx64 " has received %zu %s votes and %zu vote rejections", id_,
              granted, name(m.type()), rejected);
       }
       switch (res) {
-        case VoteResult::won:
-          if (state_ == StateType::pre_candidate) {
-            campaign(CampaignType::election);
+        case VoteResult::kWon:
+          if (state_ == StateType::kPreCandidate) {
+            campaign(CampaignType::kElection);
           } else {
             become_leader();
             bcast_append();
           }
           break;
-        case VoteResult::lost:
+        case VoteResult::kLost:
           become_follower(term_, no_node);
           break;
-        case VoteResult::pending:
+        case VoteResult::kPending:
           break;
       }
       break;
   }
-  return Error::ok;
+  return Error::kOk;
 }
 
 Error Raft::step_follower(raftpb::Message& m) {
   switch (m.type()) {
     case raftpb::MsgProp:
       if (lead_ == no_node) {
-        logf(LogLevel::info, "%" PRIx64 " no leader at term %" PRIu64 "; dropping proposal", id_,
+        logf(LogLevel::kInfo, "%" PRIx64 " no leader at term %" PRIu64 "; dropping proposal", id_,
              term_);
-        return Error::proposal_dropped;
+        return Error::kProposalDropped;
       }
       if (disable_proposal_forwarding_) {
-        logf(LogLevel::info,
+        logf(LogLevel::kInfo,
              "%" PRIx64 " not forwarding to leader %" PRIx64 " at term %" PRIu64
              "; dropping proposal",
              id_, lead_, term_);
-        return Error::proposal_dropped;
+        return Error::kProposalDropped;
       }
       m.set_to(lead_);
       send(std::move(m));
@@ -785,9 +785,9 @@ Error Raft::step_follower(raftpb::Message& m) {
       break;
     case raftpb::MsgTransferLeader:
       if (lead_ == no_node) {
-        logf(LogLevel::info,
+        logf(LogLevel::kInfo,
              "%" PRIx64 " no leader at term %" PRIu64 "; dropping leader transfer msg", id_, term_);
-        return Error::proposal_dropped;
+        return Error::kProposalDropped;
       }
       m.set_to(lead_);
       send(std::move(m));
@@ -795,21 +795,21 @@ Error Raft::step_follower(raftpb::Message& m) {
     case raftpb::MsgTimeoutNow:
       // The leader asked us to take over: campaign at once, skipping pre-vote and the lease.
       if (promotable()) {
-        logf(LogLevel::info,
+        logf(LogLevel::kInfo,
              "%" PRIx64 " [term %" PRIu64 "] received MsgTimeoutNow from %" PRIx64
              " and starts an election to get leadership.",
              id_, term_, m.from());
-        hup(CampaignType::transfer);
+        hup(CampaignType::kTransfer);
       } else {
-        logf(LogLevel::info, "%" PRIx64 " received MsgTimeoutNow from %" PRIx64
+        logf(LogLevel::kInfo, "%" PRIx64 " received MsgTimeoutNow from %" PRIx64
              " but is not promotable", id_, m.from());
       }
       break;
     case raftpb::MsgReadIndex:
       if (lead_ == no_node) {
-        logf(LogLevel::info,
+        logf(LogLevel::kInfo,
              "%" PRIx64 " no leader at term %" PRIu64 "; dropping index reading msg", id_, term_);
-        return Error::proposal_dropped;
+        return Error::kProposalDropped;
       }
       m.set_to(lead_);
       send(std::move(m));
@@ -821,7 +821,7 @@ Error Raft::step_follower(raftpb::Message& m) {
     default:
       break;
   }
-  return Error::ok;
+  return Error::kOk;
 }
 
 void Raft::send(raftpb::Message m) {
@@ -851,7 +851,7 @@ raftpb::ConfState Raft::apply_conf_change(const raftpb::ConfChange& cc) {
     case raftpb::ConfChangeUpdateNode: break;
     default: break;
   }
-  logf(LogLevel::info, "%" PRIx64 " switched to configuration %s", id_, describe_config().c_str());
+  logf(LogLevel::kInfo, "%" PRIx64 " switched to configuration %s", id_, describe_config().c_str());
   return prs_.conf_state();
 }
 
@@ -876,7 +876,7 @@ void Raft::add_node(std::uint64_t id, bool learner) {
     return;  // no change
   }
   if (id == id_) is_learner_ = learner;
-  if (state_ == StateType::leader && !learner && id != id_) {
+  if (state_ == StateType::kLeader && !learner && id != id_) {
     // A new voter changes the quorum; nothing can become committed by it, but keep it fed.
     send_append(id);
   }
@@ -887,7 +887,7 @@ void Raft::remove_node(std::uint64_t id) {
   if (id == id_) is_learner_ = false;
   if (prs_.voters().empty()) return;
   // A smaller quorum may commit more.
-  if (state_ == StateType::leader) {
+  if (state_ == StateType::kLeader) {
     if (maybe_commit()) bcast_append();
     if (lead_transferee_ == id) abort_leader_transfer();
   }

@@ -44,11 +44,11 @@ namespace outpost::raft {
 
 constexpr std::uint64_t no_node = 0;
 
-enum class StateType { follower, candidate, leader, pre_candidate };
+enum class StateType { kFollower, kCandidate, kLeader, kPreCandidate };
 const char* to_string(StateType s);
 
 // Severity of a line the library logs (etcd raft's Logger levels).
-enum class LogLevel { debug, info, warning, error };
+enum class LogLevel { kDebug, kInfo, kWarning, kError };
 // "DEBUG", "INFO", "WARN", "ERROR": the prefixes etcd's interaction tests print.
 const char* to_string(LogLevel l);
 
@@ -71,7 +71,7 @@ struct Config {
   std::uint64_t max_uncommitted_entries_size = 0;  // bytes of uncommitted payload; 0 = unlimited
   bool check_quorum = false;
   bool pre_vote = false;
-  ReadOnlyOption read_only_option = ReadOnlyOption::safe;
+  ReadOnlyOption read_only_option = ReadOnlyOption::kSafe;
   bool disable_proposal_forwarding = false;
   // Seeds the PRNG of randomized election timeouts. 0 derives a seed from `id`.
   std::uint64_t random_seed = 0;
@@ -80,7 +80,7 @@ struct Config {
   // Where the library's log lines go (see Logger). Default: empty, the library is silent.
   Logger logger;
   // Lines below this level are not formatted nor passed to `logger`. Default: info.
-  LogLevel log_level = LogLevel::info;
+  LogLevel log_level = LogLevel::kInfo;
 
   // Empty if valid, otherwise what is wrong.
   std::string validate() const;
@@ -88,7 +88,7 @@ struct Config {
 
 struct SoftState {
   std::uint64_t lead = no_node;
-  StateType state = StateType::follower;
+  StateType state = StateType::kFollower;
   bool operator==(const SoftState&) const = default;
 };
 
@@ -99,7 +99,7 @@ class Raft {
 
   // Advances logical time by one tick.
   void tick();
-  // Feeds any message (network or local). Errors: proposal_dropped for refused proposals.
+  // Feeds any message (network or local). Errors: kProposalDropped for refused proposals.
   Error step(raftpb::Message m);
   // Applies a committed membership change; returns the resulting membership.
   raftpb::ConfState apply_conf_change(const raftpb::ConfChange& cc);
@@ -145,7 +145,7 @@ class Raft {
   void set_randomized_election_timeout(int t) { randomized_election_timeout_ = t; }
 
  private:
-  enum class CampaignType { pre_election, election, transfer };
+  enum class CampaignType { kPreElection, kElection, kTransfer };
 
   void reset(std::uint64_t term);
   void reset_randomized_election_timeout();
@@ -202,7 +202,7 @@ class Raft {
   std::uint64_t term_ = 0;
   std::uint64_t vote_ = no_node;
   std::uint64_t lead_ = no_node;
-  StateType state_ = StateType::follower;
+  StateType state_ = StateType::kFollower;
   bool is_learner_ = false;
 
   RaftLog raft_log_;

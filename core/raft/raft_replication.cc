@@ -24,7 +24,7 @@ std::uint64_t payload_size(const std::vector<raftpb::Entry>& ents) {
 void Raft::handle_append_response(const raftpb::Message& m, Progress& pr) {
   pr.recent_active = true;
   if (m.reject()) {
-    logf(LogLevel::debug,
+    logf(LogLevel::kDebug,
          "%" PRIx64 " received MsgAppResp(rejected, hint: (index %" PRIu64 ", term %" PRIu64
          ")) from %" PRIx64 " for index %" PRIu64,
          id_, m.reject_hint(), m.log_term(), m.from(), m.index());
@@ -33,9 +33,10 @@ void Raft::handle_append_response(const raftpb::Message& m, Progress& pr) {
     std::uint64_t next_probe = m.reject_hint();
     if (m.log_term() > 0) next_probe = find_conflict_by_term(m.reject_hint(), m.log_term());
     if (pr.maybe_decr_to(m.index(), next_probe)) {
-      logf(LogLevel::debug, "%" PRIx64 " decreased progress of %" PRIx64 " to [next = %" PRIu64 "]",
-           id_, m.from(), pr.next);
-      if (pr.state == ProgressState::replicate) pr.become_probe();
+      logf(LogLevel::kDebug,
+           "%" PRIx64 " decreased progress of %" PRIx64 " to [next = %" PRIu64 "]", id_, m.from(),
+           pr.next);
+      if (pr.state == ProgressState::kReplicate) pr.become_probe();
       send_append(m.from());
     }
     return;
@@ -43,17 +44,17 @@ void Raft::handle_append_response(const raftpb::Message& m, Progress& pr) {
   const bool old_paused = pr.is_paused();
   if (!pr.maybe_update(m.index())) return;
   switch (pr.state) {
-    case ProgressState::probe: pr.become_replicate(); break;
-    case ProgressState::snapshot:
+    case ProgressState::kProbe: pr.become_replicate(); break;
+    case ProgressState::kSnapshot:
       if (pr.match >= pr.pending_snapshot) {
-        logf(LogLevel::debug,
+        logf(LogLevel::kDebug,
              "%" PRIx64 " recovered from needing snapshot, resumed sending replication messages "
              "to %" PRIx64,
              id_, m.from());
         pr.become_probe();
       }
       break;
-    case ProgressState::replicate: pr.inflights.free_le(m.index()); break;
+    case ProgressState::kReplicate: pr.inflights.free_le(m.index()); break;
   }
   if (maybe_commit()) {
     bcast_append();
@@ -65,7 +66,7 @@ void Raft::handle_append_response(const raftpb::Message& m, Progress& pr) {
   while (maybe_send_append(m.from(), false)) {
   }
   if (m.from() == lead_transferee_ && pr.match == raft_log_.last_index()) {
-    logf(LogLevel::info, "%" PRIx64 " sent MsgTimeoutNow to %" PRIx64 " after received MsgAppResp",
+    logf(LogLevel::kInfo, "%" PRIx64 " sent MsgTimeoutNow to %" PRIx64 " after received MsgAppResp",
          id_, m.from());
     send_timeout_now(m.from());
   }
@@ -74,9 +75,9 @@ void Raft::handle_append_response(const raftpb::Message& m, Progress& pr) {
 void Raft::handle_heartbeat_response(const raftpb::Message& m, Progress& pr) {
   pr.recent_active = true;
   pr.probe_sent = false;
-  if (pr.state == ProgressState::replicate && pr.inflights.full()) pr.inflights.free_first_one();
+  if (pr.state == ProgressState::kReplicate && pr.inflights.full()) pr.inflights.free_first_one();
   if (pr.match < raft_log_.last_index()) send_append(m.from());
-  if (read_only_.option() != ReadOnlyOption::safe || m.context().empty()) return;
+  if (read_only_.option() != ReadOnlyOption::kSafe || m.context().empty()) return;
   const std::set<std::uint64_t>* acks = read_only_.recv_ack(m.from(), m.context());
   if (acks == nullptr) return;
   std::size_t voter_acks = 0;
@@ -106,7 +107,7 @@ void Raft::handle_append(raftpb::Message& m) {
   // there, so the leader can skip a whole run of conflicting entries in one round trip.
   const std::uint64_t hint =
       find_conflict_by_term(std::min(m.index(), raft_log_.last_index()), m.log_term());
-  logf(LogLevel::debug,
+  logf(LogLevel::kDebug,
        "%" PRIx64 " [logterm: %" PRIu64 ", index: %" PRIu64 "] rejected MsgApp [logterm: %" PRIu64
        ", index: %" PRIu64 "] from %" PRIx64,
        id_, raft_log_.term_or_zero(m.index()), m.index(), m.log_term(), m.index(), m.from());
@@ -122,7 +123,7 @@ std::uint64_t Raft::find_conflict_by_term(std::uint64_t index, std::uint64_t ter
   while (index > 0) {
     if (index < raft_log_.first_index() - 1) return index;  // unknown (compacted)
     std::uint64_t t = 0;
-    if (raft_log_.term(index, &t) != Error::ok) return index;
+    if (raft_log_.term(index, &t) != Error::kOk) return index;
     if (t <= term) return index;
     --index;
   }
@@ -144,13 +145,13 @@ void Raft::handle_snapshot(const raftpb::Message& m) {
   resp.set_type(raftpb::MsgAppResp);
   const auto& md = m.snapshot().metadata();
   if (restore(m.snapshot())) {
-    logf(LogLevel::info,
+    logf(LogLevel::kInfo,
          "%" PRIx64 " [commit: %" PRIu64 "] restored snapshot [index: %" PRIu64 ", term: %" PRIu64
          "]",
          id_, raft_log_.committed(), md.index(), md.term());
     resp.set_index(raft_log_.last_index());
   } else {
-    logf(LogLevel::info,
+    logf(LogLevel::kInfo,
          "%" PRIx64 " [commit: %" PRIu64 "] ignored snapshot [index: %" PRIu64 ", term: %" PRIu64
          "]",
          id_, raft_log_.committed(), md.index(), md.term());
@@ -177,7 +178,7 @@ bool Raft::restore(const raftpb::Snapshot& s) {
   prs_ = std::move(fresh);
   if (Progress* self = prs_.get(id_)) self->match = raft_log_.last_index();
   is_learner_ = prs_.is_learner(id_);
-  logf(LogLevel::info, "%" PRIx64 " switched to configuration %s", id_, describe_config().c_str());
+  logf(LogLevel::kInfo, "%" PRIx64 " switched to configuration %s", id_, describe_config().c_str());
   return true;
 }
 
@@ -191,25 +192,25 @@ bool Raft::maybe_send_append(std::uint64_t to, bool send_if_empty) {
   std::vector<raftpb::Entry> ents;
   const Error erre = raft_log_.entries(pr->next, max_msg_size_, &ents);
   if (ents.empty() && !send_if_empty) return false;
-  const bool compacted = errt != Error::ok || erre != Error::ok ||
+  const bool compacted = errt != Error::kOk || erre != Error::kOk ||
                          pr->next - 1 < raft_log_.first_index() - 1;
   if (compacted) {
     // The follower needs entries we no longer have: ship the snapshot instead.
     if (!pr->recent_active) {
-      logf(LogLevel::debug, "ignore sending snapshot to %" PRIx64
+      logf(LogLevel::kDebug, "ignore sending snapshot to %" PRIx64
            " since it is not recently active", to);
       return false;
     }
     raftpb::Snapshot snap;
-    if (raft_log_.snapshot(&snap) != Error::ok) {
-      logf(LogLevel::debug,
+    if (raft_log_.snapshot(&snap) != Error::kOk) {
+      logf(LogLevel::kDebug,
            "%" PRIx64 " failed to send snapshot to %" PRIx64
            " because snapshot is temporarily unavailable",
            id_, to);
       return false;
     }
     if (snap.metadata().index() == 0) OUTPOST_PANIC("need a non-empty snapshot");
-    logf(LogLevel::debug,
+    logf(LogLevel::kDebug,
          "%" PRIx64 " [firstindex: %" PRIu64 ", commit: %" PRIu64 "] sent snapshot[index: %" PRIu64
          ", term: %" PRIu64 "] to %" PRIx64,
          id_, raft_log_.first_index(), raft_log_.committed(), snap.metadata().index(),
@@ -225,14 +226,14 @@ bool Raft::maybe_send_append(std::uint64_t to, bool send_if_empty) {
     if (!ents.empty()) {
       const std::uint64_t last = ents.back().index();
       switch (pr->state) {
-        case ProgressState::replicate:
+        case ProgressState::kReplicate:
           pr->optimistic_update(last);
           pr->inflights.add(last);
           break;
-        case ProgressState::probe:
+        case ProgressState::kProbe:
           pr->probe_sent = true;
           break;
-        case ProgressState::snapshot:
+        case ProgressState::kSnapshot:
           OUTPOST_PANIC("sending entries to a follower in snapshot state");
       }
       auto* out = m.mutable_entries();

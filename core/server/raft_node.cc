@@ -56,7 +56,7 @@ Status force_new_cluster(storage::DurableLog& log, const RaftNodeOptions& opts) 
     std::vector<raftpb::Entry> ents;
     const uint64_t lo = std::max(opts.applied + 1, first);
     if (lo <= commit &&
-        log.storage().entries(lo, commit + 1, UINT64_MAX, &ents) != raft::Error::ok)
+        log.storage().entries(lo, commit + 1, UINT64_MAX, &ents) != raft::Error::kOk)
       return Status(ErrorCode::kCorrupt, "force-new-cluster: cannot read the raft log");
     for (const auto& e : ents) {
       raftpb::ConfChange cc;
@@ -69,7 +69,7 @@ Status force_new_cluster(storage::DurableLog& log, const RaftNodeOptions& opts) 
   }
   uint64_t term = hs.term();
   uint64_t last_term = 0;
-  if (log.storage().term(commit, &last_term) == raft::Error::ok) term = std::max(term, last_term);
+  if (log.storage().term(commit, &last_term) == raft::Error::kOk) term = std::max(term, last_term);
   std::vector<raftpb::Entry> add;
   auto append = [&](raftpb::EntryType type, std::string data) {
     raftpb::Entry e;
@@ -371,7 +371,7 @@ void RaftNode::on_inbox() {
                      log::kv("first-index", log_->storage().first_index()));
   }
   for (auto& [data, dropped] : in.proposals) {
-    if (node_->propose(std::move(data)) != raft::Error::ok && dropped)
+    if (node_->propose(std::move(data)) != raft::Error::kOk && dropped)
       dropped(Status::of(ErrorCode::kNoLeader));
   }
   for (auto& [cc, dropped] : in.conf_changes) {
@@ -380,7 +380,7 @@ void RaftNode::on_inbox() {
       if (dropped) dropped(ready);
       continue;
     }
-    if (node_->propose_conf_change(cc) != raft::Error::ok && dropped) {
+    if (node_->propose_conf_change(cc) != raft::Error::kOk && dropped) {
       // Raft takes one conf change at a time: with a leader, the previous one is still pending.
       dropped(Status::of(leader_.load() != 0 ? ErrorCode::kTimeout : ErrorCode::kNoLeader));
     }
@@ -393,7 +393,7 @@ void RaftNode::on_inbox() {
     PendingRead& pr = reads_[ctx];
     pr.waiters = std::move(in.reads);
     pr.since = std::chrono::steady_clock::now();
-    if (node_->read_index(ctx) != raft::Error::ok) {
+    if (node_->read_index(ctx) != raft::Error::kOk) {
       for (auto& fn : pr.waiters) fn(Status::of(ErrorCode::kNoLeader), 0);
       reads_.erase(ctx);
     }
@@ -477,7 +477,7 @@ void RaftNode::handle_ready() {
     // own write is done (the acknowledgements that commit come back in a later round). Anyone
     // else's messages may promise what this Ready persists (votes, append acknowledgements), so
     // they wait for the write (only a leader's kinds of message go early).
-    if (node_->raft().state() == raft::StateType::leader) send_messages(/*early=*/true);
+    if (node_->raft().state() == raft::StateType::kLeader) send_messages(/*early=*/true);
     Status s = log_->save(rd.hard_state, rd.entries, rd.snapshot, rd.must_sync);
     if (!s) fatal("cannot persist raft state", s);
     if (rd.hard_state) commit_ = rd.hard_state->commit();
@@ -507,7 +507,7 @@ void RaftNode::on_peer_message(uint64_t from, std::string payload) {
     resp.set_to(from);
     resp.set_from(id_);
     resp.set_index(m.index());
-    if (node_->raft().state() == raft::StateType::leader && cb_.call) {
+    if (node_->raft().state() == raft::StateType::kLeader && cb_.call) {
       resp.set_context(cb_.call(m.context()));
     } else {
       resp.set_reject(true);  // not (or no longer) the leader: the caller tries again
@@ -527,7 +527,7 @@ void RaftNode::on_peer_message(uint64_t from, std::string payload) {
     if (cb_.refused) cb_.refused(m.index(), Status::of(ErrorCode::kLearnerNotReady));
     return;
   }
-  if (m.type() == raftpb::MsgProp && node_->raft().state() == raft::StateType::leader) {
+  if (m.type() == raftpb::MsgProp && node_->raft().state() == raft::StateType::kLeader) {
     // A follower's promotion is checked here, where the learner's progress is known.
     auto* ents = m.mutable_entries();
     for (int i = 0; i < ents->size();) {
@@ -607,7 +607,7 @@ void RaftNode::on_conf_change_committed(const raftpb::Entry& e) {
               log::kv("learners", cs.learners_size()));
   // Left as the only voter (force-new-cluster, or the others removed): no one else can elect us.
   if (cs.voters_size() == 1 && cs.voters(0) == id_ &&
-      node_->raft().state() != raft::StateType::leader)
+      node_->raft().state() != raft::StateType::kLeader)
     node_->campaign();
 }
 
@@ -644,7 +644,7 @@ void RaftNode::publish_peer_state() {
   for (const auto& [id, _] : peers_)
     if (auto since = transport_->connected_since(id)) active[id] = *since;
   std::map<uint64_t, uint64_t> match;
-  if (node_->raft().state() == raft::StateType::leader)
+  if (node_->raft().state() == raft::StateType::kLeader)
     for (const auto& [id, pr] : node_->status().progress) match[id] = pr.match;
   std::lock_guard l(active_mu_);
   active_.swap(active);

@@ -19,7 +19,7 @@ namespace outpost::raft::test {
 // For calls the scaffolding relies on (storage reads and writes, a campaign): a test whose setup
 // fails stops here rather than asserting on a half-built state.
 inline void must(Error e, const char* what) {
-  if (e != Error::ok) {
+  if (e != Error::kOk) {
     OUTPOST_PANIC(what, {"error", "\"" + std::string(to_string(e)) + "\""});
   }
 }
@@ -183,11 +183,11 @@ class Cluster {
   std::uint64_t elect(std::uint64_t id) {
     must(node(id).campaign(), "elect: campaign refused");
     stabilize();
-    return raft(id).state() == StateType::leader ? id : 0;
+    return raft(id).state() == StateType::kLeader ? id : 0;
   }
   std::uint64_t leader() {
     for (auto& [id, n] : nodes_) {
-      if (n.node->raft().state() == StateType::leader) return id;
+      if (n.node->raft().state() == StateType::kLeader) return id;
     }
     return 0;
   }

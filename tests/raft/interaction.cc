@@ -76,13 +76,13 @@ std::uint64_t to_u64(const std::string& s) {
 
 LogLevel parse_level(const std::string& s, bool* none) {
   *none = false;
-  if (s == "debug") return LogLevel::debug;
-  if (s == "info") return LogLevel::info;
-  if (s == "warn") return LogLevel::warning;
-  if (s == "error") return LogLevel::error;
+  if (s == "debug") return LogLevel::kDebug;
+  if (s == "info") return LogLevel::kInfo;
+  if (s == "warn") return LogLevel::kWarning;
+  if (s == "error") return LogLevel::kError;
   if (s == "none") {
     *none = true;
-    return LogLevel::error;
+    return LogLevel::kError;
   }
   throw std::runtime_error("unknown log level " + s);
 }
@@ -161,7 +161,7 @@ InteractionEnv::Node& InteractionEnv::node(std::uint64_t id) {
 }
 
 void InteractionEnv::report(Error e) {
-  if (e != Error::ok) print("error: " + std::string(to_string(e)));
+  if (e != Error::kOk) print("error: " + std::string(to_string(e)));
 }
 
 std::string InteractionEnv::handle(const Command& c) {
@@ -319,9 +319,9 @@ void InteractionEnv::add_nodes(const Command& c) {
     cfg.pre_vote = pre_vote;
     cfg.check_quorum = check_quorum;
     cfg.max_inflight_msgs = max_inflight;
-    if (lease) cfg.read_only_option = ReadOnlyOption::lease_based;
+    if (lease) cfg.read_only_option = ReadOnlyOption::kLeaseBased;
     cfg.random = [](std::uint64_t) { return std::uint64_t{0}; };
-    cfg.log_level = LogLevel::debug;
+    cfg.log_level = LogLevel::kDebug;
     cfg.logger = [this](LogLevel l, std::string_view line) {
       if (silent_ || l < level_) return;
       print(std::string(to_string(l)) + " " + std::string(line));
@@ -455,21 +455,21 @@ void InteractionEnv::raft_state() {
 
 void InteractionEnv::status(std::uint64_t id) {
   const Raft& r = node(id).node->raft();
-  if (r.state() != StateType::leader) {
+  if (r.state() != StateType::kLeader) {
     print(num(id) + " is " + to_string(r.state()) + ", it tracks no progress");
     return;
   }
   for (const auto& [peer, pr] : r.tracker().progress()) {
-    const char* state = pr.state == ProgressState::probe       ? "StateProbe"
-                        : pr.state == ProgressState::replicate ? "StateReplicate"
+    const char* state = pr.state == ProgressState::kProbe       ? "StateProbe"
+                        : pr.state == ProgressState::kReplicate ? "StateReplicate"
                                                                : "StateSnapshot";
     std::string line = num(peer) + ": " + state + " match=" + num(pr.match) +
                        " next=" + num(pr.next);
     if (pr.is_learner) line += " learner";
     if (pr.is_paused()) line += " paused";
-    if (pr.state == ProgressState::snapshot) line += " pendingSnap=" + num(pr.pending_snapshot);
+    if (pr.state == ProgressState::kSnapshot) line += " pendingSnap=" + num(pr.pending_snapshot);
     if (!pr.recent_active) line += " inactive";
-    if (pr.state == ProgressState::replicate) line += " inflight=" + num(pr.inflights.count());
+    if (pr.state == ProgressState::kReplicate) line += " inflight=" + num(pr.inflights.count());
     print(line);
   }
 }

@@ -81,7 +81,7 @@ class InteractionEnv {
   std::map<std::uint64_t, Node> nodes_;
   std::vector<raftpb::Message> messages_;  // sent and not yet delivered, in order
   std::set<std::uint64_t> isolated_;
-  LogLevel level_ = LogLevel::debug;
+  LogLevel level_ = LogLevel::kDebug;
   bool silent_ = false;
   std::string out_;
   std::string indent_;

@@ -32,7 +32,7 @@ class InvariantChecker {
     }
     seen.term = r.term();
     seen.committed = r.log().committed();
-    if (r.state() == StateType::leader) {
+    if (r.state() == StateType::kLeader) {
       auto [it, fresh] = leaders_.emplace(r.term(), r.id());
       if (it->second != r.id()) {
         return "election safety: nodes " + num(it->second) + " and " + num(r.id()) +

@@ -12,7 +12,7 @@ TEST_CASE("Invariants: a healthy election and replication break nothing", "[raft
   InvariantChecker check;
   REQUIRE(c.elect(1) == 1);
   for (auto id : {1, 2, 3}) CHECK(check.check(c.raft(id)).empty());
-  REQUIRE(c.node(1).propose("x") == Error::ok);
+  REQUIRE(c.node(1).propose("x") == Error::kOk);
   c.stabilize();
   for (auto id : {1, 2, 3}) CHECK(check.check(c.raft(id)).empty());
 }
@@ -40,7 +40,7 @@ TEST_CASE("Invariants: two leaders of one term are reported", "[raft][invariants
 
 TEST_CASE("Invariants: a log whose terms decrease is reported", "[raft][invariants]") {
   auto storage = std::make_unique<MemoryStorage>(conf({1, 2, 3}));
-  REQUIRE(storage->append({entry(1, 2), entry(2, 1)}) == Error::ok);
+  REQUIRE(storage->append({entry(1, 2), entry(2, 1)}) == Error::kOk);
   raftpb::HardState hs;
   hs.set_term(2);
   storage->set_hard_state(hs);

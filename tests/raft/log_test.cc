@@ -20,7 +20,7 @@ struct Log123 {
   MemoryStorage storage;
   std::unique_ptr<RaftLog> log;
   Log123() {
-    REQUIRE(storage.append(ents({{1, 1}, {2, 2}, {3, 3}})) == Error::ok);
+    REQUIRE(storage.append(ents({{1, 1}, {2, 2}, {3, 3}})) == Error::kOk);
     log = std::make_unique<RaftLog>(&storage, no_limit);
   }
 };
@@ -157,9 +157,9 @@ TEST_CASE("Log: terms and slices outside the retained range are unknown or compa
   MemoryStorage s;
   std::vector<raftpb::Entry> es;
   for (std::uint64_t i = 1; i <= 10; ++i) es.push_back(entry(i, i));
-  REQUIRE(s.append(es) == Error::ok);
-  REQUIRE(s.create_snapshot(5, nullptr, "") == Error::ok);
-  REQUIRE(s.compact(5) == Error::ok);
+  REQUIRE(s.append(es) == Error::kOk);
+  REQUIRE(s.create_snapshot(5, nullptr, "") == Error::kOk);
+  REQUIRE(s.compact(5) == Error::kOk);
   RaftLog log(&s, no_limit);
   CHECK(log.first_index() == 6);
   CHECK(log.term_or_zero(4) == 0);   // compacted
@@ -167,12 +167,12 @@ TEST_CASE("Log: terms and slices outside the retained range are unknown or compa
   CHECK(log.term_or_zero(10) == 10);
   CHECK(log.term_or_zero(11) == 0);  // beyond the end
   std::vector<raftpb::Entry> out;
-  CHECK(log.slice(4, 7, no_limit, &out) == Error::compacted);
+  CHECK(log.slice(4, 7, no_limit, &out) == Error::kCompacted);
   out.clear();
-  REQUIRE(log.slice(6, 11, no_limit, &out) == Error::ok);
+  REQUIRE(log.slice(6, 11, no_limit, &out) == Error::kOk);
   CHECK(out.size() == 5);
   out.clear();
-  REQUIRE(log.slice(6, 11, entry_size(entry(6, 6)), &out) == Error::ok);
+  REQUIRE(log.slice(6, 11, entry_size(entry(6, 6)), &out) == Error::kOk);
   CHECK(out.size() == 1);  // size-limited, never empty
 }
 

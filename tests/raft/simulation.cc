@@ -85,7 +85,7 @@ struct SimNode {
   bool removed = false;
   int down_until = -1;
   int incarnation = 0;
-  StateType last_state = StateType::follower;
+  StateType last_state = StateType::kFollower;
   std::uint64_t last_term = 0;
   bool up() const { return node != nullptr; }
 };
@@ -170,7 +170,7 @@ class World {
     c.random_seed = opt_.seed * 1000003ULL + n.id * 7919ULL + static_cast<std::uint64_t>(n.incarnation) + 1;
     // The application state is volatile: it restarts from the last snapshot and replays.
     raftpb::Snapshot snap;
-    if (n.storage->snapshot(&snap) != Error::ok) {
+    if (n.storage->snapshot(&snap) != Error::kOk) {
       return fail("node " + std::to_string(n.id) + " has no snapshot");
     }
     decode(snap.data(), &n.app);
@@ -179,7 +179,7 @@ class World {
     c.applied = snap.metadata().index();
     n.node = std::make_unique<RawNode>(c);
     n.started = true;
-    n.last_state = StateType::follower;
+    n.last_state = StateType::kFollower;
     n.last_term = n.node->raft().term();
     invariants_.restarted(n.id);
     ++n.incarnation;
@@ -235,19 +235,19 @@ class World {
       std::uint64_t id = up[rng_.below(up.size())];
       std::string ctx = "r" + std::to_string(read_seq_++);
       read_floor_[ctx] = max_commit_;
-      if (nodes_[id].node->read_index(ctx) != Error::ok) read_floor_.erase(ctx);
+      if (nodes_[id].node->read_index(ctx) != Error::kOk) read_floor_.erase(ctx);
     }
     for (std::uint64_t id : up) {
       SimNode& n = nodes_[id];
       raftpb::Snapshot cur;
-      if (n.storage->snapshot(&cur) != Error::ok) {
+      if (n.storage->snapshot(&cur) != Error::kOk) {
         return fail("node " + std::to_string(id) + " has no snapshot");
       }
       if (n.app.applied > cur.metadata().index() + 5 && rng_.chance(compact_ppm_)) {
-        if (n.storage->create_snapshot(n.app.applied, &n.app.conf, encode(n.app)) == Error::ok) {
+        if (n.storage->create_snapshot(n.app.applied, &n.app.conf, encode(n.app)) == Error::kOk) {
           const std::uint64_t keep = rng_.below(3);
           const std::uint64_t to = n.app.applied - std::min<std::uint64_t>(keep, n.app.applied - cur.metadata().index() - 1);
-          if (n.storage->compact(to) != Error::ok) {
+          if (n.storage->compact(to) != Error::kOk) {
             return fail("node " + std::to_string(id) + " cannot compact to " + std::to_string(to));
           }
           ++result_.stats.snapshots;
@@ -262,7 +262,7 @@ class World {
   std::uint64_t leader_id() {
     std::uint64_t best = 0, best_term = 0;
     for (auto& [id, n] : nodes_) {
-      if (n.up() && n.node->raft().state() == StateType::leader && n.node->raft().term() >= best_term) {
+      if (n.up() && n.node->raft().state() == StateType::kLeader && n.node->raft().term() >= best_term) {
         best = id;
         best_term = n.node->raft().term();
       }
@@ -299,7 +299,7 @@ class World {
     } else {
       return;
     }
-    if (ln.propose_conf_change(cc) != Error::ok) return;
+    if (ln.propose_conf_change(cc) != Error::kOk) return;
     ++result_.stats.conf_changes;
     log("leader %llu proposes %s %llu", ull(l), raftpb::ConfChangeType_Name(cc.type()).c_str(),
         ull(cc.node_id()));
@@ -416,7 +416,7 @@ class World {
     // 1. persist: snapshot, entries, hard state (one "fsync").
     if (rd.snapshot) {
       const Error e = n.storage->apply_snapshot(*rd.snapshot);
-      if (e != Error::ok) return fail("node " + std::to_string(n.id) + " cannot install snapshot");
+      if (e != Error::kOk) return fail("node " + std::to_string(n.id) + " cannot install snapshot");
       AppState restored;
       decode(rd.snapshot->data(), &restored);
       restored.applied = rd.snapshot->metadata().index();
@@ -424,7 +424,7 @@ class World {
       check_snapshot_hash(n, restored);
       n.app = restored;
     }
-    if (n.storage->append(std::move(rd.entries)) != Error::ok) {
+    if (n.storage->append(std::move(rd.entries)) != Error::kOk) {
       return fail("node " + std::to_string(n.id) + " cannot append entries");
     }
     if (rd.hard_state) n.storage->set_hard_state(*rd.hard_state);
@@ -518,13 +518,13 @@ class World {
       return fail("invariant broken at step " + std::to_string(steps_) + ": " + err);
     }
     max_commit_ = std::max(max_commit_, r.log().committed());
-    if (r.state() == StateType::leader) {
+    if (r.state() == StateType::kLeader) {
       auto [it, fresh] = leaders_.emplace(r.term(), n.id);
       if (it->second != n.id) {
         return fail("election safety: nodes " + std::to_string(it->second) + " and " + std::to_string(n.id) +
                     " are both leader of term " + std::to_string(r.term()));
       }
-      if (n.last_state != StateType::leader || n.last_term != r.term()) {
+      if (n.last_state != StateType::kLeader || n.last_term != r.term()) {
         ++result_.stats.elections;
         log("node %llu becomes leader of term %llu (last %llu, commit %llu)", ull(n.id), ull(r.term()),
             ull(r.log().last_index()), ull(r.log().committed()));
@@ -573,7 +573,7 @@ class World {
     bool proposed = false;
     for (int i = 0; i < 100 && result_.ok; ++i, ++now_) {
       l = leader_id();
-      if (!proposed && l != 0) proposed = nodes_[l].node->propose(last) == Error::ok;
+      if (!proposed && l != 0) proposed = nodes_[l].node->propose(last) == Error::kOk;
       tick_all();
       settle();
     }

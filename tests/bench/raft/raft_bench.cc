@@ -109,7 +109,7 @@ Result run(std::uint64_t total, std::size_t payload, std::uint64_t batch) {
   nodes[1].node->campaign();
   settle();
   RawNode& leader = *nodes[1].node;
-  if (leader.raft().state() != StateType::leader) {
+  if (leader.raft().state() != StateType::kLeader) {
     std::fprintf(stderr, "no leader\n");
     std::exit(1);
   }
@@ -119,7 +119,7 @@ Result run(std::uint64_t total, std::size_t payload, std::uint64_t batch) {
   std::uint64_t proposed = 0;
   while (proposed < total) {
     for (std::uint64_t i = 0; i < batch && proposed < total; ++i, ++proposed) {
-      if (leader.propose(data) != Error::ok) {
+      if (leader.propose(data) != Error::kOk) {
         std::fprintf(stderr, "proposal dropped\n");
         std::exit(1);
       }
