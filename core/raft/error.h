@@ -1,41 +1,42 @@
 #pragma once
 // Outcome codes of the Raft library. The library never throws on a normal path: every call that
-// can fail for a reason the caller should handle returns one of these.
+// can fail for a reason the caller should handle returns one of these, and [[nodiscard]] makes
+// the compiler flag a caller that drops one.
 
 #include <cstdint>
 #include <string_view>
 
 namespace outpost::raft {
 
-enum class Error : std::uint8_t {
-  ok = 0,
+enum class [[nodiscard]] Error : std::uint8_t {
+  kOk = 0,
   // The proposal could not be accepted here (no leader known, leadership transfer in progress,
   // uncommitted-size limit reached, or this member is not part of the configuration). Retry later.
-  proposal_dropped,
+  kProposalDropped,
   // The requested index lies before the first index still kept in the log (it was compacted).
-  compacted,
+  kCompacted,
   // The requested index lies after the last index of the log.
-  unavailable,
+  kUnavailable,
   // The snapshot being installed is older than the one already held.
-  snap_out_of_date,
+  kSnapOutOfDate,
   // Storage cannot produce a snapshot right now; the leader retries later.
-  snapshot_temporarily_unavailable,
+  kSnapshotTemporarilyUnavailable,
   // A local-only message (MsgHup, MsgBeat, ...) was handed to step() from the network.
-  step_local_msg,
+  kStepLocalMsg,
   // A response from a peer this member does not track.
-  step_peer_not_found,
+  kStepPeerNotFound,
 };
 
 constexpr std::string_view to_string(Error e) {
   switch (e) {
-    case Error::ok: return "ok";
-    case Error::proposal_dropped: return "raft proposal dropped";
-    case Error::compacted: return "requested index is unavailable due to compaction";
-    case Error::unavailable: return "requested entry at index is unavailable";
-    case Error::snap_out_of_date: return "requested index is older than the existing snapshot";
-    case Error::snapshot_temporarily_unavailable: return "snapshot is temporarily unavailable";
-    case Error::step_local_msg: return "raft: cannot step raft local message";
-    case Error::step_peer_not_found: return "raft: cannot step as peer not found";
+    case Error::kOk: return "ok";
+    case Error::kProposalDropped: return "raft proposal dropped";
+    case Error::kCompacted: return "requested index is unavailable due to compaction";
+    case Error::kUnavailable: return "requested entry at index is unavailable";
+    case Error::kSnapOutOfDate: return "requested index is older than the existing snapshot";
+    case Error::kSnapshotTemporarilyUnavailable: return "snapshot is temporarily unavailable";
+    case Error::kStepLocalMsg: return "raft: cannot step raft local message";
+    case Error::kStepPeerNotFound: return "raft: cannot step as peer not found";
   }
   return "unknown";
 }

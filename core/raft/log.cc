@@ -3,15 +3,15 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstdio>
+#include <string>
+
+#include "core/common/panic.h"
 
 namespace outpost::raft {
 
 namespace {
-[[noreturn]] void fatal(const char* what, std::uint64_t a, std::uint64_t b) {
-  std::fprintf(stderr, "raft log invariant broken: %s (%llu, %llu)\n", what,
-               static_cast<unsigned long long>(a), static_cast<unsigned long long>(b));
-  std::abort();
-}
+// A field of a panic line: a number is its own JSON encoding.
+PanicField num(const char* name, std::uint64_t v) { return {name, std::to_string(v)}; }
 }  // namespace
 
 RaftLog::RaftLog(Storage* storage, std::uint64_t max_next_ents_size)
@@ -30,7 +30,10 @@ std::optional<std::uint64_t> RaftLog::maybe_append(std::uint64_t index, std::uin
   const std::uint64_t last_new = index + ents.size();
   const std::uint64_t ci = find_conflict(ents);
   if (ci != 0) {
-    if (ci <= committed_) fatal("entry conflicts with a committed entry", ci, committed_);
+    if (ci <= committed_) {
+      OUTPOST_PANIC("entry conflicts with a committed entry", num("index", ci),
+                    num("committed", committed_));
+    }
     const std::size_t from = static_cast<std::size_t>(ci - (index + 1));
     ents.erase(ents.begin(), ents.begin() + static_cast<std::ptrdiff_t>(from));
     append(std::move(ents));
@@ -42,7 +45,10 @@ std::optional<std::uint64_t> RaftLog::maybe_append(std::uint64_t index, std::uin
 std::uint64_t RaftLog::append(std::vector<raftpb::Entry>&& ents) {
   if (ents.empty()) return last_index();
   const std::uint64_t after = ents[0].index() - 1;
-  if (after < committed_) fatal("append would overwrite committed entries", after, committed_);
+  if (after < committed_) {
+    OUTPOST_PANIC("append would overwrite committed entries", num("after", after),
+                  num("committed", committed_));
+  }
   unstable_.truncate_and_append(std::move(ents));
   return last_index();
 }
@@ -58,8 +64,9 @@ std::vector<raftpb::Entry> RaftLog::next_entries() const {
   std::vector<raftpb::Entry> out;
   const std::uint64_t off = std::max(applied_ + 1, first_index());
   if (committed_ + 1 > off) {
-    if (slice(off, committed_ + 1, max_next_ents_size_, &out) != Error::ok) {
-      fatal("cannot read committed entries", off, committed_);
+    if (slice(off, committed_ + 1, max_next_ents_size_, &out) != Error::kOk) {
+      OUTPOST_PANIC("cannot read committed entries", num("from", off),
+                    num("committed", committed_));
     }
   }
   return out;
@@ -73,7 +80,7 @@ bool RaftLog::has_next_entries() const {
 Error RaftLog::snapshot(raftpb::Snapshot* out) const {
   if (unstable_.snapshot()) {
     *out = *unstable_.snapshot();
-    return Error::ok;
+    return Error::kOk;
   }
   return storage_->snapshot(out);
 }
@@ -90,7 +97,9 @@ std::uint64_t RaftLog::last_index() const {
 
 std::uint64_t RaftLog::last_term() const {
   std::uint64_t t = 0;
-  if (term(last_index(), &t) != Error::ok) fatal("no term for the last entry", last_index(), 0);
+  if (term(last_index(), &t) != Error::kOk) {
+    OUTPOST_PANIC("no term for the last entry", num("last_index", last_index()));
+  }
   return t;
 }
 
@@ -98,13 +107,13 @@ Error RaftLog::term(std::uint64_t i, std::uint64_t* out) const {
   *out = 0;
   // Valid range: the entry before the first one (snapshot) through the last one.
   const std::uint64_t dummy = first_index() - 1;
-  if (i < dummy || i > last_index()) return Error::ok;  // unknown: term 0
+  if (i < dummy || i > last_index()) return Error::kOk;  // unknown: term 0
   if (auto t = unstable_.maybe_term(i)) {
     *out = *t;
-    return Error::ok;
+    return Error::kOk;
   }
   const Error err = storage_->term(i, out);
-  if (err == Error::compacted || err == Error::unavailable) {
+  if (err == Error::kCompacted || err == Error::kUnavailable) {
     *out = 0;
     return err;
   }
@@ -113,49 +122,54 @@ Error RaftLog::term(std::uint64_t i, std::uint64_t* out) const {
 
 std::uint64_t RaftLog::term_or_zero(std::uint64_t i) const {
   std::uint64_t t = 0;
-  if (term(i, &t) != Error::ok) return 0;
+  if (term(i, &t) != Error::kOk) return 0;
   return t;
 }
 
 bool RaftLog::match_term(std::uint64_t i, std::uint64_t t) const {
   std::uint64_t got = 0;
-  if (term(i, &got) != Error::ok) return false;
+  if (term(i, &got) != Error::kOk) return false;
   return got == t;
 }
 
 Error RaftLog::entries(std::uint64_t i, std::uint64_t max_size,
                        std::vector<raftpb::Entry>* out) const {
   out->clear();
-  if (i > last_index()) return Error::ok;
+  if (i > last_index()) return Error::kOk;
   return slice(i, last_index() + 1, max_size, out);
 }
 
 Error RaftLog::check_bounds(std::uint64_t lo, std::uint64_t hi) const {
-  if (lo > hi) fatal("invalid slice", lo, hi);
+  if (lo > hi) OUTPOST_PANIC("invalid slice", num("lo", lo), num("hi", hi));
   const std::uint64_t fi = first_index();
-  if (lo < fi) return Error::compacted;
-  if (hi > last_index() + 1) fatal("slice out of bounds", hi, last_index());
-  return Error::ok;
+  if (lo < fi) return Error::kCompacted;
+  if (hi > last_index() + 1) {
+    OUTPOST_PANIC("slice out of bounds", num("hi", hi), num("last_index", last_index()));
+  }
+  return Error::kOk;
 }
 
 Error RaftLog::slice(std::uint64_t lo, std::uint64_t hi, std::uint64_t max_size,
                      std::vector<raftpb::Entry>* out) const {
   out->clear();
-  if (Error e = check_bounds(lo, hi); e != Error::ok) return e;
-  if (lo == hi) return Error::ok;
+  if (Error e = check_bounds(lo, hi); e != Error::kOk) return e;
+  if (lo == hi) return Error::kOk;
   const std::uint64_t uoff = unstable_.offset();
   if (lo < uoff) {
     const Error e = storage_->entries(lo, std::min(hi, uoff), max_size, out);
-    if (e == Error::compacted) return e;
-    if (e == Error::unavailable) fatal("entries unavailable from storage", lo, std::min(hi, uoff));
+    if (e == Error::kCompacted) return e;
+    if (e == Error::kUnavailable) {
+      OUTPOST_PANIC("entries unavailable from storage", num("lo", lo),
+                    num("hi", std::min(hi, uoff)));
+    }
     // Storage stopped early because of the size limit: do not look further.
-    if (out->size() < std::min(hi, uoff) - lo) return Error::ok;
+    if (out->size() < std::min(hi, uoff) - lo) return Error::kOk;
   }
   if (hi > uoff) {
     unstable_.slice(std::max(lo, uoff), hi, out);
   }
   limit_size(out, max_size);
-  return Error::ok;
+  return Error::kOk;
 }
 
 bool RaftLog::is_up_to_date(std::uint64_t lasti, std::uint64_t t) const {
@@ -173,14 +187,20 @@ bool RaftLog::maybe_commit(std::uint64_t max_index, std::uint64_t t) {
 
 void RaftLog::commit_to(std::uint64_t to) {
   if (committed_ < to) {
-    if (last_index() < to) fatal("commit index beyond the last index", to, last_index());
+    if (last_index() < to) {
+      OUTPOST_PANIC("commit index beyond the last index", num("commit", to),
+                    num("last_index", last_index()));
+    }
     committed_ = to;
   }
 }
 
 void RaftLog::applied_to(std::uint64_t i) {
   if (i == 0) return;
-  if (committed_ < i || i < applied_) fatal("applied index out of range", i, committed_);
+  if (committed_ < i || i < applied_) {
+    OUTPOST_PANIC("applied index out of range", num("applied", i), num("committed", committed_),
+                  num("previously_applied", applied_));
+  }
   applied_ = i;
 }
 

@@ -37,9 +37,9 @@ void Inflights::free_first_one() {
 
 const char* to_string(ProgressState s) {
   switch (s) {
-    case ProgressState::probe: return "probe";
-    case ProgressState::replicate: return "replicate";
-    case ProgressState::snapshot: return "snapshot";
+    case ProgressState::kProbe: return "probe";
+    case ProgressState::kReplicate: return "replicate";
+    case ProgressState::kSnapshot: return "snapshot";
   }
   return "?";
 }
@@ -53,23 +53,23 @@ void Progress::reset_state(ProgressState s) {
 
 void Progress::become_probe() {
   // Coming back from a snapshot, the follower has at least the snapshot's entries.
-  if (state == ProgressState::snapshot) {
+  if (state == ProgressState::kSnapshot) {
     const std::uint64_t pending = pending_snapshot;
-    reset_state(ProgressState::probe);
+    reset_state(ProgressState::kProbe);
     next = std::max(match + 1, pending + 1);
   } else {
-    reset_state(ProgressState::probe);
+    reset_state(ProgressState::kProbe);
     next = match + 1;
   }
 }
 
 void Progress::become_replicate() {
-  reset_state(ProgressState::replicate);
+  reset_state(ProgressState::kReplicate);
   next = match + 1;
 }
 
 void Progress::become_snapshot(std::uint64_t snapshot_index) {
-  reset_state(ProgressState::snapshot);
+  reset_state(ProgressState::kSnapshot);
   pending_snapshot = snapshot_index;
 }
 
@@ -85,7 +85,7 @@ bool Progress::maybe_update(std::uint64_t n) {
 }
 
 bool Progress::maybe_decr_to(std::uint64_t rejected, std::uint64_t last) {
-  if (state == ProgressState::replicate) {
+  if (state == ProgressState::kReplicate) {
     // Rejections below match are stale: the follower already has those entries.
     if (rejected <= match) return false;
     next = match + 1;
@@ -100,9 +100,9 @@ bool Progress::maybe_decr_to(std::uint64_t rejected, std::uint64_t last) {
 
 bool Progress::is_paused() const {
   switch (state) {
-    case ProgressState::probe: return probe_sent;
-    case ProgressState::replicate: return inflights.full();
-    case ProgressState::snapshot: return true;
+    case ProgressState::kProbe: return probe_sent;
+    case ProgressState::kReplicate: return inflights.full();
+    case ProgressState::kSnapshot: return true;
   }
   return true;
 }

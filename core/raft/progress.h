@@ -43,7 +43,7 @@ class Inflights {
   std::size_t count_ = 0;
 };
 
-enum class ProgressState { probe, replicate, snapshot };
+enum class ProgressState { kProbe, kReplicate, kSnapshot };
 const char* to_string(ProgressState s);
 
 struct Progress {
@@ -52,7 +52,7 @@ struct Progress {
 
   std::uint64_t match = 0;
   std::uint64_t next = 1;
-  ProgressState state = ProgressState::probe;
+  ProgressState state = ProgressState::kProbe;
   std::uint64_t pending_snapshot = 0;  // index of the snapshot in flight (snapshot state)
   bool recent_active = false;          // heard from since the last check-quorum round
   bool probe_sent = false;             // probe state: an append is outstanding

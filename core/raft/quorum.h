@@ -13,7 +13,7 @@
 
 namespace outpost::raft {
 
-enum class VoteResult { pending, lost, won };
+enum class VoteResult { kPending, kLost, kWon };
 
 // Smallest number of voters that forms a majority of n.
 constexpr std::size_t majority_of(std::size_t n) { return n / 2 + 1; }
@@ -41,7 +41,7 @@ std::uint64_t majority_committed_index(const std::set<std::uint64_t>& voters, Ac
 // Tallies votes: won once a majority granted, lost once a majority can no longer be reached.
 inline VoteResult majority_vote_result(const std::set<std::uint64_t>& voters,
                                        const std::map<std::uint64_t, bool>& votes) {
-  if (voters.empty()) return VoteResult::won;
+  if (voters.empty()) return VoteResult::kWon;
   std::size_t granted = 0, rejected = 0, missing = 0;
   for (std::uint64_t id : voters) {
     auto it = votes.find(id);
@@ -54,9 +54,9 @@ inline VoteResult majority_vote_result(const std::set<std::uint64_t>& voters,
     }
   }
   const std::size_t q = majority_of(voters.size());
-  if (granted >= q) return VoteResult::won;
-  if (granted + missing >= q) return VoteResult::pending;
-  return VoteResult::lost;
+  if (granted >= q) return VoteResult::kWon;
+  if (granted + missing >= q) return VoteResult::kPending;
+  return VoteResult::kLost;
 }
 
 }  // namespace outpost::raft

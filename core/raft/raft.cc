@@ -1,8 +1,12 @@
 #include "core/raft/raft.h"
 
 #include <algorithm>
+#include <cinttypes>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+
+#include "core/common/panic.h"
 
 namespace outpost::raft {
 
@@ -12,11 +16,6 @@ namespace {
 // the leader lease, since the current leader asked for it.
 constexpr const char* campaign_transfer_ctx = "CampaignTransfer";
 
-[[noreturn]] void fatal(const char* what) {
-  std::fprintf(stderr, "raft: %s\n", what);
-  std::abort();
-}
-
 std::uint64_t splitmix64(std::uint64_t& state) {
   std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -24,14 +23,53 @@ std::uint64_t splitmix64(std::uint64_t& state) {
   return z ^ (z >> 31);
 }
 
+const char* name(raftpb::MessageType t) { return raftpb::MessageType_Name(t).c_str(); }
+
 }  // namespace
+
+const char* to_string(LogLevel l) {
+  switch (l) {
+    case LogLevel::kDebug: return "DEBUG";
+    case LogLevel::kInfo: return "INFO";
+    case LogLevel::kWarning: return "WARN";
+    case LogLevel::kError: return "ERROR";
+  }
+  return "?";
+}
+
+void Raft::logf(LogLevel level, const char* fmt, ...) const {
+  if (!log_enabled(level)) return;
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  const int n = std::vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  logger_(level, std::string_view(buf, std::min(static_cast<std::size_t>(n), sizeof(buf) - 1)));
+}
+
+std::string Raft::describe_config() const {
+  auto list = [](const std::set<std::uint64_t>& ids) {
+    std::string out;
+    for (std::uint64_t id : ids) {
+      if (!out.empty()) out += ' ';
+      char b[24];
+      std::snprintf(b, sizeof(b), "%" PRIx64, id);
+      out += b;
+    }
+    return out;
+  };
+  std::string out = "voters=(" + list(prs_.voters()) + ")";
+  if (!prs_.learners().empty()) out += " learners=(" + list(prs_.learners()) + ")";
+  return out;
+}
 
 const char* to_string(StateType s) {
   switch (s) {
-    case StateType::follower: return "StateFollower";
-    case StateType::candidate: return "StateCandidate";
-    case StateType::leader: return "StateLeader";
-    case StateType::pre_candidate: return "StatePreCandidate";
+    case StateType::kFollower: return "StateFollower";
+    case StateType::kCandidate: return "StateCandidate";
+    case StateType::kLeader: return "StateLeader";
+    case StateType::kPreCandidate: return "StatePreCandidate";
   }
   return "?";
 }
@@ -50,7 +88,7 @@ raftpb::MessageType vote_resp_type(raftpb::MessageType t) {
   switch (t) {
     case raftpb::MsgVote: return raftpb::MsgVoteResp;
     case raftpb::MsgPreVote: return raftpb::MsgPreVoteResp;
-    default: fatal("not a vote message");
+    default: OUTPOST_PANIC("not a vote message");
   }
 }
 
@@ -60,7 +98,7 @@ std::string Config::validate() const {
   if (election_tick <= heartbeat_tick) return "election tick must be greater than heartbeat tick";
   if (storage == nullptr) return "storage cannot be null";
   if (max_inflight_msgs == 0) return "max inflight messages must be greater than 0";
-  if (read_only_option == ReadOnlyOption::lease_based && !check_quorum) {
+  if (read_only_option == ReadOnlyOption::kLeaseBased && !check_quorum) {
     return "check_quorum must be enabled when read_only_option is lease_based";
   }
   return {};
@@ -81,27 +119,87 @@ Raft::Raft(const Config& c)
       pre_vote_(c.pre_vote),
       disable_proposal_forwarding_(c.disable_proposal_forwarding),
       rng_state_(c.random_seed != 0 ? c.random_seed : c.id * 0x2545f4914f6cdd1dULL + 1),
-      random_(c.random) {
-  if (std::string err = c.validate(); !err.empty()) fatal(err.c_str());
+      random_(c.random),
+      logger_(c.logger),
+      log_level_(c.log_level) {
+  if (std::string err = c.validate(); !err.empty()) {
+    OUTPOST_PANIC("invalid raft config", {"error", "\"" + err + "\""});
+  }
   raftpb::HardState hs;
   raftpb::ConfState cs;
-  if (c.storage->initial_state(&hs, &cs) != Error::ok) fatal("cannot read the initial state");
+  if (c.storage->initial_state(&hs, &cs) != Error::kOk) {
+    OUTPOST_PANIC("cannot read the initial state");
+  }
   const std::uint64_t next = raft_log_.last_index() + 1;
   for (std::uint64_t v : cs.voters()) prs_.add_voter(v, next);
   for (std::uint64_t l : cs.learners()) prs_.add_learner(l, next);
   is_learner_ = prs_.is_learner(id_);
+  logf(LogLevel::kInfo, "%" PRIx64 " switched to configuration %s", id_, describe_config().c_str());
   if (hs.term() != 0 || hs.vote() != 0 || hs.commit() != 0) load_state(hs);
   if (c.applied > 0) raft_log_.applied_to(c.applied);
   become_follower(term_, no_node);
+  if (log_enabled(LogLevel::kInfo)) {
+    std::string peers;
+    for (std::uint64_t v : prs_.voters()) {
+      if (!peers.empty()) peers += ',';
+      peers += std::to_string(v);
+    }
+    logf(LogLevel::kInfo,
+         "newRaft %" PRIx64 " [peers: [%s], term: %" PRIu64 ", commit: %" PRIu64
+         ", applied: %" PRIu64 ", lastindex: %" PRIu64 ", lastterm: %" PRIu64 "]",
+         id_, peers.c_str(), term_, raft_log_.committed(), raft_log_.applied(),
+         raft_log_.last_index(), raft_log_.last_term());
+  }
 }
 
 void Raft::load_state(const raftpb::HardState& hs) {
   if (hs.commit() < raft_log_.committed() || hs.commit() > raft_log_.last_index()) {
-    fatal("hard state commit index is out of the log's range");
+    OUTPOST_PANIC("hard state commit index is out of the log's range");
   }
   raft_log_.commit_to(hs.commit());
   term_ = hs.term();
   vote_ = hs.vote();
+}
+
+std::string Raft::check_invariants(std::uint64_t log_from) const {
+  auto num = [](std::uint64_t v) { return std::to_string(v); };
+  const std::uint64_t first = raft_log_.first_index(), last = raft_log_.last_index();
+  const std::uint64_t committed = raft_log_.committed(), applied = raft_log_.applied();
+  if (committed > last) return "committed " + num(committed) + " > last index " + num(last);
+  if (committed + 1 < first) {
+    return "committed " + num(committed) + " < first index " + num(first) + " - 1";
+  }
+  if (applied > committed) return "applied " + num(applied) + " > committed " + num(committed);
+  const std::uint64_t from = std::max(first, log_from);
+  std::uint64_t prev = raft_log_.term_or_zero(from - 1);
+  for (std::uint64_t i = from; i <= last; ++i) {
+    const std::uint64_t t = raft_log_.term_or_zero(i);
+    if (t < prev) {
+      return "log term decreases at index " + num(i) + ": " + num(prev) + " then " + num(t);
+    }
+    prev = t;
+  }
+  // (A member booted from a snapshot may hold its term before learning any term: only entries of
+  // the log proper count.)
+  if (last >= first && raft_log_.last_term() > term_) {
+    return "last log term " + num(raft_log_.last_term()) + " > current term " + num(term_);
+  }
+  switch (state_) {
+    case StateType::kLeader:
+      if (lead_ != id_) return "leader whose lead is " + num(lead_);
+      // (It may have applied its own removal: like etcd's, it leads on until it is shut down.)
+      break;
+    case StateType::kCandidate:
+      if (vote_ != id_) return "candidate that voted for " + num(vote_);
+      [[fallthrough]];
+    case StateType::kPreCandidate:
+      if (lead_ != no_node) return "candidate that knows leader " + num(lead_);
+      if (is_learner_) return "learner campaigning";
+      break;
+    case StateType::kFollower:
+      break;
+  }
+  return {};
 }
 
 raftpb::HardState Raft::hard_state() const {
@@ -152,29 +250,32 @@ void Raft::reset(std::uint64_t term) {
 void Raft::become_follower(std::uint64_t term, std::uint64_t lead) {
   reset(term);
   lead_ = lead;
-  state_ = StateType::follower;
+  state_ = StateType::kFollower;
+  logf(LogLevel::kInfo, "%" PRIx64 " became follower at term %" PRIu64, id_, term_);
 }
 
 void Raft::become_candidate() {
-  if (state_ == StateType::leader) fatal("invalid transition leader -> candidate");
+  if (state_ == StateType::kLeader) OUTPOST_PANIC("invalid transition leader -> candidate");
   reset(term_ + 1);
   vote_ = id_;
-  state_ = StateType::candidate;
+  state_ = StateType::kCandidate;
+  logf(LogLevel::kInfo, "%" PRIx64 " became candidate at term %" PRIu64, id_, term_);
 }
 
 void Raft::become_pre_candidate() {
-  if (state_ == StateType::leader) fatal("invalid transition leader -> pre-candidate");
+  if (state_ == StateType::kLeader) OUTPOST_PANIC("invalid transition leader -> pre-candidate");
   // Pre-candidacy changes neither the term nor the vote: it only asks whether it could win.
   prs_.reset_votes();
   lead_ = no_node;
-  state_ = StateType::pre_candidate;
+  state_ = StateType::kPreCandidate;
+  logf(LogLevel::kInfo, "%" PRIx64 " became pre-candidate at term %" PRIu64, id_, term_);
 }
 
 void Raft::become_leader() {
-  if (state_ == StateType::follower) fatal("invalid transition follower -> leader");
+  if (state_ == StateType::kFollower) OUTPOST_PANIC("invalid transition follower -> leader");
   reset(term_);
   lead_ = id_;
-  state_ = StateType::leader;
+  state_ = StateType::kLeader;
   if (Progress* self = prs_.get(id_)) {
     self->become_replicate();
     self->recent_active = true;
@@ -183,14 +284,26 @@ void Raft::become_leader() {
   pending_conf_index_ = raft_log_.last_index();
   // The empty entry of the new term lets the leader commit (and learn the commit index) quickly.
   std::vector<raftpb::Entry> noop(1);
-  if (!append_entry(std::move(noop))) fatal("cannot append the leader's empty entry");
+  if (!append_entry(std::move(noop))) OUTPOST_PANIC("cannot append the leader's empty entry");
+  logf(LogLevel::kInfo, "%" PRIx64 " became leader at term %" PRIu64, id_, term_);
 }
 
 void Raft::tick() {
-  if (state_ == StateType::leader) {
+  if (state_ == StateType::kLeader) {
     tick_heartbeat();
   } else {
     tick_election();
+  }
+}
+
+void Raft::step_local(raftpb::MessageType t) {
+  raftpb::Message m;
+  m.set_type(t);
+  m.set_from(id_);
+  // MsgHup, MsgBeat and MsgCheckQuorum are handled in every state and never refused.
+  if (step(std::move(m)) != Error::kOk) {
+    OUTPOST_PANIC("a local message was refused",
+                  {"type", "\"" + raftpb::MessageType_Name(t) + "\""});
   }
 }
 
@@ -198,10 +311,7 @@ void Raft::tick_election() {
   ++election_elapsed_;
   if (promotable() && past_election_timeout()) {
     election_elapsed_ = 0;
-    raftpb::Message m;
-    m.set_type(raftpb::MsgHup);
-    m.set_from(id_);
-    step(std::move(m));
+    step_local(raftpb::MsgHup);
   }
 }
 
@@ -211,45 +321,52 @@ void Raft::tick_heartbeat() {
   if (election_elapsed_ >= election_timeout_) {
     election_elapsed_ = 0;
     if (check_quorum_) {
-      raftpb::Message m;
-      m.set_type(raftpb::MsgCheckQuorum);
-      m.set_from(id_);
-      step(std::move(m));
+      step_local(raftpb::MsgCheckQuorum);
     }
     // A transfer that did not finish within an election timeout is abandoned.
-    if (state_ == StateType::leader && lead_transferee_ != no_node) abort_leader_transfer();
+    if (state_ == StateType::kLeader && lead_transferee_ != no_node) abort_leader_transfer();
   }
-  if (state_ != StateType::leader) return;
+  if (state_ != StateType::kLeader) return;
   if (heartbeat_elapsed_ >= heartbeat_timeout_) {
     heartbeat_elapsed_ = 0;
-    raftpb::Message m;
-    m.set_type(raftpb::MsgBeat);
-    m.set_from(id_);
-    step(std::move(m));
+    step_local(raftpb::MsgBeat);
   }
 }
 
 void Raft::hup(CampaignType t) {
-  if (state_ == StateType::leader) return;
-  if (!promotable()) return;
+  if (state_ == StateType::kLeader) {
+    logf(LogLevel::kDebug, "%" PRIx64 " ignoring MsgHup because already leader", id_);
+    return;
+  }
+  if (!promotable()) {
+    logf(LogLevel::kWarning, "%" PRIx64 " is unpromotable and can not campaign", id_);
+    return;
+  }
   // A committed but unapplied conf change could change whether we may campaign at all.
   if (raft_log_.committed() > raft_log_.applied()) {
     std::vector<raftpb::Entry> ents;
     if (raft_log_.slice(raft_log_.applied() + 1, raft_log_.committed() + 1, no_limit, &ents) !=
-        Error::ok) {
-      fatal("cannot read unapplied entries");
+        Error::kOk) {
+      OUTPOST_PANIC("cannot read unapplied entries");
     }
     for (const auto& e : ents) {
-      if (e.type() == raftpb::EntryConfChange) return;
+      if (e.type() == raftpb::EntryConfChange) {
+        logf(LogLevel::kWarning,
+             "%" PRIx64 " cannot campaign at term %" PRIu64
+             " since there are still pending configuration changes to apply",
+             id_, term_);
+        return;
+      }
     }
   }
+  logf(LogLevel::kInfo, "%" PRIx64 " is starting a new election at term %" PRIu64, id_, term_);
   campaign(t);
 }
 
 void Raft::campaign(CampaignType t) {
   raftpb::MessageType vote_msg;
   std::uint64_t term;
-  if (t == CampaignType::pre_election) {
+  if (t == CampaignType::kPreElection) {
     become_pre_candidate();
     vote_msg = raftpb::MsgPreVote;
     term = term_ + 1;  // the term we would campaign for; ours stays unchanged
@@ -258,10 +375,10 @@ void Raft::campaign(CampaignType t) {
     vote_msg = raftpb::MsgVote;
     term = term_;
   }
-  if (poll(id_, true) == VoteResult::won) {
+  if (poll(id_, vote_resp_type(vote_msg), true) == VoteResult::kWon) {
     // Single voter: we won on our own vote.
-    if (t == CampaignType::pre_election) {
-      campaign(CampaignType::election);
+    if (t == CampaignType::kPreElection) {
+      campaign(CampaignType::kElection);
     } else {
       become_leader();
     }
@@ -275,12 +392,23 @@ void Raft::campaign(CampaignType t) {
     m.set_type(vote_msg);
     m.set_index(raft_log_.last_index());
     m.set_log_term(raft_log_.last_term());
-    if (t == CampaignType::transfer) m.set_context(campaign_transfer_ctx);
+    if (t == CampaignType::kTransfer) m.set_context(campaign_transfer_ctx);
+    logf(LogLevel::kInfo,
+         "%" PRIx64 " [logterm: %" PRIu64 ", index: %" PRIu64 "] sent %s request to %" PRIx64
+         " at term %" PRIu64,
+         id_, m.log_term(), m.index(), name(vote_msg), id, term_);
     send(std::move(m));
   }
 }
 
-VoteResult Raft::poll(std::uint64_t id, bool granted) {
+VoteResult Raft::poll(std::uint64_t id, raftpb::MessageType t, bool granted) {
+  if (granted) {
+    logf(LogLevel::kInfo, "%" PRIx64 " received %s from %" PRIx64 " at term %" PRIu64, id_, name(t),
+         id, term_);
+  } else {
+    logf(LogLevel::kInfo, "%" PRIx64 " received %s rejection from %" PRIx64 " at term %" PRIu64,
+         id_, name(t), id, term_);
+  }
   prs_.record_vote(id, granted);
   return prs_.tally(nullptr, nullptr);
 }
@@ -296,7 +424,21 @@ Error Raft::step(raftpb::Message m) {
           check_quorum_ && lead_ != no_node && election_elapsed_ < election_timeout_;
       // Leader lease: we heard from a leader recently, so this candidate cannot have a legitimate
       // reason to take over; ignoring it keeps a rejoining partitioned node from disrupting us.
-      if (!force && in_lease) return Error::ok;
+      if (!force && in_lease) {
+        logf(LogLevel::kInfo,
+             "%" PRIx64 " [logterm: %" PRIu64 ", index: %" PRIu64 ", vote: %" PRIx64
+             "] ignored %s from %" PRIx64 " [logterm: %" PRIu64 ", index: %" PRIu64
+             "] at term %" PRIu64 ": lease is not expired (remaining ticks: %d)",
+             id_, raft_log_.last_term(), raft_log_.last_index(), vote_, name(type), m.from(),
+             m.log_term(), m.index(), term_, election_timeout_ - election_elapsed_);
+        return Error::kOk;
+      }
+    }
+    if (type != raftpb::MsgPreVote && !(type == raftpb::MsgPreVoteResp && !m.reject())) {
+      logf(LogLevel::kInfo,
+           "%" PRIx64 " [term: %" PRIu64 "] received a %s message with higher term from %" PRIx64
+           " [term: %" PRIu64 "]",
+           id_, term_, name(type), m.from(), m.term());
     }
     if (type == raftpb::MsgPreVote) {
       // Never bump our term for a pre-vote.
@@ -324,34 +466,45 @@ Error Raft::step(raftpb::Message m) {
       resp.set_type(raftpb::MsgAppResp);
       send(std::move(resp));
     } else if (type == raftpb::MsgPreVote) {
+      logf(LogLevel::kInfo,
+           "%" PRIx64 " [logterm: %" PRIu64 ", index: %" PRIu64 ", vote: %" PRIx64
+           "] rejected %s from %" PRIx64 " [logterm: %" PRIu64 ", index: %" PRIu64
+           "] at term %" PRIu64,
+           id_, raft_log_.last_term(), raft_log_.last_index(), vote_, name(type), m.from(),
+           m.log_term(), m.index(), term_);
       raftpb::Message resp;
       resp.set_to(m.from());
       resp.set_term(term_);
       resp.set_type(raftpb::MsgPreVoteResp);
       resp.set_reject(true);
       send(std::move(resp));
+    } else {
+      logf(LogLevel::kInfo,
+           "%" PRIx64 " [term: %" PRIu64 "] ignored a %s message with lower term from %" PRIx64
+           " [term: %" PRIu64 "]",
+           id_, term_, name(type), m.from(), m.term());
     }
-    return Error::ok;
+    return Error::kOk;
   }
 
   switch (type) {
     case raftpb::MsgHup:
-      hup(pre_vote_ ? CampaignType::pre_election : CampaignType::election);
-      return Error::ok;
+      hup(pre_vote_ ? CampaignType::kPreElection : CampaignType::kElection);
+      return Error::kOk;
     case raftpb::MsgVote:
     case raftpb::MsgPreVote:
       handle_vote_request(m);
-      return Error::ok;
+      return Error::kOk;
     default:
       break;
   }
   switch (state_) {
-    case StateType::leader: return step_leader(m);
-    case StateType::candidate:
-    case StateType::pre_candidate: return step_candidate(m);
-    case StateType::follower: return step_follower(m);
+    case StateType::kLeader: return step_leader(m);
+    case StateType::kCandidate:
+    case StateType::kPreCandidate: return step_candidate(m);
+    case StateType::kFollower: return step_follower(m);
   }
-  return Error::ok;
+  return Error::kOk;
 }
 
 void Raft::handle_vote_request(const raftpb::Message& m) {
@@ -362,7 +515,13 @@ void Raft::handle_vote_request(const raftpb::Message& m) {
   raftpb::Message resp;
   resp.set_to(m.from());
   resp.set_type(vote_resp_type(m.type()));
-  if (can_vote && raft_log_.is_up_to_date(m.index(), m.log_term())) {
+  const bool grant = can_vote && raft_log_.is_up_to_date(m.index(), m.log_term());
+  logf(LogLevel::kInfo,
+       "%" PRIx64 " [logterm: %" PRIu64 ", index: %" PRIu64 ", vote: %" PRIx64 "] %s %s %s %" PRIx64
+       " [logterm: %" PRIu64 ", index: %" PRIu64 "] at term %" PRIu64,
+       id_, raft_log_.last_term(), raft_log_.last_index(), vote_, grant ? "cast" : "rejected",
+       name(m.type()), grant ? "for" : "from", m.from(), m.log_term(), m.index(), term_);
+  if (grant) {
     // A granted answer carries the candidate's term, so a granted pre-vote (for a term we have
     // not entered) is recognised by the candidate.
     resp.set_term(m.term());
@@ -382,42 +541,57 @@ Error Raft::step_leader(raftpb::Message& m) {
   switch (m.type()) {
     case raftpb::MsgBeat:
       bcast_heartbeat();
-      return Error::ok;
+      return Error::kOk;
     case raftpb::MsgCheckQuorum:
       if (Progress* self = prs_.get(id_)) self->recent_active = true;
       if (!prs_.quorum_active()) {
+        logf(LogLevel::kWarning, "%" PRIx64 " stepped down to follower since quorum is not active",
+             id_);
         become_follower(term_, no_node);
-        return Error::ok;
+        return Error::kOk;
       }
       for (auto& [id, pr] : prs_.progress()) {
         if (id != id_) pr.recent_active = false;
       }
-      return Error::ok;
+      return Error::kOk;
     case raftpb::MsgProp: {
-      if (m.entries_size() == 0) fatal("stepped an empty proposal");
-      if (prs_.get(id_) == nullptr) return Error::proposal_dropped;  // we were removed
-      if (lead_transferee_ != no_node) return Error::proposal_dropped;
+      if (m.entries_size() == 0) OUTPOST_PANIC("stepped an empty proposal");
+      if (prs_.get(id_) == nullptr) return Error::kProposalDropped;  // we were removed
+      if (lead_transferee_ != no_node) {
+        logf(LogLevel::kDebug,
+             "%" PRIx64 " [term %" PRIu64 "] transfer leadership to %" PRIx64
+             " is in progress; dropping proposal",
+             id_, term_, lead_transferee_);
+        return Error::kProposalDropped;
+      }
       std::vector<raftpb::Entry> ents;
       ents.reserve(static_cast<std::size_t>(m.entries_size()));
       for (auto& e : *m.mutable_entries()) {
         if (e.type() == raftpb::EntryConfChange) {
-          if (pending_conf_index_ > raft_log_.applied()) return Error::proposal_dropped;
+          if (pending_conf_index_ > raft_log_.applied()) {
+            logf(LogLevel::kInfo,
+                 "%" PRIx64 " ignoring conf change at index %" PRIu64
+                 ": possible unapplied conf change at index %" PRIu64 " (applied to %" PRIu64 ")",
+                 id_, raft_log_.last_index() + ents.size() + 1, pending_conf_index_,
+                 raft_log_.applied());
+            return Error::kProposalDropped;
+          }
           pending_conf_index_ = raft_log_.last_index() + ents.size() + 1;
         }
         ents.push_back(std::move(e));
       }
-      if (!append_entry(std::move(ents))) return Error::proposal_dropped;
+      if (!append_entry(std::move(ents))) return Error::kProposalDropped;
       bcast_append();
-      return Error::ok;
+      return Error::kOk;
     }
     case raftpb::MsgReadIndex:
       handle_read_index(m);
-      return Error::ok;
+      return Error::kOk;
     default:
       break;
   }
   Progress* pr = prs_.get(m.from());
-  if (pr == nullptr) return Error::ok;  // a member we no longer track
+  if (pr == nullptr) return Error::kOk;  // a member we no longer track
   switch (m.type()) {
     case raftpb::MsgAppResp:
       handle_append_response(m, *pr);
@@ -426,14 +600,14 @@ Error Raft::step_leader(raftpb::Message& m) {
       handle_heartbeat_response(m, *pr);
       break;
     case raftpb::MsgSnapStatus:
-      if (pr->state != ProgressState::snapshot) break;
+      if (pr->state != ProgressState::kSnapshot) break;
       if (m.reject()) pr->pending_snapshot = 0;
       pr->become_probe();
       // Wait for the next heartbeat answer (or append answer) before probing again.
       pr->probe_sent = true;
       break;
     case raftpb::MsgUnreachable:
-      if (pr->state == ProgressState::replicate) pr->become_probe();
+      if (pr->state == ProgressState::kReplicate) pr->become_probe();
       break;
     case raftpb::MsgTransferLeader:
       handle_transfer_leader(m, *pr);
@@ -441,7 +615,7 @@ Error Raft::step_leader(raftpb::Message& m) {
     default:
       break;
   }
-  return Error::ok;
+  return Error::kOk;
 }
 
 void Raft::handle_read_index(raftpb::Message& m) {
@@ -456,7 +630,7 @@ void Raft::handle_read_index(raftpb::Message& m) {
     pending_read_index_msgs_.push_back(std::move(m));
     return;
   }
-  if (read_only_.option() == ReadOnlyOption::safe) {
+  if (read_only_.option() == ReadOnlyOption::kSafe) {
     read_only_.add_request(raft_log_.committed(), m);
     read_only_.recv_ack(id_, m.entries(0).data());
     bcast_heartbeat_with_ctx(m.entries(0).data());
@@ -486,17 +660,39 @@ void Raft::release_pending_read_index_messages() {
 }
 
 void Raft::handle_transfer_leader(const raftpb::Message& m, Progress& pr) {
-  if (pr.is_learner) return;  // a learner can never lead
+  if (pr.is_learner) {  // a learner can never lead
+    logf(LogLevel::kDebug, "%" PRIx64 " is learner. Ignored transferring leadership", m.from());
+    return;
+  }
   const std::uint64_t transferee = m.from();
   if (lead_transferee_ != no_node) {
-    if (lead_transferee_ == transferee) return;  // already under way
+    if (lead_transferee_ == transferee) {  // already under way
+      logf(LogLevel::kInfo,
+           "%" PRIx64 " [term %" PRIu64 "] transfer leadership to %" PRIx64
+           " is in progress, ignores request to same node %" PRIx64,
+           id_, term_, transferee, transferee);
+      return;
+    }
+    logf(LogLevel::kInfo,
+         "%" PRIx64 " [term %" PRIu64 "] abort previous transferring leadership to %" PRIx64, id_,
+         term_, lead_transferee_);
     abort_leader_transfer();
   }
-  if (transferee == id_) return;  // already the leader
+  if (transferee == id_) {
+    logf(LogLevel::kDebug, "%" PRIx64 " is already leader. Ignored transferring leadership to self",
+         id_);
+    return;
+  }
+  logf(LogLevel::kInfo, "%" PRIx64 " [term %" PRIu64 "] starts to transfer leadership to %" PRIx64,
+       id_, term_, transferee);
   // The transfer must finish within an election timeout (tick_heartbeat aborts it otherwise).
   election_elapsed_ = 0;
   lead_transferee_ = transferee;
   if (pr.match == raft_log_.last_index()) {
+    logf(LogLevel::kInfo,
+         "%" PRIx64 " sends MsgTimeoutNow to %" PRIx64 " immediately as %" PRIx64
+         " already has up-to-date log",
+         id_, transferee, transferee);
     send_timeout_now(transferee);
   } else {
     send_append(transferee);
@@ -505,10 +701,12 @@ void Raft::handle_transfer_leader(const raftpb::Message& m, Progress& pr) {
 
 Error Raft::step_candidate(raftpb::Message& m) {
   const raftpb::MessageType my_resp =
-      state_ == StateType::pre_candidate ? raftpb::MsgPreVoteResp : raftpb::MsgVoteResp;
+      state_ == StateType::kPreCandidate ? raftpb::MsgPreVoteResp : raftpb::MsgVoteResp;
   switch (m.type()) {
     case raftpb::MsgProp:
-      return Error::proposal_dropped;
+      logf(LogLevel::kInfo, "%" PRIx64 " no leader at term %" PRIu64 "; dropping proposal", id_,
+           term_);
+      return Error::kProposalDropped;
     case raftpb::MsgApp:
       become_follower(m.term(), m.from());  // someone won this term
       handle_append(m);
@@ -522,33 +720,51 @@ Error Raft::step_candidate(raftpb::Message& m) {
       handle_snapshot(m);
       break;
     case raftpb::MsgReadIndex:
-      return Error::proposal_dropped;
+      return Error::kProposalDropped;
     default:
       if (m.type() != my_resp) break;
-      switch (poll(m.from(), !m.reject())) {
-        case VoteResult::won:
-          if (state_ == StateType::pre_candidate) {
-            campaign(CampaignType::election);
+      const VoteResult res = poll(m.from(), m.type(), !m.reject());
+      if (log_enabled(LogLevel::kInfo)) {
+        std::size_t granted = 0, rejected = 0;
+        prs_.tally(&granted, &rejected);
+        logf(LogLevel::kInfo, "%" PRIx64 " has received %zu %s votes and %zu vote rejections", id_,
+             granted, name(m.type()), rejected);
+      }
+      switch (res) {
+        case VoteResult::kWon:
+          if (state_ == StateType::kPreCandidate) {
+            campaign(CampaignType::kElection);
           } else {
             become_leader();
             bcast_append();
           }
           break;
-        case VoteResult::lost:
+        case VoteResult::kLost:
           become_follower(term_, no_node);
           break;
-        case VoteResult::pending:
+        case VoteResult::kPending:
           break;
       }
       break;
   }
-  return Error::ok;
+  return Error::kOk;
 }
 
 Error Raft::step_follower(raftpb::Message& m) {
   switch (m.type()) {
     case raftpb::MsgProp:
-      if (lead_ == no_node || disable_proposal_forwarding_) return Error::proposal_dropped;
+      if (lead_ == no_node) {
+        logf(LogLevel::kInfo, "%" PRIx64 " no leader at term %" PRIu64 "; dropping proposal", id_,
+             term_);
+        return Error::kProposalDropped;
+      }
+      if (disable_proposal_forwarding_) {
+        logf(LogLevel::kInfo,
+             "%" PRIx64 " not forwarding to leader %" PRIx64 " at term %" PRIu64
+             "; dropping proposal",
+             id_, lead_, term_);
+        return Error::kProposalDropped;
+      }
       m.set_to(lead_);
       send(std::move(m));
       break;
@@ -568,16 +784,33 @@ Error Raft::step_follower(raftpb::Message& m) {
       handle_snapshot(m);
       break;
     case raftpb::MsgTransferLeader:
-      if (lead_ == no_node) return Error::proposal_dropped;
+      if (lead_ == no_node) {
+        logf(LogLevel::kInfo,
+             "%" PRIx64 " no leader at term %" PRIu64 "; dropping leader transfer msg", id_, term_);
+        return Error::kProposalDropped;
+      }
       m.set_to(lead_);
       send(std::move(m));
       break;
     case raftpb::MsgTimeoutNow:
       // The leader asked us to take over: campaign at once, skipping pre-vote and the lease.
-      if (promotable()) hup(CampaignType::transfer);
+      if (promotable()) {
+        logf(LogLevel::kInfo,
+             "%" PRIx64 " [term %" PRIu64 "] received MsgTimeoutNow from %" PRIx64
+             " and starts an election to get leadership.",
+             id_, term_, m.from());
+        hup(CampaignType::kTransfer);
+      } else {
+        logf(LogLevel::kInfo, "%" PRIx64 " received MsgTimeoutNow from %" PRIx64
+             " but is not promotable", id_, m.from());
+      }
       break;
     case raftpb::MsgReadIndex:
-      if (lead_ == no_node) return Error::proposal_dropped;
+      if (lead_ == no_node) {
+        logf(LogLevel::kInfo,
+             "%" PRIx64 " no leader at term %" PRIu64 "; dropping index reading msg", id_, term_);
+        return Error::kProposalDropped;
+      }
       m.set_to(lead_);
       send(std::move(m));
       break;
@@ -588,7 +821,7 @@ Error Raft::step_follower(raftpb::Message& m) {
     default:
       break;
   }
-  return Error::ok;
+  return Error::kOk;
 }
 
 void Raft::send(raftpb::Message m) {
@@ -596,9 +829,9 @@ void Raft::send(raftpb::Message m) {
   const auto t = m.type();
   if (t == raftpb::MsgVote || t == raftpb::MsgVoteResp || t == raftpb::MsgPreVote ||
       t == raftpb::MsgPreVoteResp) {
-    if (m.term() == 0) fatal("vote messages must carry a term");
+    if (m.term() == 0) OUTPOST_PANIC("vote messages must carry a term");
   } else {
-    if (m.term() != 0) fatal("only vote messages set their own term");
+    if (m.term() != 0) OUTPOST_PANIC("only vote messages set their own term");
     // Proposals and forwarded read requests are not tied to a term.
     if (t != raftpb::MsgProp && t != raftpb::MsgReadIndex) m.set_term(term_);
   }
@@ -618,6 +851,7 @@ raftpb::ConfState Raft::apply_conf_change(const raftpb::ConfChange& cc) {
     case raftpb::ConfChangeUpdateNode: break;
     default: break;
   }
+  logf(LogLevel::kInfo, "%" PRIx64 " switched to configuration %s", id_, describe_config().c_str());
   return prs_.conf_state();
 }
 
@@ -642,7 +876,7 @@ void Raft::add_node(std::uint64_t id, bool learner) {
     return;  // no change
   }
   if (id == id_) is_learner_ = learner;
-  if (state_ == StateType::leader && !learner && id != id_) {
+  if (state_ == StateType::kLeader && !learner && id != id_) {
     // A new voter changes the quorum; nothing can become committed by it, but keep it fed.
     send_append(id);
   }
@@ -653,7 +887,7 @@ void Raft::remove_node(std::uint64_t id) {
   if (id == id_) is_learner_ = false;
   if (prs_.voters().empty()) return;
   // A smaller quorum may commit more.
-  if (state_ == StateType::leader) {
+  if (state_ == StateType::kLeader) {
     if (maybe_commit()) bcast_append();
     if (lead_transferee_ == id) abort_leader_transfer();
   }

@@ -32,6 +32,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/raft/log.h"
@@ -43,8 +44,20 @@ namespace outpost::raft {
 
 constexpr std::uint64_t no_node = 0;
 
-enum class StateType { follower, candidate, leader, pre_candidate };
+enum class StateType { kFollower, kCandidate, kLeader, kPreCandidate };
 const char* to_string(StateType s);
+
+// Severity of a line the library logs (etcd raft's Logger levels).
+enum class LogLevel { kDebug, kInfo, kWarning, kError };
+// "DEBUG", "INFO", "WARN", "ERROR": the prefixes etcd's interaction tests print.
+const char* to_string(LogLevel l);
+
+// Receives one line per event: role transitions ("1 became leader at term 2"), votes sent, cast,
+// received and rejected, messages ignored for their term, snapshots restored, configurations
+// switched, proposals dropped. The line has no level prefix and no trailing newline. It is called
+// synchronously from tick()/step()/the constructor on the caller's thread, so it must not call
+// back into the node; the library itself does no I/O, the callback decides where lines go.
+using Logger = std::function<void(LogLevel level, std::string_view line)>;
 
 struct Config {
   std::uint64_t id = 0;              // this member; must not be 0
@@ -58,12 +71,16 @@ struct Config {
   std::uint64_t max_uncommitted_entries_size = 0;  // bytes of uncommitted payload; 0 = unlimited
   bool check_quorum = false;
   bool pre_vote = false;
-  ReadOnlyOption read_only_option = ReadOnlyOption::safe;
+  ReadOnlyOption read_only_option = ReadOnlyOption::kSafe;
   bool disable_proposal_forwarding = false;
   // Seeds the PRNG of randomized election timeouts. 0 derives a seed from `id`.
   std::uint64_t random_seed = 0;
   // Optional override: returns a value in [0, n). Takes precedence over random_seed.
   std::function<std::uint64_t(std::uint64_t n)> random;
+  // Where the library's log lines go (see Logger). Default: empty, the library is silent.
+  Logger logger;
+  // Lines below this level are not formatted nor passed to `logger`. Default: info.
+  LogLevel log_level = LogLevel::kInfo;
 
   // Empty if valid, otherwise what is wrong.
   std::string validate() const;
@@ -71,7 +88,7 @@ struct Config {
 
 struct SoftState {
   std::uint64_t lead = no_node;
-  StateType state = StateType::follower;
+  StateType state = StateType::kFollower;
   bool operator==(const SoftState&) const = default;
 };
 
@@ -82,7 +99,7 @@ class Raft {
 
   // Advances logical time by one tick.
   void tick();
-  // Feeds any message (network or local). Errors: proposal_dropped for refused proposals.
+  // Feeds any message (network or local). Errors: kProposalDropped for refused proposals.
   Error step(raftpb::Message m);
   // Applies a committed membership change; returns the resulting membership.
   raftpb::ConfState apply_conf_change(const raftpb::ConfChange& cc);
@@ -109,6 +126,14 @@ class Raft {
   int randomized_election_timeout() const { return randomized_election_timeout_; }
   std::uint64_t pending_conf_index() const { return pending_conf_index_; }
   std::uint64_t uncommitted_size() const { return uncommitted_size_; }
+  // Checks what must hold of this node between any two calls (LogCabin's invariant checker):
+  // committed within [first_index - 1, last_index], applied <= committed, log terms
+  // non-decreasing and never above the current term, a candidate voted for itself, a leader leads
+  // itself, a learner never campaigns. Returns "" when all hold,
+  // otherwise what broke. The log is scanned from max(first_index, log_from): entries at or below
+  // the commit index never change, so a caller checking after every step may pass the commit
+  // index it saw at the previous check. For tests and debug builds: O(log length) otherwise.
+  std::string check_invariants(std::uint64_t log_from = 0) const;
   // Called by RawNode::advance with the payload bytes of the committed entries handed out.
   void reduce_uncommitted_size(std::uint64_t committed_payload);
 
@@ -120,19 +145,21 @@ class Raft {
   void set_randomized_election_timeout(int t) { randomized_election_timeout_ = t; }
 
  private:
-  enum class CampaignType { pre_election, election, transfer };
+  enum class CampaignType { kPreElection, kElection, kTransfer };
 
   void reset(std::uint64_t term);
   void reset_randomized_election_timeout();
   std::uint64_t random_below(std::uint64_t n);
   bool promotable() const;
   bool past_election_timeout() const { return election_elapsed_ >= randomized_election_timeout_; }
+  // Steps a message this member sends itself (MsgHup, MsgBeat, MsgCheckQuorum).
+  void step_local(raftpb::MessageType t);
   void tick_election();
   void tick_heartbeat();
 
   void hup(CampaignType t);
   void campaign(CampaignType t);
-  VoteResult poll(std::uint64_t id, bool granted);
+  VoteResult poll(std::uint64_t id, raftpb::MessageType t, bool granted);
 
   Error step_leader(raftpb::Message& m);
   Error step_candidate(raftpb::Message& m);
@@ -165,12 +192,17 @@ class Raft {
   void add_node(std::uint64_t id, bool learner);
   void remove_node(std::uint64_t id);
   void load_state(const raftpb::HardState& hs);
+  // Formats and hands a line to logger_ when one is set and `level` is enabled.
+  bool log_enabled(LogLevel level) const { return logger_ && level >= log_level_; }
+  void logf(LogLevel level, const char* fmt, ...) const __attribute__((format(printf, 3, 4)));
+  // "voters=(1 2 3) learners=(4)", etcd's way of printing a configuration.
+  std::string describe_config() const;
 
   std::uint64_t id_;
   std::uint64_t term_ = 0;
   std::uint64_t vote_ = no_node;
   std::uint64_t lead_ = no_node;
-  StateType state_ = StateType::follower;
+  StateType state_ = StateType::kFollower;
   bool is_learner_ = false;
 
   RaftLog raft_log_;
@@ -196,6 +228,8 @@ class Raft {
   bool disable_proposal_forwarding_;
   std::uint64_t rng_state_;
   std::function<std::uint64_t(std::uint64_t)> random_;
+  Logger logger_;
+  LogLevel log_level_;
 };
 
 // Message classification helpers.

@@ -2,19 +2,16 @@
 // follower side of the log-matching check, commitment, and the leader's flow control. The roles,
 // elections, message dispatch, ReadIndex, transfers and membership live in raft.cc.
 #include <algorithm>
+#include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 
+#include "core/common/panic.h"
 #include "core/raft/raft.h"
 
 namespace outpost::raft {
 
 namespace {
-
-[[noreturn]] void fatal(const char* what) {
-  std::fprintf(stderr, "raft: %s\n", what);
-  std::abort();
-}
 
 std::uint64_t payload_size(const std::vector<raftpb::Entry>& ents) {
   std::uint64_t s = 0;
@@ -27,12 +24,19 @@ std::uint64_t payload_size(const std::vector<raftpb::Entry>& ents) {
 void Raft::handle_append_response(const raftpb::Message& m, Progress& pr) {
   pr.recent_active = true;
   if (m.reject()) {
+    logf(LogLevel::kDebug,
+         "%" PRIx64 " received MsgAppResp(rejected, hint: (index %" PRIu64 ", term %" PRIu64
+         ")) from %" PRIx64 " for index %" PRIu64,
+         id_, m.reject_hint(), m.log_term(), m.from(), m.index());
     // Fast back-off: the follower told us the last index of its log whose term could match
     // (reject_hint, log_term); skip every index of ours whose term is larger than that term.
     std::uint64_t next_probe = m.reject_hint();
     if (m.log_term() > 0) next_probe = find_conflict_by_term(m.reject_hint(), m.log_term());
     if (pr.maybe_decr_to(m.index(), next_probe)) {
-      if (pr.state == ProgressState::replicate) pr.become_probe();
+      logf(LogLevel::kDebug,
+           "%" PRIx64 " decreased progress of %" PRIx64 " to [next = %" PRIu64 "]", id_, m.from(),
+           pr.next);
+      if (pr.state == ProgressState::kReplicate) pr.become_probe();
       send_append(m.from());
     }
     return;
@@ -40,11 +44,17 @@ void Raft::handle_append_response(const raftpb::Message& m, Progress& pr) {
   const bool old_paused = pr.is_paused();
   if (!pr.maybe_update(m.index())) return;
   switch (pr.state) {
-    case ProgressState::probe: pr.become_replicate(); break;
-    case ProgressState::snapshot:
-      if (pr.match >= pr.pending_snapshot) pr.become_probe();
+    case ProgressState::kProbe: pr.become_replicate(); break;
+    case ProgressState::kSnapshot:
+      if (pr.match >= pr.pending_snapshot) {
+        logf(LogLevel::kDebug,
+             "%" PRIx64 " recovered from needing snapshot, resumed sending replication messages "
+             "to %" PRIx64,
+             id_, m.from());
+        pr.become_probe();
+      }
       break;
-    case ProgressState::replicate: pr.inflights.free_le(m.index()); break;
+    case ProgressState::kReplicate: pr.inflights.free_le(m.index()); break;
   }
   if (maybe_commit()) {
     bcast_append();
@@ -56,6 +66,8 @@ void Raft::handle_append_response(const raftpb::Message& m, Progress& pr) {
   while (maybe_send_append(m.from(), false)) {
   }
   if (m.from() == lead_transferee_ && pr.match == raft_log_.last_index()) {
+    logf(LogLevel::kInfo, "%" PRIx64 " sent MsgTimeoutNow to %" PRIx64 " after received MsgAppResp",
+         id_, m.from());
     send_timeout_now(m.from());
   }
 }
@@ -63,9 +75,9 @@ void Raft::handle_append_response(const raftpb::Message& m, Progress& pr) {
 void Raft::handle_heartbeat_response(const raftpb::Message& m, Progress& pr) {
   pr.recent_active = true;
   pr.probe_sent = false;
-  if (pr.state == ProgressState::replicate && pr.inflights.full()) pr.inflights.free_first_one();
+  if (pr.state == ProgressState::kReplicate && pr.inflights.full()) pr.inflights.free_first_one();
   if (pr.match < raft_log_.last_index()) send_append(m.from());
-  if (read_only_.option() != ReadOnlyOption::safe || m.context().empty()) return;
+  if (read_only_.option() != ReadOnlyOption::kSafe || m.context().empty()) return;
   const std::set<std::uint64_t>* acks = read_only_.recv_ack(m.from(), m.context());
   if (acks == nullptr) return;
   std::size_t voter_acks = 0;
@@ -95,6 +107,10 @@ void Raft::handle_append(raftpb::Message& m) {
   // there, so the leader can skip a whole run of conflicting entries in one round trip.
   const std::uint64_t hint =
       find_conflict_by_term(std::min(m.index(), raft_log_.last_index()), m.log_term());
+  logf(LogLevel::kDebug,
+       "%" PRIx64 " [logterm: %" PRIu64 ", index: %" PRIu64 "] rejected MsgApp [logterm: %" PRIu64
+       ", index: %" PRIu64 "] from %" PRIx64,
+       id_, raft_log_.term_or_zero(m.index()), m.index(), m.log_term(), m.index(), m.from());
   resp.set_index(m.index());
   resp.set_reject(true);
   resp.set_reject_hint(hint);
@@ -107,7 +123,7 @@ std::uint64_t Raft::find_conflict_by_term(std::uint64_t index, std::uint64_t ter
   while (index > 0) {
     if (index < raft_log_.first_index() - 1) return index;  // unknown (compacted)
     std::uint64_t t = 0;
-    if (raft_log_.term(index, &t) != Error::ok) return index;
+    if (raft_log_.term(index, &t) != Error::kOk) return index;
     if (t <= term) return index;
     --index;
   }
@@ -127,9 +143,18 @@ void Raft::handle_snapshot(const raftpb::Message& m) {
   raftpb::Message resp;
   resp.set_to(m.from());
   resp.set_type(raftpb::MsgAppResp);
+  const auto& md = m.snapshot().metadata();
   if (restore(m.snapshot())) {
+    logf(LogLevel::kInfo,
+         "%" PRIx64 " [commit: %" PRIu64 "] restored snapshot [index: %" PRIu64 ", term: %" PRIu64
+         "]",
+         id_, raft_log_.committed(), md.index(), md.term());
     resp.set_index(raft_log_.last_index());
   } else {
+    logf(LogLevel::kInfo,
+         "%" PRIx64 " [commit: %" PRIu64 "] ignored snapshot [index: %" PRIu64 ", term: %" PRIu64
+         "]",
+         id_, raft_log_.committed(), md.index(), md.term());
     resp.set_index(raft_log_.committed());
   }
   send(std::move(resp));
@@ -153,6 +178,7 @@ bool Raft::restore(const raftpb::Snapshot& s) {
   prs_ = std::move(fresh);
   if (Progress* self = prs_.get(id_)) self->match = raft_log_.last_index();
   is_learner_ = prs_.is_learner(id_);
+  logf(LogLevel::kInfo, "%" PRIx64 " switched to configuration %s", id_, describe_config().c_str());
   return true;
 }
 
@@ -166,14 +192,29 @@ bool Raft::maybe_send_append(std::uint64_t to, bool send_if_empty) {
   std::vector<raftpb::Entry> ents;
   const Error erre = raft_log_.entries(pr->next, max_msg_size_, &ents);
   if (ents.empty() && !send_if_empty) return false;
-  const bool compacted = errt != Error::ok || erre != Error::ok ||
+  const bool compacted = errt != Error::kOk || erre != Error::kOk ||
                          pr->next - 1 < raft_log_.first_index() - 1;
   if (compacted) {
     // The follower needs entries we no longer have: ship the snapshot instead.
-    if (!pr->recent_active) return false;
+    if (!pr->recent_active) {
+      logf(LogLevel::kDebug, "ignore sending snapshot to %" PRIx64
+           " since it is not recently active", to);
+      return false;
+    }
     raftpb::Snapshot snap;
-    if (raft_log_.snapshot(&snap) != Error::ok) return false;  // temporarily unavailable
-    if (snap.metadata().index() == 0) fatal("need a non-empty snapshot");
+    if (raft_log_.snapshot(&snap) != Error::kOk) {
+      logf(LogLevel::kDebug,
+           "%" PRIx64 " failed to send snapshot to %" PRIx64
+           " because snapshot is temporarily unavailable",
+           id_, to);
+      return false;
+    }
+    if (snap.metadata().index() == 0) OUTPOST_PANIC("need a non-empty snapshot");
+    logf(LogLevel::kDebug,
+         "%" PRIx64 " [firstindex: %" PRIu64 ", commit: %" PRIu64 "] sent snapshot[index: %" PRIu64
+         ", term: %" PRIu64 "] to %" PRIx64,
+         id_, raft_log_.first_index(), raft_log_.committed(), snap.metadata().index(),
+         snap.metadata().term(), to);
     m.set_type(raftpb::MsgSnap);
     pr->become_snapshot(snap.metadata().index());
     *m.mutable_snapshot() = std::move(snap);
@@ -185,15 +226,15 @@ bool Raft::maybe_send_append(std::uint64_t to, bool send_if_empty) {
     if (!ents.empty()) {
       const std::uint64_t last = ents.back().index();
       switch (pr->state) {
-        case ProgressState::replicate:
+        case ProgressState::kReplicate:
           pr->optimistic_update(last);
           pr->inflights.add(last);
           break;
-        case ProgressState::probe:
+        case ProgressState::kProbe:
           pr->probe_sent = true;
           break;
-        case ProgressState::snapshot:
-          fatal("sending entries to a follower in snapshot state");
+        case ProgressState::kSnapshot:
+          OUTPOST_PANIC("sending entries to a follower in snapshot state");
       }
       auto* out = m.mutable_entries();
       out->Reserve(static_cast<int>(ents.size()));

@@ -38,9 +38,9 @@ Error RawNode::propose_conf_change(const raftpb::ConfChange& cc) {
 }
 
 Error RawNode::step(raftpb::Message m) {
-  if (is_local_msg(m.type())) return Error::step_local_msg;
+  if (is_local_msg(m.type())) return Error::kStepLocalMsg;
   if (is_response_msg(m.type()) && raft_.tracker().get(m.from()) == nullptr) {
-    return Error::step_peer_not_found;
+    return Error::kStepPeerNotFound;
   }
   return raft_.step(std::move(m));
 }
@@ -63,7 +63,8 @@ void RawNode::report_unreachable(std::uint64_t id) {
   raftpb::Message m;
   m.set_type(raftpb::MsgUnreachable);
   m.set_from(id);
-  raft_.step(std::move(m));
+  // Only a leader acts on it, in every state it is accepted: nothing to report.
+  static_cast<void>(raft_.step(std::move(m)));
 }
 
 void RawNode::report_snapshot(std::uint64_t id, bool ok) {
@@ -71,7 +72,8 @@ void RawNode::report_snapshot(std::uint64_t id, bool ok) {
   m.set_type(raftpb::MsgSnapStatus);
   m.set_from(id);
   m.set_reject(!ok);
-  raft_.step(std::move(m));
+  // Only a leader acts on it, in every state it is accepted: nothing to report.
+  static_cast<void>(raft_.step(std::move(m)));
 }
 
 bool RawNode::has_ready() const {
@@ -139,7 +141,7 @@ Status RawNode::status() const {
   s.applied = raft_.log().applied();
   s.lead_transferee = raft_.lead_transferee();
   s.conf_state = raft_.tracker().conf_state();
-  if (raft_.state() == StateType::leader) {
+  if (raft_.state() == StateType::kLeader) {
     for (const auto& [id, pr] : raft_.tracker().progress()) {
       s.progress[id] = PeerProgress{pr.match, pr.next, pr.state, pr.is_learner, pr.recent_active};
     }

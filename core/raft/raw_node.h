@@ -53,7 +53,7 @@ struct Ready {
 struct PeerProgress {
   std::uint64_t match = 0;
   std::uint64_t next = 0;
-  ProgressState state = ProgressState::probe;
+  ProgressState state = ProgressState::kProbe;
   bool is_learner = false;
   bool recent_active = false;
 };

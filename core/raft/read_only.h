@@ -23,8 +23,8 @@
 namespace outpost::raft {
 
 enum class ReadOnlyOption {
-  safe,        // confirm leadership with a heartbeat round per batch of requests (default)
-  lease_based  // trust the leader lease kept by check-quorum; faster, relies on bounded clock drift
+  kSafe,       // confirm leadership with a heartbeat round per batch of requests (default)
+  kLeaseBased  // trust the leader lease kept by check-quorum; faster, relies on bounded clock drift
 };
 
 // A confirmed read: once the application applied up to `index`, it may serve the read tagged

@@ -62,7 +62,7 @@ class MemoryStorage final : public Storage {
 
   void set_hard_state(const raftpb::HardState& hs) { hard_state_ = hs; }
   const raftpb::HardState& hard_state() const { return hard_state_; }
-  // Replaces the whole log by the snapshot. snap_out_of_date if it is not newer than ours.
+  // Replaces the whole log by the snapshot. kSnapOutOfDate if it is not newer than ours.
   Error apply_snapshot(const raftpb::Snapshot& snap);
   // Records a snapshot at index i (i <= last_index) with the given membership and data; the log is
   // not compacted by this (call compact()).

@@ -13,7 +13,7 @@ namespace outpost::server {
 Status force_new_cluster(storage::DurableLog& log, const ForceNewCluster& opts) {
   raftpb::HardState hs;
   raftpb::ConfState cs;
-  if (log.storage().initial_state(&hs, &cs) != raft::Error::ok)
+  if (log.storage().initial_state(&hs, &cs) != raft::Error::kOk)
     return Status(ErrorCode::kCorrupt, "force-new-cluster: cannot read the raft hard state");
   const uint64_t first = log.storage().first_index();
   const uint64_t commit = std::max(hs.commit(), first - 1);
@@ -22,7 +22,7 @@ Status force_new_cluster(storage::DurableLog& log, const ForceNewCluster& opts) 
     std::vector<raftpb::Entry> ents;
     const uint64_t lo = std::max(opts.applied + 1, first);
     if (lo <= commit &&
-        log.storage().entries(lo, commit + 1, UINT64_MAX, &ents) != raft::Error::ok)
+        log.storage().entries(lo, commit + 1, UINT64_MAX, &ents) != raft::Error::kOk)
       return Status(ErrorCode::kCorrupt, "force-new-cluster: cannot read the raft log");
     for (const auto& e : ents) {
       raftpb::ConfChange cc;
@@ -35,7 +35,7 @@ Status force_new_cluster(storage::DurableLog& log, const ForceNewCluster& opts) 
   }
   uint64_t term = hs.term();
   uint64_t last_term = 0;
-  if (log.storage().term(commit, &last_term) == raft::Error::ok) term = std::max(term, last_term);
+  if (log.storage().term(commit, &last_term) == raft::Error::kOk) term = std::max(term, last_term);
   std::vector<raftpb::Entry> add;
   auto append = [&](raftpb::EntryType type, std::string data) {
     raftpb::Entry e;

@@ -85,8 +85,9 @@ MembershipView::PeerChange MembershipView::on_committed(const raftpb::Entry& e,
               log::kv("learners", cs.learners_size()));
   // Left as the only voter (force-new-cluster, or the others removed): no one else can elect us.
   if (cs.voters_size() == 1 && cs.voters(0) == self_ &&
-      node.raft().state() != raft::StateType::leader)
-    node.campaign();
+      node.raft().state() != raft::StateType::kLeader &&
+      node.campaign() != raft::Error::kOk)
+    OUTPOST_LOG(kWarn, "cannot campaign as the only voter left");
   return change;
 }
 

@@ -43,13 +43,23 @@ Result<std::unique_ptr<RaftNode>> RaftNode::start(RaftNodeOptions opts, storage:
     // a received snapshot and recording it; Raft must not be told it applied past its commit.
     raftpb::HardState hs;
     raftpb::ConfState cs;
-    if (n->log_->storage().initial_state(&hs, &cs) != raft::Error::ok)
+    if (n->log_->storage().initial_state(&hs, &cs) != raft::Error::kOk)
       return Status(ErrorCode::kCorrupt, "cannot read the raft hard state");
     rc.applied =
         std::min(opts.applied, std::max(hs.commit(), n->log_->storage().first_index() - 1));
   }
   rc.check_quorum = true;
   rc.pre_vote = true;
+  // Raft's own lines (elections, votes, configurations) in the member's log, as etcd's
+  // "raft" logger; the library is pure and only formats them.
+  rc.logger = [](raft::LogLevel level, std::string_view line) {
+    switch (level) {
+      case raft::LogLevel::kDebug: OUTPOST_LOG(kDebug, line, log::kv("logger", "raft")); break;
+      case raft::LogLevel::kInfo: OUTPOST_LOG(kInfo, line, log::kv("logger", "raft")); break;
+      case raft::LogLevel::kWarning: OUTPOST_LOG(kWarn, line, log::kv("logger", "raft")); break;
+      case raft::LogLevel::kError: OUTPOST_LOG(kError, line, log::kv("logger", "raft")); break;
+    }
+  };
   rc.max_inflight_msgs = 512;
   rc.max_size_per_msg = 1 << 20;
   if (std::string err = rc.validate(); !err.empty())
@@ -60,7 +70,9 @@ Result<std::unique_ptr<RaftNode>> RaftNode::start(RaftNodeOptions opts, storage:
   {
     // A member that is the only voter need not wait an election timeout to lead.
     const raftpb::ConfState cs = n->node_->status().conf_state;
-    if (cs.voters_size() == 1 && cs.voters(0) == opts.id) n->node_->campaign();
+    if (cs.voters_size() == 1 && cs.voters(0) == opts.id &&
+        n->node_->campaign() != raft::Error::kOk)
+      OUTPOST_LOG(kWarn, "cannot campaign as the only voter");
   }
 
   // Reads and calls to the leader wait at most an election timeout.
@@ -206,7 +218,7 @@ void RaftNode::transfer_leadership(uint64_t to) {
   post([&](Inbox& in) { in.transfer_to = to; });
 }
 
-bool RaftNode::leading() const { return node_->raft().state() == raft::StateType::leader; }
+bool RaftNode::leading() const { return node_->raft().state() == raft::StateType::kLeader; }
 
 void RaftNode::on_wake() {
   on_inbox();
@@ -246,7 +258,7 @@ void RaftNode::on_inbox() {
     }
   }
   for (auto& [data, dropped] : in.proposals) {
-    if (node_->propose(std::move(data)) != raft::Error::ok && dropped)
+    if (node_->propose(std::move(data)) != raft::Error::kOk && dropped)
       dropped(Status::of(ErrorCode::kNoLeader));
   }
   for (auto& [cc, dropped] : in.conf_changes) {
@@ -255,12 +267,13 @@ void RaftNode::on_inbox() {
       if (dropped) dropped(ready);
       continue;
     }
-    if (node_->propose_conf_change(cc) != raft::Error::ok && dropped) {
+    if (node_->propose_conf_change(cc) != raft::Error::kOk && dropped) {
       // Raft takes one conf change at a time: with a leader, the previous one is still pending.
       dropped(Status::of(leader_.load() != 0 ? ErrorCode::kTimeout : ErrorCode::kNoLeader));
     }
   }
-  if (in.transfer_to != 0) node_->transfer_leader(in.transfer_to);
+  if (in.transfer_to != 0 && node_->transfer_leader(in.transfer_to) != raft::Error::kOk)
+    OUTPOST_LOG(kInfo, "leadership transfer not started", log::kv_hex("transferee", in.transfer_to));
   for (auto& [payload, done] : in.calls)
     calls_->call(node_->raft().lead(), node_->raft().lead() == id_, std::move(payload),
                  std::move(done));
@@ -361,7 +374,9 @@ void RaftNode::on_raft_message(uint64_t from, std::string payload) {
     refuse_unready_promotions(from, m);
     if (m.entries().empty()) return;
   }
-  node_->step(std::move(m));
+  // Raft refuses what it must ignore (a message from a peer it no longer knows, a proposal it
+  // cannot take); the sender retries or learns from the next round, as with a lost message.
+  (void)node_->step(std::move(m));
 }
 
 void RaftNode::refuse_unready_promotions(uint64_t from, raftpb::Message& m) {
@@ -456,7 +471,9 @@ void RaftNode::on_snapshot_stream(uint64_t stream, uint64_t from, transport::Sna
               log::kv("snapshot-index", got->msg.snapshot().metadata().index()),
               log::kv("seconds",
                       std::chrono::duration<double>(clock_->now() - started).count()));
-  node_->step(std::move(got->msg));
+  const uint64_t index = got->msg.snapshot().metadata().index();
+  if (node_->step(std::move(got->msg)) != raft::Error::kOk)
+    OUTPOST_LOG(kError, "raft refused the installed snapshot", log::kv("snapshot-index", index));
   // The snapshot's configuration is the leader's as of its compaction point; the state may be
   // further along (its membership is what the view now holds).
   align_config(*node_, conf_state_of(view_->view()));

@@ -5,7 +5,7 @@ namespace outpost::server {
 void ReadIndexRounds::start(raft::RawNode& node, std::vector<OnRead> reads) {
   if (reads.empty()) return;
   std::string ctx = std::to_string(self_) + "/" + std::to_string(++seq_);
-  if (node.read_index(ctx) != raft::Error::ok) {
+  if (node.read_index(ctx) != raft::Error::kOk) {
     for (auto& fn : reads) fn(Status::of(ErrorCode::kNoLeader), 0);
     return;
   }

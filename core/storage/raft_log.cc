@@ -30,7 +30,7 @@ Result<std::unique_ptr<DurableLog>> DurableLog::open(Engine* engine,
     l->mem_ = raft::MemoryStorage(snap.metadata().conf_state());
   } else {
     raft::Error e = l->mem_.apply_snapshot(snap);
-    if (e != raft::Error::ok) return raft_error(e, "load raft snapshot");
+    if (e != raft::Error::kOk) return raft_error(e, "load raft snapshot");
   }
   if (engine->get_raft_meta(kHardState, &raw)) {
     raftpb::HardState hs;
@@ -50,7 +50,7 @@ Result<std::unique_ptr<DurableLog>> DurableLog::open(Engine* engine,
       if (!ents[i].ParseFromString(recs[i].data))
         return Status(ErrorCode::kCorrupt, "corrupt raft log entry " + std::to_string(recs[i].index));
     raft::Error e = l->mem_.append(ents);
-    if (e != raft::Error::ok) return raft_error(e, "load raft log");
+    if (e != raft::Error::kOk) return raft_error(e, "load raft log");
   }
   return l;
 }
@@ -79,12 +79,12 @@ Status DurableLog::save(const std::optional<raftpb::HardState>& hs,
   if (!s) return s;
   if (snap) {
     raft::Error e = mem_.apply_snapshot(*snap);
-    if (e != raft::Error::ok && e != raft::Error::snap_out_of_date)
+    if (e != raft::Error::kOk && e != raft::Error::kSnapOutOfDate)
       return raft_error(e, "install raft snapshot");
   }
   if (!ents.empty()) {
     raft::Error e = mem_.append(ents);
-    if (e != raft::Error::ok) return raft_error(e, "append raft log");
+    if (e != raft::Error::kOk) return raft_error(e, "append raft log");
   }
   if (hs) mem_.set_hard_state(*hs);
   return Status::ok();
@@ -93,8 +93,8 @@ Status DurableLog::save(const std::optional<raftpb::HardState>& hs,
 Status DurableLog::compact(uint64_t index, const raftpb::ConfState& cs, uint64_t retain) {
   raftpb::Snapshot snap;
   raft::Error e = mem_.create_snapshot(index, &cs, std::string(), &snap);
-  if (e == raft::Error::snap_out_of_date) return Status::ok();
-  if (e != raft::Error::ok) return raft_error(e, "record snapshot");
+  if (e == raft::Error::kSnapOutOfDate) return Status::ok();
+  if (e != raft::Error::kOk) return raft_error(e, "record snapshot");
   Engine::RaftWrite w;
   w.meta.emplace_back(kSnapshot, snap.SerializeAsString());
   Status s = engine_->write_raft(w);
@@ -104,7 +104,7 @@ Status DurableLog::compact(uint64_t index, const raftpb::ConfState& cs, uint64_t
   s = engine_->compact_log(before);
   if (!s) return s;
   e = mem_.compact(before);
-  if (e != raft::Error::ok && e != raft::Error::compacted) return raft_error(e, "compact raft log");
+  if (e != raft::Error::kOk && e != raft::Error::kCompacted) return raft_error(e, "compact raft log");
   return Status::ok();
 }
 

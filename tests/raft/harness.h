@@ -11,9 +11,18 @@
 #include <string>
 #include <vector>
 
+#include "core/common/panic.h"
 #include "core/raft/raw_node.h"
 
 namespace outpost::raft::test {
+
+// For calls the scaffolding relies on (storage reads and writes, a campaign): a test whose setup
+// fails stops here rather than asserting on a half-built state.
+inline void must(Error e, const char* what) {
+  if (e != Error::kOk) {
+    OUTPOST_PANIC(what, {"error", "\"" + std::string(to_string(e)) + "\""});
+  }
+}
 
 inline raftpb::ConfState conf(std::vector<std::uint64_t> voters,
                               std::vector<std::uint64_t> learners = {}) {
@@ -68,7 +77,7 @@ inline std::vector<raftpb::Message> take_msgs(Raft& r) {
 // All entries of a log (stable and unstable) from first_index.
 inline std::vector<raftpb::Entry> all_entries(const RaftLog& log) {
   std::vector<raftpb::Entry> out;
-  log.entries(log.first_index(), no_limit, &out);
+  must(log.entries(log.first_index(), no_limit, &out), "all_entries: cannot read the log");
   return out;
 }
 
@@ -127,7 +136,7 @@ class Cluster {
     Config c = make_config(id, n.storage.get());
     if (tweak_) tweak_(c);
     raftpb::Snapshot snap;
-    n.storage->snapshot(&snap);
+    must(n.storage->snapshot(&snap), "restart: no snapshot");
     c.applied = snap.metadata().index();
     n.node = std::make_unique<RawNode>(c);
     n.applied.clear();
@@ -172,13 +181,13 @@ class Cluster {
   }
   // Ticks until some node is leader; returns its id (0 if none within the limit).
   std::uint64_t elect(std::uint64_t id) {
-    node(id).campaign();
+    must(node(id).campaign(), "elect: campaign refused");
     stabilize();
-    return raft(id).state() == StateType::leader ? id : 0;
+    return raft(id).state() == StateType::kLeader ? id : 0;
   }
   std::uint64_t leader() {
     for (auto& [id, n] : nodes_) {
-      if (n.node->raft().state() == StateType::leader) return id;
+      if (n.node->raft().state() == StateType::kLeader) return id;
     }
     return 0;
   }
@@ -190,10 +199,10 @@ class Cluster {
     if (!n.node->has_ready()) return false;
     Ready rd = n.node->ready();
     if (rd.snapshot) {
-      n.storage->apply_snapshot(*rd.snapshot);
+      must(n.storage->apply_snapshot(*rd.snapshot), "process: cannot install the snapshot");
       n.conf_state = rd.snapshot->metadata().conf_state();
     }
-    n.storage->append(rd.entries);
+    must(n.storage->append(rd.entries), "process: cannot append the entries");
     if (rd.hard_state) n.storage->set_hard_state(*rd.hard_state);
     for (auto& m : rd.messages) queue_.push_back(std::move(m));
     for (const auto& e : rd.committed_entries) {
@@ -217,7 +226,9 @@ class Cluster {
       dropped.push_back(std::move(m));
       return;
     }
-    nodes_.at(m.to()).node->step(std::move(m));
+    // A message the receiver refuses (a response from a member it removed, a proposal it cannot
+    // forward) is as good as lost, as on a real network.
+    static_cast<void>(nodes_.at(m.to()).node->step(std::move(m)));
   }
 
   std::function<void(Config&)> tweak_;

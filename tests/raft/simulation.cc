@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/raft/raw_node.h"
+#include "tests/raft/invariants.h"
 
 namespace outpost::raft::sim {
 
@@ -84,7 +85,7 @@ struct SimNode {
   bool removed = false;
   int down_until = -1;
   int incarnation = 0;
-  StateType last_state = StateType::follower;
+  StateType last_state = StateType::kFollower;
   std::uint64_t last_term = 0;
   bool up() const { return node != nullptr; }
 };
@@ -169,15 +170,18 @@ class World {
     c.random_seed = opt_.seed * 1000003ULL + n.id * 7919ULL + static_cast<std::uint64_t>(n.incarnation) + 1;
     // The application state is volatile: it restarts from the last snapshot and replays.
     raftpb::Snapshot snap;
-    n.storage->snapshot(&snap);
+    if (n.storage->snapshot(&snap) != Error::kOk) {
+      return fail("node " + std::to_string(n.id) + " has no snapshot");
+    }
     decode(snap.data(), &n.app);
     n.app.applied = snap.metadata().index();
     n.app.conf = snap.metadata().conf_state();
     c.applied = snap.metadata().index();
     n.node = std::make_unique<RawNode>(c);
     n.started = true;
-    n.last_state = StateType::follower;
+    n.last_state = StateType::kFollower;
     n.last_term = n.node->raft().term();
+    invariants_.restarted(n.id);
     ++n.incarnation;
   }
 
@@ -224,23 +228,28 @@ class World {
     if (up.empty()) return;
     if (rng_.chance(300000)) {
       std::uint64_t id = up[rng_.below(up.size())];
-      nodes_[id].node->propose("p" + std::to_string(proposal_seq_++));
+      // Dropped proposals (no leader, transfer under way) are what clients retry: not checked.
+      static_cast<void>(nodes_[id].node->propose("p" + std::to_string(proposal_seq_++)));
     }
     if (rng_.chance(100000)) {
       std::uint64_t id = up[rng_.below(up.size())];
       std::string ctx = "r" + std::to_string(read_seq_++);
       read_floor_[ctx] = max_commit_;
-      if (nodes_[id].node->read_index(ctx) != Error::ok) read_floor_.erase(ctx);
+      if (nodes_[id].node->read_index(ctx) != Error::kOk) read_floor_.erase(ctx);
     }
     for (std::uint64_t id : up) {
       SimNode& n = nodes_[id];
       raftpb::Snapshot cur;
-      n.storage->snapshot(&cur);
+      if (n.storage->snapshot(&cur) != Error::kOk) {
+        return fail("node " + std::to_string(id) + " has no snapshot");
+      }
       if (n.app.applied > cur.metadata().index() + 5 && rng_.chance(compact_ppm_)) {
-        if (n.storage->create_snapshot(n.app.applied, &n.app.conf, encode(n.app)) == Error::ok) {
+        if (n.storage->create_snapshot(n.app.applied, &n.app.conf, encode(n.app)) == Error::kOk) {
           const std::uint64_t keep = rng_.below(3);
           const std::uint64_t to = n.app.applied - std::min<std::uint64_t>(keep, n.app.applied - cur.metadata().index() - 1);
-          n.storage->compact(to);
+          if (n.storage->compact(to) != Error::kOk) {
+            return fail("node " + std::to_string(id) + " cannot compact to " + std::to_string(to));
+          }
           ++result_.stats.snapshots;
           log("node %llu snapshot at %llu, compact to %llu", ull(id), ull(n.app.applied), ull(to));
         }
@@ -253,7 +262,7 @@ class World {
   std::uint64_t leader_id() {
     std::uint64_t best = 0, best_term = 0;
     for (auto& [id, n] : nodes_) {
-      if (n.up() && n.node->raft().state() == StateType::leader && n.node->raft().term() >= best_term) {
+      if (n.up() && n.node->raft().state() == StateType::kLeader && n.node->raft().term() >= best_term) {
         best = id;
         best_term = n.node->raft().term();
       }
@@ -290,7 +299,7 @@ class World {
     } else {
       return;
     }
-    if (ln.propose_conf_change(cc) != Error::ok) return;
+    if (ln.propose_conf_change(cc) != Error::kOk) return;
     ++result_.stats.conf_changes;
     log("leader %llu proposes %s %llu", ull(l), raftpb::ConfChangeType_Name(cc.type()).c_str(),
         ull(cc.node_id()));
@@ -314,7 +323,7 @@ class World {
     // Sometimes ask for a learner, which must be refused.
     const auto& learners = ln.raft().tracker().learners();
     if (!learners.empty() && rng_.chance(200000)) to = *learners.begin();
-    ln.transfer_leader(to);
+    static_cast<void>(ln.transfer_leader(to));  // refused only without a leader: a no-op then
     ++result_.stats.transfers;
     log("leader %llu transfers to %llu", ull(l), ull(to));
   }
@@ -377,7 +386,8 @@ class World {
           m.entries_size(), ull(m.commit()), m.reject() ? 1 : 0);
     }
     const std::uint64_t to_id = m.to(), from_id = m.from();
-    to.node->step(std::move(m));
+    // A refused message (a response from a member the receiver removed) is as good as lost.
+    static_cast<void>(to.node->step(std::move(m)));
     observe(to);
     if (snap && from && from->up()) {
       ++result_.stats.snapshots_sent;
@@ -406,7 +416,7 @@ class World {
     // 1. persist: snapshot, entries, hard state (one "fsync").
     if (rd.snapshot) {
       const Error e = n.storage->apply_snapshot(*rd.snapshot);
-      if (e != Error::ok) return fail("node " + std::to_string(n.id) + " cannot install snapshot");
+      if (e != Error::kOk) return fail("node " + std::to_string(n.id) + " cannot install snapshot");
       AppState restored;
       decode(rd.snapshot->data(), &restored);
       restored.applied = rd.snapshot->metadata().index();
@@ -414,7 +424,7 @@ class World {
       check_snapshot_hash(n, restored);
       n.app = restored;
     }
-    if (n.storage->append(std::move(rd.entries)) != Error::ok) {
+    if (n.storage->append(std::move(rd.entries)) != Error::kOk) {
       return fail("node " + std::to_string(n.id) + " cannot append entries");
     }
     if (rd.hard_state) n.storage->set_hard_state(*rd.hard_state);
@@ -503,14 +513,18 @@ class World {
   void observe(SimNode& n) {
     if (!n.up() || !result_.ok) return;
     const Raft& r = n.node->raft();
+    ++steps_;
+    if (std::string err = invariants_.check(r); !err.empty()) {
+      return fail("invariant broken at step " + std::to_string(steps_) + ": " + err);
+    }
     max_commit_ = std::max(max_commit_, r.log().committed());
-    if (r.state() == StateType::leader) {
+    if (r.state() == StateType::kLeader) {
       auto [it, fresh] = leaders_.emplace(r.term(), n.id);
       if (it->second != n.id) {
         return fail("election safety: nodes " + std::to_string(it->second) + " and " + std::to_string(n.id) +
                     " are both leader of term " + std::to_string(r.term()));
       }
-      if (n.last_state != StateType::leader || n.last_term != r.term()) {
+      if (n.last_state != StateType::kLeader || n.last_term != r.term()) {
         ++result_.stats.elections;
         log("node %llu becomes leader of term %llu (last %llu, commit %llu)", ull(n.id), ull(r.term()),
             ull(r.log().last_index()), ull(r.log().committed()));
@@ -559,7 +573,7 @@ class World {
     bool proposed = false;
     for (int i = 0; i < 100 && result_.ok; ++i, ++now_) {
       l = leader_id();
-      if (!proposed && l != 0) proposed = nodes_[l].node->propose(last) == Error::ok;
+      if (!proposed && l != 0) proposed = nodes_[l].node->propose(last) == Error::kOk;
       tick_all();
       settle();
     }
@@ -642,6 +656,8 @@ class World {
   int partition_until_ = -1;
   std::set<std::uint64_t> to_remove_;
   std::map<std::uint64_t, std::uint64_t> leaders_;  // term -> leader
+  test::InvariantChecker invariants_;  // checked after every step (observe)
+  std::uint64_t steps_ = 0;            // steps observed so far, to name a broken one
   std::vector<Committed> committed_;               // index -> what was applied there
   std::map<std::string, std::uint64_t> read_floor_;
   std::uint64_t max_commit_ = 0;

@@ -8,41 +8,41 @@ using namespace outpost::raft::test;
 
 TEST_CASE("MemoryStorage: bounds, compaction and snapshots", "[raft][unit]") {
   MemoryStorage s;
-  REQUIRE(s.append({entry(1, 1), entry(2, 1), entry(3, 2), entry(4, 2)}) == Error::ok);
+  REQUIRE(s.append({entry(1, 1), entry(2, 1), entry(3, 2), entry(4, 2)}) == Error::kOk);
   CHECK(s.first_index() == 1);
   CHECK(s.last_index() == 4);
   std::uint64_t t = 0;
-  CHECK(s.term(3, &t) == Error::ok);
+  CHECK(s.term(3, &t) == Error::kOk);
   CHECK(t == 2);
-  CHECK(s.term(5, &t) == Error::unavailable);
+  CHECK(s.term(5, &t) == Error::kUnavailable);
   std::vector<raftpb::Entry> out;
-  CHECK(s.entries(2, 5, no_limit, &out) == Error::ok);
+  CHECK(s.entries(2, 5, no_limit, &out) == Error::kOk);
   CHECK(out.size() == 3);
-  CHECK(s.entries(2, 5, 1, &out) == Error::ok);
+  CHECK(s.entries(2, 5, 1, &out) == Error::kOk);
   CHECK(out.size() == 1);  // at least one entry even over the limit
-  CHECK(s.entries(1, 6, no_limit, &out) == Error::unavailable);
-  REQUIRE(s.create_snapshot(2, nullptr, "d") == Error::ok);
-  REQUIRE(s.compact(2) == Error::ok);
+  CHECK(s.entries(1, 6, no_limit, &out) == Error::kUnavailable);
+  REQUIRE(s.create_snapshot(2, nullptr, "d") == Error::kOk);
+  REQUIRE(s.compact(2) == Error::kOk);
   CHECK(s.first_index() == 3);
-  CHECK(s.entries(2, 4, no_limit, &out) == Error::compacted);
-  CHECK(s.term(2, &t) == Error::ok);
+  CHECK(s.entries(2, 4, no_limit, &out) == Error::kCompacted);
+  CHECK(s.term(2, &t) == Error::kOk);
   CHECK(t == 1);
-  CHECK(s.term(1, &t) == Error::compacted);
-  CHECK(s.compact(2) == Error::compacted);
+  CHECK(s.term(1, &t) == Error::kCompacted);
+  CHECK(s.compact(2) == Error::kCompacted);
   // Overwriting a suffix.
-  REQUIRE(s.append({entry(4, 3), entry(5, 3)}) == Error::ok);
+  REQUIRE(s.append({entry(4, 3), entry(5, 3)}) == Error::kOk);
   CHECK(s.last_index() == 5);
-  CHECK(s.term(4, &t) == Error::ok);
+  CHECK(s.term(4, &t) == Error::kOk);
   CHECK(t == 3);
-  CHECK(s.append({entry(7, 3)}) == Error::unavailable);  // gap
+  CHECK(s.append({entry(7, 3)}) == Error::kUnavailable);  // gap
   raftpb::Snapshot snap;
   snap.mutable_metadata()->set_index(10);
   snap.mutable_metadata()->set_term(4);
-  CHECK(s.apply_snapshot(snap) == Error::ok);
+  CHECK(s.apply_snapshot(snap) == Error::kOk);
   CHECK(s.first_index() == 11);
   CHECK(s.last_index() == 10);
   snap.mutable_metadata()->set_index(9);
-  CHECK(s.apply_snapshot(snap) == Error::snap_out_of_date);
+  CHECK(s.apply_snapshot(snap) == Error::kSnapOutOfDate);
 }
 
 TEST_CASE("Quorum: the committed index is the one a majority of voters acknowledged",
@@ -54,11 +54,11 @@ TEST_CASE("Quorum: the committed index is the one a majority of voters acknowled
   std::set<std::uint64_t> three{1, 2, 4};
   CHECK(majority_committed_index(three, acked) == 3);
   std::map<std::uint64_t, bool> votes{{1, true}, {2, false}};
-  CHECK(majority_vote_result({1, 2, 3}, votes) == VoteResult::pending);
+  CHECK(majority_vote_result({1, 2, 3}, votes) == VoteResult::kPending);
   votes[3] = true;
-  CHECK(majority_vote_result({1, 2, 3}, votes) == VoteResult::won);
+  CHECK(majority_vote_result({1, 2, 3}, votes) == VoteResult::kWon);
   votes[3] = false;
-  CHECK(majority_vote_result({1, 2, 3}, votes) == VoteResult::lost);
+  CHECK(majority_vote_result({1, 2, 3}, votes) == VoteResult::kLost);
 }
 
 TEST_CASE("Inflights: a ring window freed in order", "[raft][unit]") {

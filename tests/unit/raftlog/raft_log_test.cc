@@ -33,7 +33,7 @@ std::vector<raftpb::Entry> all(DurableLog& l) {
   auto& s = l.storage();
   if (s.last_index() >= s.first_index())
     REQUIRE(s.entries(s.first_index(), s.last_index() + 1, outpost::raft::no_limit, &out) ==
-            outpost::raft::Error::ok);
+            outpost::raft::Error::kOk);
   return out;
 }
 
@@ -49,7 +49,7 @@ TEST_CASE("a fresh log starts with the founding voters and survives a restart", 
     CHECK(l.value()->fresh());
     raftpb::HardState hs;
     raftpb::ConfState cs;
-    REQUIRE(l.value()->storage().initial_state(&hs, &cs) == outpost::raft::Error::ok);
+    REQUIRE(l.value()->storage().initial_state(&hs, &cs) == outpost::raft::Error::kOk);
     CHECK(cs.voters_size() == 3);
     raftpb::HardState h;
     h.set_term(2);
@@ -64,7 +64,7 @@ TEST_CASE("a fresh log starts with the founding voters and survives a restart", 
   CHECK_FALSE(l.value()->fresh());
   raftpb::HardState hs;
   raftpb::ConfState cs;
-  REQUIRE(l.value()->storage().initial_state(&hs, &cs) == outpost::raft::Error::ok);
+  REQUIRE(l.value()->storage().initial_state(&hs, &cs) == outpost::raft::Error::kOk);
   CHECK(hs.term() == 2);
   CHECK(hs.vote() == 1);
   CHECK(hs.commit() == 3);
@@ -113,10 +113,10 @@ TEST_CASE("compaction keeps a snapshot point and the retained tail across a rest
   CHECK(s.first_index() == 9);  // entries up to the snapshot point are covered by it
   CHECK(s.last_index() == 10);
   uint64_t t = 0;
-  CHECK(s.term(8, &t) == outpost::raft::Error::ok);
+  CHECK(s.term(8, &t) == outpost::raft::Error::kOk);
   CHECK(t == 1);
   raftpb::Snapshot snap;
-  REQUIRE(s.snapshot(&snap) == outpost::raft::Error::ok);
+  REQUIRE(s.snapshot(&snap) == outpost::raft::Error::kOk);
   CHECK(snap.metadata().index() == 8);
   CHECK(snap.metadata().conf_state().voters_size() == 2);
 }
