@@ -1,16 +1,13 @@
 #include "core/raft/progress.h"
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
+
+#include "core/common/panic.h"
 
 namespace outpost::raft {
 
 void Inflights::add(std::uint64_t inflight) {
-  if (full()) {
-    std::fprintf(stderr, "raft: adding to a full inflight window\n");
-    std::abort();
-  }
+  if (full()) OUTPOST_PANIC("raft: adding to a full inflight window");
   std::size_t next = start_ + count_;
   if (next >= buffer_.size()) next -= buffer_.size();
   buffer_[next] = inflight;
