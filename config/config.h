@@ -58,10 +58,11 @@ struct Config {
   std::string wal_dir;           // --wal-dir; "" = inside data_dir
 
   // ---- URLs (order as given, duplicates dropped) ---------------------------
-  std::vector<Url> listen_client_urls{{"http", "localhost", 2379}};           // --listen-client-urls
-  std::vector<Url> advertise_client_urls{{"http", "localhost", 2379}};        // --advertise-client-urls
-  std::vector<Url> listen_peer_urls{{"http", "localhost", 2380}};             // --listen-peer-urls
-  std::vector<Url> initial_advertise_peer_urls{{"http", "localhost", 2380}};  // --initial-advertise-peer-urls
+  std::vector<Url> listen_client_urls{{"http", "localhost", 2379}};     // --listen-client-urls
+  std::vector<Url> advertise_client_urls{{"http", "localhost", 2379}};  // --advertise-client-urls
+  std::vector<Url> listen_peer_urls{{"http", "localhost", 2380}};       // --listen-peer-urls
+  std::vector<Url> initial_advertise_peer_urls{
+      {"http", "localhost", 2380}};  // --initial-advertise-peer-urls
 
   // ---- cluster bootstrap ---------------------------------------------------
   // --initial-cluster "n1=url,n2=url,n1=url2": member name -> peer URLs, in
@@ -72,15 +73,15 @@ struct Config {
       {"default", {{"http", "localhost", 2380}}}};
   ClusterState initial_cluster_state = ClusterState::kNew;  // --initial-cluster-state
   std::string initial_cluster_token = "etcd-cluster";       // --initial-cluster-token
-  bool strict_reconfig_check = true;                         // --strict-reconfig-check
-  bool force_new_cluster = false;                            // --force-new-cluster
+  bool strict_reconfig_check = true;                        // --strict-reconfig-check
+  bool force_new_cluster = false;                           // --force-new-cluster
   uint32_t max_learners = 1;  // --max-learners (Outpost; etcd hard-codes 1)
-  Role role = Role::kVoter;    // --role (Outpost): voter | learner
+  Role role = Role::kVoter;   // --role (Outpost): voter | learner
 
   // ---- raft ----------------------------------------------------------------
-  std::chrono::milliseconds heartbeat_interval{100};   // --heartbeat-interval
-  std::chrono::milliseconds election_timeout{1000};    // --election-timeout
-  uint64_t snapshot_count = 100000;                    // --snapshot-count (0 -> 100000)
+  std::chrono::milliseconds heartbeat_interval{100};  // --heartbeat-interval
+  std::chrono::milliseconds election_timeout{1000};   // --election-timeout
+  uint64_t snapshot_count = 100000;                   // --snapshot-count (0 -> 100000)
   // --snapshot-rate-limit (Outpost): bytes per second when streaming a
   // snapshot to a peer; 0 = unlimited.
   uint64_t snapshot_rate_limit = 64ull * 1024 * 1024;
@@ -98,10 +99,10 @@ struct Config {
   std::string auto_compaction_retention = "0";
 
   // ---- logging -------------------------------------------------------------
-  Logger logger = Logger::kCapnslog;                 // --logger
-  std::vector<std::string> log_outputs{"stderr"};   // --log-outputs
-  LogLevel log_level = LogLevel::kInfo;  // --log-level; --debug forces kDebug
-  bool debug = false;                   // --debug (deprecated in etcd)
+  Logger logger = Logger::kCapnslog;               // --logger
+  std::vector<std::string> log_outputs{"stderr"};  // --log-outputs
+  LogLevel log_level = LogLevel::kInfo;            // --log-level; --debug forces kDebug
+  bool debug = false;                              // --debug (deprecated in etcd)
 
   // ---- accepted for compatibility ------------------------------------------
   bool enable_pprof = false;  // --enable-pprof: accepted, Outpost has no pprof
@@ -115,10 +116,10 @@ struct Config {
 };
 
 struct LoadResult {
-  std::optional<Config> config;  // set exactly when error is empty and no help/version
-  bool show_help = false;        // -h / --help: print usage(), exit 0
-  bool show_version = false;     // --version: print the version, exit 0
-  std::string error;             // one line (maybe more for TOML), no trailing '\n'
+  std::optional<Config> config;       // set exactly when error is empty and no help/version
+  bool show_help = false;             // -h / --help: print usage(), exit 0
+  bool show_version = false;          // --version: print the version, exit 0
+  std::string error;                  // one line (maybe more for TOML), no trailing '\n'
   std::vector<std::string> warnings;  // print them, then carry on
 };
 

@@ -80,7 +80,9 @@ bool set_debug(Config& c, std::string_view v, std::string* w) { return parse_boo
 bool set_pprof(Config& c, std::string_view v, std::string* w) {
   return parse_bool(v, &c.enable_pprof, w);
 }
-bool set_logger(Config& c, std::string_view v, std::string* w) { return parse_logger(v, &c.logger, w); }
+bool set_logger(Config& c, std::string_view v, std::string* w) {
+  return parse_logger(v, &c.logger, w);
+}
 bool set_log_outputs(Config& c, std::string_view v, std::string* w) {
   return parse_log_outputs(v, &c.log_outputs, w);
 }

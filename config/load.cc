@@ -47,7 +47,8 @@ const FlagSpec* flag_for_env(std::string_view key) {
 
 }  // namespace
 
-LoadResult load(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
+LoadResult load(const std::vector<std::string>& args,
+                const std::map<std::string, std::string>& env) {
   LoadResult result;
   const detail::CommandLine cl = detail::parse_command_line(args);
   if (!cl.error.empty()) return failure(std::move(result), cl.error);
@@ -97,13 +98,15 @@ LoadResult load(const std::vector<std::string>& args, const std::map<std::string
       continue;
     }
     if (on_command_line.count(spec->name)) {
-      result.warnings.push_back("environment variable " + key + " is shadowed by the command-line flag --" +
+      result.warnings.push_back("environment variable " + key +
+                                " is shadowed by the command-line flag --" +
                                 std::string(spec->name) + "; using the flag");
       continue;
     }
     std::string why;
     if (!detail::apply_flag(config, *spec, value, &why)) {
-      return failure(std::move(result), "invalid value " + detail::quote(value) + " for " + key + ": " + why);
+      return failure(std::move(result),
+                     "invalid value " + detail::quote(value) + " for " + key + ": " + why);
     }
     set_flags.insert(std::string(spec->name));
   }
@@ -124,9 +127,12 @@ LoadResult load(const std::vector<std::string>& args, const std::map<std::string
   }
 
   std::string ignored;
-  for (const auto& [name, value] : config.ignored_flags) ignored += (ignored.empty() ? "--" : ", --") + name;
-  if (config.enable_pprof) ignored += (ignored.empty() ? "--" : ", --") + std::string("enable-pprof");
-  if (!ignored.empty()) result.warnings.push_back("ignoring etcd flags that Outpost does not use: " + ignored);
+  for (const auto& [name, value] : config.ignored_flags)
+    ignored += (ignored.empty() ? "--" : ", --") + name;
+  if (config.enable_pprof)
+    ignored += (ignored.empty() ? "--" : ", --") + std::string("enable-pprof");
+  if (!ignored.empty())
+    result.warnings.push_back("ignoring etcd flags that Outpost does not use: " + ignored);
 
   result.config = std::move(config);
   return result;

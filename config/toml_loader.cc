@@ -2,13 +2,14 @@
 // bad values.
 #include "config/toml_loader.h"
 
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <toml++/toml.h>
 #include <tuple>
 #include <vector>
 
@@ -146,30 +147,32 @@ class Loader {
   void report(const toml::node& at, const std::string& text) { report(at.source().begin, text); }
 
   void report(const toml::source_position& pos, const std::string& text) {
-    problems_.push_back({pos.line, pos.column,
-                         path_ + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column) +
-                             ": " + text});
+    problems_.push_back(
+        {pos.line, pos.column,
+         path_ + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column) + ": " + text});
   }
 
   // Reported at the key, which is where the typo is.
   void report_unknown(const toml::key& at, std::string_view table, std::string_view key) {
-    std::string full = table.empty() ? std::string(key) : std::string(table) + "." + std::string(key);
+    std::string full =
+        table.empty() ? std::string(key) : std::string(table) + "." + std::string(key);
     std::string valid;
     for (const auto& k : kKeys) {
       if (k.table == table) valid += (valid.empty() ? "" : ", ") + std::string(k.key);
     }
     if (table.empty()) {
       for (auto t : kTables) valid += ", [" + std::string(t) + "]";
-      report(at.source().begin, "unknown key " + quote(full) + " (valid top-level keys: " + valid + ")");
+      report(at.source().begin,
+             "unknown key " + quote(full) + " (valid top-level keys: " + valid + ")");
     } else {
-      report(at.source().begin, "unknown key " + quote(full) + " (valid keys in [" + std::string(table) + "]: " +
-                     valid + ")");
+      report(at.source().begin, "unknown key " + quote(full) + " (valid keys in [" +
+                                    std::string(table) + "]: " + valid + ")");
     }
   }
 
   // Gives the flag's setter a value; reports a setter failure at `at`.
-  void set(const Key& spec, const std::string& dotted, const toml::node& at, const std::string& value,
-           bool quote_value = true) {
+  void set(const Key& spec, const std::string& dotted, const toml::node& at,
+           const std::string& value, bool quote_value = true) {
     std::string why;
     const FlagSpec* flag = find_flag(spec.flag);
     if (!apply_flag(config_, *flag, value, &why)) {
@@ -211,8 +214,9 @@ class Loader {
   }
 
   void apply(const Key& spec, const toml::node& node) {
-    const std::string dotted =
-        spec.table.empty() ? std::string(spec.key) : std::string(spec.table) + "." + std::string(spec.key);
+    const std::string dotted = spec.table.empty()
+                                   ? std::string(spec.key)
+                                   : std::string(spec.table) + "." + std::string(spec.key);
     switch (spec.kind) {
       case Kind::kString:
         if (!node.is_string()) return wrong_type(dotted, node, "a string");
@@ -237,12 +241,14 @@ class Loader {
       case Kind::kStringOrInt:
         if (node.is_integer()) {
           const int64_t v = node.as_integer()->get();
-          if (v < 0) return report(node, dotted + ": must not be negative (got " + std::to_string(v) + ")");
+          if (v < 0)
+            return report(node, dotted + ": must not be negative (got " + std::to_string(v) + ")");
           return set(spec, dotted, node, std::to_string(v));
         }
         if (!node.is_string()) {
-          return wrong_type(dotted, node, spec.kind == Kind::kSize ? "an integer or a string such as \"64MiB\""
-                                                                  : "a string or an integer");
+          return wrong_type(dotted, node,
+                            spec.kind == Kind::kSize ? "an integer or a string such as \"64MiB\""
+                                                     : "a string or an integer");
         }
         return set(spec, dotted, node, node.as_string()->get());
       case Kind::kUrls:

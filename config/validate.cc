@@ -113,24 +113,29 @@ std::string finalize_and_validate(Config& c, const std::set<std::string>& set_fl
   if (c.debug) c.log_level = LogLevel::kDebug;
   if (!is_set("initial-cluster")) {
     c.initial_cluster.clear();
-    for (const auto& u : c.initial_advertise_peer_urls) add_member_url(&c.initial_cluster, c.name, u);
+    for (const auto& u : c.initial_advertise_peer_urls)
+      add_member_url(&c.initial_cluster, c.name, u);
   }
 
   if (c.name.empty()) return "--name must not be empty";
   if (auto e = check_bind(c.listen_peer_urls); !e.empty()) return e;
   if (auto e = check_bind(c.listen_client_urls); !e.empty()) return e;
-  if (auto e = check_advertise("--initial-advertise-peer-urls", c.initial_advertise_peer_urls); !e.empty()) {
+  if (auto e = check_advertise("--initial-advertise-peer-urls", c.initial_advertise_peer_urls);
+      !e.empty()) {
     return e;
   }
-  if (auto e = check_advertise("--advertise-client-urls", c.advertise_client_urls); !e.empty()) return e;
+  if (auto e = check_advertise("--advertise-client-urls", c.advertise_client_urls); !e.empty())
+    return e;
 
   const int64_t tick = c.heartbeat_interval.count();
   const int64_t election = c.election_timeout.count();
   if (tick <= 0) return "--heartbeat-interval must be >0 (set to " + std::to_string(tick) + "ms)";
-  if (election <= 0) return "--election-timeout must be >0 (set to " + std::to_string(election) + "ms)";
+  if (election <= 0)
+    return "--election-timeout must be >0 (set to " + std::to_string(election) + "ms)";
   if (5 * tick > election) {
     return "--election-timeout[" + std::to_string(election) +
-           "ms] should be at least as 5 times as --heartbeat-interval[" + std::to_string(tick) + "ms]";
+           "ms] should be at least as 5 times as --heartbeat-interval[" + std::to_string(tick) +
+           "ms]";
   }
   if (election > kMaxElectionMs) {
     return "--election-timeout[" + std::to_string(election) +
@@ -142,7 +147,8 @@ std::string finalize_and_validate(Config& c, const std::set<std::string>& set_fl
   }
   if (c.max_request_bytes == 0) return "--max-request-bytes must be >0";
   if (c.max_txn_ops == 0) return "--max-txn-ops must be >0";
-  if (std::string why; !check_compaction_retention(c.auto_compaction_mode, c.auto_compaction_retention, &why)) {
+  if (std::string why;
+      !check_compaction_retention(c.auto_compaction_mode, c.auto_compaction_retention, &why)) {
     return why;
   }
   if (c.role == Role::kLearner && c.force_new_cluster) {
@@ -152,7 +158,8 @@ std::string finalize_and_validate(Config& c, const std::set<std::string>& set_fl
 
   // Bootstrap checks (etcd: VerifyBootstrap / VerifyJoinExisting).
   const std::vector<Url>* mine = member_urls(c);
-  if (!mine) return "couldn't find local name " + quote(c.name) + " in the initial cluster configuration";
+  if (!mine)
+    return "couldn't find local name " + quote(c.name) + " in the initial cluster configuration";
   if (c.initial_cluster_state == ClusterState::kNew) {
     if (auto e = check_advertise_matches_cluster(c, *mine); !e.empty()) return e;
   }

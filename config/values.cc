@@ -32,8 +32,9 @@ bool set_why(std::string* why, std::string text) {
 }
 
 bool is_digits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(),
-                                   [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isdigit(static_cast<unsigned char>(c));
+  });
 }
 
 }  // namespace
@@ -113,7 +114,8 @@ bool parse_byte_size(std::string_view input, uint64_t* out, std::string* why) {
     }
     for (int i = 0; i < power; ++i) mult *= base;
   }
-  if (value > std::numeric_limits<uint64_t>::max() / mult) return set_why(why, "value is too large");
+  if (value > std::numeric_limits<uint64_t>::max() / mult)
+    return set_why(why, "value is too large");
   *out = value * mult;
   return true;
 }
@@ -209,16 +211,18 @@ bool parse_log_level(std::string_view s, LogLevel* out, std::string* why) {
 bool parse_compaction_mode(std::string_view s, CompactionMode* out, std::string* why) {
   if (s == "periodic") return *out = CompactionMode::kPeriodic, true;
   if (s == "revision") return *out = CompactionMode::kRevision, true;
-  return set_why(why, "unknown auto-compaction-mode " + quote(s) +
-                          " (expected \"periodic\" or \"revision\")");
+  return set_why(
+      why, "unknown auto-compaction-mode " + quote(s) + " (expected \"periodic\" or \"revision\")");
 }
 
 bool parse_log_outputs(std::string_view s, std::vector<std::string>* out, std::string* why) {
   std::vector<std::string> outputs;
   for (std::string_view part : split_commas(s)) {
     part = trim(part);
-    if (part.empty()) return set_why(why, "empty log output (expected stderr, stdout, default or a file path)");
-    if (std::find(outputs.begin(), outputs.end(), part) == outputs.end()) outputs.emplace_back(part);
+    if (part.empty())
+      return set_why(why, "empty log output (expected stderr, stdout, default or a file path)");
+    if (std::find(outputs.begin(), outputs.end(), part) == outputs.end())
+      outputs.emplace_back(part);
   }
   *out = std::move(outputs);
   return true;
@@ -260,8 +264,9 @@ bool check_compaction_retention(CompactionMode mode, std::string_view s, std::st
                             " for revision mode (expected a number of revisions)");
   }
   if (parse_uint64(s, &n, nullptr) || is_go_duration(s)) return true;
-  return set_why(why, "invalid auto-compaction-retention " + quote(s) +
-                          " for periodic mode (expected hours such as \"1\" or a duration such as \"30m\")");
+  return set_why(
+      why, "invalid auto-compaction-retention " + quote(s) +
+               " for periodic mode (expected hours such as \"1\" or a duration such as \"30m\")");
 }
 
 }  // namespace outpost::config::detail

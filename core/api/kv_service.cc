@@ -51,56 +51,60 @@ grpc::ServerUnaryReactor* KvService::Range(RawCtx* ctx, const Raw* in, Raw* out)
 }
 
 grpc::ServerUnaryReactor* KvService::Put(RawCtx* ctx, const Raw* in, Raw* out) {
-  return serve_unary<pb::PutRequest, pb::PutResponse>(ctx, in, out, not_on_learner(m_, [this](auto* call) {
-    Status s = check_put(call->req);
-    if (!s) return call->finish(to_grpc(s));
-    outpostpb::Request r;
-    *r.mutable_put() = std::move(call->req);
-    propose_and_finish(m_, call, std::move(r));
-  }));
+  return serve_unary<pb::PutRequest, pb::PutResponse>(ctx, in, out,
+                                                      not_on_learner(m_, [this](auto* call) {
+                                                        Status s = check_put(call->req);
+                                                        if (!s) return call->finish(to_grpc(s));
+                                                        outpostpb::Request r;
+                                                        *r.mutable_put() = std::move(call->req);
+                                                        propose_and_finish(m_, call, std::move(r));
+                                                      }));
 }
 
 grpc::ServerUnaryReactor* KvService::DeleteRange(RawCtx* ctx, const Raw* in, Raw* out) {
-  return serve_unary<pb::DeleteRangeRequest, pb::DeleteRangeResponse>(ctx, in, out, not_on_learner(m_, [this](auto* call) {
-    Status s = check_delete(call->req);
-    if (!s) return call->finish(to_grpc(s));
-    outpostpb::Request r;
-    *r.mutable_delete_range() = std::move(call->req);
-    propose_and_finish(m_, call, std::move(r));
-  }));
+  return serve_unary<pb::DeleteRangeRequest, pb::DeleteRangeResponse>(
+      ctx, in, out, not_on_learner(m_, [this](auto* call) {
+        Status s = check_delete(call->req);
+        if (!s) return call->finish(to_grpc(s));
+        outpostpb::Request r;
+        *r.mutable_delete_range() = std::move(call->req);
+        propose_and_finish(m_, call, std::move(r));
+      }));
 }
 
 grpc::ServerUnaryReactor* KvService::Txn(RawCtx* ctx, const Raw* in, Raw* out) {
-  return serve_unary<pb::TxnRequest, pb::TxnResponse>(ctx, in, out, not_on_learner(m_, [this](auto* call) {
-    Status s = check_txn(call->req, o_.max_txn_ops);
-    if (s) s = check_txn_keys(call->req);
-    if (!s) return call->finish(to_grpc(s));
-    if (mvcc::is_txn_read_only(call->req)) {
-      auto run = [this, call] {
-        mvcc::ReadTxn txn(m_.store());
-        Status s = mvcc::txn(txn, nullptr, call->req, &call->resp,
-                             [this](int64_t id) { return m_.lease_exists(id); });
-        if (s) fill_header(m_, call->resp.mutable_header());
-        call->finish(to_grpc(s));
-      };
-      if (txn_serializable(call->req)) return run();
-      return m_.read_barrier([call, run](const Status& s) {
+  return serve_unary<pb::TxnRequest, pb::TxnResponse>(
+      ctx, in, out, not_on_learner(m_, [this](auto* call) {
+        Status s = check_txn(call->req, o_.max_txn_ops);
+        if (s) s = check_txn_keys(call->req);
         if (!s) return call->finish(to_grpc(s));
-        run();
-      });
-    }
-    outpostpb::Request r;
-    *r.mutable_txn() = std::move(call->req);
-    propose_and_finish(m_, call, std::move(r));
-  }));
+        if (mvcc::is_txn_read_only(call->req)) {
+          auto run = [this, call] {
+            mvcc::ReadTxn txn(m_.store());
+            Status s = mvcc::txn(txn, nullptr, call->req, &call->resp,
+                                 [this](int64_t id) { return m_.lease_exists(id); });
+            if (s) fill_header(m_, call->resp.mutable_header());
+            call->finish(to_grpc(s));
+          };
+          if (txn_serializable(call->req)) return run();
+          return m_.read_barrier([call, run](const Status& s) {
+            if (!s) return call->finish(to_grpc(s));
+            run();
+          });
+        }
+        outpostpb::Request r;
+        *r.mutable_txn() = std::move(call->req);
+        propose_and_finish(m_, call, std::move(r));
+      }));
 }
 
 grpc::ServerUnaryReactor* KvService::Compact(RawCtx* ctx, const Raw* in, Raw* out) {
-  return serve_unary<pb::CompactionRequest, pb::CompactionResponse>(ctx, in, out, not_on_learner(m_, [this](auto* call) {
-    outpostpb::Request r;
-    *r.mutable_compaction() = std::move(call->req);
-    propose_and_finish(m_, call, std::move(r));
-  }));
+  return serve_unary<pb::CompactionRequest, pb::CompactionResponse>(
+      ctx, in, out, not_on_learner(m_, [this](auto* call) {
+        outpostpb::Request r;
+        *r.mutable_compaction() = std::move(call->req);
+        propose_and_finish(m_, call, std::move(r));
+      }));
 }
 
 }  // namespace outpost::api

@@ -8,8 +8,8 @@ namespace {
 
 // One LeaseKeepAlive stream: read a request, renew, answer, read the next. Ends when the client
 // half-closes or the stream breaks.
-class KeepAliveReactor final : public grpc::ServerBidiReactor<pb::LeaseKeepAliveRequest,
-                                                              pb::LeaseKeepAliveResponse> {
+class KeepAliveReactor final
+    : public grpc::ServerBidiReactor<pb::LeaseKeepAliveRequest, pb::LeaseKeepAliveResponse> {
  public:
   explicit KeepAliveReactor(server::Member& m) : m_(m) { StartRead(&req_); }
 
@@ -58,20 +58,22 @@ class KeepAliveReactor final : public grpc::ServerBidiReactor<pb::LeaseKeepAlive
 }  // namespace
 
 grpc::ServerUnaryReactor* LeaseService::LeaseGrant(RawCtx* ctx, const Raw* in, Raw* out) {
-  return serve_unary<pb::LeaseGrantRequest, pb::LeaseGrantResponse>(ctx, in, out, not_on_learner(m_, [this](auto* call) {
-    if (call->req.id() == 0) call->req.set_id(m_.next_lease_id());
-    outpostpb::Request r;
-    *r.mutable_lease_grant() = call->req;
-    propose_and_finish(m_, call, std::move(r));
-  }));
+  return serve_unary<pb::LeaseGrantRequest, pb::LeaseGrantResponse>(
+      ctx, in, out, not_on_learner(m_, [this](auto* call) {
+        if (call->req.id() == 0) call->req.set_id(m_.next_lease_id());
+        outpostpb::Request r;
+        *r.mutable_lease_grant() = call->req;
+        propose_and_finish(m_, call, std::move(r));
+      }));
 }
 
 grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(RawCtx* ctx, const Raw* in, Raw* out) {
-  return serve_unary<pb::LeaseRevokeRequest, pb::LeaseRevokeResponse>(ctx, in, out, not_on_learner(m_, [this](auto* call) {
-    outpostpb::Request r;
-    *r.mutable_lease_revoke() = call->req;
-    propose_and_finish(m_, call, std::move(r));
-  }));
+  return serve_unary<pb::LeaseRevokeRequest, pb::LeaseRevokeResponse>(
+      ctx, in, out, not_on_learner(m_, [this](auto* call) {
+        outpostpb::Request r;
+        *r.mutable_lease_revoke() = call->req;
+        propose_and_finish(m_, call, std::move(r));
+      }));
 }
 
 grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(RawCtx* ctx, const Raw* in, Raw* out) {
@@ -92,11 +94,12 @@ grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(RawCtx* ctx, const Raw* 
 }
 
 grpc::ServerUnaryReactor* LeaseService::LeaseLeases(RawCtx* ctx, const Raw* in, Raw* out) {
-  return serve_unary<pb::LeaseLeasesRequest, pb::LeaseLeasesResponse>(ctx, in, out, not_on_learner(m_, [this](auto* call) {
-    for (int64_t id : m_.lessor().leases()) call->resp.add_leases()->set_id(id);
-    fill_header(m_, call->resp.mutable_header());
-    call->finish(grpc::Status::OK);
-  }));
+  return serve_unary<pb::LeaseLeasesRequest, pb::LeaseLeasesResponse>(
+      ctx, in, out, not_on_learner(m_, [this](auto* call) {
+        for (int64_t id : m_.lessor().leases()) call->resp.add_leases()->set_id(id);
+        fill_header(m_, call->resp.mutable_header());
+        call->finish(grpc::Status::OK);
+      }));
 }
 
 grpc::ServerBidiReactor<pb::LeaseKeepAliveRequest, pb::LeaseKeepAliveResponse>*

@@ -59,7 +59,8 @@ int main(int argc, char** argv) {
   if (!log::configure(cfg.log_outputs, level, &err)) return fail(err);
 
   for (const auto& u : cfg.listen_client_urls)
-    if (u.scheme != "http") return fail("--listen-client-urls " + u.str() + ": TLS is not supported yet; use http://");
+    if (u.scheme != "http")
+      return fail("--listen-client-urls " + u.str() + ": TLS is not supported yet; use http://");
 
   server::MemberOptions mo;
   mo.name = cfg.name;
@@ -96,8 +97,8 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  OUTPOST_LOG(kInfo, "starting outpost", log::kv("version", kVersion),
-              log::kv("name", cfg.name), log::kv("data-dir", cfg.data_dir));
+  OUTPOST_LOG(kInfo, "starting outpost", log::kv("version", kVersion), log::kv("name", cfg.name),
+              log::kv("data-dir", cfg.data_dir));
   auto member = server::Member::open(mo);
   if (!member) {
     OUTPOST_LOG(kFatal, "cannot start member", log::kv("error", member.status().message()));

@@ -22,11 +22,12 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(RawCtx* ctx, const Raw* in,
 }
 
 grpc::ServerUnaryReactor* MaintenanceService::Alarm(RawCtx* ctx, const Raw* in, Raw* out) {
-  return serve_unary<pb::AlarmRequest, pb::AlarmResponse>(ctx, in, out, not_on_learner(m_, [this](auto* call) {
-    // No alarms are raised yet (no space quota, no corruption check): the list is empty.
-    fill_header(m_, call->resp.mutable_header());
-    call->finish(grpc::Status::OK);
-  }));
+  return serve_unary<pb::AlarmRequest, pb::AlarmResponse>(
+      ctx, in, out, not_on_learner(m_, [this](auto* call) {
+        // No alarms are raised yet (no space quota, no corruption check): the list is empty.
+        fill_header(m_, call->resp.mutable_header());
+        call->finish(grpc::Status::OK);
+      }));
 }
 
 grpc::ServerUnaryReactor* MaintenanceService::HashKV(RawCtx* ctx, const Raw* in, Raw* out) {

@@ -8,8 +8,13 @@ namespace outpost::api {
 constexpr uint64_t kGrpcOverheadBytes = 512 * 1024;
 
 ApiServer::ApiServer(server::Member& m, ApiOptions opts, uint64_t max_request_bytes)
-    : m_(m), max_request_bytes_(max_request_bytes), kv_(m, opts), maintenance_(m, opts),
-      cluster_(m), watch_(m), lease_(m) {}
+    : m_(m),
+      max_request_bytes_(max_request_bytes),
+      kv_(m, opts),
+      maintenance_(m, opts),
+      cluster_(m),
+      watch_(m),
+      lease_(m) {}
 
 ApiServer::~ApiServer() { shutdown(); }
 
@@ -18,8 +23,8 @@ bool ApiServer::start(const std::vector<std::string>& listen_addrs, std::string*
   std::vector<int> ports(listen_addrs.size(), 0);
   for (size_t i = 0; i < listen_addrs.size(); ++i)
     b.AddListeningPort(listen_addrs[i], grpc::InsecureServerCredentials(), &ports[i]);
-  b.SetMaxReceiveMessageSize(int(std::min<uint64_t>(max_request_bytes_ + kGrpcOverheadBytes,
-                                                    uint64_t(INT32_MAX))));
+  b.SetMaxReceiveMessageSize(
+      int(std::min<uint64_t>(max_request_bytes_ + kGrpcOverheadBytes, uint64_t(INT32_MAX))));
   b.SetMaxSendMessageSize(INT32_MAX);
   b.RegisterService(&kv_);
   b.RegisterService(&maintenance_);

@@ -1,7 +1,7 @@
 #pragma once
 // ApiServer: the gRPC server on a member's client URLs, serving the etcd v3 services.
-// KV, Watch, Lease, Maintenance (Status, Alarm, HashKV) and Cluster (MemberList) are served; Auth and
-// the other methods are registered by their generated base classes and answer UNIMPLEMENTED
+// KV, Watch, Lease, Maintenance (Status, Alarm, HashKV) and Cluster (MemberList) are served; Auth
+// and the other methods are registered by their generated base classes and answer UNIMPLEMENTED
 // until their issues land.
 #include <memory>
 #include <string>

@@ -38,8 +38,8 @@ class KvService final : public KvBase {
   ApiOptions o_;
 };
 
-using MaintenanceBase = pb::Maintenance::WithRawCallbackMethod_Status<
-    pb::Maintenance::WithRawCallbackMethod_Alarm<
+using MaintenanceBase =
+    pb::Maintenance::WithRawCallbackMethod_Status<pb::Maintenance::WithRawCallbackMethod_Alarm<
         pb::Maintenance::WithRawCallbackMethod_HashKV<pb::Maintenance::CallbackService>>>;
 
 class MaintenanceService final : public MaintenanceBase {
@@ -106,7 +106,8 @@ class WatchService final : public pb::Watch::CallbackService {
 template <class Fn>
 auto not_on_learner(server::Member& m, Fn fn) {
   return [&m, fn = std::move(fn)](auto* call) mutable {
-    if (m.is_learner()) return call->finish(to_grpc(Status::of(ErrorCode::kNotSupportedForLearner)));
+    if (m.is_learner())
+      return call->finish(to_grpc(Status::of(ErrorCode::kNotSupportedForLearner)));
     fn(call);
   };
 }

@@ -96,8 +96,8 @@ Status check_delete(const pb::DeleteRangeRequest& r) {
 }
 
 Status check_txn(const pb::TxnRequest& r, int64_t max_txn_ops) {
-  const int64_t ops = std::max({int64_t(r.compare_size()), int64_t(r.success_size()),
-                                int64_t(r.failure_size())});
+  const int64_t ops =
+      std::max({int64_t(r.compare_size()), int64_t(r.success_size()), int64_t(r.failure_size())});
   if (ops > max_txn_ops) return Status::of(ErrorCode::kTooManyOps);
   for (const auto& c : r.compare())
     if (c.key().empty()) return Status::of(ErrorCode::kEmptyKey);

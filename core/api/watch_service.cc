@@ -110,7 +110,8 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
     }
     std::string error;
     const bool from_key = spec.end.size() == 1 && spec.end[0] == '\0';
-    if (!spec.end.empty() && !from_key && spec.key >= spec.end) error = "mvcc: watcher range is empty";
+    if (!spec.end.empty() && !from_key && spec.key >= spec.end)
+      error = "mvcc: watcher range is empty";
     int64_t id = c.watch_id();
     {
       std::lock_guard l(mu_);

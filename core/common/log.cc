@@ -151,12 +151,18 @@ Field kv_strings(std::string key, const std::vector<std::string>& values) {
 }
 
 bool parse_level(std::string_view name, Level* out) {
-  if (name == "debug") *out = Level::kDebug;
-  else if (name == "info") *out = Level::kInfo;
-  else if (name == "warn") *out = Level::kWarn;
-  else if (name == "error") *out = Level::kError;
-  else if (name == "panic" || name == "fatal") *out = Level::kFatal;
-  else return false;
+  if (name == "debug")
+    *out = Level::kDebug;
+  else if (name == "info")
+    *out = Level::kInfo;
+  else if (name == "warn")
+    *out = Level::kWarn;
+  else if (name == "error")
+    *out = Level::kError;
+  else if (name == "panic" || name == "fatal")
+    *out = Level::kFatal;
+  else
+    return false;
   return true;
 }
 

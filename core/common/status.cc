@@ -25,12 +25,15 @@ Status Status::of(ErrorCode code) {
       return {code, "etcdserver: re-configuration failed due to not enough started members"};
     case ErrorCode::kMemberBadUrls: return {code, "etcdserver: given member URLs are invalid"};
     case ErrorCode::kMemberNotFound: return {code, "etcdserver: member not found"};
-    case ErrorCode::kMemberNotLearner: return {code, "etcdserver: can only promote a learner member"};
+    case ErrorCode::kMemberNotLearner:
+      return {code, "etcdserver: can only promote a learner member"};
     case ErrorCode::kLearnerNotReady:
       return {code, "etcdserver: can only promote a learner member which is in sync with leader"};
-    case ErrorCode::kTooManyLearners: return {code, "etcdserver: too many learner members in cluster"};
+    case ErrorCode::kTooManyLearners:
+      return {code, "etcdserver: too many learner members in cluster"};
     case ErrorCode::kUnhealthy: return {code, "etcdserver: unhealthy cluster"};
-    case ErrorCode::kNotSupportedForLearner: return {code, "etcdserver: rpc not supported for learner"};
+    case ErrorCode::kNotSupportedForLearner:
+      return {code, "etcdserver: rpc not supported for learner"};
     case ErrorCode::kLeaderChanged: return {code, "etcdserver: leader changed"};
     case ErrorCode::kStopped: return {code, "etcdserver: server stopped"};
     case ErrorCode::kNoLeader: return {code, "etcdserver: no leader"};

@@ -124,16 +124,17 @@ std::optional<KeyAt> KeyIndex::get(std::string_view key, int64_t at_rev) const {
 }
 
 std::vector<std::pair<std::string, Revision>> KeyIndex::range(std::string_view key,
-                                                               std::string_view end,
-                                                               int64_t at_rev, size_t limit,
-                                                               size_t* total) const {
+                                                              std::string_view end, int64_t at_rev,
+                                                              size_t limit, size_t* total) const {
   std::vector<std::pair<std::string, Revision>> out;
   size_t n = 0;
   visit(key, end, [&](const std::string& k, const KeyHistory& h) {
     if (auto at = h.get(at_rev)) {
       ++n;
-      if (limit == 0 || out.size() < limit) out.emplace_back(k, at->modified);
-      else if (!total) return false;
+      if (limit == 0 || out.size() < limit)
+        out.emplace_back(k, at->modified);
+      else if (!total)
+        return false;
     }
     return true;
   });
@@ -153,12 +154,10 @@ bool KeyIndex::tombstone(std::string_view key, Revision rev) {
   return it->second.tombstone(rev);
 }
 
-void KeyIndex::restore(std::string_view key, Revision created, Revision modified,
-                       int64_t version) {
+void KeyIndex::restore(std::string_view key, Revision created, Revision modified, int64_t version) {
   auto it = keys_.find(key);
   if (it == keys_.end()) {
-    keys_.emplace(std::string(key), KeyHistory{}).first->second.restore(created, modified,
-                                                                         version);
+    keys_.emplace(std::string(key), KeyHistory{}).first->second.restore(created, modified, version);
   } else {
     it->second.put(modified);
   }
@@ -168,13 +167,13 @@ std::set<Revision> KeyIndex::compact(int64_t at_rev) {
   std::set<Revision> keep;
   for (auto it = keys_.begin(); it != keys_.end();) {
     it->second.compact(at_rev, &keep);
-    if (it->second.empty()) it = keys_.erase(it);
-    else ++it;
+    if (it->second.empty())
+      it = keys_.erase(it);
+    else
+      ++it;
   }
   return keep;
 }
-
-
 
 std::set<Revision> KeyIndex::keep(int64_t at_rev) const {
   std::set<Revision> out;

@@ -19,7 +19,8 @@ void sort_kvs(std::vector<mvccpb::KeyValue>& kvs, bool descend, Less less) {
   }
 }
 
-void prune(std::vector<mvccpb::KeyValue>& kvs, const std::function<bool(const mvccpb::KeyValue&)>& drop) {
+void prune(std::vector<mvccpb::KeyValue>& kvs,
+           const std::function<bool(const mvccpb::KeyValue&)>& drop) {
   kvs.erase(std::remove_if(kvs.begin(), kvs.end(), drop), kvs.end());
 }
 
@@ -35,22 +36,24 @@ bool compare_kv(const pb::Compare& c, const mvccpb::KeyValue& kv) {
       break;
     }
     case pb::Compare::CREATE:
-      result = compare_i64(kv.create_revision(),
-                           c.target_union_case() == pb::Compare::kCreateRevision ? c.create_revision() : 0);
+      result = compare_i64(
+          kv.create_revision(),
+          c.target_union_case() == pb::Compare::kCreateRevision ? c.create_revision() : 0);
       break;
     case pb::Compare::MOD:
-      result = compare_i64(kv.mod_revision(),
-                           c.target_union_case() == pb::Compare::kModRevision ? c.mod_revision() : 0);
+      result =
+          compare_i64(kv.mod_revision(),
+                      c.target_union_case() == pb::Compare::kModRevision ? c.mod_revision() : 0);
       break;
     case pb::Compare::VERSION:
       result = compare_i64(kv.version(),
                            c.target_union_case() == pb::Compare::kVersion ? c.version() : 0);
       break;
     case pb::Compare::LEASE:
-      result = compare_i64(kv.lease(), c.target_union_case() == pb::Compare::kLease ? c.lease() : 0);
+      result =
+          compare_i64(kv.lease(), c.target_union_case() == pb::Compare::kLease ? c.lease() : 0);
       break;
-    default:
-      break;
+    default: break;
   }
   switch (c.result()) {
     case pb::Compare::EQUAL: return result == 0;
@@ -116,9 +119,8 @@ Status check_requests(KvReader& r, const pb::TxnRequest& req, const std::vector<
   return Status::ok();
 }
 
-Status exec_txn(KvReader& r, WriteTxn* w, const pb::TxnRequest& req,
-                const std::vector<bool>& path, size_t* pos, pb::TxnResponse* resp,
-                const LeaseLookup& leases) {
+Status exec_txn(KvReader& r, WriteTxn* w, const pb::TxnRequest& req, const std::vector<bool>& path,
+                size_t* pos, pb::TxnResponse* resp, const LeaseLookup& leases) {
   const bool ok = path[(*pos)++];
   resp->set_succeeded(ok);
   for (const auto& op : ok ? req.success() : req.failure()) {
@@ -203,8 +205,7 @@ Status range(KvReader& r, const pb::RangeRequest& req, pb::RangeResponse* resp) 
       case pb::RangeRequest::VALUE:
         sort_kvs(kvs, desc, [](const KV& a, const KV& b) { return a.value() < b.value(); });
         break;
-      default:
-        break;
+      default: break;
     }
   }
   if (req.limit() > 0 && int64_t(kvs.size()) > req.limit()) {
@@ -244,8 +245,7 @@ Status put(WriteTxn& w, const pb::PutRequest& req, pb::PutResponse* resp,
   return Status::ok();
 }
 
-Status delete_range(WriteTxn& w, const pb::DeleteRangeRequest& req,
-                    pb::DeleteRangeResponse* resp) {
+Status delete_range(WriteTxn& w, const pb::DeleteRangeRequest& req, pb::DeleteRangeResponse* resp) {
   resp->mutable_header();
   if (req.prev_kv()) {
     RangeResult rr;

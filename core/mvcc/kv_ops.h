@@ -17,8 +17,7 @@ namespace outpost::mvcc {
 // Whether a lease id exists; puts naming an unknown lease fail with kLeaseNotFound.
 using LeaseLookup = std::function<bool(int64_t)>;
 
-Status range(KvReader& r, const etcdserverpb::RangeRequest& req,
-             etcdserverpb::RangeResponse* resp);
+Status range(KvReader& r, const etcdserverpb::RangeRequest& req, etcdserverpb::RangeResponse* resp);
 
 Status put(WriteTxn& w, const etcdserverpb::PutRequest& req, etcdserverpb::PutResponse* resp,
            const LeaseLookup& leases);

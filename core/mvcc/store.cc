@@ -103,7 +103,7 @@ Status Store::replace_state(const std::function<Status()>& swap) {
   s = restore_index(&scheduled);
   if (!s) return s;
   if (scheduled <= compact_rev_) return Status::ok();
-  l.unlock();  // finishing a compaction the sender had under way takes the lock itself
+  l.unlock();           // finishing a compaction the sender had under way takes the lock itself
   WriteTxn txn(*this);  // holds the write lock from here
   compact_rev_ = scheduled - 1;
   s = txn.compact(scheduled);
@@ -155,18 +155,19 @@ Status Store::hash_kv(int64_t rev, Hash* out) const {
 Status Store::for_each_live(const std::function<void(const mvccpb::KeyValue&)>& fn) const {
   std::shared_lock l(mu_);
   Status bad;
-  index_.visit(std::string(1, '\0'), std::string(1, '\0'), [&](const std::string&, const KeyHistory& h) {
-    auto at = h.get(current_rev_);
-    if (!at) return true;
-    std::string v;
-    mvccpb::KeyValue kv;
-    if (!engine_->get_kv(revision_key(at->modified), &v) || !kv.ParseFromString(v)) {
-      bad = Status(ErrorCode::kCorrupt, "missing or corrupt revision record");
-      return false;
-    }
-    fn(kv);
-    return true;
-  });
+  index_.visit(std::string(1, '\0'), std::string(1, '\0'),
+               [&](const std::string&, const KeyHistory& h) {
+                 auto at = h.get(current_rev_);
+                 if (!at) return true;
+                 std::string v;
+                 mvccpb::KeyValue kv;
+                 if (!engine_->get_kv(revision_key(at->modified), &v) || !kv.ParseFromString(v)) {
+                   bad = Status(ErrorCode::kCorrupt, "missing or corrupt revision record");
+                   return false;
+                 }
+                 fn(kv);
+                 return true;
+               });
   return bad;
 }
 
@@ -212,8 +213,7 @@ Status ReadTxn::range(std::string_view key, std::string_view end, const RangeOpt
   return range_keys(s_.index_, rev_, s_.compact_rev_, key, end, opts, out,
                     [this](Revision r, mvccpb::KeyValue* kv) {
                       std::string v;
-                      if (!s_.engine_->get_kv(revision_key(r), &v) ||
-                          !kv->ParseFromString(v))
+                      if (!s_.engine_->get_kv(revision_key(r), &v) || !kv->ParseFromString(v))
                         return Status(ErrorCode::kCorrupt, "missing or corrupt revision record");
                       return Status::ok();
                     });
@@ -222,7 +222,10 @@ Status ReadTxn::range(std::string_view key, std::string_view end, const RangeOpt
 // ---------------------------------------------------------------- WriteTxn
 
 WriteTxn::WriteTxn(Store& s)
-    : s_(s), lock_(s.mu_), begin_rev_(s.current_rev_), consistent_index_(s.consistent_index_),
+    : s_(s),
+      lock_(s.mu_),
+      begin_rev_(s.current_rev_),
+      consistent_index_(s.consistent_index_),
       batch_(s.engine_->new_batch()) {}
 
 WriteTxn::~WriteTxn() {
@@ -332,8 +335,7 @@ Status WriteTxn::end() {
   ended_ = true;
   const int64_t new_rev = begin_rev_ + (changes_.empty() ? 0 : 1);
   batch_.put_meta(kMetaConsistentIndex, storage::encode_u64(consistent_index_));
-  if (!changes_.empty())
-    batch_.put_meta(kMetaCurrentRev, storage::encode_u64(uint64_t(new_rev)));
+  if (!changes_.empty()) batch_.put_meta(kMetaCurrentRev, storage::encode_u64(uint64_t(new_rev)));
   Status st = s_.engine_->write(batch_);
   if (!st) return st;
   s_.current_rev_ = new_rev;

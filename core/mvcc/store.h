@@ -48,8 +48,8 @@ class KvReader {
   // key/end follow etcd's request convention (see KeyIndex::range).
   virtual Status range(std::string_view key, std::string_view end, const RangeOptions& opts,
                        RangeResult* out) = 0;
-  virtual int64_t rev() const = 0;          // revision reads see
-  virtual int64_t first_rev() const = 0;    // compacted revision (reads below it fail)
+  virtual int64_t rev() const = 0;        // revision reads see
+  virtual int64_t first_rev() const = 0;  // compacted revision (reads below it fail)
 };
 
 class Store;
@@ -157,9 +157,8 @@ class Store {
 
   using EventFn = std::function<void(const mvccpb::Event&)>;
   using HistoryReader = std::function<Status(int64_t from, int64_t to, const EventFn&)>;
-  void with_history(
-      const std::function<void(int64_t current, int64_t compacted, const HistoryReader& read)>& fn)
-      const;
+  void with_history(const std::function<void(int64_t current, int64_t compacted,
+                                             const HistoryReader& read)>& fn) const;
   // Calls fn with the latest record of every live key, in key order (for rebuilding state that
   // hangs off keys, such as lease attachments).
   Status for_each_live(const std::function<void(const mvccpb::KeyValue&)>& fn) const;

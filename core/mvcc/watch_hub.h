@@ -43,11 +43,11 @@ class WatchSink {
 
 struct WatchSpec {
   std::string key;
-  std::string end;         // etcd convention: empty = one key, "\0" = from key
-  int64_t start_rev = 0;   // 0: from the next revision
+  std::string end;        // etcd convention: empty = one key, "\0" = from key
+  int64_t start_rev = 0;  // 0: from the next revision
   bool no_put = false;
   bool no_delete = false;
-  bool prev_kv = false;    // attach the previous record to every event but a key's creation
+  bool prev_kv = false;  // attach the previous record to every event but a key's creation
 };
 
 class WatchHub {

@@ -8,23 +8,24 @@
 
 namespace outpost::raft {
 
-enum class [[nodiscard]] Error : std::uint8_t {
-  kOk = 0,
-  // The proposal could not be accepted here (no leader known, leadership transfer in progress,
-  // uncommitted-size limit reached, or this member is not part of the configuration). Retry later.
-  kProposalDropped,
-  // The requested index lies before the first index still kept in the log (it was compacted).
-  kCompacted,
-  // The requested index lies after the last index of the log.
-  kUnavailable,
-  // The snapshot being installed is older than the one already held.
-  kSnapOutOfDate,
-  // Storage cannot produce a snapshot right now; the leader retries later.
-  kSnapshotTemporarilyUnavailable,
-  // A local-only message (MsgHup, MsgBeat, ...) was handed to step() from the network.
-  kStepLocalMsg,
-  // A response from a peer this member does not track.
-  kStepPeerNotFound,
+enum class [[nodiscard]] Error : std::uint8_t{
+    kOk = 0,
+    // The proposal could not be accepted here (no leader known, leadership transfer in progress,
+    // uncommitted-size limit reached, or this member is not part of the configuration). Retry
+    // later.
+    kProposalDropped,
+    // The requested index lies before the first index still kept in the log (it was compacted).
+    kCompacted,
+    // The requested index lies after the last index of the log.
+    kUnavailable,
+    // The snapshot being installed is older than the one already held.
+    kSnapOutOfDate,
+    // Storage cannot produce a snapshot right now; the leader retries later.
+    kSnapshotTemporarilyUnavailable,
+    // A local-only message (MsgHup, MsgBeat, ...) was handed to step() from the network.
+    kStepLocalMsg,
+    // A response from a peer this member does not track.
+    kStepPeerNotFound,
 };
 
 constexpr std::string_view to_string(Error e) {

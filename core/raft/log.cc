@@ -1,8 +1,8 @@
 #include "core/raft/log.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "core/common/panic.h"

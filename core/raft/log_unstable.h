@@ -43,7 +43,8 @@ class UnstableLog {
   void stable_to(std::uint64_t i, std::uint64_t t) {
     auto gt = maybe_term(i);
     if (!gt || *gt != t || i < offset_) return;
-    entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(i + 1 - offset_));
+    entries_.erase(entries_.begin(),
+                   entries_.begin() + static_cast<std::ptrdiff_t>(i + 1 - offset_));
     offset_ = i + 1;
   }
   void stable_snap_to(std::uint64_t i) {

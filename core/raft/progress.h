@@ -35,7 +35,10 @@ class Inflights {
   void free_first_one();
   bool full() const { return count_ == buffer_.size(); }
   std::size_t count() const { return count_; }
-  void reset() { count_ = 0; start_ = 0; }
+  void reset() {
+    count_ = 0;
+    start_ = 0;
+  }
 
  private:
   std::vector<std::uint64_t> buffer_;
@@ -80,8 +83,8 @@ class ProgressTracker {
   explicit ProgressTracker(std::size_t max_inflight) : max_inflight_(max_inflight) {}
 
   // Membership edits; each keeps voters and learners disjoint.
-  void add_voter(std::uint64_t id, std::uint64_t next);   // also promotes a learner
-  void add_learner(std::uint64_t id, std::uint64_t next); // no-op for an existing voter
+  void add_voter(std::uint64_t id, std::uint64_t next);    // also promotes a learner
+  void add_learner(std::uint64_t id, std::uint64_t next);  // no-op for an existing voter
   void remove(std::uint64_t id);
 
   // Highest index stored on a majority of voters.

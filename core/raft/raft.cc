@@ -12,10 +12,6 @@ namespace outpost::raft {
 
 namespace {
 
-// Context marking a vote request as part of a leadership transfer: it must not be ignored by
-// the leader lease, since the current leader asked for it.
-constexpr const char* campaign_transfer_ctx = "CampaignTransfer";
-
 std::uint64_t splitmix64(std::uint64_t& state) {
   std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -23,9 +19,9 @@ std::uint64_t splitmix64(std::uint64_t& state) {
   return z ^ (z >> 31);
 }
 
-const char* name(raftpb::MessageType t) { return raftpb::MessageType_Name(t).c_str(); }
-
 }  // namespace
+
+const char* message_type_name(raftpb::MessageType t) { return raftpb::MessageType_Name(t).c_str(); }
 
 const char* to_string(LogLevel l) {
   switch (l) {
@@ -196,8 +192,7 @@ std::string Raft::check_invariants(std::uint64_t log_from) const {
       if (lead_ != no_node) return "candidate that knows leader " + num(lead_);
       if (is_learner_) return "learner campaigning";
       break;
-    case StateType::kFollower:
-      break;
+    case StateType::kFollower: break;
   }
   return {};
 }
@@ -213,16 +208,6 @@ raftpb::HardState Raft::hard_state() const {
 std::uint64_t Raft::random_below(std::uint64_t n) {
   if (random_) return random_(n);
   return splitmix64(rng_state_) % n;
-}
-
-void Raft::reset_randomized_election_timeout() {
-  randomized_election_timeout_ =
-      election_timeout_ + static_cast<int>(random_below(static_cast<std::uint64_t>(election_timeout_)));
-}
-
-bool Raft::promotable() const {
-  const Progress* pr = prs_.get(id_);
-  return pr != nullptr && !pr->is_learner;
 }
 
 void Raft::reset(std::uint64_t term) {
@@ -247,47 +232,6 @@ void Raft::reset(std::uint64_t term) {
   pending_read_index_msgs_.clear();
 }
 
-void Raft::become_follower(std::uint64_t term, std::uint64_t lead) {
-  reset(term);
-  lead_ = lead;
-  state_ = StateType::kFollower;
-  logf(LogLevel::kInfo, "%" PRIx64 " became follower at term %" PRIu64, id_, term_);
-}
-
-void Raft::become_candidate() {
-  if (state_ == StateType::kLeader) OUTPOST_PANIC("invalid transition leader -> candidate");
-  reset(term_ + 1);
-  vote_ = id_;
-  state_ = StateType::kCandidate;
-  logf(LogLevel::kInfo, "%" PRIx64 " became candidate at term %" PRIu64, id_, term_);
-}
-
-void Raft::become_pre_candidate() {
-  if (state_ == StateType::kLeader) OUTPOST_PANIC("invalid transition leader -> pre-candidate");
-  // Pre-candidacy changes neither the term nor the vote: it only asks whether it could win.
-  prs_.reset_votes();
-  lead_ = no_node;
-  state_ = StateType::kPreCandidate;
-  logf(LogLevel::kInfo, "%" PRIx64 " became pre-candidate at term %" PRIu64, id_, term_);
-}
-
-void Raft::become_leader() {
-  if (state_ == StateType::kFollower) OUTPOST_PANIC("invalid transition follower -> leader");
-  reset(term_);
-  lead_ = id_;
-  state_ = StateType::kLeader;
-  if (Progress* self = prs_.get(id_)) {
-    self->become_replicate();
-    self->recent_active = true;
-  }
-  // Any conf change still in the log might be uncommitted: no new one until it is applied.
-  pending_conf_index_ = raft_log_.last_index();
-  // The empty entry of the new term lets the leader commit (and learn the commit index) quickly.
-  std::vector<raftpb::Entry> noop(1);
-  if (!append_entry(std::move(noop))) OUTPOST_PANIC("cannot append the leader's empty entry");
-  logf(LogLevel::kInfo, "%" PRIx64 " became leader at term %" PRIu64, id_, term_);
-}
-
 void Raft::tick() {
   if (state_ == StateType::kLeader) {
     tick_heartbeat();
@@ -304,14 +248,6 @@ void Raft::step_local(raftpb::MessageType t) {
   if (step(std::move(m)) != Error::kOk) {
     OUTPOST_PANIC("a local message was refused",
                   {"type", "\"" + raftpb::MessageType_Name(t) + "\""});
-  }
-}
-
-void Raft::tick_election() {
-  ++election_elapsed_;
-  if (promotable() && past_election_timeout()) {
-    election_elapsed_ = 0;
-    step_local(raftpb::MsgHup);
   }
 }
 
@@ -333,93 +269,13 @@ void Raft::tick_heartbeat() {
   }
 }
 
-void Raft::hup(CampaignType t) {
-  if (state_ == StateType::kLeader) {
-    logf(LogLevel::kDebug, "%" PRIx64 " ignoring MsgHup because already leader", id_);
-    return;
-  }
-  if (!promotable()) {
-    logf(LogLevel::kWarning, "%" PRIx64 " is unpromotable and can not campaign", id_);
-    return;
-  }
-  // A committed but unapplied conf change could change whether we may campaign at all.
-  if (raft_log_.committed() > raft_log_.applied()) {
-    std::vector<raftpb::Entry> ents;
-    if (raft_log_.slice(raft_log_.applied() + 1, raft_log_.committed() + 1, no_limit, &ents) !=
-        Error::kOk) {
-      OUTPOST_PANIC("cannot read unapplied entries");
-    }
-    for (const auto& e : ents) {
-      if (e.type() == raftpb::EntryConfChange) {
-        logf(LogLevel::kWarning,
-             "%" PRIx64 " cannot campaign at term %" PRIu64
-             " since there are still pending configuration changes to apply",
-             id_, term_);
-        return;
-      }
-    }
-  }
-  logf(LogLevel::kInfo, "%" PRIx64 " is starting a new election at term %" PRIu64, id_, term_);
-  campaign(t);
-}
-
-void Raft::campaign(CampaignType t) {
-  raftpb::MessageType vote_msg;
-  std::uint64_t term;
-  if (t == CampaignType::kPreElection) {
-    become_pre_candidate();
-    vote_msg = raftpb::MsgPreVote;
-    term = term_ + 1;  // the term we would campaign for; ours stays unchanged
-  } else {
-    become_candidate();
-    vote_msg = raftpb::MsgVote;
-    term = term_;
-  }
-  if (poll(id_, vote_resp_type(vote_msg), true) == VoteResult::kWon) {
-    // Single voter: we won on our own vote.
-    if (t == CampaignType::kPreElection) {
-      campaign(CampaignType::kElection);
-    } else {
-      become_leader();
-    }
-    return;
-  }
-  for (std::uint64_t id : prs_.voters()) {  // learners are never asked
-    if (id == id_) continue;
-    raftpb::Message m;
-    m.set_to(id);
-    m.set_term(term);
-    m.set_type(vote_msg);
-    m.set_index(raft_log_.last_index());
-    m.set_log_term(raft_log_.last_term());
-    if (t == CampaignType::kTransfer) m.set_context(campaign_transfer_ctx);
-    logf(LogLevel::kInfo,
-         "%" PRIx64 " [logterm: %" PRIu64 ", index: %" PRIu64 "] sent %s request to %" PRIx64
-         " at term %" PRIu64,
-         id_, m.log_term(), m.index(), name(vote_msg), id, term_);
-    send(std::move(m));
-  }
-}
-
-VoteResult Raft::poll(std::uint64_t id, raftpb::MessageType t, bool granted) {
-  if (granted) {
-    logf(LogLevel::kInfo, "%" PRIx64 " received %s from %" PRIx64 " at term %" PRIu64, id_, name(t),
-         id, term_);
-  } else {
-    logf(LogLevel::kInfo, "%" PRIx64 " received %s rejection from %" PRIx64 " at term %" PRIu64,
-         id_, name(t), id, term_);
-  }
-  prs_.record_vote(id, granted);
-  return prs_.tally(nullptr, nullptr);
-}
-
 Error Raft::step(raftpb::Message m) {
   const auto type = m.type();
   if (m.term() == 0) {
     // local message
   } else if (m.term() > term_) {
     if (type == raftpb::MsgVote || type == raftpb::MsgPreVote) {
-      const bool force = m.context() == campaign_transfer_ctx;
+      const bool force = m.context() == kCampaignTransferContext;
       const bool in_lease =
           check_quorum_ && lead_ != no_node && election_elapsed_ < election_timeout_;
       // Leader lease: we heard from a leader recently, so this candidate cannot have a legitimate
@@ -429,8 +285,8 @@ Error Raft::step(raftpb::Message m) {
              "%" PRIx64 " [logterm: %" PRIu64 ", index: %" PRIu64 ", vote: %" PRIx64
              "] ignored %s from %" PRIx64 " [logterm: %" PRIu64 ", index: %" PRIu64
              "] at term %" PRIu64 ": lease is not expired (remaining ticks: %d)",
-             id_, raft_log_.last_term(), raft_log_.last_index(), vote_, name(type), m.from(),
-             m.log_term(), m.index(), term_, election_timeout_ - election_elapsed_);
+             id_, raft_log_.last_term(), raft_log_.last_index(), vote_, message_type_name(type),
+             m.from(), m.log_term(), m.index(), term_, election_timeout_ - election_elapsed_);
         return Error::kOk;
       }
     }
@@ -438,7 +294,7 @@ Error Raft::step(raftpb::Message m) {
       logf(LogLevel::kInfo,
            "%" PRIx64 " [term: %" PRIu64 "] received a %s message with higher term from %" PRIx64
            " [term: %" PRIu64 "]",
-           id_, term_, name(type), m.from(), m.term());
+           id_, term_, message_type_name(type), m.from(), m.term());
     }
     if (type == raftpb::MsgPreVote) {
       // Never bump our term for a pre-vote.
@@ -457,8 +313,7 @@ Error Raft::step(raftpb::Message m) {
       become_follower(m.term(), no_node);
     }
   } else if (m.term() < term_) {
-    if ((check_quorum_ || pre_vote_) &&
-        (type == raftpb::MsgHeartbeat || type == raftpb::MsgApp)) {
+    if ((check_quorum_ || pre_vote_) && (type == raftpb::MsgHeartbeat || type == raftpb::MsgApp)) {
       // A stale leader (e.g. healed from a partition) learns our term from this answer and steps
       // down; otherwise, with check-quorum or pre-vote, nothing would ever tell it.
       raftpb::Message resp;
@@ -470,8 +325,8 @@ Error Raft::step(raftpb::Message m) {
            "%" PRIx64 " [logterm: %" PRIu64 ", index: %" PRIu64 ", vote: %" PRIx64
            "] rejected %s from %" PRIx64 " [logterm: %" PRIu64 ", index: %" PRIu64
            "] at term %" PRIu64,
-           id_, raft_log_.last_term(), raft_log_.last_index(), vote_, name(type), m.from(),
-           m.log_term(), m.index(), term_);
+           id_, raft_log_.last_term(), raft_log_.last_index(), vote_, message_type_name(type),
+           m.from(), m.log_term(), m.index(), term_);
       raftpb::Message resp;
       resp.set_to(m.from());
       resp.set_term(term_);
@@ -482,7 +337,7 @@ Error Raft::step(raftpb::Message m) {
       logf(LogLevel::kInfo,
            "%" PRIx64 " [term: %" PRIu64 "] ignored a %s message with lower term from %" PRIx64
            " [term: %" PRIu64 "]",
-           id_, term_, name(type), m.from(), m.term());
+           id_, term_, message_type_name(type), m.from(), m.term());
     }
     return Error::kOk;
   }
@@ -492,11 +347,8 @@ Error Raft::step(raftpb::Message m) {
       hup(pre_vote_ ? CampaignType::kPreElection : CampaignType::kElection);
       return Error::kOk;
     case raftpb::MsgVote:
-    case raftpb::MsgPreVote:
-      handle_vote_request(m);
-      return Error::kOk;
-    default:
-      break;
+    case raftpb::MsgPreVote: handle_vote_request(m); return Error::kOk;
+    default: break;
   }
   switch (state_) {
     case StateType::kLeader: return step_leader(m);
@@ -507,41 +359,9 @@ Error Raft::step(raftpb::Message m) {
   return Error::kOk;
 }
 
-void Raft::handle_vote_request(const raftpb::Message& m) {
-  // We can vote for m.from if we already did in this term, or we have not voted and know no
-  // leader, or it is a pre-vote for a future term (pre-votes record nothing).
-  const bool can_vote = vote_ == m.from() || (vote_ == no_node && lead_ == no_node) ||
-                        (m.type() == raftpb::MsgPreVote && m.term() > term_);
-  raftpb::Message resp;
-  resp.set_to(m.from());
-  resp.set_type(vote_resp_type(m.type()));
-  const bool grant = can_vote && raft_log_.is_up_to_date(m.index(), m.log_term());
-  logf(LogLevel::kInfo,
-       "%" PRIx64 " [logterm: %" PRIu64 ", index: %" PRIu64 ", vote: %" PRIx64 "] %s %s %s %" PRIx64
-       " [logterm: %" PRIu64 ", index: %" PRIu64 "] at term %" PRIu64,
-       id_, raft_log_.last_term(), raft_log_.last_index(), vote_, grant ? "cast" : "rejected",
-       name(m.type()), grant ? "for" : "from", m.from(), m.log_term(), m.index(), term_);
-  if (grant) {
-    // A granted answer carries the candidate's term, so a granted pre-vote (for a term we have
-    // not entered) is recognised by the candidate.
-    resp.set_term(m.term());
-    send(std::move(resp));
-    if (m.type() == raftpb::MsgVote) {
-      election_elapsed_ = 0;
-      vote_ = m.from();
-    }
-  } else {
-    resp.set_term(term_);
-    resp.set_reject(true);
-    send(std::move(resp));
-  }
-}
-
 Error Raft::step_leader(raftpb::Message& m) {
   switch (m.type()) {
-    case raftpb::MsgBeat:
-      bcast_heartbeat();
-      return Error::kOk;
+    case raftpb::MsgBeat: bcast_heartbeat(); return Error::kOk;
     case raftpb::MsgCheckQuorum:
       if (Progress* self = prs_.get(id_)) self->recent_active = true;
       if (!prs_.quorum_active()) {
@@ -584,21 +404,14 @@ Error Raft::step_leader(raftpb::Message& m) {
       bcast_append();
       return Error::kOk;
     }
-    case raftpb::MsgReadIndex:
-      handle_read_index(m);
-      return Error::kOk;
-    default:
-      break;
+    case raftpb::MsgReadIndex: handle_read_index(m); return Error::kOk;
+    default: break;
   }
   Progress* pr = prs_.get(m.from());
   if (pr == nullptr) return Error::kOk;  // a member we no longer track
   switch (m.type()) {
-    case raftpb::MsgAppResp:
-      handle_append_response(m, *pr);
-      break;
-    case raftpb::MsgHeartbeatResp:
-      handle_heartbeat_response(m, *pr);
-      break;
+    case raftpb::MsgAppResp: handle_append_response(m, *pr); break;
+    case raftpb::MsgHeartbeatResp: handle_heartbeat_response(m, *pr); break;
     case raftpb::MsgSnapStatus:
       if (pr->state != ProgressState::kSnapshot) break;
       if (m.reject()) pr->pending_snapshot = 0;
@@ -609,11 +422,8 @@ Error Raft::step_leader(raftpb::Message& m) {
     case raftpb::MsgUnreachable:
       if (pr->state == ProgressState::kReplicate) pr->become_probe();
       break;
-    case raftpb::MsgTransferLeader:
-      handle_transfer_leader(m, *pr);
-      break;
-    default:
-      break;
+    case raftpb::MsgTransferLeader: handle_transfer_leader(m, *pr); break;
+    default: break;
   }
   return Error::kOk;
 }
@@ -699,57 +509,6 @@ void Raft::handle_transfer_leader(const raftpb::Message& m, Progress& pr) {
   }
 }
 
-Error Raft::step_candidate(raftpb::Message& m) {
-  const raftpb::MessageType my_resp =
-      state_ == StateType::kPreCandidate ? raftpb::MsgPreVoteResp : raftpb::MsgVoteResp;
-  switch (m.type()) {
-    case raftpb::MsgProp:
-      logf(LogLevel::kInfo, "%" PRIx64 " no leader at term %" PRIu64 "; dropping proposal", id_,
-           term_);
-      return Error::kProposalDropped;
-    case raftpb::MsgApp:
-      become_follower(m.term(), m.from());  // someone won this term
-      handle_append(m);
-      break;
-    case raftpb::MsgHeartbeat:
-      become_follower(m.term(), m.from());
-      handle_heartbeat(m);
-      break;
-    case raftpb::MsgSnap:
-      become_follower(m.term(), m.from());
-      handle_snapshot(m);
-      break;
-    case raftpb::MsgReadIndex:
-      return Error::kProposalDropped;
-    default:
-      if (m.type() != my_resp) break;
-      const VoteResult res = poll(m.from(), m.type(), !m.reject());
-      if (log_enabled(LogLevel::kInfo)) {
-        std::size_t granted = 0, rejected = 0;
-        prs_.tally(&granted, &rejected);
-        logf(LogLevel::kInfo, "%" PRIx64 " has received %zu %s votes and %zu vote rejections", id_,
-             granted, name(m.type()), rejected);
-      }
-      switch (res) {
-        case VoteResult::kWon:
-          if (state_ == StateType::kPreCandidate) {
-            campaign(CampaignType::kElection);
-          } else {
-            become_leader();
-            bcast_append();
-          }
-          break;
-        case VoteResult::kLost:
-          become_follower(term_, no_node);
-          break;
-        case VoteResult::kPending:
-          break;
-      }
-      break;
-  }
-  return Error::kOk;
-}
-
 Error Raft::step_follower(raftpb::Message& m) {
   switch (m.type()) {
     case raftpb::MsgProp:
@@ -801,8 +560,9 @@ Error Raft::step_follower(raftpb::Message& m) {
              id_, term_, m.from());
         hup(CampaignType::kTransfer);
       } else {
-        logf(LogLevel::kInfo, "%" PRIx64 " received MsgTimeoutNow from %" PRIx64
-             " but is not promotable", id_, m.from());
+        logf(LogLevel::kInfo,
+             "%" PRIx64 " received MsgTimeoutNow from %" PRIx64 " but is not promotable", id_,
+             m.from());
       }
       break;
     case raftpb::MsgReadIndex:
@@ -818,8 +578,7 @@ Error Raft::step_follower(raftpb::Message& m) {
       if (m.entries_size() != 1) break;
       read_states_.push_back(ReadState{m.index(), m.entries(0).data()});
       break;
-    default:
-      break;
+    default: break;
   }
   return Error::kOk;
 }

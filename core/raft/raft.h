@@ -8,10 +8,11 @@
 //
 // What it implements (the Raft paper, §5 and §6 with the thesis' extensions):
 //  - elections with randomized timeouts (as in Figure 2, a vote request that is refused does not
-//    restart the election timer, so stale candidates cannot starve up-to-date ones); optional pre-vote (a candidate first asks whether it
-//    could win, without bumping any term) and check-quorum (a leader that did not hear from a
-//    quorum of voters within an election timeout steps down; a follower that heard from a leader
-//    within the election timeout ignores vote requests: the leader lease);
+//    restart the election timer, so stale candidates cannot starve up-to-date ones); optional
+//    pre-vote (a candidate first asks whether it could win, without bumping any term) and
+//    check-quorum (a leader that did not hear from a quorum of voters within an election timeout
+//    steps down; a follower that heard from a leader within the election timeout ignores vote
+//    requests: the leader lease);
 //  - log replication with the log-matching check, fast back-off on rejection (the follower hints
 //    at the last index whose term could match), per-follower flow control (progress.h);
 //  - commitment only by counting replicas of entries of the current term (§5.4.2);
@@ -60,12 +61,12 @@ const char* to_string(LogLevel l);
 using Logger = std::function<void(LogLevel level, std::string_view line)>;
 
 struct Config {
-  std::uint64_t id = 0;              // this member; must not be 0
-  int election_tick = 10;            // ticks without a leader before campaigning (randomized x1..x2)
-  int heartbeat_tick = 1;            // ticks between leader heartbeats
-  Storage* storage = nullptr;        // the persisted log; must outlive the node
-  std::uint64_t applied = 0;         // last index the application applied before a restart
-  std::uint64_t max_size_per_msg = 1024 * 1024;  // bytes of entries per MsgApp
+  std::uint64_t id = 0;        // this member; must not be 0
+  int election_tick = 10;      // ticks without a leader before campaigning (randomized x1..x2)
+  int heartbeat_tick = 1;      // ticks between leader heartbeats
+  Storage* storage = nullptr;  // the persisted log; must outlive the node
+  std::uint64_t applied = 0;   // last index the application applied before a restart
+  std::uint64_t max_size_per_msg = 1024 * 1024;    // bytes of entries per MsgApp
   std::uint64_t max_committed_size_per_ready = 0;  // 0: same as max_size_per_msg
   std::size_t max_inflight_msgs = 256;  // unacknowledged MsgApp per follower in replicate state
   std::uint64_t max_uncommitted_entries_size = 0;  // bytes of uncommitted payload; 0 = unlimited
@@ -236,5 +237,10 @@ class Raft {
 bool is_local_msg(raftpb::MessageType t);
 bool is_response_msg(raftpb::MessageType t);
 raftpb::MessageType vote_resp_type(raftpb::MessageType t);
+// The message type's name for log lines ("MsgVote").
+const char* message_type_name(raftpb::MessageType t);
+// Context marking a vote request as part of a leadership transfer: it must not be ignored by
+// the leader lease, since the current leader asked for it.
+inline constexpr const char* kCampaignTransferContext = "CampaignTransfer";
 
 }  // namespace outpost::raft

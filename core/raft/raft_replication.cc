@@ -48,7 +48,8 @@ void Raft::handle_append_response(const raftpb::Message& m, Progress& pr) {
     case ProgressState::kSnapshot:
       if (pr.match >= pr.pending_snapshot) {
         logf(LogLevel::kDebug,
-             "%" PRIx64 " recovered from needing snapshot, resumed sending replication messages "
+             "%" PRIx64
+             " recovered from needing snapshot, resumed sending replication messages "
              "to %" PRIx64,
              id_, m.from());
         pr.become_probe();
@@ -98,7 +99,8 @@ void Raft::handle_append(raftpb::Message& m) {
   std::vector<raftpb::Entry> ents;
   ents.reserve(static_cast<std::size_t>(m.entries_size()));
   for (auto& e : *m.mutable_entries()) ents.push_back(std::move(e));  // the message is ours
-  if (auto last_new = raft_log_.maybe_append(m.index(), m.log_term(), m.commit(), std::move(ents))) {
+  if (auto last_new =
+          raft_log_.maybe_append(m.index(), m.log_term(), m.commit(), std::move(ents))) {
     resp.set_index(*last_new);
     send(std::move(resp));
     return;
@@ -192,13 +194,13 @@ bool Raft::maybe_send_append(std::uint64_t to, bool send_if_empty) {
   std::vector<raftpb::Entry> ents;
   const Error erre = raft_log_.entries(pr->next, max_msg_size_, &ents);
   if (ents.empty() && !send_if_empty) return false;
-  const bool compacted = errt != Error::kOk || erre != Error::kOk ||
-                         pr->next - 1 < raft_log_.first_index() - 1;
+  const bool compacted =
+      errt != Error::kOk || erre != Error::kOk || pr->next - 1 < raft_log_.first_index() - 1;
   if (compacted) {
     // The follower needs entries we no longer have: ship the snapshot instead.
     if (!pr->recent_active) {
-      logf(LogLevel::kDebug, "ignore sending snapshot to %" PRIx64
-           " since it is not recently active", to);
+      logf(LogLevel::kDebug,
+           "ignore sending snapshot to %" PRIx64 " since it is not recently active", to);
       return false;
     }
     raftpb::Snapshot snap;
@@ -230,9 +232,7 @@ bool Raft::maybe_send_append(std::uint64_t to, bool send_if_empty) {
           pr->optimistic_update(last);
           pr->inflights.add(last);
           break;
-        case ProgressState::kProbe:
-          pr->probe_sent = true;
-          break;
+        case ProgressState::kProbe: pr->probe_sent = true; break;
         case ProgressState::kSnapshot:
           OUTPOST_PANIC("sending entries to a follower in snapshot state");
       }
@@ -303,8 +303,6 @@ void Raft::reduce_uncommitted_size(std::uint64_t s) {
   uncommitted_size_ = s > uncommitted_size_ ? 0 : uncommitted_size_ - s;
 }
 
-bool Raft::maybe_commit() {
-  return raft_log_.maybe_commit(prs_.committed(), term_);
-}
+bool Raft::maybe_commit() { return raft_log_.maybe_commit(prs_.committed(), term_); }
 
 }  // namespace outpost::raft

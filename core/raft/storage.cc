@@ -72,8 +72,8 @@ Error MemoryStorage::apply_snapshot(const raftpb::Snapshot& snap) {
   return Error::kOk;
 }
 
-Error MemoryStorage::create_snapshot(std::uint64_t i, const raftpb::ConfState* cs,
-                                     std::string data, raftpb::Snapshot* out) {
+Error MemoryStorage::create_snapshot(std::uint64_t i, const raftpb::ConfState* cs, std::string data,
+                                     raftpb::Snapshot* out) {
   if (i <= snapshot_.metadata().index()) return Error::kSnapOutOfDate;
   const std::uint64_t offset = ents_[0].index();
   if (i > last_index()) return Error::kUnavailable;

@@ -67,7 +67,7 @@ class MemoryStorage final : public Storage {
   // Records a snapshot at index i (i <= last_index) with the given membership and data; the log is
   // not compacted by this (call compact()).
   Error create_snapshot(std::uint64_t i, const raftpb::ConfState* cs, std::string data,
-                       raftpb::Snapshot* out = nullptr);
+                        raftpb::Snapshot* out = nullptr);
   // Drops entries before compact_index (compact_index itself becomes the dummy entry).
   Error compact(std::uint64_t compact_index);
   // Appends entries, replacing any existing suffix they overlap. Entries must be contiguous and

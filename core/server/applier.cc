@@ -166,8 +166,7 @@ void Applier::apply_request(uint64_t index, const outpostpb::Request& req, Waite
         });
         break;
       }
-      case outpostpb::Request::OP_NOT_SET:
-        break;
+      case outpostpb::Request::OP_NOT_SET: break;
     }
     commit(txn, index);
   }

@@ -65,9 +65,10 @@ Status force_new_cluster(storage::DurableLog& log, const ForceNewCluster& opts) 
   if (add.empty()) return Status::ok();
   hs.set_term(term);
   hs.set_commit(add.back().index());
-  OUTPOST_LOG(kWarn, "forcing a new cluster: discarding uncommitted entries, removing every other member",
-              log::kv("commit-index", commit), log::kv("discarded", log.storage().last_index() - commit),
-              log::kv("removed", fin.members_size() - 1));
+  OUTPOST_LOG(
+      kWarn, "forcing a new cluster: discarding uncommitted entries, removing every other member",
+      log::kv("commit-index", commit), log::kv("discarded", log.storage().last_index() - commit),
+      log::kv("removed", fin.members_size() - 1));
   return log.save(hs, add, std::nullopt, /*sync=*/true);
 }
 

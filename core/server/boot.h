@@ -10,8 +10,8 @@
 namespace outpost::server {
 
 struct ForceNewCluster {
-  uint64_t id = 0;                      // this member
-  outpostpb::ClusterInfo membership;    // as the state machine holds it at `applied`
+  uint64_t id = 0;                    // this member
+  outpostpb::ClusterInfo membership;  // as the state machine holds it at `applied`
   uint64_t applied = 0;
   size_t max_learners = 1;
 };

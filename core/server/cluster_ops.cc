@@ -67,7 +67,8 @@ void ClusterOps::add_member(std::vector<std::string> peer_urls, bool learner, Ad
       return done(Status::of(ErrorCode::kMemberNotEnoughStarted), 0);
     // ... and this member must have been connected to every voter for a while: a voter added
     // while one is down could leave the cluster without a quorum.
-    if (voters_connected(c) != count_voters(c).voters) return done(Status::of(ErrorCode::kUnhealthy), 0);
+    if (voters_connected(c) != count_voters(c).voters)
+      return done(Status::of(ErrorCode::kUnhealthy), 0);
   }
   // Beyond etcd 3.4: a learner never counts in a quorum, so adding one is allowed with voters
   // down (etcd refuses it as "unhealthy cluster" too).
@@ -119,8 +120,7 @@ void ClusterOps::remove_member(uint64_t id, Done done) {
                   log::kv_hex("leader", id), log::kv_hex("transferee", to));
       raft_.transfer_leadership(to);
       std::lock_guard l(mu_);
-      pending_removals_.push_back(
-          {id, std::move(done), clock_.now() + 2 * opts_.election_timeout});
+      pending_removals_.push_back({id, std::move(done), clock_.now() + 2 * opts_.election_timeout});
       return;
     }
   }

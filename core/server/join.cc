@@ -17,8 +17,9 @@ Result<outpostpb::ClusterInfo> join_cluster(const JoinOptions& opts, const Clock
     if (name != opts.name)
       for (const auto& u : us) urls.push_back(u);
   if (urls.empty())
-    return Status(ErrorCode::kInternal,
-            "--initial-cluster-state existing: --initial-cluster names no other member to join");
+    return Status(
+        ErrorCode::kInternal,
+        "--initial-cluster-state existing: --initial-cluster names no other member to join");
   std::string last_error;
   const auto give_up = clock.now() + std::chrono::seconds(10);
   outpostpb::ClusterInfo got;
@@ -54,9 +55,9 @@ Result<outpostpb::ClusterInfo> join_cluster(const JoinOptions& opts, const Clock
     std::string list;
     for (const auto& u : mine) list += (list.empty() ? "" : ",") + u;
     return Status(ErrorCode::kInternal, "cannot join cluster " + id_hex(got.cluster_id()) +
-                                      ": no member has peer URLs " + list +
-                                      " (add it first: etcdctl member add " + opts.name +
-                                      " --peer-urls=" + list + ")");
+                                            ": no member has peer URLs " + list +
+                                            " (add it first: etcdctl member add " + opts.name +
+                                            " --peer-urls=" + list + ")");
   }
   got.set_local_id(id);
   for (auto& m : *got.mutable_members())

@@ -9,8 +9,8 @@ void LeaseRenewals::renew(int64_t id, etcdserverpb::LeaseKeepAliveResponse* resp
 void LeaseRenewals::attempt(Renewal r) {
   etcdserverpb::LeaseKeepAliveRequest req;
   req.set_id(r.id);
-  call_leader_(req.SerializeAsString(), [this, r = std::move(r)](const Status& s,
-                                                                 const std::string& answer) mutable {
+  call_leader_(req.SerializeAsString(), [this, r = std::move(r)](
+                                            const Status& s, const std::string& answer) mutable {
     if (s && !r.resp->ParseFromString(answer))
       return r.done(Status::internal("undecodable keep-alive answer from the leader"));
     const bool lost = s.code() == ErrorCode::kNoLeader || s.code() == ErrorCode::kTimeout;

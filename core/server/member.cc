@@ -31,8 +31,8 @@ Status Member::load_cluster() {
       return {ErrorCode::kCorrupt, "corrupt cluster record in " + opts_.data_dir};
   } else {
     if (opts_.join_existing) {
-      auto joined = join_cluster({opts_.name, opts_.initial_cluster, opts_.advertise_peer_urls},
-                                 clock_);
+      auto joined =
+          join_cluster({opts_.name, opts_.initial_cluster, opts_.advertise_peer_urls}, clock_);
       if (!joined) return joined.status();
       info = std::move(joined.value());
     } else {
@@ -116,11 +116,10 @@ Status Member::init() {
   housekeeping_.add("lease-expiry", [this] { revoke_expired_leases(); });
   housekeeping_.start();
 
-  OUTPOST_LOG(kInfo, "member started", log::kv("name", opts_.name),
-              log::kv_hex("member-id", member_id()), log::kv_hex("cluster-id", cluster_id()),
-              log::kv("applied-index", applier_->applied_index()),
-              log::kv("revision", store_->current_revision()),
-              log::kv("peer-port", raft_->peer_port()));
+  OUTPOST_LOG(
+      kInfo, "member started", log::kv("name", opts_.name), log::kv_hex("member-id", member_id()),
+      log::kv_hex("cluster-id", cluster_id()), log::kv("applied-index", applier_->applied_index()),
+      log::kv("revision", store_->current_revision()), log::kv("peer-port", raft_->peer_port()));
   return Status::ok();
 }
 
@@ -147,9 +146,7 @@ Status Member::start_raft() {
   };
   cb.refused = [this](uint64_t id, const Status& s) { waiters_->fail(id, s); };
   // The leader answers keep-alives forwarded by the other members (LeaseRenewals).
-  cb.call = [this](const std::string& payload) {
-    return LeaseRenewals::answer(*lessor_, payload);
-  };
+  cb.call = [this](const std::string& payload) { return LeaseRenewals::answer(*lessor_, payload); };
   auto node = RaftNode::start(ro, engine_.get(), std::move(cb));
   if (!node) return node.status();
   raft_ = std::move(node.value());
@@ -195,8 +192,7 @@ void Member::propose(outpostpb::Request req, google::protobuf::Message* resp, Do
 Status Member::timeout_status(Clock::time_point start) const {
   const Clock::time_point elected{Clock::duration(lead_elected_.load())};
   const auto window = std::chrono::milliseconds(2 * opts_.election_timeout_ms);
-  if (start > elected - window && start < elected)
-    return Status::of(ErrorCode::kTimeoutLeaderFail);
+  if (start > elected - window && start < elected) return Status::of(ErrorCode::kTimeoutLeaderFail);
   return Status::of(ErrorCode::kTimeout);
 }
 

@@ -64,7 +64,7 @@ struct MemberOptions {
   uint64_t max_request_bytes = 1572864;
   uint64_t snapshot_count = 100000;
   uint64_t heartbeat_ms = 100;
-  uint64_t election_timeout_ms = 1000;  // also the base of the smallest lease TTL
+  uint64_t election_timeout_ms = 1000;         // also the base of the smallest lease TTL
   uint64_t snapshot_rate_limit = 64ull << 20;  // bytes/s when streaming state to a member
   // Membership (etcd's flags).
   bool join_existing = false;  // --initial-cluster-state existing: ask the peers, do not bootstrap
@@ -179,9 +179,9 @@ class Member {
 
   std::atomic<bool> stopped_{false}, published_{false}, publishing_{false};
   std::atomic<uint64_t> lease_seq_{0};
-  std::atomic<uint64_t> snapshot_index_{0};  // last compaction point (apply thread)
+  std::atomic<uint64_t> snapshot_index_{0};            // last compaction point (apply thread)
   std::atomic<Clock::duration::rep> lead_elected_{0};  // when the current leader was seen first
-  uint64_t last_leader_ = 0;                            // raft thread
+  uint64_t last_leader_ = 0;                           // raft thread
   std::mutex revoking_mu_;
   std::set<int64_t> revoking_;  // expired leases whose revocation is in flight
 };

@@ -56,14 +56,16 @@ bool split_url(const std::string& url, std::string* host, int* port) {
   if (host->empty()) return false;
   char* end = nullptr;
   const long v = std::strtol(rest.c_str() + colon + 1, &end, 10);
-  if (end == rest.c_str() + colon + 1 || (*end != 0 && *end != '/') || v <= 0 || v > 65535) return false;
+  if (end == rest.c_str() + colon + 1 || (*end != 0 && *end != '/') || v <= 0 || v > 65535)
+    return false;
   *port = int(v);
   return true;
 }
 
 uint64_t new_member_id(const std::vector<std::string>& peer_urls) {
   const auto secs = std::chrono::duration_cast<std::chrono::seconds>(
-                        std::chrono::system_clock::now().time_since_epoch()).count();
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
   return derive_member_id(peer_urls, std::to_string(secs));
 }
 
@@ -79,7 +81,8 @@ bool is_removed(const outpostpb::ClusterInfo& c, uint64_t id) {
 
 namespace {
 // Another member (not `except`) already uses one of urls.
-bool peer_url_taken(const outpostpb::ClusterInfo& c, const outpostpb::MemberInfo& m, uint64_t except) {
+bool peer_url_taken(const outpostpb::ClusterInfo& c, const outpostpb::MemberInfo& m,
+                    uint64_t except) {
   for (const auto& o : c.members()) {
     if (o.id() == except) continue;
     for (const auto& u : o.peer_urls())
@@ -120,8 +123,7 @@ Status validate_conf_change(const outpostpb::ClusterInfo& c, const raftpb::ConfC
       if (m == nullptr) return Status::of(ErrorCode::kMemberNotFound);
       if (peer_url_taken(c, ctx.member(), id)) return Status::of(ErrorCode::kPeerUrlExist);
       return Status::ok();
-    default:
-      return Status::internal("unknown conf change type");
+    default: return Status::internal("unknown conf change type");
   }
 }
 
@@ -129,7 +131,8 @@ void apply_conf_change(outpostpb::ClusterInfo* c, const raftpb::ConfChange& cc,
                        const outpostpb::ConfChangeContext& ctx) {
   const uint64_t id = cc.node_id();
   auto* members = c->mutable_members();
-  auto it = std::find_if(members->begin(), members->end(), [&](const auto& m) { return m.id() == id; });
+  auto it =
+      std::find_if(members->begin(), members->end(), [&](const auto& m) { return m.id() == id; });
   switch (cc.type()) {
     case raftpb::ConfChangeAddNode:
     case raftpb::ConfChangeAddLearnerNode:
@@ -151,16 +154,17 @@ void apply_conf_change(outpostpb::ClusterInfo* c, const raftpb::ConfChange& cc,
     case raftpb::ConfChangeUpdateNode:
       if (it != members->end()) *it->mutable_peer_urls() = ctx.member().peer_urls();
       return;
-    default:
-      return;
+    default: return;
   }
 }
 
 raftpb::ConfState conf_state_of(const outpostpb::ClusterInfo& c) {
   raftpb::ConfState cs;
   for (const auto& m : c.members()) {
-    if (m.is_learner()) cs.add_learners(m.id());
-    else cs.add_voters(m.id());
+    if (m.is_learner())
+      cs.add_learners(m.id());
+    else
+      cs.add_voters(m.id());
   }
   return cs;
 }

@@ -21,9 +21,11 @@ void align_config(raft::RawNode& node, const raftpb::ConfState& want) {
   };
   for (const auto& ids : {have.voters(), have.learners()})
     for (uint64_t id : ids)
-      if (!in(want.voters(), id) && !in(want.learners(), id)) change(raftpb::ConfChangeRemoveNode, id);
+      if (!in(want.voters(), id) && !in(want.learners(), id))
+        change(raftpb::ConfChangeRemoveNode, id);
   for (uint64_t id : want.learners())
-    if (!in(have.learners(), id) && !in(have.voters(), id)) change(raftpb::ConfChangeAddLearnerNode, id);
+    if (!in(have.learners(), id) && !in(have.voters(), id))
+      change(raftpb::ConfChangeAddLearnerNode, id);
   for (uint64_t id : want.voters())
     if (!in(have.voters(), id)) change(raftpb::ConfChangeAddNode, id);
 }
@@ -41,7 +43,8 @@ Status MembershipView::check_promotion(const raftpb::ConfChange& cc,
   // etcd's rule: the learner's match index must be at least 90% of the leader's.
   if (double(learner->second.match) < double(self->second.match) * 0.9) {
     OUTPOST_LOG(kWarn, "rejecting member promote request; learner is not in sync with leader",
-                log::kv_hex("learner-id", cc.node_id()), log::kv("learner-match", learner->second.match),
+                log::kv_hex("learner-id", cc.node_id()),
+                log::kv("learner-match", learner->second.match),
                 log::kv("leader-match", self->second.match));
     return Status::of(ErrorCode::kLearnerNotReady);
   }
@@ -85,8 +88,7 @@ MembershipView::PeerChange MembershipView::on_committed(const raftpb::Entry& e,
               log::kv("learners", cs.learners_size()));
   // Left as the only voter (force-new-cluster, or the others removed): no one else can elect us.
   if (cs.voters_size() == 1 && cs.voters(0) == self_ &&
-      node.raft().state() != raft::StateType::kLeader &&
-      node.campaign() != raft::Error::kOk)
+      node.raft().state() != raft::StateType::kLeader && node.campaign() != raft::Error::kOk)
     OUTPOST_LOG(kWarn, "cannot campaign as the only voter left");
   return change;
 }

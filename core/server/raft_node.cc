@@ -21,15 +21,15 @@ Result<std::unique_ptr<RaftNode>> RaftNode::start(RaftNodeOptions opts, storage:
   n->clock_ = opts.clock ? opts.clock : &Clock::real();
   n->engine_ = engine;
   n->cb_ = std::move(callbacks);
-  n->view_ = std::make_unique<MembershipView>(opts.id, opts.membership, opts.applied,
-                                              opts.max_learners);
+  n->view_ =
+      std::make_unique<MembershipView>(opts.id, opts.membership, opts.applied, opts.max_learners);
 
   auto log = storage::DurableLog::open(engine, conf_state_of(opts.membership));
   if (!log) return log.status();
   n->log_ = std::move(log.value());
   if (opts.force_new_cluster) {
-    Status s = force_new_cluster(
-        *n->log_, {opts.id, opts.membership, opts.applied, opts.max_learners});
+    Status s =
+        force_new_cluster(*n->log_, {opts.id, opts.membership, opts.applied, opts.max_learners});
     if (!s) return s;
   }
 
@@ -86,8 +86,7 @@ Result<std::unique_ptr<RaftNode>> RaftNode::start(RaftNodeOptions opts, storage:
       },
       n->cb_.call);
   n->snapshots_out_ = std::make_unique<SnapshotSender>(
-      *engine, opts.cluster_id, opts.id, opts.snapshot_rate_limit,
-      [self](uint64_t peer, bool ok) {
+      *engine, opts.cluster_id, opts.id, opts.snapshot_rate_limit, [self](uint64_t peer, bool ok) {
         self->post([&](Inbox& in) { in.snapshot_reports.emplace_back(peer, ok); });
       });
   n->snapshots_in_ = std::make_unique<SnapshotReceiver>(*engine);
@@ -273,7 +272,8 @@ void RaftNode::on_inbox() {
     }
   }
   if (in.transfer_to != 0 && node_->transfer_leader(in.transfer_to) != raft::Error::kOk)
-    OUTPOST_LOG(kInfo, "leadership transfer not started", log::kv_hex("transferee", in.transfer_to));
+    OUTPOST_LOG(kInfo, "leadership transfer not started",
+                log::kv_hex("transferee", in.transfer_to));
   for (auto& [payload, done] : in.calls)
     calls_->call(node_->raft().lead(), node_->raft().lead() == id_, std::move(payload),
                  std::move(done));
@@ -336,8 +336,7 @@ void RaftNode::handle_ready() {
     send_messages(rd, /*early=*/false);
     if (!rd.committed_entries.empty()) {
       for (const auto& e : rd.committed_entries)
-        if (e.type() == raftpb::EntryConfChange)
-          apply_peer_change(view_->on_committed(e, *node_));
+        if (e.type() == raftpb::EntryConfChange) apply_peer_change(view_->on_committed(e, *node_));
       cb_.committed(rd.committed_entries);
     }
     if (!rd.read_states.empty()) reads_->resolve(rd.read_states);
@@ -349,12 +348,9 @@ void RaftNode::handle_ready() {
 void RaftNode::on_peer_message(uint64_t from, transport::MessageKind kind, std::string payload) {
   if (is_removed(view_->view(), from)) return;  // a removed member has no say
   switch (kind) {
-    case transport::MessageKind::kRaft:
-      return on_raft_message(from, std::move(payload));
-    case transport::MessageKind::kLeaderCall:
-      return calls_->on_call(from, payload, leading());
-    case transport::MessageKind::kLeaderCallAnswer:
-      return calls_->on_answer(payload);
+    case transport::MessageKind::kRaft: return on_raft_message(from, std::move(payload));
+    case transport::MessageKind::kLeaderCall: return calls_->on_call(from, payload, leading());
+    case transport::MessageKind::kLeaderCallAnswer: return calls_->on_answer(payload);
     case transport::MessageKind::kProposalRefused: {
       outpostpb::ProposalRefused r;
       if (r.ParseFromString(payload) && cb_.refused)
@@ -384,8 +380,8 @@ void RaftNode::refuse_unready_promotions(uint64_t from, raftpb::Message& m) {
   auto* ents = m.mutable_entries();
   for (int i = 0; i < ents->size();) {
     raftpb::ConfChange cc;
-    if (ents->Get(i).type() == raftpb::EntryConfChange &&
-        cc.ParseFromString(ents->Get(i).data()) && !view_->check_promotion(cc, *node_)) {
+    if (ents->Get(i).type() == raftpb::EntryConfChange && cc.ParseFromString(ents->Get(i).data()) &&
+        !view_->check_promotion(cc, *node_)) {
       outpostpb::ProposalRefused no;
       no.set_conf_change_id(cc.id());
       no.set_reason(outpostpb::ProposalRefused::LEARNER_NOT_READY);
@@ -469,8 +465,7 @@ void RaftNode::on_snapshot_stream(uint64_t stream, uint64_t from, transport::Sna
   }
   OUTPOST_LOG(kInfo, "installed snapshot", log::kv_hex("from", from), log::kv("bytes", got->bytes),
               log::kv("snapshot-index", got->msg.snapshot().metadata().index()),
-              log::kv("seconds",
-                      std::chrono::duration<double>(clock_->now() - started).count()));
+              log::kv("seconds", std::chrono::duration<double>(clock_->now() - started).count()));
   const uint64_t index = got->msg.snapshot().metadata().index();
   if (node_->step(std::move(got->msg)) != raft::Error::kOk)
     OUTPOST_LOG(kError, "raft refused the installed snapshot", log::kv("snapshot-index", index));

@@ -64,7 +64,7 @@ struct RaftNodeOptions {
   bool force_new_cluster = false;
   std::string listen_host = "127.0.0.1";
   int listen_port = 0;
-  uint64_t applied = 0;       // state machine's consistent index
+  uint64_t applied = 0;  // state machine's consistent index
   uint64_t heartbeat_ms = 100;
   int election_ticks = 10;
   uint64_t snapshot_rate_limit = 64ull << 20;  // bytes/s for streaming state to a peer; 0: no limit
@@ -174,12 +174,12 @@ class RaftNode {
   std::unique_ptr<storage::DurableLog> log_;
   std::unique_ptr<raft::RawNode> node_;
   Callbacks cb_;
-  std::unique_ptr<MembershipView> view_;   // raft thread
+  std::unique_ptr<MembershipView> view_;    // raft thread
   std::unique_ptr<ReadIndexRounds> reads_;  // raft thread
   std::unique_ptr<LeaderCalls> calls_;      // raft thread
   std::unique_ptr<SnapshotSender> snapshots_out_;
   std::unique_ptr<SnapshotReceiver> snapshots_in_;  // raft thread
-  std::map<uint64_t, PeerAddr> peers_;     // raft thread: where each other member listens
+  std::map<uint64_t, PeerAddr> peers_;              // raft thread: where each other member listens
   mutable std::mutex active_mu_;
   std::map<uint64_t, Clock::time_point> active_;
   std::map<uint64_t, uint64_t> match_;

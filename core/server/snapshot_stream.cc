@@ -90,8 +90,7 @@ Status SnapshotSender::stream(const raftpb::Message& m, const std::string& host,
         return ok ? Status::ok() : Status::io("snapshot stream broke");
       },
       rate_, cancel_);
-  const double secs =
-      std::chrono::duration<double>(Clock::real().now() - started).count();
+  const double secs = std::chrono::duration<double>(Clock::real().now() - started).count();
   if (s) {
     OUTPOST_LOG(kInfo, "sent snapshot", log::kv_hex("to", to), log::kv("bytes", bytes),
                 log::kv("records", records), log::kv("seconds", secs));
@@ -125,9 +124,10 @@ void SnapshotSender::stop() {
     if (t.joinable()) t.join();
 }
 
-std::optional<SnapshotReceiver::Received> SnapshotReceiver::on_event(
-    uint64_t stream, uint64_t from, transport::SnapshotEvent ev, std::string payload,
-    uint64_t committed) {
+std::optional<SnapshotReceiver::Received> SnapshotReceiver::on_event(uint64_t stream, uint64_t from,
+                                                                     transport::SnapshotEvent ev,
+                                                                     std::string payload,
+                                                                     uint64_t committed) {
   using transport::SnapshotEvent;
   if (ev == SnapshotEvent::kAbort) {
     if (incoming_.erase(stream))
@@ -148,8 +148,7 @@ std::optional<SnapshotReceiver::Received> SnapshotReceiver::on_event(
     } else {
       auto staged = engine_.begin_staging();
       if (!staged) {
-        OUTPOST_LOG(kError, "cannot stage a snapshot",
-                    log::kv("error", staged.status().message()));
+        OUTPOST_LOG(kError, "cannot stage a snapshot", log::kv("error", staged.status().message()));
         in.ignore = true;
       } else {
         in.r.staged = std::move(staged.value());

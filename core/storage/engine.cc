@@ -1,9 +1,9 @@
 #include "core/storage/engine.h"
 
 #include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
-#include <rocksdb/filter_policy.h>
 #include <rocksdb/write_batch.h>
 
 #include <filesystem>
@@ -161,7 +161,8 @@ Status Engine::compact_log(uint64_t before) {
 }
 
 bool Engine::get_raft_meta(std::string_view key, std::string* value) const {
-  return log_db_->Get(rocksdb::ReadOptions(), raft_meta_, rocksdb::Slice(key.data(), key.size()), value)
+  return log_db_
+      ->Get(rocksdb::ReadOptions(), raft_meta_, rocksdb::Slice(key.data(), key.size()), value)
       .ok();
 }
 
@@ -235,7 +236,8 @@ Engine::Staging::~Staging() {
 }
 
 Status Engine::Staging::put(int cf, std::string_view key, std::string_view value) {
-  if (cf < 0 || cf > 1) return Status(ErrorCode::kCorrupt, "snapshot record for an unknown column family");
+  if (cf < 0 || cf > 1)
+    return Status(ErrorCode::kCorrupt, "snapshot record for an unknown column family");
   batch_->Put(handles_[size_t(cf) + 1], rocksdb::Slice(key.data(), key.size()),
               rocksdb::Slice(value.data(), value.size()));
   if (batch_->GetDataSize() < (4u << 20)) return Status::ok();

@@ -111,7 +111,8 @@ class Engine {
   // --- whole-state snapshots (a member far behind gets the state machine, not the log) ---
   // Calls fn(cf, key, value) for every record of the kv (cf 0) and meta (cf 1) column families
   // as of one point in time (a RocksDB snapshot), until fn returns false.
-  Status scan_state(const std::function<bool(int cf, std::string_view, std::string_view)>& fn) const;
+  Status scan_state(
+      const std::function<bool(int cf, std::string_view, std::string_view)>& fn) const;
 
   // A state being received into a staging instance (member/db.incoming); install_staged()
   // replaces the live state with it.

@@ -16,7 +16,8 @@ Result<std::unique_ptr<DurableLog>> DurableLog::open(Engine* engine,
   std::string raw;
   raftpb::Snapshot snap;
   if (engine->get_raft_meta(kSnapshot, &raw)) {
-    if (!snap.ParseFromString(raw)) return Status(ErrorCode::kCorrupt, "corrupt raft snapshot metadata");
+    if (!snap.ParseFromString(raw))
+      return Status(ErrorCode::kCorrupt, "corrupt raft snapshot metadata");
   } else {
     l->fresh_ = true;
     *snap.mutable_metadata()->mutable_conf_state() = initial;
@@ -48,7 +49,8 @@ Result<std::unique_ptr<DurableLog>> DurableLog::open(Engine* engine,
     std::vector<raftpb::Entry> ents(recs.size());
     for (size_t i = 0; i < recs.size(); ++i)
       if (!ents[i].ParseFromString(recs[i].data))
-        return Status(ErrorCode::kCorrupt, "corrupt raft log entry " + std::to_string(recs[i].index));
+        return Status(ErrorCode::kCorrupt,
+                      "corrupt raft log entry " + std::to_string(recs[i].index));
     raft::Error e = l->mem_.append(ents);
     if (e != raft::Error::kOk) return raft_error(e, "load raft log");
   }
@@ -68,7 +70,8 @@ Status DurableLog::save(const std::optional<raftpb::HardState>& hs,
     w.truncate_from = 1;
   }
   if (!ents.empty()) {
-    if (ents.front().index() <= mem_.last_index() && (w.truncate_from == 0 || ents.front().index() < w.truncate_from))
+    if (ents.front().index() <= mem_.last_index() &&
+        (w.truncate_from == 0 || ents.front().index() < w.truncate_from))
       w.truncate_from = ents.front().index();
     w.records.reserve(ents.size());
     for (const auto& e : ents) w.records.push_back({e.index(), e.SerializeAsString()});
@@ -104,7 +107,8 @@ Status DurableLog::compact(uint64_t index, const raftpb::ConfState& cs, uint64_t
   s = engine_->compact_log(before);
   if (!s) return s;
   e = mem_.compact(before);
-  if (e != raft::Error::kOk && e != raft::Error::kCompacted) return raft_error(e, "compact raft log");
+  if (e != raft::Error::kOk && e != raft::Error::kCompacted)
+    return raft_error(e, "compact raft log");
   return Status::ok();
 }
 

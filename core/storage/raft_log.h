@@ -22,8 +22,7 @@ class DurableLog {
  public:
   // Loads the log from the engine. A member that has never run gets a snapshot at index 0
   // holding `initial` as its membership (the cluster's founding voters).
-  static Result<std::unique_ptr<DurableLog>> open(Engine* engine,
-                                                  const raftpb::ConfState& initial);
+  static Result<std::unique_ptr<DurableLog>> open(Engine* engine, const raftpb::ConfState& initial);
 
   raft::Storage& storage() { return mem_; }
   raft::MemoryStorage& memory() { return mem_; }

@@ -6,10 +6,9 @@
 
 #include <cerrno>
 #include <chrono>
-#include <thread>
-
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 #include "core/common/log.h"
 
@@ -48,7 +47,8 @@ void close_handle(H* h) {
   if (!h) return;
   h->data = nullptr;
   if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(h)))
-    uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* x) { delete reinterpret_cast<H*>(x); });
+    uv_close(reinterpret_cast<uv_handle_t*>(h),
+             [](uv_handle_t* x) { delete reinterpret_cast<H*>(x); });
 }
 
 bool resolve(const std::string& host, int port, sockaddr_storage* out) {
@@ -272,8 +272,8 @@ void Transport::on_accept() {
                     const size_t avail = in->buf.size() - in->off;
                     if (avail < 4) break;
                     const auto* p = reinterpret_cast<const uint8_t*>(in->buf.data() + in->off);
-                    const size_t len = (size_t(p[0]) << 24) | (size_t(p[1]) << 16) |
-                                       (size_t(p[2]) << 8) | p[3];
+                    const size_t len =
+                        (size_t(p[0]) << 24) | (size_t(p[1]) << 16) | (size_t(p[2]) << 8) | p[3];
                     if (len > t->opts_.max_frame_bytes) {
                       t->drop_inbound(in, "frame larger than the limit");
                       return;
@@ -359,48 +359,48 @@ void Transport::dial(Peer* p) {
   p->sock->data = p;
   auto* req = new uv_connect_t;
   req->data = p->sock;
-  const int rc = uv_tcp_connect(req, p->sock, reinterpret_cast<sockaddr*>(&addr),
-                                [](uv_connect_t* req, int status) {
-    auto* sock = static_cast<uv_tcp_t*>(req->data);
-    delete req;
-    auto* p = static_cast<Peer*>(sock->data);
-    if (!p) return;  // peer removed or transport closed meanwhile
-    if (status != 0) {
-      close_handle(sock);
-      p->sock = nullptr;
-      p->t->schedule_redial(p);
-      return;
-    }
-    uv_tcp_nodelay(sock, 1);
-    p->connected = true;
-    p->since = p->t->clock().now();
-    p->backoff_ms = p->t->opts_.min_backoff_ms;
-    std::string hs(kMagic, 4);
-    hs.push_back(char(kVersion));
-    put_u64(hs, p->t->opts_.cluster_id);
-    put_u64(hs, p->t->opts_.local_id);
-    // The handshake goes first; it is not a frame and is not counted in the queue.
-    p->queue.push_front(std::move(hs));
-    p->queued_bytes += kHandshakeLen;
-    // Nothing is expected back; reading tells us when the peer goes away.
-    uv_read_start(reinterpret_cast<uv_stream_t*>(sock), alloc_cb,
-                  [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
-                    std::unique_ptr<char[]> owned(buf->base);
-                    auto* p = static_cast<Peer*>(s->data);
-                    if (p && n > 0) {
-                      // The only thing a peer ever sends back: why it refuses us.
-                      ++p->t->stats_.refused_by_peers;
-                      OUTPOST_LOG(kError, "peer refused this member",
-                                  log::kv_hex("peer-id", p->id),
-                                  log::kv("reason", std::string_view(buf->base, size_t(n))));
-                      return;
-                    }
-                    if (!p || n >= 0) return;
-                    p->disconnect(n == UV_EOF ? "closed by peer" : uv_strerror(int(n)));
-                    p->t->schedule_redial(p);
-                  });
-    p->t->flush(p);
-  });
+  const int rc = uv_tcp_connect(
+      req, p->sock, reinterpret_cast<sockaddr*>(&addr), [](uv_connect_t* req, int status) {
+        auto* sock = static_cast<uv_tcp_t*>(req->data);
+        delete req;
+        auto* p = static_cast<Peer*>(sock->data);
+        if (!p) return;  // peer removed or transport closed meanwhile
+        if (status != 0) {
+          close_handle(sock);
+          p->sock = nullptr;
+          p->t->schedule_redial(p);
+          return;
+        }
+        uv_tcp_nodelay(sock, 1);
+        p->connected = true;
+        p->since = p->t->clock().now();
+        p->backoff_ms = p->t->opts_.min_backoff_ms;
+        std::string hs(kMagic, 4);
+        hs.push_back(char(kVersion));
+        put_u64(hs, p->t->opts_.cluster_id);
+        put_u64(hs, p->t->opts_.local_id);
+        // The handshake goes first; it is not a frame and is not counted in the queue.
+        p->queue.push_front(std::move(hs));
+        p->queued_bytes += kHandshakeLen;
+        // Nothing is expected back; reading tells us when the peer goes away.
+        uv_read_start(reinterpret_cast<uv_stream_t*>(sock), alloc_cb,
+                      [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+                        std::unique_ptr<char[]> owned(buf->base);
+                        auto* p = static_cast<Peer*>(s->data);
+                        if (p && n > 0) {
+                          // The only thing a peer ever sends back: why it refuses us.
+                          ++p->t->stats_.refused_by_peers;
+                          OUTPOST_LOG(kError, "peer refused this member",
+                                      log::kv_hex("peer-id", p->id),
+                                      log::kv("reason", std::string_view(buf->base, size_t(n))));
+                          return;
+                        }
+                        if (!p || n >= 0) return;
+                        p->disconnect(n == UV_EOF ? "closed by peer" : uv_strerror(int(n)));
+                        p->t->schedule_redial(p);
+                      });
+        p->t->flush(p);
+      });
   if (rc != 0) {
     delete req;
     close_handle(p->sock);
@@ -414,10 +414,13 @@ void Transport::schedule_redial(Peer* p) {
   // Everything queued for a dead connection is stale by the time it comes back; Raft resends.
   p->queue.clear();
   p->queued_bytes = 0;
-  uv_timer_start(p->timer, [](uv_timer_t* t) {
-    auto* p = static_cast<Peer*>(t->data);
-    if (p && !p->sock) p->t->dial(p);
-  }, p->backoff_ms, 0);
+  uv_timer_start(
+      p->timer,
+      [](uv_timer_t* t) {
+        auto* p = static_cast<Peer*>(t->data);
+        if (p && !p->sock) p->t->dial(p);
+      },
+      p->backoff_ms, 0);
   p->backoff_ms = std::min(p->backoff_ms * 2, opts_.max_backoff_ms);
 }
 
@@ -458,17 +461,17 @@ void Transport::flush(Peer* p) {
   w->req.data = w;
   const int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(p->sock), bufs.data(),
                           unsigned(bufs.size()), [](uv_write_t* req, int status) {
-    std::unique_ptr<WriteReq> w(static_cast<WriteReq*>(req->data));
-    auto* p = static_cast<Peer*>(w->sock->data);
-    if (!p) return;
-    p->writing = false;
-    if (status != 0) {
-      p->disconnect(uv_strerror(status));
-      p->t->schedule_redial(p);
-      return;
-    }
-    p->t->flush(p);
-  });
+                            std::unique_ptr<WriteReq> w(static_cast<WriteReq*>(req->data));
+                            auto* p = static_cast<Peer*>(w->sock->data);
+                            if (!p) return;
+                            p->writing = false;
+                            if (status != 0) {
+                              p->disconnect(uv_strerror(status));
+                              p->t->schedule_redial(p);
+                              return;
+                            }
+                            p->t->flush(p);
+                          });
   if (rc != 0) {
     delete w;
     p->disconnect(uv_strerror(rc));
@@ -477,7 +480,8 @@ void Transport::flush(Peer* p) {
 }
 
 Status Transport::send_snapshot(const std::string& host, int port, uint64_t cluster_id,
-                                uint64_t local_id, const std::function<Status(const Emit&)>& produce,
+                                uint64_t local_id,
+                                const std::function<Status(const Emit&)>& produce,
                                 uint64_t bytes_per_sec, const std::atomic<bool>& cancel) {
   Fd conn;
   // A peer that stops reading (or never closes) for 30 s is given up on.

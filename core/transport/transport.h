@@ -31,11 +31,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <optional>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/common/clock.h"

@@ -209,12 +209,12 @@ std::string InteractionEnv::handle(const Command& c) {
     report(node(to_u64(arg(0))).node->read_index(arg(1)));
   } else if (c.name == "tick-heartbeat" || c.name == "tick-election") {
     Node& n = node(to_u64(arg(0)));
-    const int ticks =
-        c.name == "tick-heartbeat" ? n.config.heartbeat_tick : n.config.election_tick;
+    const int ticks = c.name == "tick-heartbeat" ? n.config.heartbeat_tick : n.config.election_tick;
     for (int i = 0; i < ticks; ++i) n.node->tick();
   } else if (c.name == "set-randomized-timeout") {
-    node(to_u64(arg(0))).node->raft().set_randomized_election_timeout(
-        static_cast<int>(to_u64(arg(1))));
+    node(to_u64(arg(0)))
+        .node->raft()
+        .set_randomized_election_timeout(static_cast<int>(to_u64(arg(1))));
   } else if (c.name == "process-ready") {
     for (auto id : all_ids()) process_ready(id);
   } else if (c.name == "deliver-msgs") {
@@ -445,7 +445,7 @@ void InteractionEnv::raft_log(std::uint64_t id) {
 void InteractionEnv::raft_state() {
   for (auto& [id, n] : nodes_) {
     const Raft& r = n.node->raft();
-    const char* role = r.tracker().is_voter(id) ? "Voter"
+    const char* role = r.tracker().is_voter(id)     ? "Voter"
                        : r.tracker().is_learner(id) ? "Learner"
                                                     : "Non-Voter";
     print(num(id) + ": " + to_string(r.state()) + " (" + role + ") Term:" + num(r.term()) +
@@ -462,9 +462,9 @@ void InteractionEnv::status(std::uint64_t id) {
   for (const auto& [peer, pr] : r.tracker().progress()) {
     const char* state = pr.state == ProgressState::kProbe       ? "StateProbe"
                         : pr.state == ProgressState::kReplicate ? "StateReplicate"
-                                                               : "StateSnapshot";
-    std::string line = num(peer) + ": " + state + " match=" + num(pr.match) +
-                       " next=" + num(pr.next);
+                                                                : "StateSnapshot";
+    std::string line =
+        num(peer) + ": " + state + " match=" + num(pr.match) + " next=" + num(pr.next);
     if (pr.is_learner) line += " learner";
     if (pr.is_paused()) line += " paused";
     if (pr.state == ProgressState::kSnapshot) line += " pendingSnap=" + num(pr.pending_snapshot);

@@ -42,8 +42,8 @@ namespace outpost::raft::test {
 
 struct Command {
   std::string name;
-  std::vector<std::string> args;                            // positional
-  std::map<std::string, std::vector<std::string>> kv;       // key=value or key=(a,b)
+  std::vector<std::string> args;                       // positional
+  std::map<std::string, std::vector<std::string>> kv;  // key=value or key=(a,b)
   static Command parse(const std::string& line);
 };
 

@@ -73,8 +73,8 @@ int run_file(const std::filesystem::path& path, bool rewrite) {
       ++failures;
     }
     if (actual != expected && !rewrite) {
-      std::fprintf(stderr, "%s:%zu: %s\n--- expected\n%s\n+++ actual\n%s\n", path.c_str(),
-                   cmd_line, cmd.c_str(), expected.c_str(), actual.c_str());
+      std::fprintf(stderr, "%s:%zu: %s\n--- expected\n%s\n+++ actual\n%s\n", path.c_str(), cmd_line,
+                   cmd.c_str(), expected.c_str(), actual.c_str());
       ++failures;
     }
     out += cmd + "\n----\n" + actual + "\n";

@@ -1,8 +1,9 @@
 // The invariant checker itself: it must catch what it claims to catch.
+#include "invariants.h"
+
 #include <catch2/catch.hpp>
 
 #include "harness.h"
-#include "invariants.h"
 
 using namespace outpost::raft;
 using namespace outpost::raft::test;

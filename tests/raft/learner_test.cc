@@ -57,7 +57,7 @@ TEST_CASE("Learner: a learner's acknowledgement never commits an entry", "[raft]
   CHECK(c.node(1).propose("x") == Error::kOk);
   c.stabilize();
   CHECK(c.raft(1).tracker().get(3)->match == c.raft(1).log().last_index());  // learner has it
-  CHECK(c.raft(1).log().committed() < c.raft(1).log().last_index());          // not committed
+  CHECK(c.raft(1).log().committed() < c.raft(1).log().last_index());         // not committed
   c.heal();
   c.tick_all(1);
   CHECK(c.raft(1).log().committed() == c.raft(1).log().last_index());
@@ -73,7 +73,8 @@ TEST_CASE("Learner: a learner does not keep a leader alive under check-quorum", 
   CHECK(c.raft(1).state() == StateType::kFollower);
 }
 
-TEST_CASE("Learner: a learner's heartbeat answer does not confirm a read index", "[raft][learner]") {
+TEST_CASE("Learner: a learner's heartbeat answer does not confirm a read index",
+          "[raft][learner]") {
   Cluster c({1, 2, 3}, {4});
   REQUIRE(c.elect(1) == 1);
   c.isolate(2);

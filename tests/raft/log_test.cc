@@ -46,8 +46,8 @@ TEST_CASE("Log: find_conflict names the first new or conflicting index, 0 if all
 
 TEST_CASE("Log: §5.4.1 up to date means a later last term, or the same term and no shorter",
           "[raft][log]") {
-  Log123 l;  // last entry 3/3
-  CHECK(l.log->is_up_to_date(2, 4));    // higher term, shorter log
+  Log123 l;                           // last entry 3/3
+  CHECK(l.log->is_up_to_date(2, 4));  // higher term, shorter log
   CHECK(l.log->is_up_to_date(3, 4));
   CHECK(l.log->is_up_to_date(4, 4));
   CHECK_FALSE(l.log->is_up_to_date(2, 2));  // lower term, whatever the length
@@ -162,8 +162,8 @@ TEST_CASE("Log: terms and slices outside the retained range are unknown or compa
   REQUIRE(s.compact(5) == Error::kOk);
   RaftLog log(&s, no_limit);
   CHECK(log.first_index() == 6);
-  CHECK(log.term_or_zero(4) == 0);   // compacted
-  CHECK(log.term_or_zero(5) == 5);   // the snapshot's own index keeps its term
+  CHECK(log.term_or_zero(4) == 0);  // compacted
+  CHECK(log.term_or_zero(5) == 5);  // the snapshot's own index keeps its term
   CHECK(log.term_or_zero(10) == 10);
   CHECK(log.term_or_zero(11) == 0);  // beyond the end
   std::vector<raftpb::Entry> out;

@@ -8,7 +8,8 @@ using namespace outpost::raft::test;
 
 namespace {
 
-std::vector<raftpb::Message> of_type(const std::vector<raftpb::Message>& ms, raftpb::MessageType t) {
+std::vector<raftpb::Message> of_type(const std::vector<raftpb::Message>& ms,
+                                     raftpb::MessageType t) {
   std::vector<raftpb::Message> out;
   for (const auto& m : ms) {
     if (m.type() == t) out.push_back(m);
@@ -89,7 +90,7 @@ TEST_CASE("§5.2 a candidate that receives votes from a majority becomes leader"
       {5, {{2, true}, {3, true}}, StateType::kLeader},
       {3, {{2, false}, {3, false}}, StateType::kFollower},  // lost: back to follower
       {5, {{2, false}, {3, false}, {4, false}}, StateType::kFollower},
-      {3, {}, StateType::kCandidate},                        // pending
+      {3, {}, StateType::kCandidate},  // pending
       {5, {{2, true}}, StateType::kCandidate},
       {5, {{2, true}, {3, false}, {4, false}}, StateType::kCandidate},
   };
@@ -214,8 +215,8 @@ TEST_CASE("§5.3 a follower refuses an append whose previous entry does not matc
     std::uint64_t index, log_term;
     bool reject;
   };
-  for (auto c : std::vector<Case>{{2, 2, false}, {1, 1, false}, {0, 0, false}, {2, 3, true},
-                                  {3, 2, true}}) {
+  for (auto c :
+       std::vector<Case>{{2, 2, false}, {1, 1, false}, {0, 0, false}, {2, 3, true}, {3, 2, true}}) {
     r->become_follower(2, 2);
     take_msgs(*r.raft);
     auto m = msg(raftpb::MsgApp, 2, 1, 2);
@@ -246,8 +247,7 @@ TEST_CASE("§5.3 a follower deletes a conflicting suffix and appends the leader'
   CHECK(ents[1].data() == "x");
 }
 
-TEST_CASE("§5.3 a leader brings a divergent follower's log in line with its own",
-          "[raft][paper]") {
+TEST_CASE("§5.3 a leader brings a divergent follower's log in line with its own", "[raft][paper]") {
   // Figure 7 flavour: the follower holds a long run of entries from an old term.
   Cluster c({1, 2, 3});
   REQUIRE(c.elect(1) == 1);
@@ -282,10 +282,10 @@ TEST_CASE("§5.4.1 a voter denies its vote to a candidate whose log is less up t
     std::uint64_t index, log_term;
     bool reject;
   };
-  for (auto c : std::vector<Case>{{2, 1, true},   // older last term
-                                  {1, 2, true},   // same term, shorter
-                                  {2, 2, false},  // identical
-                                  {3, 2, false},  // longer
+  for (auto c : std::vector<Case>{{2, 1, true},      // older last term
+                                  {1, 2, true},      // same term, shorter
+                                  {2, 2, false},     // identical
+                                  {3, 2, false},     // longer
                                   {1, 3, false}}) {  // newer last term
     r->become_follower(2, 0);
     take_msgs(*r.raft);

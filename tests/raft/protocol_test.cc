@@ -21,7 +21,8 @@ raftpb::ConfChange cc(raftpb::ConfChangeType t, std::uint64_t id) {
 }
 }  // namespace
 
-TEST_CASE("Check-quorum: a leader that loses contact with a quorum steps down", "[raft][protocol]") {
+TEST_CASE("Check-quorum: a leader that loses contact with a quorum steps down",
+          "[raft][protocol]") {
   Cluster c({1, 2, 3}, {}, cq_pv);
   REQUIRE(c.elect(1) == 1);
   c.isolate(1);
@@ -54,9 +55,10 @@ TEST_CASE("Pre-vote: a partitioned node does not bump its term and cannot disrup
   CHECK(c.raft(3).lead() == 1);
 }
 
-TEST_CASE("Leader lease: with check-quorum a follower ignores a vote request while it hears from "
-          "its leader",
-          "[raft][protocol]") {
+TEST_CASE(
+    "Leader lease: with check-quorum a follower ignores a vote request while it hears from "
+    "its leader",
+    "[raft][protocol]") {
   BareRaft r = make_raft(1, {1, 2, 3}, 10, 1, {}, cq_pv);
   r->become_follower(2, 2);
   auto v = msg(raftpb::MsgVote, 3, 1, 3);
@@ -67,9 +69,10 @@ TEST_CASE("Leader lease: with check-quorum a follower ignores a vote request whi
   CHECK(take_msgs(*r.raft).empty());
 }
 
-TEST_CASE("Without pre-vote a returning partitioned node forces a new term (the problem pre-vote "
-          "solves)",
-          "[raft][protocol]") {
+TEST_CASE(
+    "Without pre-vote a returning partitioned node forces a new term (the problem pre-vote "
+    "solves)",
+    "[raft][protocol]") {
   Cluster c({1, 2, 3});
   REQUIRE(c.elect(1) == 1);
   c.isolate(3);
@@ -110,9 +113,10 @@ TEST_CASE("Fast back-off: a follower with a long conflicting tail is repaired in
   CHECK(r->tracker().get(2)->match == r->log().last_index());
 }
 
-TEST_CASE("Flow control: a replicating follower gets at most max_inflight_msgs unacknowledged "
-          "appends",
-          "[raft][protocol]") {
+TEST_CASE(
+    "Flow control: a replicating follower gets at most max_inflight_msgs unacknowledged "
+    "appends",
+    "[raft][protocol]") {
   BareRaft r = make_raft(1, {1, 2}, 10, 1, {}, [](Config& c) { c.max_inflight_msgs = 3; });
   r->become_candidate();
   r->become_leader();
@@ -288,7 +292,8 @@ TEST_CASE("Leader transfer: proposals are refused while a transfer is under way"
   CHECK(c.node(1).propose("x") == Error::kOk);
 }
 
-TEST_CASE("Uncommitted size limit: a leader refuses proposals beyond the limit", "[raft][protocol]") {
+TEST_CASE("Uncommitted size limit: a leader refuses proposals beyond the limit",
+          "[raft][protocol]") {
   Cluster c({1, 2, 3}, {}, [](Config& cfg) { cfg.max_uncommitted_entries_size = 100; });
   REQUIRE(c.elect(1) == 1);
   c.isolate(2);

@@ -178,7 +178,7 @@ TEST_CASE("Leader transfer: to itself, to a non-member or twice to one node chan
   const int elapsed = c.raft(1).election_elapsed();
   c.node(1).tick();
   REQUIRE(c.node(1).transfer_leader(3) == Error::kOk);  // the same request again: ignored,
-  CHECK(c.raft(1).election_elapsed() == elapsed + 1);  // the transfer timer is not reset
+  CHECK(c.raft(1).election_elapsed() == elapsed + 1);   // the transfer timer is not reset
   CHECK(c.raft(1).lead_transferee() == 3);
 }
 
@@ -304,7 +304,7 @@ TEST_CASE("Pre-vote: after a split vote the cluster still elects a leader", "[ra
   // (1, cut off without check-quorum, still believes it leads term 1.)
   const std::uint64_t l = c.raft(2).state() == StateType::kLeader   ? 2
                           : c.raft(3).state() == StateType::kLeader ? 3
-                                                                   : 0;
+                                                                    : 0;
   REQUIRE(l != 0);
   CHECK(c.raft(l).term() >= 2);
 }

@@ -39,7 +39,8 @@ int main(int argc, char** argv) {
     } else if (a == "-v" || a == "--verbose") {
       base.verbose = true;
     } else {
-      std::fprintf(stderr, "usage: %s [--seeds N] [--first S] [--seed S] [--ticks T] [-v]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--seeds N] [--first S] [--seed S] [--ticks T] [-v]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -52,11 +53,20 @@ int main(int argc, char** argv) {
     o.seed = s;
     Result r = outpost::raft::sim::run(o);
     const Stats& st = r.stats;
-    total.messages += st.messages; total.dropped += st.dropped; total.duplicated += st.duplicated;
-    total.crashes += st.crashes; total.partitions += st.partitions; total.elections += st.elections;
-    total.committed += st.committed; total.reads += st.reads; total.snapshots += st.snapshots;
-    total.snapshots_sent += st.snapshots_sent; total.conf_changes += st.conf_changes;
-    total.promotions += st.promotions; total.removals += st.removals; total.transfers += st.transfers;
+    total.messages += st.messages;
+    total.dropped += st.dropped;
+    total.duplicated += st.duplicated;
+    total.crashes += st.crashes;
+    total.partitions += st.partitions;
+    total.elections += st.elections;
+    total.committed += st.committed;
+    total.reads += st.reads;
+    total.snapshots += st.snapshots;
+    total.snapshots_sent += st.snapshots_sent;
+    total.conf_changes += st.conf_changes;
+    total.promotions += st.promotions;
+    total.removals += st.removals;
+    total.transfers += st.transfers;
     if (!r.ok) {
       ++failures;
       std::printf("FAIL seed=%llu: %s\n  shape: %s\n  replay: outpost-raft-sim --seed %llu -v\n",
@@ -64,21 +74,30 @@ int main(int argc, char** argv) {
                   static_cast<unsigned long long>(s));
     }
   }
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf(
       "seeds %llu..%llu: %llu run, %llu failed, %.1f s\n"
       "  messages %llu (dropped %llu, duplicated %llu), crashes %llu, partitions %llu\n"
       "  elections %llu, entries committed %llu, reads checked %llu\n"
-      "  snapshots taken %llu, sent %llu, conf changes proposed %llu (applications summed over nodes: "
+      "  snapshots taken %llu, sent %llu, conf changes proposed %llu (applications summed over "
+      "nodes: "
       "promotions %llu, removals %llu), transfers requested %llu\n",
       static_cast<unsigned long long>(first), static_cast<unsigned long long>(first + count - 1),
       static_cast<unsigned long long>(count), static_cast<unsigned long long>(failures), secs,
-      static_cast<unsigned long long>(total.messages), static_cast<unsigned long long>(total.dropped),
-      static_cast<unsigned long long>(total.duplicated), static_cast<unsigned long long>(total.crashes),
-      static_cast<unsigned long long>(total.partitions), static_cast<unsigned long long>(total.elections),
-      static_cast<unsigned long long>(total.committed), static_cast<unsigned long long>(total.reads),
-      static_cast<unsigned long long>(total.snapshots), static_cast<unsigned long long>(total.snapshots_sent),
-      static_cast<unsigned long long>(total.conf_changes), static_cast<unsigned long long>(total.promotions),
-      static_cast<unsigned long long>(total.removals), static_cast<unsigned long long>(total.transfers));
+      static_cast<unsigned long long>(total.messages),
+      static_cast<unsigned long long>(total.dropped),
+      static_cast<unsigned long long>(total.duplicated),
+      static_cast<unsigned long long>(total.crashes),
+      static_cast<unsigned long long>(total.partitions),
+      static_cast<unsigned long long>(total.elections),
+      static_cast<unsigned long long>(total.committed),
+      static_cast<unsigned long long>(total.reads),
+      static_cast<unsigned long long>(total.snapshots),
+      static_cast<unsigned long long>(total.snapshots_sent),
+      static_cast<unsigned long long>(total.conf_changes),
+      static_cast<unsigned long long>(total.promotions),
+      static_cast<unsigned long long>(total.removals),
+      static_cast<unsigned long long>(total.transfers));
   return failures == 0 ? 0 : 1;
 }

@@ -27,7 +27,9 @@ class Rng {
     return z ^ (z >> 31);
   }
   std::uint64_t below(std::uint64_t n) { return n == 0 ? 0 : next() % n; }
-  int range(int lo, int hi) { return lo + static_cast<int>(below(static_cast<std::uint64_t>(hi - lo + 1))); }
+  int range(int lo, int hi) {
+    return lo + static_cast<int>(below(static_cast<std::uint64_t>(hi - lo + 1)));
+  }
   // Probability in parts per million.
   bool chance(std::uint64_t ppm) { return below(1000000) < ppm; }
 
@@ -69,8 +71,12 @@ void decode(const std::string& s, AppState* a) {
   a->hash = 0;
   if (s.size() < 16) return;
   for (int i = 0; i < 8; ++i) {
-    a->applied |= static_cast<std::uint64_t>(static_cast<unsigned char>(s[static_cast<std::size_t>(i)])) << (8 * i);
-    a->hash |= static_cast<std::uint64_t>(static_cast<unsigned char>(s[static_cast<std::size_t>(8 + i)])) << (8 * i);
+    a->applied |=
+        static_cast<std::uint64_t>(static_cast<unsigned char>(s[static_cast<std::size_t>(i)]))
+        << (8 * i);
+    a->hash |=
+        static_cast<std::uint64_t>(static_cast<unsigned char>(s[static_cast<std::size_t>(8 + i)]))
+        << (8 * i);
   }
 }
 
@@ -121,8 +127,8 @@ class World {
     spares_ = static_cast<int>(rng_.below(3));
     pre_vote_ = rng_.chance(700000);
     check_quorum_ = rng_.chance(700000);
-    drop_ppm_ = rng_.below(100000);   // up to 10 % loss
-    dup_ppm_ = rng_.below(50000);     // up to 5 % duplicates
+    drop_ppm_ = rng_.below(100000);  // up to 10 % loss
+    dup_ppm_ = rng_.below(50000);    // up to 5 % duplicates
     max_delay_ = rng_.range(0, 3);
     crash_ppm_ = rng_.below(15000);
     partition_ppm_ = rng_.below(20000);
@@ -133,7 +139,8 @@ class World {
     max_inflight_ = inflights[rng_.below(4)];
     max_ready_size_ = rng_.chance(250000) ? 1 : 0;  // 1: one committed entry per Ready
     for (int i = 1; i <= voters; ++i) initial_.add_voters(static_cast<std::uint64_t>(i));
-    for (int i = 1; i <= learners; ++i) initial_.add_learners(static_cast<std::uint64_t>(voters + i));
+    for (int i = 1; i <= learners; ++i)
+      initial_.add_learners(static_cast<std::uint64_t>(voters + i));
     const int total = voters + learners + spares_;
     for (int i = 1; i <= total; ++i) {
       SimNode n;
@@ -167,7 +174,8 @@ class World {
     c.max_committed_size_per_ready = max_ready_size_;
     c.check_quorum = check_quorum_;
     c.pre_vote = pre_vote_;
-    c.random_seed = opt_.seed * 1000003ULL + n.id * 7919ULL + static_cast<std::uint64_t>(n.incarnation) + 1;
+    c.random_seed =
+        opt_.seed * 1000003ULL + n.id * 7919ULL + static_cast<std::uint64_t>(n.incarnation) + 1;
     // The application state is volatile: it restarts from the last snapshot and replays.
     raftpb::Snapshot snap;
     if (n.storage->snapshot(&snap) != Error::kOk) {
@@ -246,7 +254,9 @@ class World {
       if (n.app.applied > cur.metadata().index() + 5 && rng_.chance(compact_ppm_)) {
         if (n.storage->create_snapshot(n.app.applied, &n.app.conf, encode(n.app)) == Error::kOk) {
           const std::uint64_t keep = rng_.below(3);
-          const std::uint64_t to = n.app.applied - std::min<std::uint64_t>(keep, n.app.applied - cur.metadata().index() - 1);
+          const std::uint64_t to =
+              n.app.applied -
+              std::min<std::uint64_t>(keep, n.app.applied - cur.metadata().index() - 1);
           if (n.storage->compact(to) != Error::kOk) {
             return fail("node " + std::to_string(id) + " cannot compact to " + std::to_string(to));
           }
@@ -262,7 +272,8 @@ class World {
   std::uint64_t leader_id() {
     std::uint64_t best = 0, best_term = 0;
     for (auto& [id, n] : nodes_) {
-      if (n.up() && n.node->raft().state() == StateType::kLeader && n.node->raft().term() >= best_term) {
+      if (n.up() && n.node->raft().state() == StateType::kLeader &&
+          n.node->raft().term() >= best_term) {
         best = id;
         best_term = n.node->raft().term();
       }
@@ -284,7 +295,8 @@ class World {
       cc.set_node_id(next_spare_);
     } else if (op == 1 && !learners.empty()) {
       // Promote a learner that has caught up (what the server will check through status()).
-      std::uint64_t id = *std::next(learners.begin(), static_cast<long>(rng_.below(learners.size())));
+      std::uint64_t id =
+          *std::next(learners.begin(), static_cast<long>(rng_.below(learners.size())));
       auto it = st.progress.find(id);
       if (it == st.progress.end() || it->second.match + 10 < st.hard_state.commit()) return;
       cc.set_type(raftpb::ConfChangeAddNode);
@@ -375,15 +387,17 @@ class World {
     if (!to.up() || to.removed || blocked(m.from(), m.to())) {
       ++result_.stats.dropped;
       if (from && from->up()) {
-        if (snap) from->node->report_snapshot(m.to(), false);
-        else if (rng_.chance(100000)) from->node->report_unreachable(m.to());
+        if (snap)
+          from->node->report_snapshot(m.to(), false);
+        else if (rng_.chance(100000))
+          from->node->report_unreachable(m.to());
       }
       return;
     }
     if (opt_.verbose) {
-      log("deliver %s %llu->%llu term=%llu idx=%llu lt=%llu n=%d commit=%llu rej=%d", type_name(m.type()),
-          ull(m.from()), ull(m.to()), ull(m.term()), ull(m.index()), ull(m.log_term()),
-          m.entries_size(), ull(m.commit()), m.reject() ? 1 : 0);
+      log("deliver %s %llu->%llu term=%llu idx=%llu lt=%llu n=%d commit=%llu rej=%d",
+          type_name(m.type()), ull(m.from()), ull(m.to()), ull(m.term()), ull(m.index()),
+          ull(m.log_term()), m.entries_size(), ull(m.commit()), m.reject() ? 1 : 0);
     }
     const std::uint64_t to_id = m.to(), from_id = m.from();
     // A refused message (a response from a member the receiver removed) is as good as lost.
@@ -459,9 +473,9 @@ class World {
       c = Committed{true, e.term(), data_hash, n.app.hash};
       ++result_.stats.committed;
     } else if (c.term != e.term() || c.data != data_hash || c.chain != n.app.hash) {
-      return fail("state machine safety: node " + std::to_string(n.id) + " applied a different entry at index " +
-                  std::to_string(e.index()) + " (term " + std::to_string(e.term()) + " vs " +
-                  std::to_string(c.term) + ")");
+      return fail("state machine safety: node " + std::to_string(n.id) +
+                  " applied a different entry at index " + std::to_string(e.index()) + " (term " +
+                  std::to_string(e.term()) + " vs " + std::to_string(c.term) + ")");
     }
     if (e.type() == raftpb::EntryConfChange) {
       raftpb::ConfChange cc;
@@ -472,8 +486,8 @@ class World {
         ++result_.stats.removals;
       }
       if (cc.type() == raftpb::ConfChangeAddNode) ++result_.stats.promotions;
-      log("node %llu applied %s %llu at %llu", ull(n.id), raftpb::ConfChangeType_Name(cc.type()).c_str(),
-          ull(cc.node_id()), ull(e.index()));
+      log("node %llu applied %s %llu at %llu", ull(n.id),
+          raftpb::ConfChangeType_Name(cc.type()).c_str(), ull(cc.node_id()), ull(e.index()));
     }
   }
 
@@ -502,9 +516,9 @@ class World {
     if (it == read_floor_.end()) return;  // a duplicate answer of an already checked read
     ++result_.stats.reads;
     if (rs.index < it->second) {
-      fail("linearizability: node " + std::to_string(n.id) + " got read index " + std::to_string(rs.index) +
-           " for " + rs.request_ctx + " but index " + std::to_string(it->second) +
-           " was committed before the read began");
+      fail("linearizability: node " + std::to_string(n.id) + " got read index " +
+           std::to_string(rs.index) + " for " + rs.request_ctx + " but index " +
+           std::to_string(it->second) + " was committed before the read began");
     }
     read_floor_.erase(it);
   }
@@ -521,19 +535,20 @@ class World {
     if (r.state() == StateType::kLeader) {
       auto [it, fresh] = leaders_.emplace(r.term(), n.id);
       if (it->second != n.id) {
-        return fail("election safety: nodes " + std::to_string(it->second) + " and " + std::to_string(n.id) +
-                    " are both leader of term " + std::to_string(r.term()));
+        return fail("election safety: nodes " + std::to_string(it->second) + " and " +
+                    std::to_string(n.id) + " are both leader of term " + std::to_string(r.term()));
       }
       if (n.last_state != StateType::kLeader || n.last_term != r.term()) {
         ++result_.stats.elections;
-        log("node %llu becomes leader of term %llu (last %llu, commit %llu)", ull(n.id), ull(r.term()),
-            ull(r.log().last_index()), ull(r.log().committed()));
+        log("node %llu becomes leader of term %llu (last %llu, commit %llu)", ull(n.id),
+            ull(r.term()), ull(r.log().last_index()), ull(r.log().committed()));
         check_completeness(n);
       }
     }
     if (opt_.verbose && (n.last_state != r.state() || n.last_term != r.term())) {
-      log("node %llu is %s of term %llu (lead %llu, elapsed %d/%d)", ull(n.id), to_string(r.state()),
-          ull(r.term()), ull(r.lead()), r.election_elapsed(), r.randomized_election_timeout());
+      log("node %llu is %s of term %llu (lead %llu, elapsed %d/%d)", ull(n.id),
+          to_string(r.state()), ull(r.term()), ull(r.lead()), r.election_elapsed(),
+          r.randomized_election_timeout());
     }
     n.last_state = r.state();
     n.last_term = r.term();
@@ -546,7 +561,8 @@ class World {
       if (!committed_[i].known) continue;
       if (i > log.last_index() || log.term_or_zero(i) != committed_[i].term) {
         return fail("leader completeness: new leader " + std::to_string(n.id) + " of term " +
-                    std::to_string(n.node->raft().term()) + " lacks committed entry " + std::to_string(i));
+                    std::to_string(n.node->raft().term()) + " lacks committed entry " +
+                    std::to_string(i));
       }
     }
   }
@@ -586,11 +602,13 @@ class World {
       const bool member = lr.tracker().is_voter(id) || lr.tracker().is_learner(id);
       if (!member) continue;
       if (n.app.applied != lr.log().committed()) {
-        return fail("liveness: member " + std::to_string(id) + " applied " + std::to_string(n.app.applied) +
-                    " but leader " + std::to_string(l) + " committed " + std::to_string(lr.log().committed()));
+        return fail("liveness: member " + std::to_string(id) + " applied " +
+                    std::to_string(n.app.applied) + " but leader " + std::to_string(l) +
+                    " committed " + std::to_string(lr.log().committed()));
       }
       if (id != l && n.node->raft().lead() != l) {
-        return fail("liveness: member " + std::to_string(id) + " does not follow leader " + std::to_string(l));
+        return fail("liveness: member " + std::to_string(id) + " does not follow leader " +
+                    std::to_string(l));
       }
     }
     if (!proposed) return fail("liveness: the final write was never accepted");
@@ -612,7 +630,8 @@ class World {
     log("FAILURE %s", result_.failure.c_str());
     for (auto& [id, n] : nodes_) {
       if (!n.up()) {
-        log("  node %llu down (started=%d removed=%d)", ull(id), n.started ? 1 : 0, n.removed ? 1 : 0);
+        log("  node %llu down (started=%d removed=%d)", ull(id), n.started ? 1 : 0,
+            n.removed ? 1 : 0);
         continue;
       }
       const Raft& r = n.node->raft();
@@ -656,9 +675,9 @@ class World {
   int partition_until_ = -1;
   std::set<std::uint64_t> to_remove_;
   std::map<std::uint64_t, std::uint64_t> leaders_;  // term -> leader
-  test::InvariantChecker invariants_;  // checked after every step (observe)
-  std::uint64_t steps_ = 0;            // steps observed so far, to name a broken one
-  std::vector<Committed> committed_;               // index -> what was applied there
+  test::InvariantChecker invariants_;               // checked after every step (observe)
+  std::uint64_t steps_ = 0;                         // steps observed so far, to name a broken one
+  std::vector<Committed> committed_;                // index -> what was applied there
   std::map<std::string, std::uint64_t> read_floor_;
   std::uint64_t max_commit_ = 0;
   std::uint64_t proposal_seq_ = 0, read_seq_ = 0, next_spare_ = 0;

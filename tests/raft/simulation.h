@@ -25,9 +25,9 @@ namespace outpost::raft::sim {
 
 struct Options {
   std::uint64_t seed = 1;
-  int ticks = 400;           // ticks with faults
-  int calm_ticks = 200;      // fault-free ticks at the end (liveness)
-  bool verbose = false;      // print every event (for replaying a failing seed)
+  int ticks = 400;       // ticks with faults
+  int calm_ticks = 200;  // fault-free ticks at the end (liveness)
+  bool verbose = false;  // print every event (for replaying a failing seed)
 };
 
 struct Stats {

@@ -2,17 +2,17 @@
 // connections on loopback: election, replication of proposals made on any member, ReadIndex,
 // leader loss, and a restarted member catching up from its durable log.
 #define CATCH_CONFIG_MAIN
-#include <catch2/catch.hpp>
+#include "core/server/raft_node.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <thread>
 
-#include "core/server/raft_node.h"
 #include "tests/common/temp_dir.h"
 
 using namespace outpost;
@@ -141,8 +141,7 @@ TEST_CASE("three members elect one leader and apply the same entries in the same
   // Proposals through the leader and through a follower (forwarded by Raft).
   propose_all(c.get(lead), 0, 100);
   propose_all(c.get(follower), 100, 200);
-  for (auto& m : c.members)
-    REQUIRE(poll_until([&] { return m->snapshot().size() == 200; }));
+  for (auto& m : c.members) REQUIRE(poll_until([&] { return m->snapshot().size() == 200; }));
   const auto ref = c.members[0]->snapshot();
   for (auto& m : c.members) CHECK(m->snapshot() == ref);
   // Each member's own proposals stay in its order.
@@ -171,8 +170,9 @@ TEST_CASE("three members elect one leader and apply the same entries in the same
     CHECK(index >= committed);
   }
 
-  SECTION("losing the leader: the others elect a new one and keep committing; the old one "
-          "catches up after a restart") {
+  SECTION(
+      "losing the leader: the others elect a new one and keep committing; the old one "
+      "catches up after a restart") {
     c.stop(c.get(lead));
     REQUIRE(poll_until([&] {
       const uint64_t l = c.agreed_leader();

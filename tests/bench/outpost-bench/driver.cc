@@ -67,7 +67,8 @@ Connections::Connections(const std::vector<std::string>& endpoints, int conns) {
     args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 64 << 20);
     args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
     args.SetString(GRPC_ARG_PRIMARY_USER_AGENT_STRING, "outpost-bench");
-    channels_.push_back(grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+    channels_.push_back(
+        grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
     targets_.push_back(target);
   }
   const int nqueues = std::min(conns, kMaxQueues);

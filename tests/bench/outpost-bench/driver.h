@@ -64,8 +64,12 @@ class Connections {
   // Waits until every channel is connected; on failure returns a message naming the endpoint.
   std::string connect(double timeout_s);
   int size() const { return int(channels_.size()); }
-  const std::shared_ptr<grpc::Channel>& channel(int i) const { return channels_[size_t(i) % channels_.size()]; }
-  grpc::CompletionQueue* queue(int i) const { return queues_[size_t(i) % channels_.size() % queues_.size()].get(); }
+  const std::shared_ptr<grpc::Channel>& channel(int i) const {
+    return channels_[size_t(i) % channels_.size()];
+  }
+  grpc::CompletionQueue* queue(int i) const {
+    return queues_[size_t(i) % channels_.size() % queues_.size()].get();
+  }
   const std::string& endpoint(int i) const { return targets_[size_t(i) % targets_.size()]; }
   // Shuts the queues down and joins their threads. Call only when no handler will start another
   // operation (Run::wait_done returned true); idempotent.

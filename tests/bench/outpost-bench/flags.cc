@@ -26,11 +26,13 @@ struct Flag {
 
 const std::vector<Flag>& flags() {
   static const std::vector<Flag> table = {
-      {"endpoints", "*", Kind::kList, "comma separated host:port list, spread round-robin over --conns (default 127.0.0.1:2379)",
+      {"endpoints", "*", Kind::kList,
+       "comma separated host:port list, spread round-robin over --conns (default 127.0.0.1:2379)",
        [](Options& o) -> void* { return &o.endpoints; }},
       {"conns", "*", Kind::kInt, "number of gRPC connections (default 1)",
        [](Options& o) -> void* { return &o.conns; }},
-      {"clients", "*", Kind::kInt, "number of concurrent clients, multiplexed over --conns (default 1)",
+      {"clients", "*", Kind::kInt,
+       "number of concurrent clients, multiplexed over --conns (default 1)",
        [](Options& o) -> void* { return &o.clients; }},
       {"precise", "*", Kind::kBool, "print latencies with full precision",
        [](Options& o) -> void* { return &o.precise; }},
@@ -38,15 +40,19 @@ const std::vector<Flag>& flags() {
        [](Options& o) -> void* { return &o.json; }},
       {"timeout", "*", Kind::kDuration, "stop the whole run after this long (default 120s)",
        [](Options& o) -> void* { return &o.timeout_s; }},
-      {"dial-timeout", "*", Kind::kDuration, "time for every connection to become ready (default 5s)",
+      {"dial-timeout", "*", Kind::kDuration,
+       "time for every connection to become ready (default 5s)",
        [](Options& o) -> void* { return &o.dial_timeout_s; }},
-      {"total", "put range txn-put lease-keepalive", Kind::kUint, "total number of requests (default 10000)",
-       [](Options& o) -> void* { return &o.total; }},
-      {"rate", "put range txn-put", Kind::kDouble, "maximum requests per second, 0 = no limit (default 0)",
+      {"total", "put range txn-put lease-keepalive", Kind::kUint,
+       "total number of requests (default 10000)", [](Options& o) -> void* { return &o.total; }},
+      {"rate", "put range txn-put", Kind::kDouble,
+       "maximum requests per second, 0 = no limit (default 0)",
        [](Options& o) -> void* { return &o.rate; }},
-      {"key-size", "put txn-put watch-latency", Kind::kInt, "key size in bytes (default 8; watch-latency 32)",
+      {"key-size", "put txn-put watch-latency", Kind::kInt,
+       "key size in bytes (default 8; watch-latency 32)",
        [](Options& o) -> void* { return &o.key_size; }},
-      {"val-size", "put txn-put watch-latency", Kind::kInt, "value size in bytes (default 8; watch-latency 32)",
+      {"val-size", "put txn-put watch-latency", Kind::kInt,
+       "value size in bytes (default 8; watch-latency 32)",
        [](Options& o) -> void* { return &o.val_size; }},
       {"key-space-size", "put txn-put", Kind::kInt64, "maximum number of distinct keys (default 1)",
        [](Options& o) -> void* { return &o.key_space_size; }},
@@ -56,13 +62,15 @@ const std::vector<Flag>& flags() {
        [](Options& o) -> void* { return &o.txn_ops; }},
       {"consistency", "range", Kind::kString, "l (linearizable) or s (serializable) (default l)",
        [](Options& o) -> void* { return &o.consistency; }},
-      {"put-total", "watch-latency", Kind::kUint, "number of puts to the watched key (default 1000)",
+      {"put-total", "watch-latency", Kind::kUint,
+       "number of puts to the watched key (default 1000)",
        [](Options& o) -> void* { return &o.put_total; }},
       {"put-rate", "watch-latency", Kind::kDouble, "puts per second (default 100)",
        [](Options& o) -> void* { return &o.put_rate; }},
       {"watchers", "watch-latency", Kind::kInt, "number of watchers on the key (default 100)",
        [](Options& o) -> void* { return &o.watchers; }},
-      {"streams", "watch-latency", Kind::kInt, "number of watch streams the watchers share (default 10)",
+      {"streams", "watch-latency", Kind::kInt,
+       "number of watch streams the watchers share (default 10)",
        [](Options& o) -> void* { return &o.streams; }},
   };
   return table;
@@ -82,12 +90,18 @@ bool parse_duration(const std::string& s, double* out) {
   if (errno != 0 || end == s.c_str() || !std::isfinite(v) || v < 0) return false;
   std::string unit(end);
   double scale = 0;
-  if (unit.empty() || unit == "s") scale = 1;
-  else if (unit == "ms") scale = 1e-3;
-  else if (unit == "us") scale = 1e-6;
-  else if (unit == "m") scale = 60;
-  else if (unit == "h") scale = 3600;
-  else return false;
+  if (unit.empty() || unit == "s")
+    scale = 1;
+  else if (unit == "ms")
+    scale = 1e-3;
+  else if (unit == "us")
+    scale = 1e-6;
+  else if (unit == "m")
+    scale = 60;
+  else if (unit == "h")
+    scale = 3600;
+  else
+    return false;
   *out = v * scale;
   return true;
 }
@@ -99,9 +113,12 @@ std::string set_value(const Flag& f, Options& o, const std::string& value) {
   errno = 0;
   switch (f.kind) {
     case Kind::kBool:
-      if (value == "true" || value == "1") *static_cast<bool*>(p) = true;
-      else if (value == "false" || value == "0") *static_cast<bool*>(p) = false;
-      else return bad + " (want true or false)";
+      if (value == "true" || value == "1")
+        *static_cast<bool*>(p) = true;
+      else if (value == "false" || value == "0")
+        *static_cast<bool*>(p) = false;
+      else
+        return bad + " (want true or false)";
       return "";
     case Kind::kInt: {
       long long v = std::strtoll(value.c_str(), &end, 10);
@@ -119,7 +136,8 @@ std::string set_value(const Flag& f, Options& o, const std::string& value) {
     case Kind::kUint: {
       if (!value.empty() && value[0] == '-') return bad + " (want a non-negative integer)";
       unsigned long long v = std::strtoull(value.c_str(), &end, 10);
-      if (errno != 0 || value.empty() || *end != '\0') return bad + " (want a non-negative integer)";
+      if (errno != 0 || value.empty() || *end != '\0')
+        return bad + " (want a non-negative integer)";
       *static_cast<uint64_t*>(p) = v;
       return "";
     }
@@ -134,9 +152,7 @@ std::string set_value(const Flag& f, Options& o, const std::string& value) {
       if (!parse_duration(value, static_cast<double*>(p)))
         return bad + " (want a duration such as 30s, 500ms, 2m)";
       return "";
-    case Kind::kString:
-      *static_cast<std::string*>(p) = value;
-      return "";
+    case Kind::kString: *static_cast<std::string*>(p) = value; return "";
     case Kind::kList: {
       auto* list = static_cast<std::vector<std::string>*>(p);
       list->clear();
@@ -177,7 +193,8 @@ std::string validate(Options& o) {
     return o.command + " takes no positional arguments, got \"" + o.args[0] + "\"";
   }
   if (o.command == "txn-put") {
-    if (o.txn_ops < 1) return "expected positive --txn-ops, got (" + std::to_string(o.txn_ops) + ")";
+    if (o.txn_ops < 1)
+      return "expected positive --txn-ops, got (" + std::to_string(o.txn_ops) + ")";
     if (o.txn_ops > o.key_space_size)
       return "expected --txn-ops no larger than --key-space-size, got txn-ops(" +
              std::to_string(o.txn_ops) + ") key-space-size(" + std::to_string(o.key_space_size) +
@@ -209,8 +226,10 @@ ParseResult parse_options(const std::vector<std::string>& argv) {
       return r;
     }
     if (a.size() < 2 || a[0] != '-') {
-      if (o.command.empty()) o.command = a;
-      else o.args.push_back(a);
+      if (o.command.empty())
+        o.command = a;
+      else
+        o.args.push_back(a);
       continue;
     }
     std::string body = a.substr(a[1] == '-' ? 2 : 1);
@@ -278,9 +297,8 @@ std::string usage() {
     if (std::string(f.commands) != "*") line += " [" + std::string(f.commands) + "]";
     s += line + "\n";
   }
-  s +=
-      "\nExit status: 0 every request succeeded; 1 errors, a timeout or no connection;\n"
-      "2 bad command line; 3 the server does not support the API (UNIMPLEMENTED).\n";
+  s += "\nExit status: 0 every request succeeded; 1 errors, a timeout or no connection;\n"
+       "2 bad command line; 3 the server does not support the API (UNIMPLEMENTED).\n";
   return s;
 }
 

@@ -18,15 +18,15 @@ struct Options {
   std::vector<std::string> endpoints{"127.0.0.1:2379"};  // host:port, http:// prefix allowed
   int conns = 1;
   int clients = 1;
-  bool precise = false;      // print latencies with %g instead of %4.4f
-  bool json = false;         // print one JSON object instead of the human report
-  double timeout_s = 120;    // the whole run stops after this, whatever is left
-  double dial_timeout_s = 5; // every connection must be ready within this
+  bool precise = false;       // print latencies with %g instead of %4.4f
+  bool json = false;          // print one JSON object instead of the human report
+  double timeout_s = 120;     // the whole run stops after this, whatever is left
+  double dial_timeout_s = 5;  // every connection must be ready within this
 
   // put, txn-put, range, lease-keepalive.
   uint64_t total = 10000;
-  double rate = 0;           // requests per second over all clients; 0 = no limit
-  int key_size = -1;         // -1: the command's default (8, or 32 for watch-latency)
+  double rate = 0;    // requests per second over all clients; 0 = no limit
+  int key_size = -1;  // -1: the command's default (8, or 32 for watch-latency)
   int val_size = -1;
   int64_t key_space_size = 1;
   bool sequential_keys = false;

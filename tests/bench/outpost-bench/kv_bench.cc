@@ -90,7 +90,8 @@ class UnaryClient final : public Handler {
 };
 
 template <class Req, class Resp>
-int run_unary(const Options& o, const std::string& op, typename UnaryClient<Req, Resp>::Prepare prepare,
+int run_unary(const Options& o, const std::string& op,
+              typename UnaryClient<Req, Resp>::Prepare prepare,
               typename UnaryClient<Req, Resp>::Make make, const std::string& note) {
   Connections conns(o.endpoints, o.conns);
   if (std::string err = conns.connect(o.dial_timeout_s); !err.empty()) {
@@ -137,8 +138,8 @@ int run_put(const Options& o) {
     req->set_key(varint_key(k, o.key_size));
     req->set_value(value);
   };
-  return run_unary<etcdserverpb::PutRequest, etcdserverpb::PutResponse>(o, "put", &KV::Stub::PrepareAsyncPut,
-                                                                       make, "");
+  return run_unary<etcdserverpb::PutRequest, etcdserverpb::PutResponse>(
+      o, "put", &KV::Stub::PrepareAsyncPut, make, "");
 }
 
 int run_range(const Options& o) {
@@ -158,14 +159,15 @@ int run_txn_put(const Options& o) {
   auto make = [&o, value](uint64_t index, std::mt19937_64&, etcdserverpb::TxnRequest* req) {
     req->Clear();
     for (int j = 0; j < o.txn_ops; ++j) {
-      const int64_t k = int64_t((index * uint64_t(o.txn_ops) + uint64_t(j)) % uint64_t(o.key_space_size));
+      const int64_t k =
+          int64_t((index * uint64_t(o.txn_ops) + uint64_t(j)) % uint64_t(o.key_space_size));
       auto* put = req->add_success()->mutable_request_put();
       put->set_key(varint_key(k, o.key_size));
       put->set_value(value);
     }
   };
-  return run_unary<etcdserverpb::TxnRequest, etcdserverpb::TxnResponse>(o, "txn-put", &KV::Stub::PrepareAsyncTxn,
-                                                                       make, "");
+  return run_unary<etcdserverpb::TxnRequest, etcdserverpb::TxnResponse>(
+      o, "txn-put", &KV::Stub::PrepareAsyncTxn, make, "");
 }
 
 }  // namespace outpost::bench

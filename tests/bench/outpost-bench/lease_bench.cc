@@ -38,7 +38,8 @@ class KeepAliveClient final : public Handler {
       case kRead:
         if (!ok) return finish();
         if (response_.ttl() <= 0) {
-          run_.error("lease keepalive: lease " + std::to_string(id_) + " not found or expired (TTL 0)");
+          run_.error("lease keepalive: lease " + std::to_string(id_) +
+                     " not found or expired (TTL 0)");
         } else {
           latencies.push_back(seconds_between(start_, Clock::now()));
         }
@@ -54,8 +55,10 @@ class KeepAliveClient final : public Handler {
 
   void on_grant() {
     if (!status_.ok()) {
-      if (status_.error_code() == grpc::StatusCode::UNIMPLEMENTED) run_.unsupported(describe(status_));
-      else run_.error("LeaseGrant: " + describe(status_));
+      if (status_.error_code() == grpc::StatusCode::UNIMPLEMENTED)
+        run_.unsupported(describe(status_));
+      else
+        run_.error("LeaseGrant: " + describe(status_));
       run_.client_done();
       return;
     }
@@ -87,9 +90,12 @@ class KeepAliveClient final : public Handler {
 
   void on_finish() {
     if (!closing_) {
-      if (status_.error_code() == grpc::StatusCode::UNIMPLEMENTED) run_.unsupported(describe(status_));
-      else if (status_.ok()) run_.error("lease keepalive stream closed by the server");
-      else run_.error(describe(status_));
+      if (status_.error_code() == grpc::StatusCode::UNIMPLEMENTED)
+        run_.unsupported(describe(status_));
+      else if (status_.ok())
+        run_.error("lease keepalive stream closed by the server");
+      else
+        run_.error(describe(status_));
     }
     run_.client_done();
   }
@@ -131,7 +137,8 @@ int run_lease_keepalive(const Options& o) {
   std::vector<std::unique_ptr<KeepAliveClient>> clients;
   for (int c = 0; c < o.clients; ++c) {
     const int conn = c % conns.size();
-    clients.push_back(std::make_unique<KeepAliveClient>(run, stubs[size_t(conn)].get(), conns.queue(conn)));
+    clients.push_back(
+        std::make_unique<KeepAliveClient>(run, stubs[size_t(conn)].get(), conns.queue(conn)));
   }
   for (auto& c : clients) c->begin();
   finish_clients(run, conns);

@@ -22,10 +22,11 @@ int main(int argc, char** argv) {
   }
   const Options& o = parsed.options;
   if (size_t(o.conns) < o.endpoints.size())
-    std::fprintf(stderr,
-                 "outpost-bench: warning: --conns %d < %zu endpoints; connection i goes to endpoint "
-                 "i %% %zu, so only the first %d endpoints get traffic\n",
-                 o.conns, o.endpoints.size(), o.endpoints.size(), o.conns);
+    std::fprintf(
+        stderr,
+        "outpost-bench: warning: --conns %d < %zu endpoints; connection i goes to endpoint "
+        "i %% %zu, so only the first %d endpoints get traffic\n",
+        o.conns, o.endpoints.size(), o.endpoints.size(), o.conns);
   if (o.command == "put") return run_put(o);
   if (o.command == "range") return run_range(o);
   if (o.command == "txn-put") return run_txn_put(o);

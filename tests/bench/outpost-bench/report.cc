@@ -104,7 +104,8 @@ std::string format_report(const RunResult& r, const Stats& s, bool precise) {
     out += "\nLatency distribution:\n";
     for (size_t i = 0; i < kPercentileCount; ++i) {
       if (s.percentiles[i] > 0)
-        out += "  " + fmt("%g", kPercentiles[i]) + "% in " + secs(s.percentiles[i], precise) + ".\n";
+        out +=
+            "  " + fmt("%g", kPercentiles[i]) + "% in " + secs(s.percentiles[i], precise) + ".\n";
     }
   } else {
     out += "\nNo request succeeded.\n";

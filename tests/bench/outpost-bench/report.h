@@ -18,12 +18,12 @@ struct RunResult {
   std::string op;
   int clients = 0;
   int conns = 0;
-  uint64_t total = 0;           // requests asked for (--total, or puts × watchers)
-  double seconds = 0;           // wall time of the measured phase
-  std::vector<double> latencies;  // seconds, one per successful request (any order)
+  uint64_t total = 0;                      // requests asked for (--total, or puts × watchers)
+  double seconds = 0;                      // wall time of the measured phase
+  std::vector<double> latencies;           // seconds, one per successful request (any order)
   std::map<std::string, uint64_t> errors;  // message -> count
-  bool timed_out = false;       // --timeout ended the run early
-  std::string note;             // extra line for the report, e.g. what was measured
+  bool timed_out = false;                  // --timeout ended the run early
+  std::string note;                        // extra line for the report, e.g. what was measured
 };
 
 // Computed once from a RunResult (sorts its latencies).

@@ -63,7 +63,12 @@ class WatchStream final : public Handler {
  public:
   WatchStream(Run& run, Events& events, Watch::Stub* stub, grpc::CompletionQueue* cq,
               std::string key, int watchers)
-      : run_(run), events_(events), stub_(stub), cq_(cq), key_(std::move(key)), to_create_(watchers) {}
+      : run_(run),
+        events_(events),
+        stub_(stub),
+        cq_(cq),
+        key_(std::move(key)),
+        to_create_(watchers) {}
 
   void begin() {
     context_.set_deadline(to_system(run_.deadline()));
@@ -99,9 +104,12 @@ class WatchStream final : public Handler {
       case kFinish:
         finished_ = true;
         if (!closing_.load()) {
-          if (status_.error_code() == grpc::StatusCode::UNIMPLEMENTED) run_.unsupported(describe(status_));
-          else if (status_.ok()) run_.error("watch stream closed by the server");
-          else run_.error("watch stream: " + describe(status_));
+          if (status_.error_code() == grpc::StatusCode::UNIMPLEMENTED)
+            run_.unsupported(describe(status_));
+          else if (status_.ok())
+            run_.error("watch stream closed by the server");
+          else
+            run_.error("watch stream: " + describe(status_));
           run_.stop();  // a lost stream means lost watchers: the numbers would be meaningless
           events_.poke();
         }
@@ -125,8 +133,9 @@ class WatchStream final : public Handler {
     const auto now = Clock::now();
     if (response_.created()) events_.created();
     if (response_.canceled()) {
-      run_.error("watch canceled by the server: " +
-                 (response_.cancel_reason().empty() ? std::string("(no reason given)") : response_.cancel_reason()));
+      run_.error("watch canceled by the server: " + (response_.cancel_reason().empty()
+                                                         ? std::string("(no reason given)")
+                                                         : response_.cancel_reason()));
       events_.poke();
     }
     for (const auto& ev : response_.events()) events_.arrived(ev.kv().mod_revision(), now);
@@ -147,7 +156,9 @@ class WatchStream final : public Handler {
   bool finished_ = false;
   std::atomic<bool> closing_{false};
   grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientAsyncReaderWriter<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>> stream_;
+  std::unique_ptr<
+      grpc::ClientAsyncReaderWriter<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>>
+      stream_;
   etcdserverpb::WatchResponse response_;
   grpc::Status status_;
   Tag start_tag_{this, kStart};

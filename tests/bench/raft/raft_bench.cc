@@ -143,7 +143,8 @@ Result run(std::uint64_t total, std::size_t payload, std::uint64_t batch) {
   for (auto& [id, n] : nodes) {
     if (n.applied_normal != total) {
       std::fprintf(stderr, "node %llu applied %llu of %llu\n", static_cast<unsigned long long>(id),
-                   static_cast<unsigned long long>(n.applied_normal), static_cast<unsigned long long>(total));
+                   static_cast<unsigned long long>(n.applied_normal),
+                   static_cast<unsigned long long>(total));
       std::exit(1);
     }
   }
@@ -158,9 +159,12 @@ int main(int argc, char** argv) {
   std::vector<std::uint64_t> batches;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--total" && i + 1 < argc) total = std::strtoull(argv[++i], nullptr, 10);
-    else if (a == "--payload" && i + 1 < argc) payload = std::strtoull(argv[++i], nullptr, 10);
-    else if (a == "--batch" && i + 1 < argc) batches.push_back(std::strtoull(argv[++i], nullptr, 10));
+    if (a == "--total" && i + 1 < argc)
+      total = std::strtoull(argv[++i], nullptr, 10);
+    else if (a == "--payload" && i + 1 < argc)
+      payload = std::strtoull(argv[++i], nullptr, 10);
+    else if (a == "--batch" && i + 1 < argc)
+      batches.push_back(std::strtoull(argv[++i], nullptr, 10));
     else {
       std::fprintf(stderr, "usage: %s [--total N] [--payload BYTES] [--batch B ...]\n", argv[0]);
       return 2;

@@ -46,8 +46,12 @@ class Writer {
   // `initial`: every key of the key set as it is before the first write (the model's start).
   Writer(int index, const Args& a, std::shared_ptr<grpc::Channel> ch, int ops,
          const std::map<std::string, Kv>& initial)
-      : index_(index), prefix_(a.prefix), first_(index * (a.keys / a.writers)),
-        count_(a.keys / a.writers), ops_(ops), rng_(uint64_t(a.seed) * 1000003u + uint64_t(index)),
+      : index_(index),
+        prefix_(a.prefix),
+        first_(index * (a.keys / a.writers)),
+        count_(a.keys / a.writers),
+        ops_(ops),
+        rng_(uint64_t(a.seed) * 1000003u + uint64_t(index)),
         kv_(KV::NewStub(ch)) {
     for (int i = 0; i < count_; ++i)
       if (auto it = initial.find(key(i)); it != initial.end()) state_.insert(*it);
@@ -128,8 +132,10 @@ class Writer {
 
   void one(int) {
     const int r = int(rng_() % 100);
-    if (r < 55) do_put();
-    else if (r < 70) do_delete(pick(), 1);
+    if (r < 55)
+      do_put();
+    else if (r < 70)
+      do_delete(pick(), 1);
     else if (r < 80) {
       const int n = 2 + int(rng_() % 5);
       const int a = int(rng_() % uint64_t(count_ - n + 1));
@@ -171,7 +177,8 @@ class Writer {
     if (!st.ok()) return fail("DeleteRange " + key(a) + ": " + st.error_message());
     if (resp.deleted() != int64_t(evs.size()))
       return fail("DeleteRange [" + key(a) + ", +" + std::to_string(n) + ") deleted " +
-                  std::to_string(resp.deleted()) + ", the model says " + std::to_string(evs.size()));
+                  std::to_string(resp.deleted()) + ", the model says " +
+                  std::to_string(evs.size()));
     commit(resp.header().revision(), std::move(evs));
   }
 
@@ -240,7 +247,7 @@ struct Watcher {
   Spec spec;
   int64_t id = -1;
   bool created = false;
-  std::string error;                     // refused, cancelled, unknown id
+  std::string error;  // refused, cancelled, unknown id
   std::vector<std::vector<Ev>> responses;
   std::vector<int64_t> header_revs;
   std::atomic<int64_t> last_rev{0};
@@ -294,7 +301,8 @@ void read_stream(FanoutStream* s) {
     }
     auto it = s->by_id.find(r.watch_id());
     if (it == s->by_id.end()) {
-      if (s->error.empty()) s->error = "response for unknown watch id " + std::to_string(r.watch_id());
+      if (s->error.empty())
+        s->error = "response for unknown watch id " + std::to_string(r.watch_id());
       continue;
     }
     Watcher* w = it->second;
@@ -315,13 +323,17 @@ void read_stream(FanoutStream* s) {
   }
   const grpc::Status st = s->rw->Finish();
   if (!s->closing.load() && s->error.empty())
-    s->error = "stream ended by the server: code=" + std::to_string(int(st.error_code())) + " " + st.error_message();
+    s->error = "stream ended by the server: code=" + std::to_string(int(st.error_code())) + " " +
+               st.error_message();
   s->ended.store(true);
 }
 
 // The check kinds, each counted per group.
-const char* const kChecks[] = {"not_created", "cancelled_or_stream_error", "missing", "duplicate",
-                               "unexpected", "order", "split", "kv_mismatch", "header_revision"};
+const char* const kChecks[] = {"not_created",    "cancelled_or_stream_error",
+                               "missing",        "duplicate",
+                               "unexpected",     "order",
+                               "split",          "kv_mismatch",
+                               "header_revision"};
 
 struct GroupResult {
   std::string name;
@@ -334,13 +346,16 @@ struct GroupResult {
 // Checks one watcher against the global revision list; returns the failing checks, with a
 // message for each (the first occurrence).
 std::map<std::string, std::string> check_watcher(const Watcher& w, const std::vector<Revision>& all,
-                                                 int64_t* expected_events, int64_t* received_events) {
+                                                 int64_t* expected_events,
+                                                 int64_t* received_events) {
   std::map<std::string, std::string> fail;
   auto note = [&](const std::string& check, const std::string& msg) {
     if (!fail.count(check)) fail[check] = msg;
   };
-  if (!w.created) note("not_created", w.error.empty() ? "no created response" : w.error);
-  else if (!w.error.empty()) note("cancelled_or_stream_error", w.error);
+  if (!w.created)
+    note("not_created", w.error.empty() ? "no created response" : w.error);
+  else if (!w.error.empty())
+    note("cancelled_or_stream_error", w.error);
 
   // Expected revisions of this watcher.
   std::vector<Revision> exp;
@@ -372,7 +387,8 @@ std::map<std::string, std::string> check_watcher(const Watcher& w, const std::ve
     *received_events += int64_t(resp.size());
     if (w.header_revs[ri] < resp.back().kv.mod)
       note("header_revision", "response header revision " + std::to_string(w.header_revs[ri]) +
-                                  " below its last event's revision " + std::to_string(resp.back().kv.mod));
+                                  " below its last event's revision " +
+                                  std::to_string(resp.back().kv.mod));
     size_t i = 0;
     while (i < resp.size()) {
       const int64_t rev = resp[i].kv.mod;
@@ -381,25 +397,27 @@ std::map<std::string, std::string> check_watcher(const Watcher& w, const std::ve
       const std::vector<Ev> group(resp.begin() + long(i), resp.begin() + long(j));
       // Revisions in one response and across responses only go up.
       if (rev < last && !(find(rev) >= 0 && got[size_t(find(rev))] > 0))
-        note("order", "revision " + std::to_string(rev) + " after revision " + std::to_string(last) +
-                          " (response " + std::to_string(ri) + ")");
+        note("order", "revision " + std::to_string(rev) + " after revision " +
+                          std::to_string(last) + " (response " + std::to_string(ri) + ")");
       const long idx = find(rev);
       if (idx < 0) {
-        note("unexpected", "event(s) at revision " + std::to_string(rev) + " this watcher does not cover, e.g. " +
-                               describe(group[0]));
+        note("unexpected", "event(s) at revision " + std::to_string(rev) +
+                               " this watcher does not cover, e.g. " + describe(group[0]));
       } else {
         const auto& want = exp[size_t(idx)].evs;
         if (got[size_t(idx)] > 0) {
           // Seen before: a split revision if the two parts add up, else a duplicate.
           if (rev == last && group.size() < want.size())
-            note("split", "revision " + std::to_string(rev) + " spread over more than one response");
+            note("split",
+                 "revision " + std::to_string(rev) + " spread over more than one response");
           else
             note("duplicate", "revision " + std::to_string(rev) + " delivered again (response " +
                                   std::to_string(ri) + "): " + describe(group[0]));
         } else if (group.size() < want.size() &&
                    std::equal(group.begin(), group.end(), want.begin())) {
-          note("split", "revision " + std::to_string(rev) + ": only " + std::to_string(group.size()) +
-                            " of its " + std::to_string(want.size()) + " events in response " +
+          note("split", "revision " + std::to_string(rev) + ": only " +
+                            std::to_string(group.size()) + " of its " +
+                            std::to_string(want.size()) + " events in response " +
                             std::to_string(ri));
         } else if (group != want) {
           std::string detail;
@@ -411,8 +429,9 @@ std::map<std::string, std::string> check_watcher(const Watcher& w, const std::ve
               break;
             }
           }
-          note("kv_mismatch", "revision " + std::to_string(rev) + " (" + std::to_string(group.size()) +
-                                  " events, want " + std::to_string(want.size()) + "): " + detail);
+          note("kv_mismatch", "revision " + std::to_string(rev) + " (" +
+                                  std::to_string(group.size()) + " events, want " +
+                                  std::to_string(want.size()) + "): " + detail);
         }
         ++got[size_t(idx)];
       }
@@ -429,7 +448,8 @@ std::map<std::string, std::string> check_watcher(const Watcher& w, const std::ve
   }
   if (missing > 0)
     note("missing", std::to_string(missing) + " of " + std::to_string(exp.size()) +
-                        " expected revisions never delivered, the first " + std::to_string(first_missing));
+                        " expected revisions never delivered, the first " +
+                        std::to_string(first_missing));
   return fail;
 }
 
@@ -475,11 +495,13 @@ void inject_fault(const std::string& fault, const std::vector<std::unique_ptr<Wa
 
 int run_fanout(const Args& a) {
   std::vector<std::shared_ptr<grpc::Channel>> ep_channels;
-  for (size_t i = 0; i < a.endpoints.size(); ++i) ep_channels.push_back(make_channel(a.endpoints[i], int(i)));
+  for (size_t i = 0; i < a.endpoints.size(); ++i)
+    ep_channels.push_back(make_channel(a.endpoints[i], int(i)));
   std::string err;
   const int64_t start_rev = current_revision(ep_channels, &err);
   if (start_rev < 0) {
-    std::printf("{\"ok\": false, \"error\": %s}\n", json_str("no endpoint answered a Range: " + err).c_str());
+    std::printf("{\"ok\": false, \"error\": %s}\n",
+                json_str("no endpoint answered a Range: " + err).c_str());
     return 0;
   }
 
@@ -549,7 +571,8 @@ int run_fanout(const Args& a) {
   }
 
   const auto t0 = Clock::now();
-  const auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(a.timeout_s));
+  const auto deadline =
+      t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(a.timeout_s));
   for (auto& s : streams) {
     s->rw = s->stub->Watch(&s->ctx);
     s->reader = std::thread(read_stream, s.get());
@@ -622,7 +645,8 @@ int run_fanout(const Args& a) {
     for (auto& [k, v] : w->op_counts) op_counts[k] += v;
     for (auto& r : w->revisions) all.push_back(r);
   }
-  std::sort(all.begin(), all.end(), [](const Revision& x, const Revision& y) { return x.rev < y.rev; });
+  std::sort(all.begin(), all.end(),
+            [](const Revision& x, const Revision& y) { return x.rev < y.rev; });
   for (size_t i = 1; i < all.size(); ++i)
     if (all[i].rev == all[i - 1].rev && write_error.empty())
       write_error = "two writes answered with the same revision " + std::to_string(all[i].rev);
@@ -633,7 +657,8 @@ int run_fanout(const Args& a) {
   // Wait for every watcher's last expected revision.
   for (auto& w : watchers) {
     for (auto it = all.rbegin(); it != all.rend(); ++it) {
-      if (std::any_of(it->evs.begin(), it->evs.end(), [&](const Ev& e) { return w->spec.matches(e.kv.key); })) {
+      if (std::any_of(it->evs.begin(), it->evs.end(),
+                      [&](const Ev& e) { return w->spec.matches(e.kv.key); })) {
         w->last_expected = it->rev;
         break;
       }
@@ -682,7 +707,8 @@ int run_fanout(const Args& a) {
     if (!s->error.empty()) {
       ++g.checks["cancelled_or_stream_error"];
       if (failures.size() < 30)
-        failures.push_back(s->group + " stream " + std::to_string(s->index) + " (" + s->endpoint + "): " + s->error);
+        failures.push_back(s->group + " stream " + std::to_string(s->index) + " (" + s->endpoint +
+                           "): " + s->error);
     }
     for (Watcher* w : s->watchers) {
       g.responses += int64_t(w->responses.size());
@@ -691,8 +717,9 @@ int run_fanout(const Args& a) {
       for (const auto& [check, msg] : fails) {
         ++g.checks[check];
         if (failures.size() < 30)
-          failures.push_back(s->group + " stream " + std::to_string(s->index) + " (" + s->endpoint + ") watcher " +
-                             std::to_string(w->global) + " (" + w->spec.describe() + ") " + check + ": " + msg);
+          failures.push_back(s->group + " stream " + std::to_string(s->index) + " (" + s->endpoint +
+                             ") watcher " + std::to_string(w->global) + " (" + w->spec.describe() +
+                             ") " + check + ": " + msg);
       }
     }
   }
@@ -700,18 +727,20 @@ int run_fanout(const Args& a) {
   for (auto& g : groups) ok = ok && g.watchers_ok == g.watchers && g.expected == g.received;
 
   std::ostringstream o;
-  o << "{\"ok\": " << (ok ? "true" : "false") << ", \"start_rev\": " << start_rev << ", \"last_rev\": " << last_rev
-    << ", \"writes\": " << writes_done << ", \"writes_wanted\": " << a.writes
-    << ", \"write_error\": " << json_str(write_error) << ", \"revisions\": " << all.size()
-    << ", \"events_written\": " << events_written << ", \"ops\": {";
+  o << "{\"ok\": " << (ok ? "true" : "false") << ", \"start_rev\": " << start_rev
+    << ", \"last_rev\": " << last_rev << ", \"writes\": " << writes_done
+    << ", \"writes_wanted\": " << a.writes << ", \"write_error\": " << json_str(write_error)
+    << ", \"revisions\": " << all.size() << ", \"events_written\": " << events_written
+    << ", \"ops\": {";
   bool first = true;
   for (auto& [k, v] : op_counts) {
     o << (first ? "" : ", ") << json_str(k) << ": " << v;
     first = false;
   }
-  o << "}, \"watchers\": " << total << ", \"created\": " << g_created.load() << ", \"refused\": " << g_refused.load()
-    << ", \"create_seconds\": " << create_seconds << ", \"write_seconds\": " << write_seconds
-    << ", \"catch_up_seconds\": " << catch_up_seconds << ", \"groups\": [";
+  o << "}, \"watchers\": " << total << ", \"created\": " << g_created.load()
+    << ", \"refused\": " << g_refused.load() << ", \"create_seconds\": " << create_seconds
+    << ", \"write_seconds\": " << write_seconds << ", \"catch_up_seconds\": " << catch_up_seconds
+    << ", \"groups\": [";
   for (size_t i = 0; i < groups.size(); ++i) {
     const auto& g = groups[i];
     o << (i ? ", " : "") << "{\"name\": " << json_str(g.name) << ", \"streams\": " << g.streams

@@ -36,14 +36,21 @@ struct Recorded {
 
 class FollowWatcher {
  public:
-  FollowWatcher(std::string name, std::vector<std::string> eps, bool require_leader, std::string prefix,
-                int64_t start_rev, Clock::time_point t0)
-      : name_(std::move(name)), eps_(std::move(eps)), require_leader_(require_leader),
-        prefix_(std::move(prefix)), start_rev_(start_rev), t0_(t0) {
-    for (size_t i = 0; i < eps_.size(); ++i) stubs_.push_back(Watch::NewStub(make_channel(eps_[i], 200 + int(i))));
+  FollowWatcher(std::string name, std::vector<std::string> eps, bool require_leader,
+                std::string prefix, int64_t start_rev, Clock::time_point t0)
+      : name_(std::move(name)),
+        eps_(std::move(eps)),
+        require_leader_(require_leader),
+        prefix_(std::move(prefix)),
+        start_rev_(start_rev),
+        t0_(t0) {
+    for (size_t i = 0; i < eps_.size(); ++i)
+      stubs_.push_back(Watch::NewStub(make_channel(eps_[i], 200 + int(i))));
   }
 
-  void start() { thread_ = std::thread([this] { loop(); }); }
+  void start() {
+    thread_ = std::thread([this] { loop(); });
+  }
 
   void stop() {
     stop_.store(true);
@@ -73,22 +80,24 @@ class FollowWatcher {
   std::string json() {
     std::lock_guard<std::mutex> l(mu_);
     std::ostringstream o;
-    o << "{\"name\": " << json_str(name_) << ", \"require_leader\": " << (require_leader_ ? "true" : "false")
+    o << "{\"name\": " << json_str(name_)
+      << ", \"require_leader\": " << (require_leader_ ? "true" : "false")
       << ", \"start_rev\": " << start_rev_ << ", \"last_rev\": " << last_rev_.load()
-      << ", \"responses\": " << responses_
-      << ", \"error\": " << json_str(error_) << ", \"attempts\": [";
+      << ", \"responses\": " << responses_ << ", \"error\": " << json_str(error_)
+      << ", \"attempts\": [";
     for (size_t i = 0; i < attempts_.size(); ++i) {
       const auto& a = attempts_[i];
       o << (i ? ", " : "") << "{\"t\": " << a.t << ", \"endpoint\": " << json_str(a.endpoint)
         << ", \"start_rev\": " << a.start_rev << ", \"last_seen\": " << a.last_seen
-        << ", \"created\": " << (a.created ? "true" : "false") << ", \"ended\": " << json_str(a.ended) << "}";
+        << ", \"created\": " << (a.created ? "true" : "false")
+        << ", \"ended\": " << json_str(a.ended) << "}";
     }
     o << "], \"events\": [";
     for (size_t i = 0; i < events_.size(); ++i) {
       const auto& r = events_[i];
-      o << (i ? ", " : "") << "[" << r.rev << ", " << r.ev.type << ", " << json_str(r.ev.kv.key) << ", "
-        << json_str(r.ev.kv.value) << ", " << r.ev.kv.create << ", " << r.ev.kv.version << ", " << r.ev.kv.lease
-        << ", " << r.response << "]";
+      o << (i ? ", " : "") << "[" << r.rev << ", " << r.ev.type << ", " << json_str(r.ev.kv.key)
+        << ", " << json_str(r.ev.kv.value) << ", " << r.ev.kv.create << ", " << r.ev.kv.version
+        << ", " << r.ev.kv.lease << ", " << r.response << "]";
     }
     o << "]}";
     return o.str();
@@ -150,9 +159,11 @@ class FollowWatcher {
           continue;
         }
         std::lock_guard<std::mutex> l(mu_);
-        for (const auto& e : r.events()) events_.push_back(Recorded{e.kv().mod_revision(), from_pb(e), responses_});
+        for (const auto& e : r.events())
+          events_.push_back(Recorded{e.kv().mod_revision(), from_pb(e), responses_});
         ++responses_;
-        last_rev_.store(std::max(last_rev_.load(), int64_t(r.events(r.events_size() - 1).kv().mod_revision())));
+        last_rev_.store(
+            std::max(last_rev_.load(), int64_t(r.events(r.events_size() - 1).kv().mod_revision())));
       }
       {
         std::lock_guard<std::mutex> l(mu_);
@@ -165,8 +176,8 @@ class FollowWatcher {
         ctx_ = nullptr;
         if (ended.empty())
           ended = stop_.load() ? "stopped"
-                               : "stream ended: code=" + std::to_string(int(st.error_code())) + " " +
-                                     st.error_message();
+                               : "stream ended: code=" + std::to_string(int(st.error_code())) +
+                                     " " + st.error_message();
         attempts_.back().ended = ended;
       }
       if (stop_.load()) break;
@@ -207,7 +218,9 @@ class FollowWriter {
     for (size_t i = 0; i < eps_.size(); ++i)
       stubs_.push_back(KV::NewStub(make_channel(eps_[i], 300 + index * 10 + int(i))));
   }
-  void start(const std::atomic<bool>& stop) { thread_ = std::thread([this, &stop] { loop(stop); }); }
+  void start(const std::atomic<bool>& stop) {
+    thread_ = std::thread([this, &stop] { loop(stop); });
+  }
   void join() { thread_.join(); }
 
   std::mutex mu;
@@ -235,7 +248,8 @@ class FollowWriter {
         acked.push_back(Acked{k, v, resp.header().revision()});
       } else {
         ++failed;
-        if (errors.size() < 5) errors.push_back(eps_[pos % eps_.size()] + ": " + st.error_message());
+        if (errors.size() < 5)
+          errors.push_back(eps_[pos % eps_.size()] + ": " + st.error_message());
         ++pos;  // try the next member
         mu.unlock();
         std::this_thread::sleep_for(std::chrono::milliseconds(50));  // a client's retry backoff
@@ -256,11 +270,13 @@ class FollowWriter {
 int run_follow(const Args& a) {
   const auto t0 = Clock::now();
   std::vector<std::shared_ptr<grpc::Channel>> all_channels;
-  for (size_t i = 0; i < a.endpoints.size(); ++i) all_channels.push_back(make_channel(a.endpoints[i], 400 + int(i)));
+  for (size_t i = 0; i < a.endpoints.size(); ++i)
+    all_channels.push_back(make_channel(a.endpoints[i], 400 + int(i)));
   std::string err;
   const int64_t start_rev = current_revision(all_channels, &err);
   if (start_rev < 0) {
-    std::printf("{\"result\": {\"error\": %s}}\n", json_str("no endpoint answered a Range: " + err).c_str());
+    std::printf("{\"result\": {\"error\": %s}}\n",
+                json_str("no endpoint answered a Range: " + err).c_str());
     return 0;
   }
   std::vector<std::unique_ptr<FollowWatcher>> watchers;
@@ -270,11 +286,12 @@ int run_follow(const Args& a) {
       usage("bad --watcher " + spec);
     std::vector<std::string> eps;
     for (int i : parse_indexes(parts[1], a.endpoints.size())) eps.push_back(a.endpoints[size_t(i)]);
-    watchers.push_back(
-        std::make_unique<FollowWatcher>(parts[0], eps, parts.size() == 3, a.prefix, start_rev + 1, t0));
+    watchers.push_back(std::make_unique<FollowWatcher>(parts[0], eps, parts.size() == 3, a.prefix,
+                                                       start_rev + 1, t0));
   }
   for (auto& w : watchers) w->start();
-  const auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(a.timeout_s));
+  const auto deadline =
+      t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(a.timeout_s));
   while (Clock::now() < deadline &&
          !std::all_of(watchers.begin(), watchers.end(), [](auto& w) { return w->created_once(); }))
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -289,7 +306,8 @@ int run_follow(const Args& a) {
   }
   std::atomic<bool> stop_writers{false};
   std::vector<std::unique_ptr<FollowWriter>> writers;
-  for (int w = 0; w < a.writers; ++w) writers.push_back(std::make_unique<FollowWriter>(w, a.prefix, weps));
+  for (int w = 0; w < a.writers; ++w)
+    writers.push_back(std::make_unique<FollowWriter>(w, a.prefix, weps));
   for (auto& w : writers) w->start(stop_writers);
 
   std::atomic<bool> stop_requested{false};
@@ -310,10 +328,11 @@ int run_follow(const Args& a) {
       acked += w->acked.size();
       failed += w->failed;
     }
-    o << "{\"status\": {\"t\": " << since(t0) << ", \"acked\": " << acked << ", \"failed\": " << failed
-      << ", \"watchers\": {";
+    o << "{\"status\": {\"t\": " << since(t0) << ", \"acked\": " << acked
+      << ", \"failed\": " << failed << ", \"watchers\": {";
     for (size_t i = 0; i < watchers.size(); ++i)
-      o << (i ? ", " : "") << json_str(watchers[i]->name()) << ": {\"last_rev\": " << watchers[i]->last_rev()
+      o << (i ? ", " : "") << json_str(watchers[i]->name())
+        << ": {\"last_rev\": " << watchers[i]->last_rev()
         << ", \"attempts\": " << watchers[i]->attempts() << "}";
     o << "}}}";
     std::printf("%s\n", o.str().c_str());
@@ -321,14 +340,16 @@ int run_follow(const Args& a) {
   };
   while (!stop_requested.load() && Clock::now() < deadline) {
     status();
-    for (int i = 0; i < 20 && !stop_requested.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (int i = 0; i < 20 && !stop_requested.load(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   stop_writers.store(true);
   for (auto& w : writers) w->join();
   const double stopped_at = since(t0);
   const int64_t final_rev = current_revision(wchannels, &err);
-  while (Clock::now() < deadline &&
-         !std::all_of(watchers.begin(), watchers.end(), [&](auto& w) { return w->last_rev() >= final_rev; }))
+  while (Clock::now() < deadline && !std::all_of(watchers.begin(), watchers.end(), [&](auto& w) {
+           return w->last_rev() >= final_rev;
+         }))
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   const double caught_up_at = since(t0);
   // Barrier for stragglers (a repeated event sent late): one progress round trip per stream.
@@ -346,8 +367,9 @@ int run_follow(const Args& a) {
 
   std::ostringstream o;
   o << "{\"result\": {\"start_rev\": " << start_rev << ", \"final_rev\": " << final_rev
-    << ", \"final_rev_error\": " << json_str(final_rev < 0 ? err : "") << ", \"stopped_at\": " << stopped_at
-    << ", \"caught_up_at\": " << caught_up_at << ", \"watchers\": [";
+    << ", \"final_rev_error\": " << json_str(final_rev < 0 ? err : "")
+    << ", \"stopped_at\": " << stopped_at << ", \"caught_up_at\": " << caught_up_at
+    << ", \"watchers\": [";
   for (size_t i = 0; i < watchers.size(); ++i) o << (i ? ", " : "") << watchers[i]->json();
   o << "], \"acked\": [";
   bool first = true;
@@ -355,7 +377,8 @@ int run_follow(const Args& a) {
   std::vector<std::string> errors;
   for (auto& w : writers) {
     for (const auto& k : w->acked) {
-      o << (first ? "" : ", ") << "[" << json_str(k.key) << ", " << json_str(k.value) << ", " << k.rev << "]";
+      o << (first ? "" : ", ") << "[" << json_str(k.key) << ", " << json_str(k.value) << ", "
+        << k.rev << "]";
       first = false;
     }
     failed += w->failed;

@@ -54,18 +54,22 @@ std::shared_ptr<grpc::Channel> make_channel(const std::string& endpoint, int id)
   // Reconnect to a restarted/failed member quickly (the default backoff grows to minutes).
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
-  return grpc::CreateCustomChannel(strip_scheme(endpoint), grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(strip_scheme(endpoint), grpc::InsecureChannelCredentials(),
+                                   args);
 }
 
 [[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr,
-               "outpost-watch-fanout: %s\n"
-               "usage: outpost-watch-fanout fanout --endpoints A,B,.. --group NAME:STREAMS:PER_STREAM:EPS ...\n"
-               "           [--writes N] [--writers N] [--keys N] [--prefix P] [--writer-endpoints EPS]\n"
-               "           [--seed N] [--timeout S] [--inject drop|dup|reorder|corrupt|split]\n"
-               "       outpost-watch-fanout follow --endpoints A,B,.. --watcher NAME:EPS[:require-leader] ...\n"
-               "           [--writers N] [--writer-endpoints EPS] [--prefix P] [--timeout S]\n",
-               why.c_str());
+  std::fprintf(
+      stderr,
+      "outpost-watch-fanout: %s\n"
+      "usage: outpost-watch-fanout fanout --endpoints A,B,.. --group NAME:STREAMS:PER_STREAM:EPS "
+      "...\n"
+      "           [--writes N] [--writers N] [--keys N] [--prefix P] [--writer-endpoints EPS]\n"
+      "           [--seed N] [--timeout S] [--inject drop|dup|reorder|corrupt|split]\n"
+      "       outpost-watch-fanout follow --endpoints A,B,.. --watcher NAME:EPS[:require-leader] "
+      "...\n"
+      "           [--writers N] [--writer-endpoints EPS] [--prefix P] [--timeout S]\n",
+      why.c_str());
   std::exit(2);
 }
 
@@ -74,7 +78,8 @@ std::vector<int> parse_indexes(const std::string& s, size_t n) {
   for (const auto& p : split(s, ',')) {
     char* end = nullptr;
     const long v = std::strtol(p.c_str(), &end, 10);
-    if (p.empty() || *end != '\0' || v < 0 || size_t(v) >= n) usage("bad endpoint index list: " + s);
+    if (p.empty() || *end != '\0' || v < 0 || size_t(v) >= n)
+      usage("bad endpoint index list: " + s);
     out.push_back(int(v));
   }
   if (out.empty()) usage("empty endpoint index list");
@@ -99,18 +104,30 @@ Args parse_args(int argc, char** argv) {
     const std::string f = argv[i];
     if (i + 1 >= argc) usage(f + " needs a value");
     const std::string v = argv[++i];
-    if (f == "--endpoints") a.endpoints = split(v, ',');
-    else if (f == "--group") a.groups.push_back(v);
-    else if (f == "--watcher") a.watchers.push_back(v);
-    else if (f == "--writer-endpoints") writer_eps = v;
-    else if (f == "--writes") a.writes = parse_int(f, v);
-    else if (f == "--writers") a.writers = parse_int(f, v);
-    else if (f == "--keys") a.keys = parse_int(f, v);
-    else if (f == "--seed") a.seed = parse_int(f, v);
-    else if (f == "--timeout") a.timeout_s = parse_int(f, v);
-    else if (f == "--prefix") a.prefix = v;
-    else if (f == "--inject") a.inject = v;
-    else usage("unknown flag " + f);
+    if (f == "--endpoints")
+      a.endpoints = split(v, ',');
+    else if (f == "--group")
+      a.groups.push_back(v);
+    else if (f == "--watcher")
+      a.watchers.push_back(v);
+    else if (f == "--writer-endpoints")
+      writer_eps = v;
+    else if (f == "--writes")
+      a.writes = parse_int(f, v);
+    else if (f == "--writers")
+      a.writers = parse_int(f, v);
+    else if (f == "--keys")
+      a.keys = parse_int(f, v);
+    else if (f == "--seed")
+      a.seed = parse_int(f, v);
+    else if (f == "--timeout")
+      a.timeout_s = parse_int(f, v);
+    else if (f == "--prefix")
+      a.prefix = v;
+    else if (f == "--inject")
+      a.inject = v;
+    else
+      usage("unknown flag " + f);
   }
   if (a.endpoints.empty()) usage("--endpoints is required");
   if (writer_eps.empty()) {
@@ -121,7 +138,8 @@ Args parse_args(int argc, char** argv) {
   if (a.mode == "fanout") {
     if (a.groups.empty()) usage("fanout needs at least one --group");
     if (a.keys > 1000 || a.keys % 10 != 0 || a.keys % a.writers != 0 || a.keys / a.writers < 4)
-      usage("--keys must be a multiple of 10 and of --writers, at most 1000, at least 4 per writer");
+      usage(
+          "--keys must be a multiple of 10 and of --writers, at most 1000, at least 4 per writer");
   } else if (a.watchers.empty()) {
     usage("follow needs at least one --watcher");
   }
@@ -129,7 +147,8 @@ Args parse_args(int argc, char** argv) {
 }
 
 // The current revision, from a linearizable Range of one key on any of `eps` (tried in turn).
-int64_t current_revision(const std::vector<std::shared_ptr<grpc::Channel>>& channels, std::string* err) {
+int64_t current_revision(const std::vector<std::shared_ptr<grpc::Channel>>& channels,
+                         std::string* err) {
   for (int attempt = 0; attempt < 20; ++attempt) {
     for (const auto& ch : channels) {
       auto kv = etcdserverpb::KV::NewStub(ch);

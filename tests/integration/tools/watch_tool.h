@@ -59,7 +59,9 @@ namespace outpost::watch_tool {
 using Clock = std::chrono::steady_clock;
 using Stream = grpc::ClientReaderWriter<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>;
 
-inline double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+inline double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 // A JSON string literal (quotes, backslashes and non-printable bytes escaped).
 std::string json_str(const std::string& s);
@@ -89,7 +91,8 @@ int parse_int(const std::string& flag, const std::string& v);
 
 // The current revision, from a linearizable Range on the first of `channels` that answers
 // (tried in turn for a few seconds); -1 and *err if none did.
-int64_t current_revision(const std::vector<std::shared_ptr<grpc::Channel>>& channels, std::string* err);
+int64_t current_revision(const std::vector<std::shared_ptr<grpc::Channel>>& channels,
+                         std::string* err);
 
 // One event as the tool models and records it.
 struct Kv {

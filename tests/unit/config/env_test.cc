@@ -8,17 +8,18 @@ using namespace outpost::config::testing;
 using namespace std::chrono_literals;
 
 TEST_CASE("ETCD_<FLAG> sets the flag's field", "[env]") {
-  const Config c = ok({}, {{"ETCD_NAME", "infra1"},
-                           {"ETCD_DATA_DIR", "/data/infra1"},
-                           {"ETCD_INITIAL_ADVERTISE_PEER_URLS", "http://127.0.0.1:12380"},
-                           {"ETCD_LISTEN_PEER_URLS", "http://127.0.0.1:12380"},
-                           {"ETCD_INITIAL_CLUSTER", "infra1=http://127.0.0.1:12380,infra2=http://127.0.0.1:22380"},
-                           {"ETCD_INITIAL_CLUSTER_STATE", "existing"},
-                           {"ETCD_HEARTBEAT_INTERVAL", "200"},
-                           {"ETCD_ELECTION_TIMEOUT", "2000"},
-                           {"ETCD_STRICT_RECONFIG_CHECK", "false"},
-                           {"ETCD_MAX_LEARNERS", "2"},
-                           {"ETCD_ROLE", "learner"}});
+  const Config c = ok(
+      {}, {{"ETCD_NAME", "infra1"},
+           {"ETCD_DATA_DIR", "/data/infra1"},
+           {"ETCD_INITIAL_ADVERTISE_PEER_URLS", "http://127.0.0.1:12380"},
+           {"ETCD_LISTEN_PEER_URLS", "http://127.0.0.1:12380"},
+           {"ETCD_INITIAL_CLUSTER", "infra1=http://127.0.0.1:12380,infra2=http://127.0.0.1:22380"},
+           {"ETCD_INITIAL_CLUSTER_STATE", "existing"},
+           {"ETCD_HEARTBEAT_INTERVAL", "200"},
+           {"ETCD_ELECTION_TIMEOUT", "2000"},
+           {"ETCD_STRICT_RECONFIG_CHECK", "false"},
+           {"ETCD_MAX_LEARNERS", "2"},
+           {"ETCD_ROLE", "learner"}});
   CHECK(c.name == "infra1");
   CHECK(c.data_dir == "/data/infra1");
   CHECK(c.initial_cluster.size() == 2);
@@ -30,15 +31,19 @@ TEST_CASE("ETCD_<FLAG> sets the flag's field", "[env]") {
   CHECK(c.role == Role::kLearner);
 }
 
-TEST_CASE("a command-line flag wins over its environment variable, with a warning", "[env][precedence]") {
+TEST_CASE("a command-line flag wins over its environment variable, with a warning",
+          "[env][precedence]") {
   const LoadResult r = run({"--name=from-flag"}, {{"ETCD_NAME", "from-env"}});
   REQUIRE(r.config);
   CHECK(r.config->name == "from-flag");
   REQUIRE(r.warnings.size() == 1);
-  CHECK(r.warnings[0] == "environment variable ETCD_NAME is shadowed by the command-line flag --name; using the flag");
+  CHECK(
+      r.warnings[0] ==
+      "environment variable ETCD_NAME is shadowed by the command-line flag --name; using the flag");
 }
 
-TEST_CASE("an environment variable still applies when a different flag is given", "[env][precedence]") {
+TEST_CASE("an environment variable still applies when a different flag is given",
+          "[env][precedence]") {
   const Config c = ok({"--name=a"}, {{"ETCD_SNAPSHOT_COUNT", "7"}});
   CHECK(c.name == "a");
   CHECK(c.snapshot_count == 7);
@@ -52,7 +57,8 @@ TEST_CASE("an unknown ETCD_ variable is a warning, not an error", "[env]") {
 }
 
 TEST_CASE("variables without the ETCD_ prefix and empty ones are not looked at", "[env]") {
-  const LoadResult r = run({}, {{"ETCDCTL_API", "3"}, {"HOME", "/root"}, {"ETCD_NAME", ""}, {"NAME", "x"}});
+  const LoadResult r =
+      run({}, {{"ETCDCTL_API", "3"}, {"HOME", "/root"}, {"ETCD_NAME", ""}, {"NAME", "x"}});
   REQUIRE(r.config);
   CHECK(r.config->name == "default");
   CHECK(r.warnings.empty());
@@ -69,7 +75,8 @@ TEST_CASE("a bad environment value names the variable", "[env][errors]") {
   CHECK(err({}, {{"ETCD_SNAPSHOT_COUNT", "abc"}}) ==
         "invalid value \"abc\" for ETCD_SNAPSHOT_COUNT: expected a non-negative integer");
   CHECK(err({}, {{"ETCD_LISTEN_CLIENT_URLS", "tcp://x:1"}}) ==
-        "invalid value \"tcp://x:1\" for ETCD_LISTEN_CLIENT_URLS: URL scheme must be http or https: tcp://x:1");
+        "invalid value \"tcp://x:1\" for ETCD_LISTEN_CLIENT_URLS: URL scheme must be http or "
+        "https: tcp://x:1");
 }
 
 TEST_CASE("a bad environment value shadowed by a flag is not reported", "[env][precedence]") {
@@ -78,7 +85,8 @@ TEST_CASE("a bad environment value shadowed by a flag is not reported", "[env][p
 
 TEST_CASE("ETCD_CONFIG_FILE is refused like --config-file", "[env][errors]") {
   CHECK(err({}, {{"ETCD_CONFIG_FILE", "/etc/etcd.yaml"}}) ==
-        "ETCD_CONFIG_FILE (etcd's YAML configuration file) is not supported; use --config FILE.toml or "
+        "ETCD_CONFIG_FILE (etcd's YAML configuration file) is not supported; use --config "
+        "FILE.toml or "
         "ETCD_CONFIG=FILE.toml (see config/README.md)");
 }
 
@@ -94,8 +102,8 @@ TEST_CASE("environment variables override the TOML file", "[env][precedence]") {
   TempFile f("name = \"toml\"\n[raft]\nsnapshot_count = 11\nheartbeat_interval_ms = 20\n");
   const Config c = ok({"--config", f.path(), "--heartbeat-interval=30"},
                       {{"ETCD_NAME", "env"}, {"ETCD_HEARTBEAT_INTERVAL", "40"}});
-  CHECK(c.name == "env");             // env > TOML
-  CHECK(c.snapshot_count == 11);      // TOML > default
+  CHECK(c.name == "env");               // env > TOML
+  CHECK(c.snapshot_count == 11);        // TOML > default
   CHECK(c.heartbeat_interval == 30ms);  // flag > env > TOML
   CHECK(c.config_file == f.path());
 }

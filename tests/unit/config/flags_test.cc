@@ -1,7 +1,8 @@
 // Command-line flags: etcd 3.4.23's names, defaults, syntax and errors.
+#include "config/flags.h"
+
 #include <catch2/catch.hpp>
 
-#include "config/flags.h"
 #include "helpers.h"
 
 using namespace outpost::config;
@@ -16,10 +17,12 @@ TEST_CASE("defaults equal etcd 3.4.23's", "[flags][defaults]") {
   CHECK(url_strings(c.listen_client_urls) == std::vector<std::string>{"http://localhost:2379"});
   CHECK(url_strings(c.advertise_client_urls) == std::vector<std::string>{"http://localhost:2379"});
   CHECK(url_strings(c.listen_peer_urls) == std::vector<std::string>{"http://localhost:2380"});
-  CHECK(url_strings(c.initial_advertise_peer_urls) == std::vector<std::string>{"http://localhost:2380"});
+  CHECK(url_strings(c.initial_advertise_peer_urls) ==
+        std::vector<std::string>{"http://localhost:2380"});
   REQUIRE(c.initial_cluster.size() == 1);
   CHECK(c.initial_cluster[0].first == "default");
-  CHECK(url_strings(c.initial_cluster[0].second) == std::vector<std::string>{"http://localhost:2380"});
+  CHECK(url_strings(c.initial_cluster[0].second) ==
+        std::vector<std::string>{"http://localhost:2380"});
   CHECK(c.initial_cluster_state == ClusterState::kNew);
   CHECK(c.initial_cluster_token == "etcd-cluster");
   CHECK(c.heartbeat_interval == 100ms);
@@ -54,12 +57,13 @@ TEST_CASE("a default-constructed Config already holds the defaults", "[flags][de
 }
 
 TEST_CASE("the etcd local Procfile's infra1 command line parses", "[flags][procfile]") {
-  const Config c = ok({"--name", "infra1", "--listen-client-urls", "http://127.0.0.1:2379",
-                       "--advertise-client-urls", "http://127.0.0.1:2379", "--listen-peer-urls",
-                       "http://127.0.0.1:12380", "--initial-advertise-peer-urls", "http://127.0.0.1:12380",
-                       "--initial-cluster-token", "etcd-cluster-1", "--initial-cluster",
-                       "infra1=http://127.0.0.1:12380,infra2=http://127.0.0.1:22380,infra3=http://127.0.0.1:32380",
-                       "--initial-cluster-state", "new", "--enable-pprof", "--logger=zap", "--log-outputs=stderr"});
+  const Config c = ok(
+      {"--name", "infra1", "--listen-client-urls", "http://127.0.0.1:2379",
+       "--advertise-client-urls", "http://127.0.0.1:2379", "--listen-peer-urls",
+       "http://127.0.0.1:12380", "--initial-advertise-peer-urls", "http://127.0.0.1:12380",
+       "--initial-cluster-token", "etcd-cluster-1", "--initial-cluster",
+       "infra1=http://127.0.0.1:12380,infra2=http://127.0.0.1:22380,infra3=http://127.0.0.1:32380",
+       "--initial-cluster-state", "new", "--enable-pprof", "--logger=zap", "--log-outputs=stderr"});
   CHECK(c.name == "infra1");
   CHECK(c.data_dir == "infra1.etcd");
   CHECK(url_strings(c.listen_client_urls) == std::vector<std::string>{"http://127.0.0.1:2379"});
@@ -69,7 +73,8 @@ TEST_CASE("the etcd local Procfile's infra1 command line parses", "[flags][procf
   CHECK(c.initial_cluster[0].first == "infra1");
   CHECK(c.initial_cluster[1].first == "infra2");
   CHECK(c.initial_cluster[2].first == "infra3");
-  CHECK(url_strings(c.initial_cluster[2].second) == std::vector<std::string>{"http://127.0.0.1:32380"});
+  CHECK(url_strings(c.initial_cluster[2].second) ==
+        std::vector<std::string>{"http://127.0.0.1:32380"});
   CHECK(c.enable_pprof);
   CHECK(c.logger == Logger::kZap);
   CHECK(c.log_outputs == std::vector<std::string>{"stderr"});
@@ -78,22 +83,24 @@ TEST_CASE("the etcd local Procfile's infra1 command line parses", "[flags][procf
 TEST_CASE("the Procfile's infra2 and infra3 lines parse too", "[flags][procfile]") {
   for (int i : {2, 3}) {
     const std::string n = std::to_string(i);
-    const Config c = ok({"--name", "infra" + n, "--listen-client-urls", "http://127.0.0.1:" + n + "2379",
-                         "--advertise-client-urls", "http://127.0.0.1:" + n + "2379", "--listen-peer-urls",
-                         "http://127.0.0.1:" + n + "2380", "--initial-advertise-peer-urls",
-                         "http://127.0.0.1:" + n + "2380", "--initial-cluster-token", "etcd-cluster-1",
-                         "--initial-cluster",
-                         "infra1=http://127.0.0.1:12380,infra2=http://127.0.0.1:22380,infra3=http://127.0.0.1:32380",
-                         "--initial-cluster-state", "new", "--enable-pprof", "--logger=zap",
-                         "--log-outputs=stderr"});
+    const Config c =
+        ok({"--name", "infra" + n, "--listen-client-urls", "http://127.0.0.1:" + n + "2379",
+            "--advertise-client-urls", "http://127.0.0.1:" + n + "2379", "--listen-peer-urls",
+            "http://127.0.0.1:" + n + "2380", "--initial-advertise-peer-urls",
+            "http://127.0.0.1:" + n + "2380", "--initial-cluster-token", "etcd-cluster-1",
+            "--initial-cluster",
+            "infra1=http://127.0.0.1:12380,infra2=http://127.0.0.1:22380,infra3=http://"
+            "127.0.0.1:32380",
+            "--initial-cluster-state", "new", "--enable-pprof", "--logger=zap",
+            "--log-outputs=stderr"});
     CHECK(c.name == "infra" + n);
     CHECK(c.advertise_client_urls[0].port == std::stoi(n + "2379"));
   }
 }
 
 TEST_CASE("value flags take --f=v, --f v, -f=v and -f v", "[flags][syntax]") {
-  for (const auto& args : std::vector<std::vector<std::string>>{{"--name=a"}, {"--name", "a"}, {"-name=a"},
-                                                                 {"-name", "a"}}) {
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"--name=a"}, {"--name", "a"}, {"-name=a"}, {"-name", "a"}}) {
     INFO(args[0]);
     CHECK(ok(args).name == "a");
   }
@@ -161,7 +168,8 @@ TEST_CASE("every implemented flag sets its field", "[flags]") {
         std::vector<std::string>{"http://0.0.0.0:2379", "https://127.0.0.1:2479"});
   CHECK(url_strings(c.advertise_client_urls) == std::vector<std::string>{"http://n1.example:2379"});
   CHECK(url_strings(c.listen_peer_urls) == std::vector<std::string>{"http://0.0.0.0:2380"});
-  CHECK(url_strings(c.initial_advertise_peer_urls) == std::vector<std::string>{"http://n1.example:2380"});
+  CHECK(url_strings(c.initial_advertise_peer_urls) ==
+        std::vector<std::string>{"http://n1.example:2380"});
   REQUIRE(c.initial_cluster.size() == 2);
   CHECK(c.initial_cluster[1].first == "n2");
   CHECK(c.initial_cluster_state == ClusterState::kExisting);
@@ -192,7 +200,8 @@ TEST_CASE("--log-output is etcd 3.4's old spelling of --log-outputs", "[flags]")
 }
 
 TEST_CASE("URL lists drop duplicates and keep order", "[flags]") {
-  const Config c = ok({"--listen-peer-urls=http://127.0.0.2:2380,http://127.0.0.1:2380,http://127.0.0.2:2380"});
+  const Config c =
+      ok({"--listen-peer-urls=http://127.0.0.2:2380,http://127.0.0.1:2380,http://127.0.0.2:2380"});
   CHECK(url_strings(c.listen_peer_urls) ==
         std::vector<std::string>{"http://127.0.0.2:2380", "http://127.0.0.1:2380"});
 }
@@ -204,10 +213,12 @@ TEST_CASE("snapshot-rate-limit takes bytes or sizes with units", "[flags]") {
   CHECK(ok({"--snapshot-rate-limit=512 KiB"}).snapshot_rate_limit == 512 * 1024);
   CHECK(ok({"--snapshot-rate-limit=0"}).snapshot_rate_limit == 0);
   CHECK(err({"--snapshot-rate-limit=fast"}) ==
-        "invalid value \"fast\" for flag --snapshot-rate-limit: expected a byte count such as 67108864, "
+        "invalid value \"fast\" for flag --snapshot-rate-limit: expected a byte count such as "
+        "67108864, "
         "\"64MiB\" or \"100MB\"");
   CHECK(err({"--snapshot-rate-limit=5XB"}) ==
-        "invalid value \"5XB\" for flag --snapshot-rate-limit: expected a byte count such as 67108864, "
+        "invalid value \"5XB\" for flag --snapshot-rate-limit: expected a byte count such as "
+        "67108864, "
         "\"64MiB\" or \"100MB\"");
 }
 
@@ -253,52 +264,67 @@ TEST_CASE("bad flag values name the flag and the reason", "[flags][errors]") {
         "invalid value \"99999999999\" for flag --max-learners: value is too large");
   CHECK(err({"--strict-reconfig-check=maybe"}) ==
         "invalid value \"maybe\" for flag --strict-reconfig-check: expected true or false");
-  CHECK(err({"--initial-cluster-state", "bogus"}) ==
-        "invalid value \"bogus\" for flag --initial-cluster-state: expected \"new\" or \"existing\"");
+  CHECK(
+      err({"--initial-cluster-state", "bogus"}) ==
+      "invalid value \"bogus\" for flag --initial-cluster-state: expected \"new\" or \"existing\"");
   CHECK(err({"--logger=foo"}) ==
-        "invalid value \"foo\" for flag --logger: unknown logger option \"foo\" (expected \"zap\" or \"capnslog\")");
+        "invalid value \"foo\" for flag --logger: unknown logger option \"foo\" (expected \"zap\" "
+        "or \"capnslog\")");
   CHECK(err({"--log-level=chatty"}) ==
-        "invalid value \"chatty\" for flag --log-level: expected one of debug, info, warn, error, panic, fatal");
+        "invalid value \"chatty\" for flag --log-level: expected one of debug, info, warn, error, "
+        "panic, fatal");
   CHECK(err({"--log-outputs=stderr,"}) ==
-        "invalid value \"stderr,\" for flag --log-outputs: empty log output (expected stderr, stdout, default "
+        "invalid value \"stderr,\" for flag --log-outputs: empty log output (expected stderr, "
+        "stdout, default "
         "or a file path)");
   CHECK(err({"--auto-compaction-mode=foo"}) ==
-        "invalid value \"foo\" for flag --auto-compaction-mode: unknown auto-compaction-mode \"foo\" (expected "
+        "invalid value \"foo\" for flag --auto-compaction-mode: unknown auto-compaction-mode "
+        "\"foo\" (expected "
         "\"periodic\" or \"revision\")");
   CHECK(err({"--role=observer"}) ==
         "invalid value \"observer\" for flag --role: expected \"voter\" or \"learner\"");
-  CHECK(err({"--version=maybe"}) == "invalid value \"maybe\" for flag --version: expected true or false");
+  CHECK(err({"--version=maybe"}) ==
+        "invalid value \"maybe\" for flag --version: expected true or false");
 }
 
 TEST_CASE("bad URLs in flags use etcd's URL wording", "[flags][errors]") {
   CHECK(err({"--listen-client-urls", "foo://127.0.0.1:2379"}) ==
-        "invalid value \"foo://127.0.0.1:2379\" for flag --listen-client-urls: URL scheme must be http or "
+        "invalid value \"foo://127.0.0.1:2379\" for flag --listen-client-urls: URL scheme must be "
+        "http or "
         "https: foo://127.0.0.1:2379");
   CHECK(err({"--listen-client-urls", "http://127.0.0.1"}) ==
-        "invalid value \"http://127.0.0.1\" for flag --listen-client-urls: URL address does not have the form "
+        "invalid value \"http://127.0.0.1\" for flag --listen-client-urls: URL address does not "
+        "have the form "
         "\"host:port\": http://127.0.0.1");
   CHECK(err({"--advertise-client-urls", "http://127.0.0.1:2379/x"}) ==
-        "invalid value \"http://127.0.0.1:2379/x\" for flag --advertise-client-urls: URL must not contain a "
+        "invalid value \"http://127.0.0.1:2379/x\" for flag --advertise-client-urls: URL must not "
+        "contain a "
         "path: http://127.0.0.1:2379/x");
-  CHECK(err({"--listen-peer-urls="}) == "invalid value \"\" for flag --listen-peer-urls: no URLs given");
+  CHECK(err({"--listen-peer-urls="}) ==
+        "invalid value \"\" for flag --listen-peer-urls: no URLs given");
 }
 
 TEST_CASE("bad --initial-cluster values say which entry is wrong", "[flags][errors]") {
   CHECK(err({"--initial-cluster=infra1"}) ==
-        "invalid value \"infra1\" for flag --initial-cluster: entry \"infra1\" is not of the form name=peer-url");
+        "invalid value \"infra1\" for flag --initial-cluster: entry \"infra1\" is not of the form "
+        "name=peer-url");
   CHECK(err({"--initial-cluster==http://127.0.0.1:2380"}) ==
-        "invalid value \"=http://127.0.0.1:2380\" for flag --initial-cluster: entry \"=http://127.0.0.1:2380\" "
+        "invalid value \"=http://127.0.0.1:2380\" for flag --initial-cluster: entry "
+        "\"=http://127.0.0.1:2380\" "
         "has an empty member name");
   CHECK(err({"--initial-cluster=a=http://127.0.0.1"}) ==
-        "invalid value \"a=http://127.0.0.1\" for flag --initial-cluster: member \"a\": URL address does not "
+        "invalid value \"a=http://127.0.0.1\" for flag --initial-cluster: member \"a\": URL "
+        "address does not "
         "have the form \"host:port\": http://127.0.0.1");
   CHECK(err({"--initial-cluster=,"}) ==
-        "invalid value \",\" for flag --initial-cluster: no members given (expected name=peer-url,...)");
+        "invalid value \",\" for flag --initial-cluster: no members given (expected "
+        "name=peer-url,...)");
 }
 
 TEST_CASE("--config-file (etcd's YAML) is refused with a pointer to --config", "[flags][errors]") {
   const std::string want =
-      "--config-file (etcd's YAML configuration file) is not supported; use --config FILE.toml (see "
+      "--config-file (etcd's YAML configuration file) is not supported; use --config FILE.toml "
+      "(see "
       "config/README.md)";
   CHECK(err({"--config-file", "etcd.yaml"}) == want);
   CHECK(err({"--config-file=etcd.yaml"}) == want);
@@ -336,26 +362,62 @@ TEST_CASE("--version asks for the version after the whole line parsed", "[flags]
 
 TEST_CASE("every flag etcd 3.4.23 lists is accepted", "[flags][compat]") {
   // Taken from `etcd --help` of etcd 3.4.23 (value flags with a sample value).
-  const std::vector<std::string> value_flags = {
-      "max-snapshots=5", "max-wals=5", "backend-batch-interval=10ms", "backend-batch-limit=100",
-      "max-concurrent-streams=100", "grpc-keepalive-min-time=5s", "grpc-keepalive-interval=2h",
-      "grpc-keepalive-timeout=20s", "discovery-fallback=proxy", "discovery-proxy=http://p:1",
-      "discovery-srv-name=x", "cert-file=c.pem", "key-file=k.pem", "client-crl-file=crl",
-      "client-cert-allowed-hostname=h", "trusted-ca-file=ca.pem", "peer-cert-file=p.pem",
-      "peer-key-file=pk.pem", "peer-trusted-ca-file=pca.pem", "peer-cert-allowed-cn=cn",
-      "peer-cert-allowed-hostname=h", "peer-crl-file=pcrl", "cipher-suites=TLS_AES_128_GCM_SHA256",
-      "cors=*", "host-whitelist=*", "auth-token=simple", "bcrypt-cost=10", "auth-token-ttl=300",
-      "metrics=basic", "listen-metrics-urls=http://127.0.0.1:2381", "proxy=off",
-      "proxy-failure-wait=5000", "proxy-refresh-interval=30000", "proxy-dial-timeout=1000",
-      "proxy-write-timeout=5000", "proxy-read-timeout=0", "experimental-corrupt-check-time=0s",
-      "experimental-enable-v2v3=/v2", "experimental-backend-bbolt-freelist-type=array",
-      "experimental-compaction-batch-limit=1000", "experimental-watch-progress-notify-interval=10m",
-      "experimental-warning-apply-duration=100ms", "log-package-levels=etcdmain=INFO"};
-  const std::vector<std::string> bool_flags = {
-      "initial-election-tick-advance", "pre-vote", "enable-v2", "client-cert-auth", "auto-tls",
-      "peer-client-cert-auth", "peer-auto-tls", "experimental-initial-corrupt-check",
-      "experimental-enable-lease-checkpoint", "experimental-peer-skip-client-san-verification",
-      "unsafe-no-fsync", "enable-grpc-gateway", "experimental-enable-lease-checkpoint-persist"};
+  const std::vector<std::string> value_flags = {"max-snapshots=5",
+                                                "max-wals=5",
+                                                "backend-batch-interval=10ms",
+                                                "backend-batch-limit=100",
+                                                "max-concurrent-streams=100",
+                                                "grpc-keepalive-min-time=5s",
+                                                "grpc-keepalive-interval=2h",
+                                                "grpc-keepalive-timeout=20s",
+                                                "discovery-fallback=proxy",
+                                                "discovery-proxy=http://p:1",
+                                                "discovery-srv-name=x",
+                                                "cert-file=c.pem",
+                                                "key-file=k.pem",
+                                                "client-crl-file=crl",
+                                                "client-cert-allowed-hostname=h",
+                                                "trusted-ca-file=ca.pem",
+                                                "peer-cert-file=p.pem",
+                                                "peer-key-file=pk.pem",
+                                                "peer-trusted-ca-file=pca.pem",
+                                                "peer-cert-allowed-cn=cn",
+                                                "peer-cert-allowed-hostname=h",
+                                                "peer-crl-file=pcrl",
+                                                "cipher-suites=TLS_AES_128_GCM_SHA256",
+                                                "cors=*",
+                                                "host-whitelist=*",
+                                                "auth-token=simple",
+                                                "bcrypt-cost=10",
+                                                "auth-token-ttl=300",
+                                                "metrics=basic",
+                                                "listen-metrics-urls=http://127.0.0.1:2381",
+                                                "proxy=off",
+                                                "proxy-failure-wait=5000",
+                                                "proxy-refresh-interval=30000",
+                                                "proxy-dial-timeout=1000",
+                                                "proxy-write-timeout=5000",
+                                                "proxy-read-timeout=0",
+                                                "experimental-corrupt-check-time=0s",
+                                                "experimental-enable-v2v3=/v2",
+                                                "experimental-backend-bbolt-freelist-type=array",
+                                                "experimental-compaction-batch-limit=1000",
+                                                "experimental-watch-progress-notify-interval=10m",
+                                                "experimental-warning-apply-duration=100ms",
+                                                "log-package-levels=etcdmain=INFO"};
+  const std::vector<std::string> bool_flags = {"initial-election-tick-advance",
+                                               "pre-vote",
+                                               "enable-v2",
+                                               "client-cert-auth",
+                                               "auto-tls",
+                                               "peer-client-cert-auth",
+                                               "peer-auto-tls",
+                                               "experimental-initial-corrupt-check",
+                                               "experimental-enable-lease-checkpoint",
+                                               "experimental-peer-skip-client-san-verification",
+                                               "unsafe-no-fsync",
+                                               "enable-grpc-gateway",
+                                               "experimental-enable-lease-checkpoint-persist"};
   std::vector<std::string> args;
   for (const auto& f : value_flags) args.push_back("--" + f);
   for (const auto& f : bool_flags) args.push_back("--" + f);
@@ -370,7 +432,8 @@ TEST_CASE("every flag etcd 3.4.23 lists is accepted", "[flags][compat]") {
 }
 
 TEST_CASE("ignored flags keep their raw value, space form included", "[flags][compat]") {
-  const Config c = ok({"--discovery", "https://discovery.etcd.io/x", "--pre-vote=false", "--cors", "a,b"});
+  const Config c =
+      ok({"--discovery", "https://discovery.etcd.io/x", "--pre-vote=false", "--cors", "a,b"});
   CHECK(c.ignored_flags.at("discovery") == "https://discovery.etcd.io/x");
   CHECK(c.ignored_flags.at("pre-vote") == "false");
   CHECK(c.ignored_flags.at("cors") == "a,b");
@@ -383,14 +446,16 @@ TEST_CASE("etcd's own legacy ignored flags are accepted without a value", "[flag
 }
 
 TEST_CASE("an ignored boolean flag still needs a boolean", "[flags][compat]") {
-  CHECK(err({"--auto-tls=yes"}) == "invalid value \"yes\" for flag --auto-tls: expected true or false");
+  CHECK(err({"--auto-tls=yes"}) ==
+        "invalid value \"yes\" for flag --auto-tls: expected true or false");
 }
 
 TEST_CASE("one warning names the ignored flags", "[flags][compat]") {
   const LoadResult r = run({"--auto-tls", "--enable-pprof", "--metrics=basic"});
   REQUIRE(r.config);
   REQUIRE(r.warnings.size() == 1);
-  CHECK(r.warnings[0] == "ignoring etcd flags that Outpost does not use: --auto-tls, --metrics, --enable-pprof");
+  CHECK(r.warnings[0] ==
+        "ignoring etcd flags that Outpost does not use: --auto-tls, --metrics, --enable-pprof");
   CHECK(run({}).warnings.empty());
 }
 
@@ -416,10 +481,12 @@ TEST_CASE("enum names round-trip the flag spellings", "[flags]") {
   CHECK(std::string(to_string(CompactionMode::kRevision)) == "revision");
 }
 
-TEST_CASE("spaces around list items are ignored and empty cluster entries skipped, as in etcd", "[flags]") {
+TEST_CASE("spaces around list items are ignored and empty cluster entries skipped, as in etcd",
+          "[flags]") {
   const Config c = ok({"--name=a", "--initial-advertise-peer-urls= http://127.0.0.1:1 ",
                        "--initial-cluster=a=http://127.0.0.1:1, b=http://127.0.0.1:2,,"});
   REQUIRE(c.initial_cluster.size() == 2);
   CHECK(c.initial_cluster[1].first == "b");
-  CHECK(url_strings(c.initial_advertise_peer_urls) == std::vector<std::string>{"http://127.0.0.1:1"});
+  CHECK(url_strings(c.initial_advertise_peer_urls) ==
+        std::vector<std::string>{"http://127.0.0.1:1"});
 }

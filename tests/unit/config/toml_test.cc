@@ -87,7 +87,8 @@ role = "voter"
         std::vector<std::string>{"http://127.0.0.1:2379", "http://10.0.0.1:2379"});
   CHECK(url_strings(c.advertise_client_urls) == std::vector<std::string>{"http://10.0.0.1:2379"});
   CHECK(url_strings(c.listen_peer_urls) == std::vector<std::string>{"http://127.0.0.1:12380"});
-  CHECK(url_strings(c.initial_advertise_peer_urls) == std::vector<std::string>{"http://127.0.0.1:12380"});
+  CHECK(url_strings(c.initial_advertise_peer_urls) ==
+        std::vector<std::string>{"http://127.0.0.1:12380"});
   REQUIRE(c.initial_cluster.size() == 3);
   CHECK(c.initial_cluster[1].first == "infra2");
   CHECK(c.initial_cluster_state == ClusterState::kNew);
@@ -132,7 +133,8 @@ mid = "http://127.0.0.1:32380"
   CHECK(c.initial_cluster[0].second.size() == 2);
   CHECK(c.initial_cluster[1].first == "alpha");
   CHECK(c.initial_cluster[2].first == "mid");
-  CHECK(url_strings(c.initial_cluster[2].second) == std::vector<std::string>{"http://127.0.0.1:32380"});
+  CHECK(url_strings(c.initial_cluster[2].second) ==
+        std::vector<std::string>{"http://127.0.0.1:32380"});
 }
 
 TEST_CASE("URL lists may also be one comma-separated string, sizes an integer", "[toml]") {
@@ -176,15 +178,18 @@ role = "learner"
   CHECK(c.data_dir == "r1.etcd");  // derived from the TOML name
 }
 
-TEST_CASE("unknown keys and tables are named with their dotted path and position", "[toml][errors]") {
+TEST_CASE("unknown keys and tables are named with their dotted path and position",
+          "[toml][errors]") {
   CHECK(toml_err("[raft]\nheartbeat_ms = 100\n") ==
         "F:2:1: unknown key \"raft.heartbeat_ms\" (valid keys in [raft]: heartbeat_interval_ms, "
         "election_timeout_ms, snapshot_count, snapshot_rate_limit)");
   CHECK(toml_err("name = \"a\"\nnmae = \"b\"\n") ==
-        "F:2:1: unknown key \"nmae\" (valid top-level keys: name, data_dir, wal_dir, [client], [peer], "
+        "F:2:1: unknown key \"nmae\" (valid top-level keys: name, data_dir, wal_dir, [client], "
+        "[peer], "
         "[cluster], [raft], [limits], [compaction], [log], [replica])");
   CHECK(toml_err("[tls]\ncert = \"x\"\n") ==
-        "F:1:2: unknown key \"tls\" (valid top-level keys: name, data_dir, wal_dir, [client], [peer], "
+        "F:1:2: unknown key \"tls\" (valid top-level keys: name, data_dir, wal_dir, [client], "
+        "[peer], "
         "[cluster], [raft], [limits], [compaction], [log], [replica])");
 }
 
@@ -201,14 +206,19 @@ TEST_CASE("wrong types say what was expected and what was found", "[toml][errors
         "F:2:15: client.listen_urls: expected an array of URL strings, got an integer");
   CHECK(toml_err("[client]\nlisten_urls = [\"http://127.0.0.1:2379\", 7]\n") ==
         "F:2:41: client.listen_urls[1]: expected a URL string, got an integer");
-  CHECK(toml_err("[log]\noutputs = [true]\n") == "F:2:12: log.outputs[0]: expected a string, got a boolean");
+  CHECK(toml_err("[log]\noutputs = [true]\n") ==
+        "F:2:12: log.outputs[0]: expected a string, got a boolean");
   CHECK(toml_err("[cluster]\ninitial = 3\n") ==
-        "F:2:11: cluster.initial: expected a string \"name=url,...\" or a table of name = url, got an integer");
-  CHECK(toml_err("[cluster.initial]\na = 3\n") ==
-        "F:2:5: cluster.initial.a: expected a URL string or an array of URL strings, got an integer");
+        "F:2:11: cluster.initial: expected a string \"name=url,...\" or a table of name = url, got "
+        "an integer");
+  CHECK(
+      toml_err("[cluster.initial]\na = 3\n") ==
+      "F:2:5: cluster.initial.a: expected a URL string or an array of URL strings, got an integer");
   CHECK(toml_err("[raft]\nsnapshot_rate_limit = true\n") ==
-        "F:2:23: raft.snapshot_rate_limit: expected an integer or a string such as \"64MiB\", got a boolean");
-  CHECK(toml_err("[[client]]\nlisten_urls = []\n") == "F:1:1: client: expected a table, got an array");
+        "F:2:23: raft.snapshot_rate_limit: expected an integer or a string such as \"64MiB\", got "
+        "a boolean");
+  CHECK(toml_err("[[client]]\nlisten_urls = []\n") ==
+        "F:1:1: client: expected a table, got an array");
 }
 
 TEST_CASE("bad values are reported at the value", "[toml][errors]") {
@@ -216,33 +226,41 @@ TEST_CASE("bad values are reported at the value", "[toml][errors]") {
         "F:2:25: raft.heartbeat_interval_ms: must not be negative (got -100)");
   CHECK(toml_err("[raft]\nheartbeat_interval_ms = 0\n") ==
         "F:2:25: raft.heartbeat_interval_ms: must be greater than 0");
-  CHECK(toml_err("[limits]\nmax_txn_ops = 0\n") == "F:2:15: limits.max_txn_ops: must be greater than 0");
-  CHECK(toml_err("[cluster]\nmax_learners = -1\n") == "F:2:16: cluster.max_learners: must not be negative (got -1)");
+  CHECK(toml_err("[limits]\nmax_txn_ops = 0\n") ==
+        "F:2:15: limits.max_txn_ops: must be greater than 0");
+  CHECK(toml_err("[cluster]\nmax_learners = -1\n") ==
+        "F:2:16: cluster.max_learners: must not be negative (got -1)");
   CHECK(toml_err("[cluster]\nstate = \"bogus\"\n") ==
         "F:2:9: cluster.state: invalid value \"bogus\": expected \"new\" or \"existing\"");
   CHECK(toml_err("[log]\nlevel = \"loud\"\n") ==
-        "F:2:9: log.level: invalid value \"loud\": expected one of debug, info, warn, error, panic, fatal");
+        "F:2:9: log.level: invalid value \"loud\": expected one of debug, info, warn, error, "
+        "panic, fatal");
   CHECK(toml_err("[replica]\nrole = \"observer\"\n") ==
         "F:2:8: replica.role: invalid value \"observer\": expected \"voter\" or \"learner\"");
   CHECK(toml_err("[raft]\nsnapshot_rate_limit = \"fast\"\n") ==
-        "F:2:23: raft.snapshot_rate_limit: invalid value \"fast\": expected a byte count such as 67108864, "
+        "F:2:23: raft.snapshot_rate_limit: invalid value \"fast\": expected a byte count such as "
+        "67108864, "
         "\"64MiB\" or \"100MB\"");
   CHECK(toml_err("[client]\nlisten_urls = [\"http://127.0.0.1:2379\", \"http://127.0.0.1\"]\n") ==
-        "F:2:41: client.listen_urls[1]: URL address does not have the form \"host:port\": http://127.0.0.1");
+        "F:2:41: client.listen_urls[1]: URL address does not have the form \"host:port\": "
+        "http://127.0.0.1");
   CHECK(toml_err("[peer]\nadvertise_urls = []\n") == "F:2:18: peer.advertise_urls: no URLs given");
   CHECK(toml_err("[client]\nlisten_urls = \"ftp://h:1\"\n") ==
         "F:2:15: client.listen_urls: URL scheme must be http or https: ftp://h:1");
   CHECK(toml_err("[cluster]\ninitial = \"a=http://h\"\n") ==
-        "F:2:11: cluster.initial: member \"a\": URL address does not have the form \"host:port\": http://h");
+        "F:2:11: cluster.initial: member \"a\": URL address does not have the form \"host:port\": "
+        "http://h");
   CHECK(toml_err("[cluster.initial]\n\"a,b\" = \"http://h:1\"\n") ==
-        "F:2:9: cluster.initial.a,b: a member name must be non-empty and must not contain ',' or '='");
+        "F:2:9: cluster.initial.a,b: a member name must be non-empty and must not contain ',' or "
+        "'='");
   CHECK(toml_err("[cluster.initial]\na = \"http://h:1/x\"\n") ==
         "F:2:5: cluster.initial.a: URL must not contain a path: http://h:1/x");
 }
 
 TEST_CASE("every problem in the file is listed, in file order", "[toml][errors]") {
   CHECK(toml_err("[raft]\nbogus = 1\nheartbeat_interval_ms = \"x\"\n[log]\nlevel = 3\n") ==
-        "F:2:1: unknown key \"raft.bogus\" (valid keys in [raft]: heartbeat_interval_ms, election_timeout_ms, "
+        "F:2:1: unknown key \"raft.bogus\" (valid keys in [raft]: heartbeat_interval_ms, "
+        "election_timeout_ms, "
         "snapshot_count, snapshot_rate_limit)\n"
         "F:3:25: raft.heartbeat_interval_ms: expected an integer, got a string\n"
         "F:5:9: log.level: expected a string, got an integer");
@@ -253,7 +271,8 @@ TEST_CASE("a syntactically broken file names the file, line and column", "[toml]
   CHECK(toml_err("name = \"a\"\n[raft\n") ==
         "F:2:6: TOML syntax error: Error while parsing table header: expected ']', saw '\\n'");
   CHECK(toml_err("name = \"a\"\nname = \"b\"\n") ==
-        "F:2:8: TOML syntax error: Error while parsing key-value pair: cannot redefine existing string 'name'");
+        "F:2:8: TOML syntax error: Error while parsing key-value pair: cannot redefine existing "
+        "string 'name'");
 }
 
 TEST_CASE("an unreadable file is named with the reason", "[toml][errors]") {

@@ -1,7 +1,7 @@
 // parse_url: the http(s)://host:port shape etcd requires of its endpoints.
-#include <catch2/catch.hpp>
-
 #include "config/url.h"
+
+#include <catch2/catch.hpp>
 
 using outpost::config::is_bindable_host;
 using outpost::config::parse_url;
@@ -46,7 +46,8 @@ TEST_CASE("parse_url rejects what etcd rejects, with etcd's wording", "[url]") {
       {"http://[host]:1", "URL address does not have the form \"host:port\": http://[host]:1"},
       {"http://127.0.0.1:2379/", "URL must not contain a path: http://127.0.0.1:2379/"},
       {"http://127.0.0.1:2379/x", "URL must not contain a path: http://127.0.0.1:2379/x"},
-      {"http://u:p@127.0.0.1:2379", "URL must not contain user information: http://u:p@127.0.0.1:2379"},
+      {"http://u:p@127.0.0.1:2379",
+       "URL must not contain user information: http://u:p@127.0.0.1:2379"},
       {"http://:2379", "URL has an empty host: http://:2379"},
       {"http://h:99999", "URL port must be a number from 0 to 65535: http://h:99999"},
       {"http://h:12ab", "URL port must be a number from 0 to 65535: http://h:12ab"},

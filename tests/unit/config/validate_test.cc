@@ -7,8 +7,11 @@ using namespace outpost::config;
 using namespace outpost::config::testing;
 
 namespace {
-const std::vector<std::string> kInfra1 = {"--name", "infra1", "--initial-advertise-peer-urls",
-                                          "http://127.0.0.1:12380", "--listen-peer-urls",
+const std::vector<std::string> kInfra1 = {"--name",
+                                          "infra1",
+                                          "--initial-advertise-peer-urls",
+                                          "http://127.0.0.1:12380",
+                                          "--listen-peer-urls",
                                           "http://127.0.0.1:12380"};
 std::vector<std::string> infra1(std::vector<std::string> more) {
   std::vector<std::string> args = kInfra1;
@@ -20,7 +23,8 @@ std::vector<std::string> infra1(std::vector<std::string> more) {
 TEST_CASE("election timeout must be at least 5 heartbeats (etcd's text)", "[validate]") {
   CHECK(err({"--heartbeat-interval", "300"}) ==
         "--election-timeout[1000ms] should be at least as 5 times as --heartbeat-interval[300ms]");
-  CHECK(ok({"--heartbeat-interval", "200"}).heartbeat_interval.count() == 200);  // exactly 5x is fine
+  CHECK(ok({"--heartbeat-interval", "200"}).heartbeat_interval.count() ==
+        200);  // exactly 5x is fine
 }
 
 TEST_CASE("zero and too-long timeouts use etcd's text", "[validate]") {
@@ -36,9 +40,10 @@ TEST_CASE("zero limits are refused", "[validate]") {
 }
 
 TEST_CASE("listen URLs must name an IP or localhost (etcd's text)", "[validate]") {
-  CHECK(err({"--listen-client-urls", "http://myhost:2379", "--advertise-client-urls", "http://127.0.0.1:2379"}) ==
-        "expected IP in URL for binding (http://myhost:2379)");
-  CHECK(err({"--listen-peer-urls", "http://peerhost:2380"}) == "expected IP in URL for binding (http://peerhost:2380)");
+  CHECK(err({"--listen-client-urls", "http://myhost:2379", "--advertise-client-urls",
+             "http://127.0.0.1:2379"}) == "expected IP in URL for binding (http://myhost:2379)");
+  CHECK(err({"--listen-peer-urls", "http://peerhost:2380"}) ==
+        "expected IP in URL for binding (http://peerhost:2380)");
 }
 
 TEST_CASE("advertise URLs need a real port", "[validate]") {
@@ -57,43 +62,51 @@ TEST_CASE("the local name must be in the initial cluster (etcd's text)", "[valid
   CHECK(err(infra1({"--initial-cluster", "infra2=http://127.0.0.1:22380"})) ==
         "couldn't find local name \"infra1\" in the initial cluster configuration");
   CHECK(err(infra1({"--initial-cluster", "infra2=http://127.0.0.1:22380", "--initial-cluster-state",
-                    "existing"})) == "couldn't find local name \"infra1\" in the initial cluster configuration");
+                    "existing"})) ==
+        "couldn't find local name \"infra1\" in the initial cluster configuration");
 }
 
 TEST_CASE("a new member's advertised peer URLs must match its initial-cluster entry (etcd's text)",
           "[validate]") {
   CHECK(err(infra1({"--initial-cluster", "infra1=http://127.0.0.1:22380"})) ==
         "--initial-cluster has infra1=http://127.0.0.1:22380 but missing from "
-        "--initial-advertise-peer-urls=http://127.0.0.1:12380 (resolved urls: \"http://127.0.0.1:12380\" != "
+        "--initial-advertise-peer-urls=http://127.0.0.1:12380 (resolved urls: "
+        "\"http://127.0.0.1:12380\" != "
         "\"http://127.0.0.1:22380\")");
-  CHECK(err(infra1({"--initial-cluster", "infra1=http://127.0.0.1:12380,infra1=http://127.0.0.1:13380"})) ==
-        "--initial-cluster has infra1=http://127.0.0.1:13380 but missing from "
-        "--initial-advertise-peer-urls=http://127.0.0.1:12380 (len([\"http://127.0.0.1:12380\"]) != "
-        "len([\"http://127.0.0.1:12380\" \"http://127.0.0.1:13380\"]))");
-  CHECK(err(infra1({"--initial-advertise-peer-urls", "http://127.0.0.1:12380,http://127.0.0.1:13380",
-                    "--initial-cluster", "infra1=http://127.0.0.1:12380"})) ==
-        "--initial-advertise-peer-urls has http://127.0.0.1:13380 but missing from "
-        "--initial-cluster=infra1=http://127.0.0.1:12380,infra1=http://127.0.0.1:13380");
+  CHECK(
+      err(infra1(
+          {"--initial-cluster", "infra1=http://127.0.0.1:12380,infra1=http://127.0.0.1:13380"})) ==
+      "--initial-cluster has infra1=http://127.0.0.1:13380 but missing from "
+      "--initial-advertise-peer-urls=http://127.0.0.1:12380 (len([\"http://127.0.0.1:12380\"]) != "
+      "len([\"http://127.0.0.1:12380\" \"http://127.0.0.1:13380\"]))");
+  CHECK(
+      err(infra1({"--initial-advertise-peer-urls", "http://127.0.0.1:12380,http://127.0.0.1:13380",
+                  "--initial-cluster", "infra1=http://127.0.0.1:12380"})) ==
+      "--initial-advertise-peer-urls has http://127.0.0.1:13380 but missing from "
+      "--initial-cluster=infra1=http://127.0.0.1:12380,infra1=http://127.0.0.1:13380");
 }
 
 TEST_CASE("the advertise check is skipped when joining an existing cluster", "[validate]") {
-  const Config c = ok(infra1({"--initial-cluster", "infra1=http://127.0.0.1:22380", "--initial-cluster-state",
-                              "existing"}));
+  const Config c = ok(infra1({"--initial-cluster", "infra1=http://127.0.0.1:22380",
+                              "--initial-cluster-state", "existing"}));
   CHECK(c.initial_cluster_state == ClusterState::kExisting);
 }
 
 TEST_CASE("a URL used twice in the initial cluster is refused (etcd's text)", "[validate]") {
-  CHECK(err(infra1({"--initial-cluster", "infra1=http://127.0.0.1:12380,infra2=http://127.0.0.1:12380"})) ==
-        "initial cluster infra1=http://127.0.0.1:12380,infra2=http://127.0.0.1:12380 has duplicate url");
-  CHECK(err(infra1({"--initial-cluster", "infra2=http://127.0.0.1:22380,infra1=http://127.0.0.1:12380,"
-                                         "infra3=http://127.0.0.1:22380"})) ==
+  CHECK(err(infra1({"--initial-cluster",
+                    "infra1=http://127.0.0.1:12380,infra2=http://127.0.0.1:12380"})) ==
+        "initial cluster infra1=http://127.0.0.1:12380,infra2=http://127.0.0.1:12380 has duplicate "
+        "url");
+  CHECK(err(infra1({"--initial-cluster",
+                    "infra2=http://127.0.0.1:22380,infra1=http://127.0.0.1:12380,"
+                    "infra3=http://127.0.0.1:22380"})) ==
         "initial cluster infra1=http://127.0.0.1:12380,infra2=http://127.0.0.1:22380,"
         "infra3=http://127.0.0.1:22380 has duplicate url");
 }
 
 TEST_CASE("a repeated name gives that member several peer URLs, as in etcd", "[validate]") {
-  const Config c = ok(infra1({"--initial-advertise-peer-urls", "http://127.0.0.1:12380,http://10.0.0.1:12380",
-                              "--initial-cluster",
+  const Config c = ok(infra1({"--initial-advertise-peer-urls",
+                              "http://127.0.0.1:12380,http://10.0.0.1:12380", "--initial-cluster",
                               "infra1=http://127.0.0.1:12380,infra2=http://127.0.0.1:22380,"
                               "infra1=http://10.0.0.1:12380"}));
   REQUIRE(c.initial_cluster.size() == 2);
@@ -106,7 +119,8 @@ TEST_CASE("without --initial-cluster the cluster is this member alone", "[valida
   const Config c = ok(kInfra1);
   REQUIRE(c.initial_cluster.size() == 1);
   CHECK(c.initial_cluster[0].first == "infra1");
-  CHECK(url_strings(c.initial_cluster[0].second) == std::vector<std::string>{"http://127.0.0.1:12380"});
+  CHECK(url_strings(c.initial_cluster[0].second) ==
+        std::vector<std::string>{"http://127.0.0.1:12380"});
 }
 
 TEST_CASE("auto-compaction-retention must fit its mode", "[validate]") {
@@ -114,18 +128,22 @@ TEST_CASE("auto-compaction-retention must fit its mode", "[validate]") {
   CHECK(ok({"--auto-compaction-retention=1h30m"}).auto_compaction_retention == "1h30m");
   CHECK(ok({"--auto-compaction-retention=0.5h"}).auto_compaction_retention == "0.5h");
   CHECK(err({"--auto-compaction-retention=soon"}) ==
-        "invalid auto-compaction-retention \"soon\" for periodic mode (expected hours such as \"1\" or a "
+        "invalid auto-compaction-retention \"soon\" for periodic mode (expected hours such as "
+        "\"1\" or a "
         "duration such as \"30m\")");
   CHECK(err({"--auto-compaction-retention=-1h"}) ==
-        "invalid auto-compaction-retention \"-1h\" for periodic mode (expected hours such as \"1\" or a "
+        "invalid auto-compaction-retention \"-1h\" for periodic mode (expected hours such as \"1\" "
+        "or a "
         "duration such as \"30m\")");
   CHECK(err({"--auto-compaction-mode=revision", "--auto-compaction-retention=5m"}) ==
-        "invalid auto-compaction-retention \"5m\" for revision mode (expected a number of revisions)");
+        "invalid auto-compaction-retention \"5m\" for revision mode (expected a number of "
+        "revisions)");
 }
 
 TEST_CASE("a learner cannot force a new cluster", "[validate]") {
   CHECK(err({"--role=learner", "--force-new-cluster"}) ==
-        "--force-new-cluster cannot be used by a learner (role = learner): a new cluster needs a voting member");
+        "--force-new-cluster cannot be used by a learner (role = learner): a new cluster needs a "
+        "voting member");
 }
 
 TEST_CASE("an empty name is refused", "[validate]") {

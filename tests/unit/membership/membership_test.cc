@@ -1,9 +1,9 @@
 // Membership rules (core/server/membership): the checks every member makes when it applies a
 // conf change, with etcd 3.4's verdicts and messages.
 #define CATCH_CONFIG_MAIN
-#include <catch2/catch.hpp>
-
 #include "core/server/membership.h"
+
+#include <catch2/catch.hpp>
 
 using namespace outpost;
 using namespace outpost::server;
@@ -140,9 +140,13 @@ TEST_CASE("update moves a member's peer URLs, never onto another member's") {
 }
 
 TEST_CASE("members replaying the same changes reach the same membership") {
-  std::vector<Change> log = {add(4, "http://a:1", true), add(5, "http://b:1", true),  // refused
-                             promote(4), remove(1), add(1, "http://c:1", false),      // refused
-                             add(6, "http://b:1", true), update(6, "http://d:1")};
+  std::vector<Change> log = {add(4, "http://a:1", true),
+                             add(5, "http://b:1", true),  // refused
+                             promote(4),
+                             remove(1),
+                             add(1, "http://c:1", false),  // refused
+                             add(6, "http://b:1", true),
+                             update(6, "http://d:1")};
   auto a = three_voters(), b = three_voters();
   std::vector<bool> va, vb;
   for (const auto& ch : log) va.push_back(step(&a, ch).is_ok());
@@ -151,7 +155,7 @@ TEST_CASE("members replaying the same changes reach the same membership") {
   CHECK(va == vb);
   CHECK(a.SerializeAsString() == b.SerializeAsString());
   auto cs = conf_state_of(a);
-  CHECK(cs.voters_size() == 3);  // 2, 3, 4
+  CHECK(cs.voters_size() == 3);    // 2, 3, 4
   CHECK(cs.learners_size() == 1);  // 6
 }
 

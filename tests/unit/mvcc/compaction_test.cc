@@ -69,9 +69,10 @@ TEST_CASE("compaction reports the current revision and does not change it", "[co
   CHECK(db.put("d", "d") == 10);
 }
 
-TEST_CASE("compaction at revision 0 of a never-compacted store succeeds, as in etcd 3.4 "
-          "(compactMainRev starts at -1)",
-          "[compact]") {
+TEST_CASE(
+    "compaction at revision 0 of a never-compacted store succeeds, as in etcd 3.4 "
+    "(compactMainRev starts at -1)",
+    "[compact]") {
   Db db;
   db.put("a", "1");
   pb::CompactionResponse resp;
@@ -135,13 +136,13 @@ TEST_CASE("compaction drops tombstoned generations at or below the compacted rev
   Db db;
   load_history(db);
   REQUIRE(db.compact(8).is_ok());
-  CHECK(on_disk(db, {5, 0}));             // a3 stays
-  CHECK_FALSE(on_disk(db, {4, 0}));       // b's whole life ended at 6
+  CHECK(on_disk(db, {5, 0}));        // a3 stays
+  CHECK_FALSE(on_disk(db, {4, 0}));  // b's whole life ended at 6
   CHECK_FALSE(on_disk(db, {6, 0}, true));
-  CHECK_FALSE(on_disk(db, {7, 0}));       // c's first generation ended at 8
+  CHECK_FALSE(on_disk(db, {7, 0}));  // c's first generation ended at 8
   CHECK_FALSE(on_disk(db, {8, 0}, true));
   CHECK(on_disk(db, {9, 0}));
-  CHECK(db.store().key_count() == 2);     // b is gone from the index, a and c remain
+  CHECK(db.store().key_count() == 2);  // b is gone from the index, a and c remain
 
   auto r = db.range("a", "z", 8);
   CHECK(keys_of(r) == V{"a"});

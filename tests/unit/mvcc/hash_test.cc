@@ -63,8 +63,7 @@ TEST_CASE("later writes do not change the hash at an earlier revision", "[hash]"
   CHECK(hash_at(db, 7).current_rev == 7);
 }
 
-TEST_CASE("two stores with the same history have the same hashes, also after a restart",
-          "[hash]") {
+TEST_CASE("two stores with the same history have the same hashes, also after a restart", "[hash]") {
   Db one, two;
   load(one);
   load(two);
@@ -78,9 +77,10 @@ TEST_CASE("two stores with the same history have the same hashes, also after a r
   CHECK(hash_at(two, 6).compact_rev == 4);
 }
 
-TEST_CASE("hash_kv at or below the compacted revision fails with kCompacted, above the current "
-          "with kFutureRev",
-          "[hash]") {
+TEST_CASE(
+    "hash_kv at or below the compacted revision fails with kCompacted, above the current "
+    "with kFutureRev",
+    "[hash]") {
   Db db;
   load(db);
   REQUIRE(db.compact(4).is_ok());

@@ -3,19 +3,17 @@
 // real storage::Engine in it (reopenable, to test restart recovery), and small builders for the
 // etcd v3 requests the tests send through core/mvcc/kv_ops.h.
 
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <catch2/catch.hpp>
-
-#include "tests/common/temp_dir.h"
-
 #include "core/mvcc/kv_ops.h"
 #include "core/mvcc/store.h"
 #include "core/storage/engine.h"
+#include "tests/common/temp_dir.h"
 
 namespace outpost::mvcc::testing {
 
@@ -166,8 +164,7 @@ inline pb::RequestOp op_range(const std::string& key, const std::string& end = "
   r->set_revision(revision);
   return op;
 }
-inline pb::RequestOp op_put(const std::string& key, const std::string& value,
-                            int64_t lease = 0) {
+inline pb::RequestOp op_put(const std::string& key, const std::string& value, int64_t lease = 0) {
   pb::RequestOp op;
   auto* r = op.mutable_request_put();
   r->set_key(key);

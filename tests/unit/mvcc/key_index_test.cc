@@ -2,12 +2,11 @@
 // Expected values are etcd 3.4's (mvcc/key_index_test.go, mvcc/index.go); the generation
 // layout is observed through get(), since(), keep sets, empty() and live().
 
-#include <set>
-#include <vector>
+#include "core/mvcc/key_index.h"
 
 #include <catch2/catch.hpp>
-
-#include "core/mvcc/key_index.h"
+#include <set>
+#include <vector>
 
 using outpost::mvcc::KeyHistory;
 using outpost::mvcc::KeyIndex;
@@ -138,15 +137,15 @@ TEST_CASE("get at every revision of etcd's test key after compact(4) (TestKeyInd
     int64_t ver;
   };
   const Want table[] = {
-      {17, false, {}, {}, 0},      {16, false, {}, {}, 0},
+      {17, false, {}, {}, 0},          {16, false, {}, {}, 0},
       {15, true, {14, 1}, {14, 0}, 2}, {14, true, {14, 1}, {14, 0}, 2},
-      {13, false, {}, {}, 0},      {12, false, {}, {}, 0},
+      {13, false, {}, {}, 0},          {12, false, {}, {}, 0},
       {11, true, {10, 0}, {8, 0}, 2},  {10, true, {10, 0}, {8, 0}, 2},
       {9, true, {8, 0}, {8, 0}, 1},    {8, true, {8, 0}, {8, 0}, 1},
-      {7, false, {}, {}, 0},       {6, false, {}, {}, 0},
+      {7, false, {}, {}, 0},           {6, false, {}, {}, 0},
       {5, true, {4, 0}, {2, 0}, 2},    {4, true, {4, 0}, {2, 0}, 2},
-      {3, false, {}, {}, 0},       {2, false, {}, {}, 0},
-      {1, false, {}, {}, 0},       {0, false, {}, {}, 0},
+      {3, false, {}, {}, 0},           {2, false, {}, {}, 0},
+      {1, false, {}, {}, 0},           {0, false, {}, {}, 0},
   };
   for (const auto& w : table) {
     INFO("get at " << w.rev);
@@ -168,10 +167,9 @@ TEST_CASE("since returns each main revision once, with its last sub (TestKeyInde
   const Revs all = {{4, 0}, {6, 0}, {8, 0}, {10, 0}, {12, 0}, {14, 1}, {16, 0}};
   auto from = [&](size_t i) { return Revs(all.begin() + long(i), all.end()); };
   const std::pair<int64_t, Revs> table[] = {
-      {17, {}},      {16, from(6)}, {15, from(6)}, {14, from(5)}, {13, from(5)},
-      {12, from(4)}, {11, from(4)}, {10, from(3)}, {9, from(3)},  {8, from(2)},
-      {7, from(2)},  {6, from(1)},  {5, from(1)},  {4, all},      {3, all},
-      {2, all},      {1, all},      {0, all},
+      {17, {}},      {16, from(6)}, {15, from(6)}, {14, from(5)}, {13, from(5)}, {12, from(4)},
+      {11, from(4)}, {10, from(3)}, {9, from(3)},  {8, from(2)},  {7, from(2)},  {6, from(1)},
+      {5, from(1)},  {4, all},      {3, all},      {2, all},      {1, all},      {0, all},
   };
   for (const auto& [rev, want] : table) {
     INFO("since " << rev);
@@ -195,22 +193,14 @@ Revs tail(size_t i) { return Revs(kFull.begin() + long(i), kFull.end()); }
 
 std::vector<CompactCase> compact_cases() {
   return {
-      {1, {}, kFull},
-      {2, {{2, 0}}, kFull},
-      {3, {{2, 0}}, kFull},
-      {4, {{4, 0}}, tail(1)},
-      {5, {{4, 0}}, tail(1)},
-      {6, {}, tail(3)},
-      {7, {}, tail(3)},
-      {8, {{8, 0}}, tail(3)},
-      {9, {{8, 0}}, tail(3)},
-      {10, {{10, 0}}, tail(4)},
-      {11, {{10, 0}}, tail(4)},
-      {12, {}, tail(6)},
-      {13, {}, tail(6)},
-      {14, {{14, 1}}, tail(6)},
-      {15, {{14, 1}}, tail(6)},
-      {16, {}, {}},
+      {1, {}, kFull},           {2, {{2, 0}}, kFull},
+      {3, {{2, 0}}, kFull},     {4, {{4, 0}}, tail(1)},
+      {5, {{4, 0}}, tail(1)},   {6, {}, tail(3)},
+      {7, {}, tail(3)},         {8, {{8, 0}}, tail(3)},
+      {9, {{8, 0}}, tail(3)},   {10, {{10, 0}}, tail(4)},
+      {11, {{10, 0}}, tail(4)}, {12, {}, tail(6)},
+      {13, {}, tail(6)},        {14, {{14, 1}}, tail(6)},
+      {15, {{14, 1}}, tail(6)}, {16, {}, {}},
   };
 }
 
@@ -232,9 +222,10 @@ void check_compact_step(KeyHistory& h, const CompactCase& c) {
 
 }  // namespace
 
-TEST_CASE("compaction keeps the latest revision <= the compact revision of a live generation "
-          "and drops ended generations: continuous (TestKeyIndexCompactAndKeep)",
-          "[key_index][compact]") {
+TEST_CASE(
+    "compaction keeps the latest revision <= the compact revision of a live generation "
+    "and drops ended generations: continuous (TestKeyIndexCompactAndKeep)",
+    "[key_index][compact]") {
   KeyHistory h = test_history();
   for (const auto& c : compact_cases()) check_compact_step(h, c);
 }
@@ -301,12 +292,12 @@ TEST_CASE("KeyIndex range follows etcd's end conventions", "[key_index]") {
     return out;
   };
   using V = std::vector<std::string>;
-  CHECK(keys(idx.range("b", "", 10)) == V{"b"});          // empty end: just the key
-  CHECK(keys(idx.range("bb", "", 10)).empty());           // ... and no prefix match
-  CHECK(keys(idx.range("b", "d", 10)) == V{"b", "c"});    // [key, end)
+  CHECK(keys(idx.range("b", "", 10)) == V{"b"});             // empty end: just the key
+  CHECK(keys(idx.range("bb", "", 10)).empty());              // ... and no prefix match
+  CHECK(keys(idx.range("b", "d", 10)) == V{"b", "c"});       // [key, end)
   CHECK(keys(idx.range("b", all, 10)) == V{"b", "c", "d"});  // "\0": every key >= key
   CHECK(keys(idx.range(all, all, 10)) == V{"a", "b", "c", "d"});
-  CHECK(keys(idx.range("c", "b", 10)).empty());           // end before key: nothing
+  CHECK(keys(idx.range("c", "b", 10)).empty());  // end before key: nothing
 
   // At a past revision only keys live then are returned, with their revision then.
   auto at3 = idx.range(all, all, 3);

@@ -74,8 +74,10 @@ TEST_CASE("put with ignore_value or ignore_lease on a missing key fails with kKe
   for (bool ignore_value : {true, false}) {
     pb::PutRequest req;
     req.set_key("a");
-    if (ignore_value) req.set_ignore_value(true);
-    else req.set_ignore_lease(true);
+    if (ignore_value)
+      req.set_ignore_value(true);
+    else
+      req.set_ignore_lease(true);
     pb::PutResponse resp;
     Status s = db.put(req, &resp);
     CHECK(s.code() == ErrorCode::kKeyNotFound);
@@ -176,8 +178,7 @@ TEST_CASE("a delete that removes nothing keeps the revision and reports the curr
   CHECK(resp.header().revision() == 4);
 }
 
-TEST_CASE("delete with range_end NUL deletes every key >= key, key NUL deletes all",
-          "[delete]") {
+TEST_CASE("delete with range_end NUL deletes every key >= key, key NUL deletes all", "[delete]") {
   Db db;
   for (const char* k : {"a", "b", "c"}) db.put(k, k);
   CHECK(db.del("b", kAllEnd) == 2);
@@ -202,9 +203,7 @@ struct RecordingHook : LeaseHook {
   void on_put(std::string_view key, int64_t lease) override {
     calls.push_back("put " + std::string(key) + " " + std::to_string(lease));
   }
-  void on_delete(std::string_view key) override {
-    calls.push_back("delete " + std::string(key));
-  }
+  void on_delete(std::string_view key) override { calls.push_back("delete " + std::string(key)); }
 };
 }  // namespace
 

@@ -60,18 +60,19 @@ TEST_CASE("range on a single key returns just that key", "[range]") {
   CHECK(db.range("fo").count() == 0);
 }
 
-TEST_CASE("range_end selects keys from key up to but excluding range_end, a prefix is end = key with last byte + 1",
-          "[range]") {
+TEST_CASE(
+    "range_end selects keys from key up to but excluding range_end, a prefix is end = key with "
+    "last byte + 1",
+    "[range]") {
   Db db;
   for (const char* k : {"fo", "foo", "foo/a", "foo/b", "fop", "fop/x", "zzz"}) db.put(k, k);
-  CHECK(keys_of(db.range("foo", "fop")) == V{"foo", "foo/a", "foo/b"});      // prefix "foo"
-  CHECK(keys_of(db.range("foo/", "foo0")) == V{"foo/a", "foo/b"});           // prefix "foo/"
-  CHECK(keys_of(db.range("foo/a", "foo/b")) == V{"foo/a"});                  // end excluded
-  CHECK(db.range("fop", "foo").kvs_size() == 0);                             // end < key
+  CHECK(keys_of(db.range("foo", "fop")) == V{"foo", "foo/a", "foo/b"});  // prefix "foo"
+  CHECK(keys_of(db.range("foo/", "foo0")) == V{"foo/a", "foo/b"});       // prefix "foo/"
+  CHECK(keys_of(db.range("foo/a", "foo/b")) == V{"foo/a"});              // end excluded
+  CHECK(db.range("fop", "foo").kvs_size() == 0);                         // end < key
 }
 
-TEST_CASE("range_end NUL reads every key >= key, key and end NUL read all keys",
-          "[range]") {
+TEST_CASE("range_end NUL reads every key >= key, key and end NUL read all keys", "[range]") {
   Db db;
   for (const char* k : {"a", "b", "c"}) db.put(k, k);
   db.put(std::string("\x01", 1), "low");
@@ -90,8 +91,7 @@ TEST_CASE("range reports the current revision in its header", "[range]") {
   CHECK(db.range("a", "", 2).header().revision() == 3);  // a historic read too
 }
 
-TEST_CASE("limit cuts the result, more says whether keys were left, count counts all",
-          "[range]") {
+TEST_CASE("limit cuts the result, more says whether keys were left, count counts all", "[range]") {
   Db db;
   load_sort_data(db);
   auto req = range_req("a", "e");
@@ -153,8 +153,8 @@ TEST_CASE("sort: every target in every order", "[range][sort]") {
   load_sort_data(db);
   using R = pb::RangeRequest;
   const std::pair<R::SortTarget, V> ascending[] = {
-      {R::KEY, {"a", "b", "c", "d"}},     {R::VERSION, {"d", "a", "c", "b"}},
-      {R::CREATE, {"b", "d", "a", "c"}},  {R::MOD, {"d", "c", "a", "b"}},
+      {R::KEY, {"a", "b", "c", "d"}},    {R::VERSION, {"d", "a", "c", "b"}},
+      {R::CREATE, {"b", "d", "a", "c"}}, {R::MOD, {"d", "c", "a", "b"}},
       {R::VALUE, {"c", "a", "d", "b"}},
   };
   for (const auto& [target, want] : ascending) {
@@ -176,8 +176,7 @@ TEST_CASE("sort order NONE keeps key order for KEY and sorts ascending for any o
   CHECK(keys_of(sorted(db, R::VALUE, R::NONE)) == V{"c", "a", "d", "b"});
 }
 
-TEST_CASE("with a sort order the whole range is sorted before the limit applies",
-          "[range][sort]") {
+TEST_CASE("with a sort order the whole range is sorted before the limit applies", "[range][sort]") {
   Db db;
   load_sort_data(db);
   using R = pb::RangeRequest;
@@ -190,9 +189,10 @@ TEST_CASE("with a sort order the whole range is sorted before the limit applies"
   CHECK(r.more());
 }
 
-TEST_CASE("a non-KEY target with order NONE sorts only the limit+1 keys fetched in key order "
-          "(etcd 3.4 passes the limit down when the order is NONE)",
-          "[range][sort]") {
+TEST_CASE(
+    "a non-KEY target with order NONE sorts only the limit+1 keys fetched in key order "
+    "(etcd 3.4 passes the limit down when the order is NONE)",
+    "[range][sort]") {
   Db db;
   load_sort_data(db);
   using R = pb::RangeRequest;
@@ -203,8 +203,7 @@ TEST_CASE("a non-KEY target with order NONE sorts only the limit+1 keys fetched 
   CHECK(r.count() == 4);
 }
 
-TEST_CASE("keys with equal sort values keep key order (Go's sort on small sets)",
-          "[range][sort]") {
+TEST_CASE("keys with equal sort values keep key order (Go's sort on small sets)", "[range][sort]") {
   Db db;
   db.put("a", "same");
   db.put("b", "same");

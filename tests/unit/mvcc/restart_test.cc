@@ -23,8 +23,8 @@ std::string snapshot(Db& db) {
     out += "@" + std::to_string(rev) + ":";
     for (const auto& kv : r.kvs()) {
       out += " " + kv.key() + "=" + kv.value() + "/c" + std::to_string(kv.create_revision()) +
-             "/m" + std::to_string(kv.mod_revision()) + "/v" + std::to_string(kv.version()) +
-             "/l" + std::to_string(kv.lease());
+             "/m" + std::to_string(kv.mod_revision()) + "/v" + std::to_string(kv.version()) + "/l" +
+             std::to_string(kv.lease());
     }
     out += "\n";
   }
@@ -42,9 +42,9 @@ void write_with_index(Db& db, uint64_t index, const std::function<void(WriteTxn&
 
 TEST_CASE("restart: revisions, versions and history are rebuilt from disk", "[restart]") {
   Db db;
-  db.put("a", "1");   // 2
-  db.put("b", "1");   // 3
-  db.put("a", "2");   // 4
+  db.put("a", "1");  // 2
+  db.put("b", "1");  // 3
+  db.put("a", "2");  // 4
   {
     WriteTxn w(db.store());  // 5: several changes in one revision
     w.put("c", "1", 0);
@@ -53,7 +53,7 @@ TEST_CASE("restart: revisions, versions and history are rebuilt from disk", "[re
     w.delete_range("b", "", &rev);
     REQUIRE(w.end().is_ok());
   }
-  db.put("a", "3");   // 6
+  db.put("a", "3");  // 6
   const std::string before = snapshot(db);
   db.reopen();
   CHECK(snapshot(db) == before);
@@ -67,9 +67,9 @@ TEST_CASE("restart: revisions, versions and history are rebuilt from disk", "[re
 TEST_CASE("restart: a deleted key stays deleted and a re-created one keeps its new generation",
           "[restart]") {
   Db db;
-  db.put("k", "1");   // 2
-  db.put("k", "2");   // 3
-  db.del("k");        // 4
+  db.put("k", "1");     // 2
+  db.put("k", "2");     // 3
+  db.del("k");          // 4
   db.put("gone", "x");  // 5
   db.del("gone");       // 6
   db.put("k", "new");   // 7
@@ -92,8 +92,7 @@ TEST_CASE("restart: a deleted key stays deleted and a re-created one keeps its n
   CHECK_FALSE(db.exists("k"));
 }
 
-TEST_CASE("restart: the consistent index is the one of the last applied transaction",
-          "[restart]") {
+TEST_CASE("restart: the consistent index is the one of the last applied transaction", "[restart]") {
   Db db;
   write_with_index(db, 3, [](WriteTxn& w) { w.put("a", "1", 0); });
   write_with_index(db, 4, [](WriteTxn&) {});  // an entry that changed nothing
@@ -205,8 +204,7 @@ TEST_CASE("restart resumes a scheduled compaction beyond a finished one", "[rest
   CHECK_FALSE(db.engine().get_kv(revision_key({4, 0}), &v));
 }
 
-TEST_CASE("restart of a store that was never compacted keeps compact revision -1",
-          "[restart]") {
+TEST_CASE("restart of a store that was never compacted keeps compact revision -1", "[restart]") {
   Db db;
   db.put("a", "1");
   db.reopen();

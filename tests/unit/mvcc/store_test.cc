@@ -99,12 +99,11 @@ TEST_CASE("create_revision, mod_revision and version follow every put", "[store]
   CHECK_FALSE(db.exists("k", 1));
 }
 
-TEST_CASE("a delete writes a tombstone and a re-created key starts again at version 1",
-          "[store]") {
+TEST_CASE("a delete writes a tombstone and a re-created key starts again at version 1", "[store]") {
   Db db;
-  db.put("k", "v1");          // 2
-  db.put("k", "v2");          // 3
-  CHECK(db.del("k") == 1);    // 4
+  db.put("k", "v1");        // 2
+  db.put("k", "v2");        // 3
+  CHECK(db.del("k") == 1);  // 4
   CHECK_FALSE(db.exists("k"));
   std::string v;
   CHECK(db.engine().get_kv(revision_key({4, 0}, true), &v));
@@ -114,7 +113,7 @@ TEST_CASE("a delete writes a tombstone and a re-created key starts again at vers
   CHECK(tomb.value().empty());
   CHECK(tomb.mod_revision() == 0);
 
-  db.put("k", "again");       // 5
+  db.put("k", "again");  // 5
   auto kv = db.get("k");
   CHECK(kv.version() == 1);
   CHECK(kv.create_revision() == 5);

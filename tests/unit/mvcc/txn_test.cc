@@ -66,11 +66,10 @@ TEST_CASE("compare: every integer target with every result", "[txn][compare]") {
   for (const auto& [target, value] : actual) {
     for (auto res : kResults) {
       for (int delta : {-1, 0, 1}) {
-        INFO("target " << C::CompareTarget_Name(target) << " result "
-                       << C::CompareResult_Name(res) << " against " << value + delta);
+        INFO("target " << C::CompareTarget_Name(target) << " result " << C::CompareResult_Name(res)
+                       << " against " << value + delta);
         // actual vs (actual + delta): order is -delta.
-        CHECK(compare_holds(db, cmp_int("k", target, res, value + delta)) ==
-              expect(res, -delta));
+        CHECK(compare_holds(db, cmp_int("k", target, res, value + delta)) == expect(res, -delta));
       }
     }
   }
@@ -79,8 +78,8 @@ TEST_CASE("compare: every integer target with every result", "[txn][compare]") {
 TEST_CASE("compare: VALUE with every result compares bytes", "[txn][compare]") {
   Db db;
   load_compare_key(db);
-  const std::pair<std::string, int> targets[] = {{"a", 1}, {"m", 0}, {"z", -1},
-                                                 {"m\x01", -1}, {"", 1}};
+  const std::pair<std::string, int> targets[] = {
+      {"a", 1}, {"m", 0}, {"z", -1}, {"m\x01", -1}, {"", 1}};
   for (const auto& [target, order] : targets) {
     for (auto res : kResults) {
       INFO("result " << C::CompareResult_Name(res) << " against '" << target << "'");
@@ -175,8 +174,7 @@ TEST_CASE("all compares must hold for the success branch", "[txn][compare]") {
   CHECK(resp.header().revision() == 4);
 }
 
-TEST_CASE("the success branch runs when compares hold, the failure branch otherwise",
-          "[txn]") {
+TEST_CASE("the success branch runs when compares hold, the failure branch otherwise", "[txn]") {
   Db db;
   db.put("k", "v");  // 2
   pb::TxnRequest t;
@@ -263,8 +261,7 @@ TEST_CASE("reads inside a write txn see the txn's earlier writes", "[txn]") {
   CHECK(db.get("a", 2).value() == "old");
 }
 
-TEST_CASE("header revisions of a txn that changes nothing stay at the current revision",
-          "[txn]") {
+TEST_CASE("header revisions of a txn that changes nothing stay at the current revision", "[txn]") {
   Db db;
   db.put("abc", "def");  // 2
   pb::TxnRequest t;
@@ -344,8 +341,7 @@ TEST_CASE("nested txns: branches chosen per level, inner headers left at revisio
   CHECK(db.exists("inner2-else"));
   CHECK(db.exists("outer"));
   CHECK_FALSE(db.exists("outer-else"));
-  for (const char* k : {"inner-then", "inner2-else", "outer"})
-    CHECK(db.get(k).mod_revision() == 3);
+  for (const char* k : {"inner-then", "inner2-else", "outer"}) CHECK(db.get(k).mod_revision() == 3);
 }
 
 TEST_CASE("nested compares are all evaluated before any op of the txn runs", "[txn][nested]") {
@@ -468,8 +464,7 @@ TEST_CASE("is_txn_read_only looks through nested txns and both branches", "[txn]
   CHECK_FALSE(is_txn_read_only(nested_w));
 }
 
-TEST_CASE("a read-only txn runs in a ReadTxn and reports the current revision",
-          "[txn][readonly]") {
+TEST_CASE("a read-only txn runs in a ReadTxn and reports the current revision", "[txn][readonly]") {
   Db db;
   db.put("a", "1");  // 2
   db.put("b", "2");  // 3

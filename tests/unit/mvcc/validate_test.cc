@@ -3,9 +3,10 @@
 // written twice in one txn), with the cases of etcd's TestV3TxnDuplicateKeys and
 // TestV3TxnTooManyOps (integration/v3_grpc_test.go).
 
+#include "core/api/validate.h"
+
 #include <catch2/catch.hpp>
 
-#include "core/api/validate.h"
 #include "helpers.h"
 
 using namespace outpost;
@@ -42,8 +43,9 @@ TEST_CASE("too many ops: more than max_txn_ops compares, success, failure or nes
     pb::TxnRequest t;
     for (int i = 0; i < n; ++i) {
       switch (what) {
-        case 0: *t.add_compare() = cmp_int(nth_key(i), pb::Compare::CREATE,
-                                           pb::Compare::GREATER, 0); break;
+        case 0:
+          *t.add_compare() = cmp_int(nth_key(i), pb::Compare::CREATE, pb::Compare::GREATER, 0);
+          break;
         case 1: *t.add_success() = op_put(nth_key(i), "bar"); break;
         case 2: *t.add_failure() = op_put(nth_key(i), "bar"); break;
         case 3: *t.add_success() = op_txn(then_only({op_put(nth_key(i), "bar")})); break;
@@ -75,8 +77,7 @@ TEST_CASE("too many ops: the count is the largest of compares, success and failu
   CHECK(check_txn(t, kMaxTxnOps).is_ok());
 }
 
-TEST_CASE("too many ops: a nested txn may use only what its parent level left",
-          "[validate][ops]") {
+TEST_CASE("too many ops: a nested txn may use only what its parent level left", "[validate][ops]") {
   auto build = [](int outer, int inner) {
     pb::TxnRequest nested;
     for (int i = 0; i < inner; ++i) *nested.add_success() = op_put("n" + nth_key(i), "v");
@@ -217,14 +218,14 @@ TEST_CASE("duplicate keys: ranges never clash with writes", "[validate][dup]") {
 TEST_CASE("duplicate keys: a put right at a delete range's end does not clash, one inside does",
           "[validate][dup]") {
   CHECK(txn_code(then_only({op_del("a", "c"), op_put("c", "1")})) == ErrorCode::kOk);
-  CHECK(txn_code(then_only({op_del("a", "c"), op_put("b\xff", "1")})) ==
-        ErrorCode::kDuplicateKey);
+  CHECK(txn_code(then_only({op_del("a", "c"), op_put("b\xff", "1")})) == ErrorCode::kDuplicateKey);
   CHECK(txn_code(then_only({op_del("b", "c"), op_put("a", "1")})) == ErrorCode::kOk);
 }
 
-TEST_CASE("duplicate keys: etcd 3.4 does not see a from-key delete (range_end NUL) as "
-          "overlapping any put",
-          "[validate][dup][etcd-divergence]") {
+TEST_CASE(
+    "duplicate keys: etcd 3.4 does not see a from-key delete (range_end NUL) as "
+    "overlapping any put",
+    "[validate][dup][etcd-divergence]") {
   // etcd's checkIntervals builds the interval [key, "\x00") for range_end "\0"; that interval is
   // empty under adt's string order, so Intersects never matches it and etcd accepts the txn.
   CHECK(txn_code(then_only({op_del("a", kAllEnd), op_put("b", "1")})) == ErrorCode::kOk);

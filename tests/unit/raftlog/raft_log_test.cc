@@ -1,9 +1,9 @@
 // storage::DurableLog: the Raft log survives a restart exactly as Raft last saw it.
 #define CATCH_CONFIG_MAIN
+#include "core/storage/raft_log.h"
+
 #include <catch2/catch.hpp>
 
-
-#include "core/storage/raft_log.h"
 #include "tests/common/temp_dir.h"
 
 using outpost::testing::TempDir;
@@ -12,7 +12,6 @@ using outpost::storage::DurableLog;
 using outpost::storage::Engine;
 
 namespace {
-
 
 raftpb::Entry entry(uint64_t index, uint64_t term, std::string data) {
   raftpb::Entry e;
@@ -55,7 +54,8 @@ TEST_CASE("a fresh log starts with the founding voters and survives a restart", 
     h.set_term(2);
     h.set_vote(1);
     h.set_commit(3);
-    REQUIRE(l.value()->save(h, {entry(1, 1, "a"), entry(2, 2, "b"), entry(3, 2, "c")}, std::nullopt));
+    REQUIRE(
+        l.value()->save(h, {entry(1, 1, "a"), entry(2, 2, "b"), entry(3, 2, "c")}, std::nullopt));
   }
   auto e = Engine::open(dir.path());
   REQUIRE(e);
@@ -80,9 +80,9 @@ TEST_CASE("entries from a new leader replace the conflicting suffix on disk too"
   {
     auto e = Engine::open(dir.path());
     auto l = DurableLog::open(e.value().get(), voters({1}));
-    REQUIRE(l.value()->save(std::nullopt,
-                            {entry(1, 1, "a"), entry(2, 1, "b"), entry(3, 1, "c"), entry(4, 1, "d")},
-                            std::nullopt));
+    REQUIRE(l.value()->save(
+        std::nullopt, {entry(1, 1, "a"), entry(2, 1, "b"), entry(3, 1, "c"), entry(4, 1, "d")},
+        std::nullopt));
     REQUIRE(l.value()->save(std::nullopt, {entry(3, 2, "C")}, std::nullopt));
     CHECK(l.value()->storage().last_index() == 3);
   }
@@ -95,8 +95,7 @@ TEST_CASE("entries from a new leader replace the conflicting suffix on disk too"
   CHECK(l.value()->storage().last_index() == 3);  // entry 4 (old term) is gone for good
 }
 
-TEST_CASE("compaction keeps a snapshot point and the retained tail across a restart",
-          "[raftlog]") {
+TEST_CASE("compaction keeps a snapshot point and the retained tail across a restart", "[raftlog]") {
   TempDir dir;
   {
     auto e = Engine::open(dir.path());

@@ -1,17 +1,17 @@
 // core/server's Applier on its own: committed entries -> mvcc store, lessor and cluster record,
 // over a real engine in a temporary directory, with no RaftNode, thread or socket.
 
+#include "core/server/applier.h"
+
+#include <catch2/catch.hpp>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "core/common/clock.h"
 #include "core/lease/lessor.h"
 #include "core/mvcc/kv_ops.h"
 #include "core/mvcc/store.h"
-#include "core/server/applier.h"
 #include "core/server/cluster_record.h"
 #include "core/server/membership.h"
 #include "core/server/waiters.h"
@@ -46,10 +46,10 @@ struct Fixture {
     store = std::move(s.value());
     lessor = std::make_unique<lease::Lessor>(1, clock);
     store->set_lease_hook(lessor.get());
-    outpostpb::ClusterInfo c = initial_cluster_info(
-        {{"a", {"http://10.0.0.1:2380"}}, {"b", {"http://10.0.0.2:2380"}},
-         {"c", {"http://10.0.0.3:2380"}}},
-        "tok", "a", {"http://10.0.0.1:2379"});
+    outpostpb::ClusterInfo c = initial_cluster_info({{"a", {"http://10.0.0.1:2380"}},
+                                                     {"b", {"http://10.0.0.2:2380"}},
+                                                     {"c", {"http://10.0.0.3:2380"}}},
+                                                    "tok", "a", {"http://10.0.0.1:2379"});
     cluster.set(c);
     Applier::Options o;
     o.max_learners = 1;
@@ -188,8 +188,7 @@ TEST_CASE("applying the local member's removal runs on_removed once", "[applier]
   CHECK(f.removed == 1);
 }
 
-TEST_CASE("a lease granted and revoked through the applier takes its keys with it",
-          "[applier]") {
+TEST_CASE("a lease granted and revoked through the applier takes its keys with it", "[applier]") {
   Fixture f;
   outpostpb::Request grant;
   grant.mutable_lease_grant()->set_id(7);

@@ -2,10 +2,9 @@
 // leader (LeaderCalls), forwarded keep-alives (LeaseRenewals), the read barrier and
 // housekeeping's task order. Time moves only when the test moves it.
 
+#include <catch2/catch.hpp>
 #include <string>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "core/common/clock.h"
 #include "core/server/housekeeping.h"
@@ -53,8 +52,7 @@ TEST_CASE("waiters: ids are unique, stop answers everyone and refuses later adds
   CHECK(c);  // not taken: the caller answers it
 }
 
-TEST_CASE("leader calls: answered, refused by a non-leader, timed out by the clock",
-          "[clock]") {
+TEST_CASE("leader calls: answered, refused by a non-leader, timed out by the clock", "[clock]") {
   ManualClock clock;
   std::vector<std::pair<MessageKind, std::string>> sent;
   LeaderCalls calls(
@@ -113,8 +111,7 @@ TEST_CASE("leader calls: answered, refused by a non-leader, timed out by the clo
   CHECK(got.size() == 5);
 }
 
-TEST_CASE("a forwarded keep-alive is retried until a leader answers or its time is up",
-          "[clock]") {
+TEST_CASE("a forwarded keep-alive is retried until a leader answers or its time is up", "[clock]") {
   ManualClock clock;
   std::vector<LeaseRenewals::CallDone> in_flight;
   LeaseRenewals r(clock, 10s, [&](std::string, LeaseRenewals::CallDone d) {
@@ -144,8 +141,7 @@ TEST_CASE("a forwarded keep-alive is retried until a leader answers or its time 
   CHECK(done[1].code() == ErrorCode::kTimeout);
 }
 
-TEST_CASE("the read barrier releases reads in index order as the applier advances",
-          "[read]") {
+TEST_CASE("the read barrier releases reads in index order as the applier advances", "[read]") {
   ReadBarrier b(10);
   std::vector<int> order;
   b.wait(5, [&](const Status& s) { order.push_back(s ? 5 : -5); });  // applied already

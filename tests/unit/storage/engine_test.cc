@@ -1,12 +1,12 @@
 // storage::Engine: the raft log (append, read, last index, compaction), raft meta, state-machine
 // batches, kv scans with bounds, and that everything survives closing and reopening.
 
+#include "core/storage/engine.h"
+
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <memory>
 
-#include <catch2/catch.hpp>
-
-#include "core/storage/engine.h"
 #include "helpers.h"
 
 using namespace outpost;
@@ -39,9 +39,9 @@ using Idx = std::vector<uint64_t>;
 std::vector<std::string> scan(const Engine& e, std::string_view from, std::string_view to) {
   std::vector<std::string> keys;
   REQUIRE(e.scan_kv(from, to, [&](std::string_view k, std::string_view) {
-               keys.emplace_back(k);
-               return true;
-             }).is_ok());
+             keys.emplace_back(k);
+             return true;
+           }).is_ok());
   return keys;
 }
 
@@ -186,7 +186,8 @@ TEST_CASE("a cleared batch writes nothing", "[engine][batch]") {
   CHECK(scan(*e, "", "").empty());
 }
 
-TEST_CASE("scan_kv visits from..to (exclusive) in key order, empty to means to the end", "[engine][scan]") {
+TEST_CASE("scan_kv visits from..to (exclusive) in key order, empty to means to the end",
+          "[engine][scan]") {
   TempDir dir;
   auto e = open_engine(dir.path());
   auto b = e->new_batch();
@@ -202,10 +203,10 @@ TEST_CASE("scan_kv visits from..to (exclusive) in key order, empty to means to t
   // Returning false stops the scan.
   std::vector<std::string> seen;
   REQUIRE(e->scan_kv("", "", [&](std::string_view k, std::string_view v) {
-               seen.emplace_back(k);
-               CHECK(v == "v" + std::string(k));
-               return seen.size() < 2;
-             }).is_ok());
+             seen.emplace_back(k);
+             CHECK(v == "v" + std::string(k));
+             return seen.size() < 2;
+           }).is_ok());
   CHECK(seen == V{"a", "b"});
 }
 
@@ -260,9 +261,10 @@ TEST_CASE("a second engine on a data dir that is already open is refused", "[eng
   CHECK(second.status().code() == ErrorCode::kIo);
 }
 
-TEST_CASE("write_raft drops the log from truncate_from on before appending (a conflicting "
-          "suffix is replaced)",
-          "[engine][log]") {
+TEST_CASE(
+    "write_raft drops the log from truncate_from on before appending (a conflicting "
+    "suffix is replaced)",
+    "[engine][log]") {
   TempDir dir;
   auto e = open_engine(dir.path());
   REQUIRE(e->append_log(records(1, 10)).is_ok());

@@ -1,11 +1,10 @@
 #pragma once
 // Shared helpers for the storage and member unit tests.
 
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
-
-#include <catch2/catch.hpp>
 
 #include "tests/common/temp_dir.h"
 

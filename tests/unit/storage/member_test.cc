@@ -5,25 +5,25 @@
 // whose commit covers them through storage::DurableLog, as a crash after commit and before
 // apply would leave them. Each member runs as a single voter on an ephemeral peer port.
 
+#include "core/server/member.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <future>
 #include <memory>
 #include <set>
 #include <thread>
 
-#include <catch2/catch.hpp>
-
 #include "core/mvcc/kv_ops.h"
-#include "core/server/member.h"
 #include "core/storage/engine.h"
 #include "core/storage/raft_log.h"
-#include "raftpb/raft.pb.h"
 #include "helpers.h"
+#include "raftpb/raft.pb.h"
 
 using namespace outpost;
 using outpost::server::Member;
@@ -111,8 +111,8 @@ std::string state(Member& m) {
   std::string out = "rev=" + std::to_string(resp.header().revision()) +
                     " compact=" + std::to_string(r.first_rev());
   for (const auto& kv : resp.kvs()) {
-    out += " " + kv.key() + "=" + kv.value() + "/c" + std::to_string(kv.create_revision()) +
-           "/m" + std::to_string(kv.mod_revision()) + "/v" + std::to_string(kv.version());
+    out += " " + kv.key() + "=" + kv.value() + "/c" + std::to_string(kv.create_revision()) + "/m" +
+           std::to_string(kv.mod_revision()) + "/v" + std::to_string(kv.version());
   }
   return out;
 }
@@ -129,7 +129,8 @@ LogTail log_tail(const std::string& dir) {
   REQUIRE(e.is_ok());
   LogTail t;
   std::string v;
-  if (e.value()->get_meta(mvcc::kMetaConsistentIndex, &v)) t.consistent_index = storage::decode_u64(v);
+  if (e.value()->get_meta(mvcc::kMetaConsistentIndex, &v))
+    t.consistent_index = storage::decode_u64(v);
   auto log = storage::DurableLog::open(e.value().get(), raftpb::ConfState{});
   REQUIRE(log.is_ok());
   REQUIRE_FALSE(log.value()->fresh());
@@ -294,8 +295,8 @@ TEST_CASE("log replay: committed entries past the consistent index are applied o
   }
   const LogTail tail = log_tail(dir.path());
   REQUIRE(tail.consistent_index == tail.last_index);  // a clean stop applied everything
-  append_committed(dir.path(), {put_request("x", "replayed"), put_request("y", "1"),
-                                delete_request("y")});
+  append_committed(dir.path(),
+                   {put_request("x", "replayed"), put_request("y", "1"), delete_request("y")});
   std::string after_replay;
   uint64_t applied = 0;
   {
@@ -350,11 +351,14 @@ TEST_CASE("opening a member whose raft log has a gap fails with kCorrupt (no cra
     auto e = storage::Engine::open(dir.path());
     REQUIRE(e.is_ok());
     const uint64_t term = tail.hard_state.term();
-    REQUIRE(e.value()->append_log(
-        {{tail.last_index + 1, entry(term, tail.last_index + 1, put_request("b", "1"), 1)
-                                   .SerializeAsString()},
-         {tail.last_index + 3, entry(term, tail.last_index + 3, put_request("c", "1"), 2)
-                                   .SerializeAsString()}}).is_ok());
+    REQUIRE(
+        e.value()
+            ->append_log(
+                {{tail.last_index + 1,
+                  entry(term, tail.last_index + 1, put_request("b", "1"), 1).SerializeAsString()},
+                 {tail.last_index + 3,
+                  entry(term, tail.last_index + 3, put_request("c", "1"), 2).SerializeAsString()}})
+            .is_ok());
   }
   auto m = Member::open(opts);
   REQUIRE_FALSE(m.is_ok());
@@ -402,9 +406,10 @@ TEST_CASE("concurrent proposals are each applied once, in one revision each", "[
   m->stop();
 }
 
-TEST_CASE("stop completes every pending proposal exactly once, and what was acknowledged "
-          "survives a restart",
-          "[member]") {
+TEST_CASE(
+    "stop completes every pending proposal exactly once, and what was acknowledged "
+    "survives a restart",
+    "[member]") {
   TempDir dir;
   const auto opts = options(dir.path());
   constexpr int kN = 400;
@@ -419,8 +424,10 @@ TEST_CASE("stop completes every pending proposal exactly once, and what was ackn
                  [&calls, &ok, &other, i](const Status& s) {
                    // No assertions here: this runs on the member's threads.
                    calls[size_t(i)]++;
-                   if (s.is_ok()) ok[size_t(i)]++;
-                   else if (s.code() != ErrorCode::kStopped) other++;
+                   if (s.is_ok())
+                     ok[size_t(i)]++;
+                   else if (s.code() != ErrorCode::kStopped)
+                     other++;
                  });
       if (i == kN / 2) m->stop();
     }
@@ -446,9 +453,10 @@ TEST_CASE("stop completes every pending proposal exactly once, and what was ackn
   }
   CHECK(r.rev() >= acknowledged + 1);
 }
-TEST_CASE("a member seen leading already reports its new term (leader and term published "
-          "together)",
-          "[member][bug]") {
+TEST_CASE(
+    "a member seen leading already reports its new term (leader and term published "
+    "together)",
+    "[member][bug]") {
   // RaftNode::handle_ready stores leader_ before term_ (with a log write in between), so a
   // reader can see this member lead while term() still says 0: a response header would carry
   // raft_term 0. Restart a few times and look right after the leadership shows.
@@ -466,8 +474,7 @@ TEST_CASE("a member seen leading already reports its new term (leader and term p
   CHECK(stale == 0);
 }
 
-TEST_CASE("a member whose peer port is taken fails to open with kIo (no crash)",
-          "[member][bug]") {
+TEST_CASE("a member whose peer port is taken fails to open with kIo (no crash)", "[member][bug]") {
   // RaftNode::start returns early when the transport cannot listen (or the raft log cannot be
   // loaded); the half-built RaftNode's destructor then calls stop(), which sends on a uv_async
   // handle that was never initialised and closes the loop again: SIGSEGV instead of an error.

@@ -1,9 +1,10 @@
 // core/transport over real loopback sockets: delivery, ordering, rejection of strangers and
 // garbage, reconnection, bounded queues.
 #define CATCH_CONFIG_MAIN
-#include <catch2/catch.hpp>
+#include "core/transport/transport.h"
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cstring>
 #include <functional>
@@ -11,10 +12,8 @@
 #include <thread>
 #include <vector>
 
-#include "core/transport/transport.h"
-
-using outpost::transport::Options;
 using outpost::transport::MessageKind;
+using outpost::transport::Options;
 using outpost::transport::Transport;
 
 namespace {
@@ -101,7 +100,9 @@ TEST_CASE("frames arrive whole, in order, tagged with the sender's id", "[transp
   REQUIRE(b.listen(&err));
   a.add_peer(2, "127.0.0.1", b.port());
   REQUIRE(l.run_until([&] { return a.connected(2); }));
-  for (int i = 0; i < 1000; ++i) REQUIRE(a.send(2, MessageKind::kRaft, "m" + std::to_string(i) + std::string(size_t(i % 97), 'x')));
+  for (int i = 0; i < 1000; ++i)
+    REQUIRE(
+        a.send(2, MessageKind::kRaft, "m" + std::to_string(i) + std::string(size_t(i % 97), 'x')));
   REQUIRE(l.run_until([&] { return rb.msgs.size() == 1000; }));
   for (int i = 0; i < 1000; ++i) {
     CHECK(rb.msgs[size_t(i)].first == 1);
@@ -224,7 +225,8 @@ TEST_CASE("the outbound queue is bounded: sends past the limit are refused", "[t
   REQUIRE(l.run_until([&] { return a.connected(2); }));
   // Without running the loop nothing drains past the first write batch: the queue fills.
   int accepted = 0, refused = 0;
-  for (int i = 0; i < 200; ++i) (a.send(2, MessageKind::kRaft, std::string(4096, 'v')) ? accepted : refused)++;
+  for (int i = 0; i < 200; ++i)
+    (a.send(2, MessageKind::kRaft, std::string(4096, 'v')) ? accepted : refused)++;
   CHECK(refused > 0);
   CHECK(a.stats().dropped == uint64_t(refused));
   REQUIRE(l.run_until([&] { return rb.msgs.size() == size_t(accepted); }));
@@ -267,7 +269,8 @@ TEST_CASE("a joining member's query is answered with one frame, whatever its clu
   // answer has gone out.
   uv_timer_t wake;
   uv_timer_init(&l.loop, &wake);
-  uv_timer_start(&wake, [](uv_timer_t*) {}, 5, 5);
+  uv_timer_start(
+      &wake, [](uv_timer_t*) {}, 5, 5);
   REQUIRE(l.run_until([&] { return done.load(); }));
   uv_timer_stop(&wake);
   uv_close(reinterpret_cast<uv_handle_t*>(&wake), nullptr);

@@ -1,13 +1,13 @@
 // mvcc::WatchHub: events reach watchers exactly once and in revision order, whether they come
 // live from commits or from history on disk, including across a slow sink being parked.
 #define CATCH_CONFIG_MAIN
-#include <catch2/catch.hpp>
+#include "core/mvcc/watch_hub.h"
 
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <mutex>
 #include <thread>
 
-#include "core/mvcc/watch_hub.h"
 #include "tests/common/temp_dir.h"
 
 using namespace outpost;
@@ -77,9 +77,8 @@ struct Fixture {
   TempStore ts;
   WatchHub hub{*ts.store};
   Fixture() {
-    ts.store->set_on_commit([this](int64_t rev, const std::vector<mvccpb::KeyValue>& ch) {
-      hub.notify(rev, ch);
-    });
+    ts.store->set_on_commit(
+        [this](int64_t rev, const std::vector<mvccpb::KeyValue>& ch) { hub.notify(rev, ch); });
     hub.start();
   }
   ~Fixture() { hub.stop(); }
@@ -105,8 +104,10 @@ TEST_CASE("a watcher from now on gets each later revision of its key, live, once
   CHECK(s.batches.back().revision == 5);
 }
 
-TEST_CASE("a watcher from an old revision replays history, then continues live without a gap "
-          "or a duplicate", "[watch]") {
+TEST_CASE(
+    "a watcher from an old revision replays history, then continues live without a gap "
+    "or a duplicate",
+    "[watch]") {
   Fixture f;
   for (int i = 0; i < 50; ++i) f.ts.put("k" + std::to_string(i % 5), std::to_string(i));
   Sink s;
@@ -149,8 +150,10 @@ TEST_CASE("a slow sink is parked and catches up from disk with nothing lost or r
   for (size_t i = 0; i < ev.size(); ++i) CHECK(std::get<2>(ev[i]) == int64_t(2 + i));
 }
 
-TEST_CASE("filters drop puts or deletes; prev_kv carries the record before each change but a "
-          "creation", "[watch]") {
+TEST_CASE(
+    "filters drop puts or deletes; prev_kv carries the record before each change but a "
+    "creation",
+    "[watch]") {
   Fixture f;
   Sink noput, nodel, prev;
   WatchSpec a;
