@@ -137,8 +137,10 @@ Raft::Raft(const Config& c)
   if (log_enabled(LogLevel::kInfo)) {
     std::string peers;
     for (std::uint64_t v : prs_.voters()) {
+      char b[24];
+      std::snprintf(b, sizeof(b), "%" PRIx64, v);  // ids in hex, as every other line prints them
       if (!peers.empty()) peers += ',';
-      peers += std::to_string(v);
+      peers += b;
     }
     logf(LogLevel::kInfo,
          "newRaft %" PRIx64 " [peers: [%s], term: %" PRIu64 ", commit: %" PRIu64
