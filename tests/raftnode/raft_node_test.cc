@@ -1,7 +1,6 @@
 // server::RaftNode: three members in one process, each with its own RocksDB and real TCP peer
 // connections on loopback: election, replication of proposals made on any member, ReadIndex,
 // leader loss, and a restarted member catching up from its durable log.
-#define CATCH_CONFIG_MAIN
 #include "core/server/raft_node.h"
 
 #include <netinet/in.h>

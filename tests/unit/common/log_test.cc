@@ -1,6 +1,5 @@
 // core/common/log and OUTPOST_PANIC: the panic line is one JSON log line at level "panic" that
 // goes through the configured outputs (checked in a forked child that really aborts).
-#define CATCH_CONFIG_MAIN
 #include "core/common/log.h"
 
 #include <sys/resource.h>

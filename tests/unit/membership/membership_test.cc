@@ -1,6 +1,5 @@
 // Membership rules (core/server/membership): the checks every member makes when it applies a
 // conf change, with etcd 3.4's verdicts and messages.
-#define CATCH_CONFIG_MAIN
 #include "core/server/membership.h"
 
 #include <catch2/catch.hpp>

@@ -1,5 +1,4 @@
 // storage::DurableLog: the Raft log survives a restart exactly as Raft last saw it.
-#define CATCH_CONFIG_MAIN
 #include "core/storage/raft_log.h"
 
 #include <catch2/catch.hpp>

@@ -1,6 +1,5 @@
 // core/transport over real loopback sockets: delivery, ordering, rejection of strangers and
 // garbage, reconnection, bounded queues.
-#define CATCH_CONFIG_MAIN
 #include "core/transport/transport.h"
 
 #include <atomic>

@@ -1,6 +1,5 @@
 // mvcc::WatchHub: events reach watchers exactly once and in revision order, whether they come
 // live from commits or from history on disk, including across a slow sink being parked.
-#define CATCH_CONFIG_MAIN
 #include "core/mvcc/watch_hub.h"
 
 #include <catch2/catch.hpp>
