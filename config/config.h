@@ -48,6 +48,67 @@ const char* to_string(Logger l);
 const char* to_string(LogLevel l);
 const char* to_string(CompactionMode m);
 
+// ---- [replica] ---------------------------------------------------------------
+// How a learner (a replica) serves clients. The policies matter only while
+// the member is a learner: a voter, including a promoted learner, serves as
+// every voter does, so setting them on a voter is allowed and has no effect.
+
+// How a learner answers a linearizable Range (serializable = false).
+//   kRefuse        etcd 3.4's answer: "rpc not supported for learner".
+//   kSerializable  answer from local state, however far behind it is.
+//   kLinearizable  get a read index from the leader (one round trip serves
+//                  every read waiting at that moment), wait until applied
+//                  locally, then answer.
+//   kBounded       local while the lag is within max_lag_ms and
+//                  max_lag_revisions, else as kLinearizable.
+enum class ReadPolicy { kRefuse, kSerializable, kLinearizable, kBounded };
+// What a learner does with a write: refuse it (etcd's behaviour) or forward
+// it over the peer connection to the leader and answer as the leader answers.
+enum class WritePolicy { kRefuse, kForward };
+// How a learner becomes a voter.
+//   kManual        only by an operator's MemberPromote (etcd's behaviour).
+//   kNever         never: a read-only replica, MemberPromote is refused.
+//   kWhenCaughtUp  asks for promotion after being caught up for promote_after_s.
+//   kStandby       the leader promotes it once a voter has been unreachable
+//                  for failover_after_s, then removes the lost voter.
+enum class PromoteMode { kManual, kNever, kWhenCaughtUp, kStandby };
+
+// "refuse" "serializable" "linearizable" "bounded"; "refuse" "forward";
+// "manual" "never" "when-caught-up" "standby".
+const char* to_string(ReadPolicy p);
+const char* to_string(WritePolicy p);
+const char* to_string(PromoteMode m);
+
+// The [replica] TOML table; each key is also a --replica-KEY flag (dashes for
+// underscores) and so an ETCD_REPLICA_KEY variable. Every duration is a whole
+// number of the unit in its name.
+struct ReplicaConfig {
+  ReadPolicy read_policy = ReadPolicy::kRefuse;  // --replica-read-policy
+  WritePolicy writes = WritePolicy::kRefuse;     // --replica-writes
+  PromoteMode promote = PromoteMode::kManual;    // --replica-promote
+  // bounded: answer locally while the learner is at most this many ms behind
+  // the leader; 0 = no time bound. --replica-max-lag-ms
+  uint64_t max_lag_ms = 1000;
+  // bounded: answer locally while at most this many revisions behind;
+  // 0 = no revision bound. At least one of the two bounds must be > 0 when
+  // read_policy is bounded. --replica-max-lag-revisions
+  uint64_t max_lag_revisions = 0;
+  // when-caught-up: how long the learner stays caught up before asking for
+  // promotion, > 0. --replica-promote-after-s
+  uint64_t promote_after_s = 10;
+  // standby: how long a voter must be unreachable before the leader promotes
+  // the standby, > 0. --replica-failover-after-s
+  uint64_t failover_after_s = 10;
+  // Self-join: client URLs of core members to ask to add this member as a
+  // learner; empty = no self-join. When non-empty the member is a learner
+  // joining an existing cluster (load() sets role = learner and
+  // initial_cluster_state = existing). --replica-join
+  std::vector<Url> join;
+  // Self-join: after this many seconds without getting in, remove our own
+  // member entry and exit non-zero, > 0. --replica-join-timeout-s
+  uint64_t join_timeout_s = 60;
+};
+
 // The etcd release whose flags, defaults and messages we follow.
 inline constexpr const char* kEtcdCompatVersion = "3.4.23";
 
@@ -76,7 +137,11 @@ struct Config {
   bool strict_reconfig_check = true;                        // --strict-reconfig-check
   bool force_new_cluster = false;                           // --force-new-cluster
   uint32_t max_learners = 1;  // --max-learners (Outpost; etcd hard-codes 1)
-  Role role = Role::kVoter;   // --role (Outpost): voter | learner
+  // --role (Outpost): voter | learner; learner whenever replica.join is set.
+  Role role = Role::kVoter;
+
+  // ---- replica (Outpost) ---------------------------------------------------
+  ReplicaConfig replica;  // [replica] table / --replica-* flags
 
   // ---- raft ----------------------------------------------------------------
   std::chrono::milliseconds heartbeat_interval{100};  // --heartbeat-interval

@@ -94,6 +94,34 @@ bool set_compaction_mode(Config& c, std::string_view v, std::string* w) {
 }
 bool set_role(Config& c, std::string_view v, std::string* w) { return parse_role(v, &c.role, w); }
 
+bool set_read_policy(Config& c, std::string_view v, std::string* w) {
+  return parse_read_policy(v, &c.replica.read_policy, w);
+}
+bool set_writes(Config& c, std::string_view v, std::string* w) {
+  return parse_write_policy(v, &c.replica.writes, w);
+}
+bool set_promote(Config& c, std::string_view v, std::string* w) {
+  return parse_promote_mode(v, &c.replica.promote, w);
+}
+bool set_max_lag_ms(Config& c, std::string_view v, std::string* w) {
+  return parse_uint64(v, &c.replica.max_lag_ms, w);
+}
+bool set_max_lag_revisions(Config& c, std::string_view v, std::string* w) {
+  return parse_uint64(v, &c.replica.max_lag_revisions, w);
+}
+bool set_promote_after(Config& c, std::string_view v, std::string* w) {
+  return parse_positive(v, &c.replica.promote_after_s, w);
+}
+bool set_failover_after(Config& c, std::string_view v, std::string* w) {
+  return parse_positive(v, &c.replica.failover_after_s, w);
+}
+bool set_join(Config& c, std::string_view v, std::string* w) {
+  return parse_url_list(v, &c.replica.join, w);
+}
+bool set_join_timeout(Config& c, std::string_view v, std::string* w) {
+  return parse_positive(v, &c.replica.join_timeout_s, w);
+}
+
 constexpr bool kBool = true;
 constexpr bool kValue = false;
 
@@ -129,6 +157,15 @@ constexpr FlagSpec kFlags[] = {
     {"max-learners", kValue, set_max_learners},
     {"snapshot-rate-limit", kValue, set_rate_limit},
     {"role", kValue, set_role},
+    {"replica-read-policy", kValue, set_read_policy},
+    {"replica-writes", kValue, set_writes},
+    {"replica-promote", kValue, set_promote},
+    {"replica-max-lag-ms", kValue, set_max_lag_ms},
+    {"replica-max-lag-revisions", kValue, set_max_lag_revisions},
+    {"replica-promote-after-s", kValue, set_promote_after},
+    {"replica-failover-after-s", kValue, set_failover_after},
+    {"replica-join", kValue, set_join},
+    {"replica-join-timeout-s", kValue, set_join_timeout},
     // etcd flags accepted and ignored: member / gRPC tuning.
     {"initial-election-tick-advance", kBool, nullptr},
     {"max-snapshots", kValue, nullptr},

@@ -18,6 +18,25 @@ const char* to_string(Logger l) { return l == Logger::kZap ? "zap" : "capnslog";
 const char* to_string(CompactionMode m) {
   return m == CompactionMode::kPeriodic ? "periodic" : "revision";
 }
+const char* to_string(ReadPolicy p) {
+  switch (p) {
+    case ReadPolicy::kRefuse: return "refuse";
+    case ReadPolicy::kSerializable: return "serializable";
+    case ReadPolicy::kLinearizable: return "linearizable";
+    case ReadPolicy::kBounded: return "bounded";
+  }
+  return "refuse";
+}
+const char* to_string(WritePolicy p) { return p == WritePolicy::kForward ? "forward" : "refuse"; }
+const char* to_string(PromoteMode m) {
+  switch (m) {
+    case PromoteMode::kManual: return "manual";
+    case PromoteMode::kNever: return "never";
+    case PromoteMode::kWhenCaughtUp: return "when-caught-up";
+    case PromoteMode::kStandby: return "standby";
+  }
+  return "manual";
+}
 const char* to_string(LogLevel l) {
   switch (l) {
     case LogLevel::kDebug: return "debug";
@@ -183,6 +202,28 @@ Cluster:
   --role ROLE                       "voter" or "learner" (Outpost; default voter)
   --snapshot-rate-limit SIZE        snapshot streaming speed per peer, bytes per second or
                                     "64MiB"; 0 = unlimited (Outpost; default 64MiB)
+
+Replica (Outpost; the policies apply while the member is a learner):
+  --replica-read-policy POLICY      how a linearizable read is answered: "refuse" (etcd's),
+                                    "serializable" (local), "linearizable" (read index from
+                                    the leader) or "bounded" (local while within the max lag,
+                                    else linearizable) (default refuse)
+  --replica-writes POLICY           "refuse" writes or "forward" them to the leader
+                                    (default refuse)
+  --replica-promote MODE            "manual" (MemberPromote by an operator), "never",
+                                    "when-caught-up" or "standby" (default manual)
+  --replica-max-lag-ms MS           bounded: most lag in ms served locally; 0 = no time bound
+                                    (default 1000)
+  --replica-max-lag-revisions N     bounded: most lag in revisions served locally; 0 = no
+                                    revision bound (default 0)
+  --replica-promote-after-s S       when-caught-up: seconds caught up before asking for
+                                    promotion, > 0 (default 10)
+  --replica-failover-after-s S      standby: seconds a voter is unreachable before the leader
+                                    promotes this member, > 0 (default 10)
+  --replica-join URLS               client URLs of core members to ask to add this member; makes
+                                    it a learner joining an existing cluster (default: no join)
+  --replica-join-timeout-s S        seconds to keep trying to join before removing its own entry
+                                    and exiting non-zero, > 0 (default 60)
 
 Compaction:
   --auto-compaction-mode MODE       "periodic" or "revision" (default periodic)

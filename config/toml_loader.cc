@@ -67,6 +67,15 @@ constexpr Key kKeys[] = {
     {"log", "outputs", "log-outputs", Kind::kStrings},
     {"log", "level", "log-level", Kind::kString},
     {"replica", "role", "role", Kind::kString},
+    {"replica", "read_policy", "replica-read-policy", Kind::kString},
+    {"replica", "writes", "replica-writes", Kind::kString},
+    {"replica", "promote", "replica-promote", Kind::kString},
+    {"replica", "max_lag_ms", "replica-max-lag-ms", Kind::kCount},
+    {"replica", "max_lag_revisions", "replica-max-lag-revisions", Kind::kCount},
+    {"replica", "promote_after_s", "replica-promote-after-s", Kind::kPositive},
+    {"replica", "failover_after_s", "replica-failover-after-s", Kind::kPositive},
+    {"replica", "join", "replica-join", Kind::kUrls},
+    {"replica", "join_timeout_s", "replica-join-timeout-s", Kind::kPositive},
 };
 
 constexpr std::string_view kTables[] = {"client", "peer",       "cluster", "raft",

@@ -116,6 +116,16 @@ std::string finalize_and_validate(Config& c, const std::set<std::string>& set_fl
     for (const auto& u : c.initial_advertise_peer_urls)
       add_member_url(&c.initial_cluster, c.name, u);
   }
+  // Self-join: a member with replica.join joins an existing cluster as a
+  // learner. Contradicting values given explicitly are errors further down.
+  const bool self_join = !c.replica.join.empty();
+  const bool said_voter = is_set("role") && c.role == Role::kVoter;
+  const bool said_new =
+      is_set("initial-cluster-state") && c.initial_cluster_state == ClusterState::kNew;
+  if (self_join) {
+    c.role = Role::kLearner;
+    c.initial_cluster_state = ClusterState::kExisting;
+  }
 
   if (c.name.empty()) return "--name must not be empty";
   if (auto e = check_bind(c.listen_peer_urls); !e.empty()) return e;
@@ -150,6 +160,26 @@ std::string finalize_and_validate(Config& c, const std::set<std::string>& set_fl
   if (std::string why;
       !check_compaction_retention(c.auto_compaction_mode, c.auto_compaction_retention, &why)) {
     return why;
+  }
+  if (self_join) {
+    if (c.force_new_cluster) {
+      return "--replica-join (replica.join) cannot be used with --force-new-cluster: a member "
+             "that joins an existing cluster cannot start a new one";
+    }
+    if (said_voter) {
+      return "--replica-join (replica.join) makes this member a learner, but --role (replica.role) "
+             "is voter: drop --role or set it to learner";
+    }
+    if (said_new) {
+      return "--replica-join (replica.join) joins an existing cluster, but "
+             "--initial-cluster-state (cluster.state) is new: drop it or set it to existing";
+    }
+  }
+  if (c.replica.read_policy == ReadPolicy::kBounded && c.replica.max_lag_ms == 0 &&
+      c.replica.max_lag_revisions == 0) {
+    return "--replica-read-policy (replica.read_policy) bounded needs a bound, but "
+           "--replica-max-lag-ms (replica.max_lag_ms) and --replica-max-lag-revisions "
+           "(replica.max_lag_revisions) are both 0: set one of them above 0";
   }
   if (c.role == Role::kLearner && c.force_new_cluster) {
     return "--force-new-cluster cannot be used by a learner (role = learner): "

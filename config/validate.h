@@ -10,7 +10,8 @@ namespace outpost::config::detail {
 
 // Fills the values etcd derives (data dir from the name, initial cluster
 // from the name and advertise peer URLs, --debug -> debug level, a zero
-// snapshot count -> the default), then checks the result. set_flags holds
+// snapshot count -> the default; replica.join -> a learner joining an
+// existing cluster), then checks the result. set_flags holds
 // the flag names that any source set explicitly. Returns "" or one message.
 std::string finalize_and_validate(Config& config, const std::set<std::string>& set_flags);
 

@@ -79,6 +79,14 @@ bool parse_uint32(std::string_view s, uint32_t* out, std::string* why) {
   return true;
 }
 
+bool parse_positive(std::string_view s, uint64_t* out, std::string* why) {
+  uint64_t v = 0;
+  if (!parse_uint64(s, &v, why)) return false;
+  if (v == 0) return set_why(why, "must be greater than 0");
+  *out = v;
+  return true;
+}
+
 bool parse_int64(std::string_view s, int64_t* out, std::string* why) {
   int64_t v = 0;
   const std::string_view digits = (!s.empty() && s[0] == '-') ? s.substr(1) : s;
@@ -190,6 +198,46 @@ bool parse_role(std::string_view s, Role* out, std::string* why) {
   if (s == "voter") return *out = Role::kVoter, true;
   if (s == "learner") return *out = Role::kLearner, true;
   return set_why(why, "expected \"voter\" or \"learner\"");
+}
+
+namespace {
+
+// Looks s up among the enum's names; the reason lists them all.
+template <typename E, size_t N>
+bool parse_enum(std::string_view s, const std::pair<std::string_view, E> (&names)[N], E* out,
+                std::string* why) {
+  std::string all;
+  for (const auto& [text, value] : names) {
+    if (s == text) return *out = value, true;
+    all += (all.empty() ? "" : ", ") + std::string(text);
+  }
+  return set_why(why, "expected one of " + all);
+}
+
+}  // namespace
+
+bool parse_read_policy(std::string_view s, ReadPolicy* out, std::string* why) {
+  static constexpr std::pair<std::string_view, ReadPolicy> kNames[] = {
+      {"refuse", ReadPolicy::kRefuse},
+      {"serializable", ReadPolicy::kSerializable},
+      {"linearizable", ReadPolicy::kLinearizable},
+      {"bounded", ReadPolicy::kBounded}};
+  return parse_enum(s, kNames, out, why);
+}
+
+bool parse_write_policy(std::string_view s, WritePolicy* out, std::string* why) {
+  static constexpr std::pair<std::string_view, WritePolicy> kNames[] = {
+      {"refuse", WritePolicy::kRefuse}, {"forward", WritePolicy::kForward}};
+  return parse_enum(s, kNames, out, why);
+}
+
+bool parse_promote_mode(std::string_view s, PromoteMode* out, std::string* why) {
+  static constexpr std::pair<std::string_view, PromoteMode> kNames[] = {
+      {"manual", PromoteMode::kManual},
+      {"never", PromoteMode::kNever},
+      {"when-caught-up", PromoteMode::kWhenCaughtUp},
+      {"standby", PromoteMode::kStandby}};
+  return parse_enum(s, kNames, out, why);
 }
 
 bool parse_logger(std::string_view s, Logger* out, std::string* why) {

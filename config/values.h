@@ -23,6 +23,8 @@ bool parse_bool(std::string_view s, bool* out, std::string* why);
 bool parse_uint64(std::string_view s, uint64_t* out, std::string* why);
 bool parse_int64(std::string_view s, int64_t* out, std::string* why);
 bool parse_uint32(std::string_view s, uint32_t* out, std::string* why);
+// An integer > 0.
+bool parse_positive(std::string_view s, uint64_t* out, std::string* why);
 
 // "64MiB", "100MB", "1048576", "512 KiB": bytes. K/M/G/T = powers of 1000,
 // Ki/Mi/Gi/Ti = powers of 1024; a trailing "B" is optional.
@@ -42,6 +44,9 @@ std::string cluster_string(const Cluster& cluster);
 
 bool parse_cluster_state(std::string_view s, ClusterState* out, std::string* why);
 bool parse_role(std::string_view s, Role* out, std::string* why);
+bool parse_read_policy(std::string_view s, ReadPolicy* out, std::string* why);
+bool parse_write_policy(std::string_view s, WritePolicy* out, std::string* why);
+bool parse_promote_mode(std::string_view s, PromoteMode* out, std::string* why);
 bool parse_logger(std::string_view s, Logger* out, std::string* why);
 bool parse_log_level(std::string_view s, LogLevel* out, std::string* why);
 bool parse_compaction_mode(std::string_view s, CompactionMode* out, std::string* why);

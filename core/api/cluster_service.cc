@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/api/errors.h"
+#include "core/api/learner.h"
 #include "core/api/services.h"
 #include "core/api/unary.h"
 
@@ -39,51 +40,97 @@ auto finish_change(server::Member& m, Call* call) {
 
 }  // namespace
 
+namespace {
+
+// MemberList: run here (a voter, or the leader for a learner that forwarded it).
+auto member_list_handler(server::Member& m, const ApiOptions&) {
+  return [&m](auto* call) {
+    fill_header(m, call->resp.mutable_header(), /*with_revision=*/false);
+    fill_members(m.cluster(), call->resp.mutable_members());
+    call->finish(grpc::Status::OK);
+  };
+}
+
+// MemberAdd: run here (a voter, or the leader for a learner that forwarded it).
+auto member_add_handler(server::Member& m, const ApiOptions&) {
+  return [&m](auto* call) {
+    std::vector<std::string> urls(call->req.peerurls().begin(), call->req.peerurls().end());
+    m.add_member(urls, call->req.islearner(), [&m, call](const Status& s, uint64_t id) {
+      if (s) {
+        auto* added = call->resp.mutable_member();
+        added->set_id(id);
+        *added->mutable_peerurls() = call->req.peerurls();
+        added->set_islearner(call->req.islearner());
+      }
+      finish_change(m, call)(s);
+    });
+  };
+}
+
+// MemberRemove: run here (a voter, or the leader for a learner that forwarded it).
+auto member_remove_handler(server::Member& m, const ApiOptions&) {
+  return [&m](auto* call) { m.remove_member(call->req.id(), finish_change(m, call)); };
+}
+
+// MemberUpdate: run here (a voter, or the leader for a learner that forwarded it).
+auto member_update_handler(server::Member& m, const ApiOptions&) {
+  return [&m](auto* call) {
+    std::vector<std::string> urls(call->req.peerurls().begin(), call->req.peerurls().end());
+    m.update_member(call->req.id(), urls, finish_change(m, call));
+  };
+}
+
+// MemberPromote: run here (a voter, or the leader for a learner that forwarded it).
+auto member_promote_handler(server::Member& m, const ApiOptions&) {
+  return [&m](auto* call) { m.promote_member(call->req.id(), finish_change(m, call)); };
+}
+
+}  // namespace
+
 grpc::ServerUnaryReactor* ClusterService::MemberList(RawCtx* ctx, const Raw* in, Raw* out) {
   return serve_unary<pb::MemberListRequest, pb::MemberListResponse>(
-      ctx, in, out, not_on_learner(m_, [this](auto* call) {
-        fill_header(m_, call->resp.mutable_header(), /*with_revision=*/false);
-        fill_members(m_.cluster(), call->resp.mutable_members());
-        call->finish(grpc::Status::OK);
-      }));
+      ctx, in, out,
+      leader_side(m_, o_.learner, "/etcdserverpb.Cluster/MemberList", member_list_handler(m_, o_)));
 }
 
 grpc::ServerUnaryReactor* ClusterService::MemberAdd(RawCtx* ctx, const Raw* in, Raw* out) {
   return serve_unary<pb::MemberAddRequest, pb::MemberAddResponse>(
-      ctx, in, out, not_on_learner(m_, [this](auto* call) {
-        std::vector<std::string> urls(call->req.peerurls().begin(), call->req.peerurls().end());
-        m_.add_member(urls, call->req.islearner(), [this, call](const Status& s, uint64_t id) {
-          if (s) {
-            auto* added = call->resp.mutable_member();
-            added->set_id(id);
-            *added->mutable_peerurls() = call->req.peerurls();
-            added->set_islearner(call->req.islearner());
-          }
-          finish_change(m_, call)(s);
-        });
-      }));
+      ctx, in, out,
+      leader_side(m_, o_.learner, "/etcdserverpb.Cluster/MemberAdd", member_add_handler(m_, o_)));
 }
 
 grpc::ServerUnaryReactor* ClusterService::MemberRemove(RawCtx* ctx, const Raw* in, Raw* out) {
   return serve_unary<pb::MemberRemoveRequest, pb::MemberRemoveResponse>(
-      ctx, in, out, not_on_learner(m_, [this](auto* call) {
-        m_.remove_member(call->req.id(), finish_change(m_, call));
-      }));
+      ctx, in, out,
+      leader_side(m_, o_.learner, "/etcdserverpb.Cluster/MemberRemove",
+                  member_remove_handler(m_, o_)));
 }
 
 grpc::ServerUnaryReactor* ClusterService::MemberUpdate(RawCtx* ctx, const Raw* in, Raw* out) {
   return serve_unary<pb::MemberUpdateRequest, pb::MemberUpdateResponse>(
-      ctx, in, out, not_on_learner(m_, [this](auto* call) {
-        std::vector<std::string> urls(call->req.peerurls().begin(), call->req.peerurls().end());
-        m_.update_member(call->req.id(), urls, finish_change(m_, call));
-      }));
+      ctx, in, out,
+      leader_side(m_, o_.learner, "/etcdserverpb.Cluster/MemberUpdate",
+                  member_update_handler(m_, o_)));
 }
 
 grpc::ServerUnaryReactor* ClusterService::MemberPromote(RawCtx* ctx, const Raw* in, Raw* out) {
   return serve_unary<pb::MemberPromoteRequest, pb::MemberPromoteResponse>(
-      ctx, in, out, not_on_learner(m_, [this](auto* call) {
-        m_.promote_member(call->req.id(), finish_change(m_, call));
-      }));
+      ctx, in, out,
+      leader_side(m_, o_.learner, "/etcdserverpb.Cluster/MemberPromote",
+                  member_promote_handler(m_, o_)));
+}
+
+void ClusterService::register_forwarded(ForwardRegistry& r) {
+  r.add<pb::MemberListRequest, pb::MemberListResponse>("/etcdserverpb.Cluster/MemberList",
+                                                       member_list_handler(m_, o_));
+  r.add<pb::MemberAddRequest, pb::MemberAddResponse>("/etcdserverpb.Cluster/MemberAdd",
+                                                     member_add_handler(m_, o_));
+  r.add<pb::MemberRemoveRequest, pb::MemberRemoveResponse>("/etcdserverpb.Cluster/MemberRemove",
+                                                           member_remove_handler(m_, o_));
+  r.add<pb::MemberUpdateRequest, pb::MemberUpdateResponse>("/etcdserverpb.Cluster/MemberUpdate",
+                                                           member_update_handler(m_, o_));
+  r.add<pb::MemberPromoteRequest, pb::MemberPromoteResponse>("/etcdserverpb.Cluster/MemberPromote",
+                                                             member_promote_handler(m_, o_));
 }
 
 }  // namespace outpost::api

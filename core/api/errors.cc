@@ -24,6 +24,8 @@ grpc::Status to_grpc(const Status& s) {
     case ErrorCode::kMemberNotEnoughStarted:
     case ErrorCode::kMemberNotLearner:
     case ErrorCode::kLearnerNotReady:
+    case ErrorCode::kPromoteReadOnly:
+    case ErrorCode::kPeerUnreachable:
     case ErrorCode::kTooManyLearners: code = StatusCode::FAILED_PRECONDITION; break;
     case ErrorCode::kMemberBadUrls: code = StatusCode::INVALID_ARGUMENT; break;
     case ErrorCode::kMemberNotFound: code = StatusCode::NOT_FOUND; break;

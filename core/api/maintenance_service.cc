@@ -1,8 +1,22 @@
 #include "core/api/errors.h"
+#include "core/api/learner.h"
 #include "core/api/services.h"
 #include "core/api/unary.h"
 
 namespace outpost::api {
+
+namespace {
+
+// Alarm: run here (a voter, or the leader for a learner that forwarded it).
+auto alarm_handler(server::Member& m, const ApiOptions&) {
+  return [&m](auto* call) {
+    // No alarms are raised yet (no space quota, no corruption check): the list is empty.
+    fill_header(m, call->resp.mutable_header());
+    call->finish(grpc::Status::OK);
+  };
+}
+
+}  // namespace
 
 grpc::ServerUnaryReactor* MaintenanceService::Status(RawCtx* ctx, const Raw* in, Raw* out) {
   return serve_unary<pb::StatusRequest, pb::StatusResponse>(ctx, in, out, [this](auto* call) {
@@ -23,11 +37,8 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(RawCtx* ctx, const Raw* in,
 
 grpc::ServerUnaryReactor* MaintenanceService::Alarm(RawCtx* ctx, const Raw* in, Raw* out) {
   return serve_unary<pb::AlarmRequest, pb::AlarmResponse>(
-      ctx, in, out, not_on_learner(m_, [this](auto* call) {
-        // No alarms are raised yet (no space quota, no corruption check): the list is empty.
-        fill_header(m_, call->resp.mutable_header());
-        call->finish(grpc::Status::OK);
-      }));
+      ctx, in, out,
+      leader_side(m_, o_.learner, "/etcdserverpb.Maintenance/Alarm", alarm_handler(m_, o_)));
 }
 
 grpc::ServerUnaryReactor* MaintenanceService::HashKV(RawCtx* ctx, const Raw* in, Raw* out) {
@@ -42,6 +53,11 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(RawCtx* ctx, const Raw* in,
     }
     call->finish(to_grpc(s));
   });
+}
+
+void MaintenanceService::register_forwarded(ForwardRegistry& r) {
+  r.add<pb::AlarmRequest, pb::AlarmResponse>("/etcdserverpb.Maintenance/Alarm",
+                                             alarm_handler(m_, o_));
 }
 
 }  // namespace outpost::api

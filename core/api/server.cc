@@ -12,11 +12,23 @@ ApiServer::ApiServer(server::Member& m, ApiOptions opts, uint64_t max_request_by
       max_request_bytes_(max_request_bytes),
       kv_(m, opts),
       maintenance_(m, opts),
-      cluster_(m),
+      cluster_(m, opts),
       watch_(m),
-      lease_(m) {}
+      lease_(m, opts) {
+  // The leader runs the calls learners forward through the handlers its own clients reach.
+  kv_.register_forwarded(forwarded_);
+  maintenance_.register_forwarded(forwarded_);
+  cluster_.register_forwarded(forwarded_);
+  lease_.register_forwarded(forwarded_);
+  m_.set_forward_handler([this](outpostpb::ForwardedCall call, server::Member::ForwardReply reply) {
+    forwarded_.run(std::move(call), std::move(reply));
+  });
+}
 
-ApiServer::~ApiServer() { shutdown(); }
+ApiServer::~ApiServer() {
+  shutdown();
+  m_.set_forward_handler(nullptr);
+}
 
 bool ApiServer::start(const std::vector<std::string>& listen_addrs, std::string* error) {
   grpc::ServerBuilder b;

@@ -32,6 +32,7 @@ class ApiServer {
   ClusterService cluster_;
   WatchService watch_;
   LeaseService lease_;
+  ForwardRegistry forwarded_;
   etcdserverpb::Auth::CallbackService auth_;
   std::unique_ptr<grpc::Server> server_;
 };

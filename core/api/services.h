@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "core/api/errors.h"
+#include "core/api/learner.h"
 #include "core/server/member.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 
@@ -14,6 +15,7 @@ namespace outpost::api {
 struct ApiOptions {
   int64_t max_txn_ops = 128;
   std::string version = "3.4.23";  // what Status reports: the etcd API level we serve
+  LearnerOptions learner;          // what a learner does with reads and writes (learner.h)
 };
 
 namespace pb = etcdserverpb;
@@ -33,6 +35,9 @@ class KvService final : public KvBase {
   grpc::ServerUnaryReactor* Txn(RawCtx* ctx, const Raw* in, Raw* out) override;
   grpc::ServerUnaryReactor* Compact(RawCtx* ctx, const Raw* in, Raw* out) override;
 
+  // The leader's side of the calls a learner forwards (learner.h).
+  void register_forwarded(ForwardRegistry& r);
+
  private:
   server::Member& m_;
   ApiOptions o_;
@@ -49,6 +54,9 @@ class MaintenanceService final : public MaintenanceBase {
   grpc::ServerUnaryReactor* Alarm(RawCtx* ctx, const Raw* in, Raw* out) override;
   grpc::ServerUnaryReactor* HashKV(RawCtx* ctx, const Raw* in, Raw* out) override;
 
+  // The leader's side of the calls a learner forwards (learner.h).
+  void register_forwarded(ForwardRegistry& r);
+
  private:
   server::Member& m_;
   ApiOptions o_;
@@ -61,15 +69,19 @@ using ClusterBase = pb::Cluster::WithRawCallbackMethod_MemberAdd<
 
 class ClusterService final : public ClusterBase {
  public:
-  explicit ClusterService(server::Member& m) : m_(m) {}
+  ClusterService(server::Member& m, ApiOptions o) : m_(m), o_(std::move(o)) {}
   grpc::ServerUnaryReactor* MemberAdd(RawCtx* ctx, const Raw* in, Raw* out) override;
   grpc::ServerUnaryReactor* MemberRemove(RawCtx* ctx, const Raw* in, Raw* out) override;
   grpc::ServerUnaryReactor* MemberUpdate(RawCtx* ctx, const Raw* in, Raw* out) override;
   grpc::ServerUnaryReactor* MemberList(RawCtx* ctx, const Raw* in, Raw* out) override;
   grpc::ServerUnaryReactor* MemberPromote(RawCtx* ctx, const Raw* in, Raw* out) override;
 
+  // The leader's side of the calls a learner forwards (learner.h).
+  void register_forwarded(ForwardRegistry& r);
+
  private:
   server::Member& m_;
+  ApiOptions o_;
 };
 
 using LeaseBase = pb::Lease::WithRawCallbackMethod_LeaseGrant<
@@ -78,7 +90,7 @@ using LeaseBase = pb::Lease::WithRawCallbackMethod_LeaseGrant<
 
 class LeaseService final : public LeaseBase {
  public:
-  explicit LeaseService(server::Member& m) : m_(m) {}
+  LeaseService(server::Member& m, ApiOptions o) : m_(m), o_(std::move(o)) {}
   grpc::ServerUnaryReactor* LeaseGrant(RawCtx* ctx, const Raw* in, Raw* out) override;
   grpc::ServerUnaryReactor* LeaseRevoke(RawCtx* ctx, const Raw* in, Raw* out) override;
   grpc::ServerUnaryReactor* LeaseTimeToLive(RawCtx* ctx, const Raw* in, Raw* out) override;
@@ -86,8 +98,12 @@ class LeaseService final : public LeaseBase {
   grpc::ServerBidiReactor<pb::LeaseKeepAliveRequest, pb::LeaseKeepAliveResponse>* LeaseKeepAlive(
       grpc::CallbackServerContext* ctx) override;
 
+  // The leader's side of the calls a learner forwards (learner.h).
+  void register_forwarded(ForwardRegistry& r);
+
  private:
   server::Member& m_;
+  ApiOptions o_;
 };
 
 class WatchService final : public pb::Watch::CallbackService {
@@ -99,18 +115,6 @@ class WatchService final : public pb::Watch::CallbackService {
  private:
   server::Member& m_;
 };
-
-// etcd 3.4 answers a learner's clients "rpc not supported for learner" on every unary call but
-// Status and serializable Range; wrap a handler in this to do the same. (Beyond etcd, a learner
-// serves Watch, LeaseKeepAlive and HashKV.)
-template <class Fn>
-auto not_on_learner(server::Member& m, Fn fn) {
-  return [&m, fn = std::move(fn)](auto* call) mutable {
-    if (m.is_learner())
-      return call->finish(to_grpc(Status::of(ErrorCode::kNotSupportedForLearner)));
-    fn(call);
-  };
-}
 
 // Sets what etcd's header filler sets: ids and term always, and the revision when still 0
 // and with_revision (etcd's Cluster service leaves the revision out).

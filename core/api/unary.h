@@ -9,6 +9,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/proto_buffer_reader.h>
 
+#include <functional>
 #include <string>
 #include <utility>
 
@@ -16,13 +17,16 @@ namespace outpost::api {
 
 template <class Req, class Resp>
 struct UnaryCall {
-  grpc::ServerUnaryReactor* reactor;
+  grpc::ServerUnaryReactor* reactor;  // null: a call forwarded by a replica (local_done)
   grpc::ByteBuffer* out;
   Req req;
   Resp resp;
+  std::function<void(const grpc::Status&, const Resp&)> local_done;
 
   void finish(const grpc::Status& s) {
-    if (s.ok()) {
+    if (!reactor) {
+      local_done(s, resp);
+    } else if (s.ok()) {
       bool own = false;
       grpc::Status ser = grpc::SerializationTraits<Resp>::Serialize(resp, out, &own);
       reactor->Finish(ser);
@@ -36,7 +40,7 @@ struct UnaryCall {
 template <class Req, class Resp, class Fn>
 grpc::ServerUnaryReactor* serve_unary(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
                                       grpc::ByteBuffer* out, Fn&& handler) {
-  auto* call = new UnaryCall<Req, Resp>{ctx->DefaultReactor(), out, {}, {}};
+  auto* call = new UnaryCall<Req, Resp>{ctx->DefaultReactor(), out, {}, {}, {}};
   grpc::ServerUnaryReactor* reactor = call->reactor;
   grpc::ByteBuffer copy(*in);
   grpc::ProtoBufferReader reader(&copy);

@@ -34,6 +34,11 @@ Status Status::of(ErrorCode code) {
     case ErrorCode::kUnhealthy: return {code, "etcdserver: unhealthy cluster"};
     case ErrorCode::kNotSupportedForLearner:
       return {code, "etcdserver: rpc not supported for learner"};
+    case ErrorCode::kPromoteReadOnly:
+      return {code,
+              "etcdserver: can not promote a read-only replica (its [replica] promote is never)"};
+    case ErrorCode::kPeerUnreachable:
+      return {code, "etcdserver: the new member's peer URL cannot be reached"};
     case ErrorCode::kLeaderChanged: return {code, "etcdserver: leader changed"};
     case ErrorCode::kStopped: return {code, "etcdserver: server stopped"};
     case ErrorCode::kNoLeader: return {code, "etcdserver: no leader"};

@@ -43,6 +43,8 @@ enum class ErrorCode {
   kTooManyLearners,
   kUnhealthy,
   kNotSupportedForLearner,
+  kPromoteReadOnly,  // Outpost: the learner is a read-only replica ([replica] promote = never)
+  kPeerUnreachable,  // Outpost: a self-joining replica's peer URL cannot be dialled
   kLeaderChanged,
   // Server state (UNAVAILABLE).
   kStopped,

@@ -161,6 +161,7 @@ void Applier::apply_request(uint64_t index, const outpostpb::Request& req, Waite
             if (m.id() != a.id()) continue;
             m.set_name(a.name());
             *m.mutable_client_urls() = a.client_urls();
+            m.set_promote(a.promote());
           }
           txn.put_meta(ClusterRecord::kMetaKey, c.SerializeAsString());
         });

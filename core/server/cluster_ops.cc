@@ -153,6 +153,8 @@ void ClusterOps::promote_member(uint64_t id, Done done) {
   const auto* target = find_member(c, id);
   if (target == nullptr) return done(Status::of(ErrorCode::kMemberNotFound));
   if (!target->is_learner()) return done(Status::of(ErrorCode::kMemberNotLearner));
+  if (target->promote() == outpostpb::MemberInfo::PROMOTE_NEVER)
+    return done(Status::of(ErrorCode::kPromoteReadOnly));
   if (opts_.strict_reconfig_check) {
     const VoterCount n = count_voters(c);  // the learner counts too, as started
     if (n.started + 1 < (n.voters + 1) / 2 + 1)

@@ -90,6 +90,8 @@ Status Member::init() {
   ao.on_removed = opts_.on_removed;
   applier_ = std::make_unique<Applier>(*engine_, *store_, *lessor_, cluster_, *waiters_, ao);
   barrier_ = std::make_unique<ReadBarrier>(applier_->applied_index());
+  lag_ = std::make_unique<ReplicaLag>(clock_);
+  lag_->on_applied(applier_->applied_index(), store_->current_revision());
   snapshot_index_ = applier_->applied_index();
   applier_->start();
 
@@ -99,6 +101,15 @@ Status Member::init() {
   renewals_ = std::make_unique<LeaseRenewals>(
       clock_, request_timeout(), [this](std::string payload, LeaseRenewals::CallDone done) {
         raft_->call_leader(std::move(payload), std::move(done));
+      });
+  forwarded_ = std::make_unique<ForwardedCalls>(
+      clock_, request_timeout(),
+      [this](std::string payload, Clock::duration timeout, ForwardedCalls::CallDone done) {
+        raft_->call_leader(outpostpb::LeaderCall::CLIENT_CALL, std::move(payload), timeout,
+                           std::move(done));
+      },
+      [this](uint64_t index, std::function<void(const Status&)> done) {
+        barrier_->wait(index, std::move(done));
       });
   ClusterOps::Options co;
   co.max_learners = opts_.max_learners;
@@ -111,9 +122,18 @@ Status Member::init() {
     waiters_->expire([this](Clock::time_point start) { return timeout_status(start); });
   });
   housekeeping_.add("lease-renewals", [this] { renewals_->retry(); });
+  housekeeping_.add("forwarded-calls", [this] { forwarded_->retry(); });
   housekeeping_.add("publish", [this] { maybe_publish(); });
   housekeeping_.add("leader-removals", [this] { cluster_ops_->tick(); });
   housekeeping_.add("lease-expiry", [this] { revoke_expired_leases(); });
+  housekeeping_.add("periodic", [this] {
+    std::vector<std::function<void()>> tasks;
+    {
+      std::lock_guard l(periodic_mu_);
+      tasks = periodic_;
+    }
+    for (auto& t : tasks) t();
+  });
   housekeeping_.start();
 
   OUTPOST_LOG(
@@ -137,6 +157,8 @@ Status Member::start_raft() {
   ro.max_learners = opts_.max_learners;
   ro.force_new_cluster = opts_.force_new_cluster;
   ro.clock = &clock_;
+  ro.read_timeout_ms =
+      uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(request_timeout()).count());
 
   RaftNode::Callbacks cb;
   cb.committed = [this](std::vector<raftpb::Entry> ents) { applier_->enqueue(std::move(ents)); };
@@ -145,8 +167,16 @@ Status Member::start_raft() {
     return install_snapshot(std::move(staged));
   };
   cb.refused = [this](uint64_t id, const Status& s) { waiters_->fail(id, s); };
-  // The leader answers keep-alives forwarded by the other members (LeaseRenewals).
-  cb.call = [this](const std::string& payload) { return LeaseRenewals::answer(*lessor_, payload); };
+  // The leader answers keep-alives and client calls forwarded by the other members.
+  cb.call = [this](outpostpb::LeaderCall::Service service, std::string payload,
+                   LeaderCalls::Reply reply) {
+    answer_call(service, std::move(payload), std::move(reply));
+  };
+  cb.leader_state = [this](const outpostpb::LeaderState& st) { lag_->on_leader_state(st); };
+  cb.fill_leader_state = [this](outpostpb::LeaderState* st) {
+    st->set_revision(store_->current_revision());
+    st->set_applied_index(applier_->applied_index());
+  };
   auto node = RaftNode::start(ro, engine_.get(), std::move(cb));
   if (!node) return node.status();
   raft_ = std::move(node.value());
@@ -162,6 +192,7 @@ void Member::stop() {
   if (watch_hub_) watch_hub_->stop();
   if (applier_) applier_->stop();
   if (renewals_) renewals_->stop();
+  if (forwarded_) forwarded_->stop();
   if (cluster_ops_) cluster_ops_->stop();
   if (waiters_) waiters_->stop();
   if (barrier_) barrier_->stop();
@@ -214,6 +245,7 @@ void Member::on_applied(uint64_t applied) {
       OUTPOST_LOG(kWarn, "cannot flush the state machine", log::kv("error", s.message()));
     }
   }
+  lag_->on_applied(applied, store_->current_revision());
   // Reads waiting for what was just applied may run now.
   barrier_->advance(applied);
 }
@@ -236,6 +268,7 @@ void Member::maybe_publish() {
   auto* a = r.mutable_member_attrs();
   a->set_id(member_id());
   a->set_name(opts_.name);
+  a->set_promote(opts_.promote);
   for (const auto& u : opts_.advertise_client_urls) a->add_client_urls(u);
   propose(std::move(r), nullptr, [this](const Status& s) {
     if (s) {
@@ -244,6 +277,29 @@ void Member::maybe_publish() {
                   log::kv_hex("member-id", member_id()));
     }
     publishing_ = false;
+  });
+}
+
+void Member::answer_call(outpostpb::LeaderCall::Service service, std::string payload,
+                         LeaderCalls::Reply reply) {
+  if (service == outpostpb::LeaderCall::LEASE_RENEW)
+    return reply(LeaseRenewals::answer(*lessor_, payload));
+  outpostpb::ForwardedCall call;
+  ForwardHandler handler;
+  {
+    std::lock_guard l(forward_mu_);
+    handler = forward_handler_;
+  }
+  if (service != outpostpb::LeaderCall::CLIENT_CALL || !call.ParseFromString(payload) || !handler) {
+    outpostpb::ForwardedAnswer a;
+    a.set_code(14);  // UNAVAILABLE: this member takes no forwarded calls
+    a.set_message("etcdserver: the leader cannot run forwarded calls");
+    return reply(a.SerializeAsString());
+  }
+  handler(std::move(call), [this, reply = std::move(reply)](outpostpb::ForwardedAnswer a) {
+    a.set_applied_index(applier_->applied_index());
+    forwarded_answered_.fetch_add(1);
+    reply(a.SerializeAsString());
   });
 }
 

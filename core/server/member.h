@@ -39,10 +39,12 @@
 #include "core/server/applier.h"
 #include "core/server/cluster_ops.h"
 #include "core/server/cluster_record.h"
+#include "core/server/forwarded_calls.h"
 #include "core/server/housekeeping.h"
 #include "core/server/lease_renewals.h"
 #include "core/server/raft_node.h"
 #include "core/server/read_barrier.h"
+#include "core/server/replica_lag.h"
 #include "core/server/waiters.h"
 #include "core/storage/engine.h"
 #include "outpostpb/internal.pb.h"
@@ -72,6 +74,9 @@ struct MemberOptions {
   size_t max_learners = 1;
   bool strict_reconfig_check = true;
   bool force_new_cluster = false;
+  // How this member may be promoted while a learner ([replica] promote), published with its
+  // name so the leader knows: never (refused), standby (promoted on failover), ...
+  outpostpb::MemberInfo::Promote promote = outpostpb::MemberInfo::PROMOTE_MANUAL;
   // Runs (on the applier thread) once this member has applied its own removal.
   std::function<void()> on_removed;
   // Where every timer of the member reads the time; must outlive it. Default: Clock::real().
@@ -119,6 +124,39 @@ class Member {
   }
   void promote_member(uint64_t id, Done done) { cluster_ops_->promote_member(id, std::move(done)); }
   bool is_learner() const { return cluster_.is_learner(); }
+  bool is_leader() const { return leader_id() != 0 && leader_id() == member_id(); }
+
+  // Replicas (replica/): a client call forwarded to the leader and answered as the leader
+  // answers it (ForwardedCalls). The leader runs forwarded calls through the handler the API
+  // registers (before clients are served); reply may run later, on any thread.
+  using ForwardReply = std::function<void(outpostpb::ForwardedAnswer)>;
+  using ForwardHandler = std::function<void(outpostpb::ForwardedCall, ForwardReply)>;
+  void set_forward_handler(ForwardHandler h) {
+    std::lock_guard l(forward_mu_);
+    forward_handler_ = std::move(h);
+  }
+  void forward(outpostpb::ForwardedCall call, ForwardedCalls::Done done) {
+    forwarded_->forward(std::move(call), std::move(done));
+  }
+  // How far this member is behind the leader (learners hear the leader's progress).
+  ReplicaLag::Figures replica_lag() const { return lag_->figures(raft_->commit_index()); }
+  struct Counters {
+    RaftNode::Counters raft;
+    uint64_t forwarded_calls_sent = 0;      // attempts to forward a client call to the leader
+    uint64_t forwarded_calls_answered = 0;  // as leader: forwarded calls answered
+  };
+  Counters counters() const {
+    return {raft_->counters(), forwarded_->sent(), forwarded_answered_.load()};
+  }
+  // Peers whose connection is up, and since when; the leader's match index per member.
+  std::map<uint64_t, Clock::time_point> active_peers() const { return raft_->active_peers(); }
+  std::map<uint64_t, uint64_t> match_indexes() const { return raft_->match_indexes(); }
+  const Clock& clock() const { return clock_; }
+  // Runs task every housekeeping round (100 ms) from now on, on the housekeeping thread.
+  void add_periodic(std::function<void()> task) {
+    std::lock_guard l(periodic_mu_);
+    periodic_.push_back(std::move(task));
+  }
 
   // True once this member's name and client URLs are in the cluster record (etcd's publish);
   // etcd serves clients only from then on.
@@ -161,6 +199,9 @@ class Member {
   // applied; on the leader, propose the revocation of expired leases.
   void maybe_publish();
   void revoke_expired_leases();
+  // The leader's side of a call another member made to it (LeaderCalls).
+  void answer_call(outpostpb::LeaderCall::Service service, std::string payload,
+                   LeaderCalls::Reply reply);
 
   MemberOptions opts_;
   const Clock& clock_;
@@ -175,6 +216,13 @@ class Member {
   std::unique_ptr<RaftNode> raft_;
   std::unique_ptr<LeaseRenewals> renewals_;
   std::unique_ptr<ClusterOps> cluster_ops_;
+  std::unique_ptr<ForwardedCalls> forwarded_;
+  std::unique_ptr<ReplicaLag> lag_;
+  std::mutex forward_mu_;
+  ForwardHandler forward_handler_;
+  std::atomic<uint64_t> forwarded_answered_{0};
+  std::mutex periodic_mu_;
+  std::vector<std::function<void()>> periodic_;
   Housekeeping housekeeping_{std::chrono::milliseconds(100)};
 
   std::atomic<bool> stopped_{false}, published_{false}, publishing_{false};

@@ -35,6 +35,14 @@ Status MembershipView::check_promotion(const raftpb::ConfChange& cc,
   if (cc.type() != raftpb::ConfChangeAddNode) return Status::ok();
   outpostpb::ConfChangeContext ctx;
   if (!ctx.ParseFromString(cc.context()) || !ctx.is_promote()) return Status::ok();
+  // A read-only replica is never promoted, whoever asks.
+  const auto* recorded = find_member(view_, cc.node_id());
+  if ((recorded && recorded->promote() == outpostpb::MemberInfo::PROMOTE_NEVER) ||
+      ctx.member().promote() == outpostpb::MemberInfo::PROMOTE_NEVER) {
+    OUTPOST_LOG(kWarn, "rejecting member promote request; the learner is a read-only replica",
+                log::kv_hex("learner-id", cc.node_id()));
+    return Status::of(ErrorCode::kPromoteReadOnly);
+  }
   const raft::Status st = node.status();
   if (st.progress.empty()) return Status::ok();  // not the leader: Raft forwards it there
   auto learner = st.progress.find(cc.node_id());

@@ -78,13 +78,20 @@ Result<std::unique_ptr<RaftNode>> RaftNode::start(RaftNodeOptions opts, storage:
   // Reads and calls to the leader wait at most an election timeout.
   const auto election =
       std::chrono::milliseconds(opts.heartbeat_ms * uint64_t(opts.election_ticks));
-  n->reads_ = std::make_unique<ReadIndexRounds>(*n->clock_, election, opts.id);
+  n->reads_ = std::make_unique<ReadIndexRounds>(
+      *n->clock_, election,
+      opts.read_timeout_ms > 0 ? Clock::duration(std::chrono::milliseconds(opts.read_timeout_ms))
+                               : Clock::duration(election),
+      opts.id);
   n->calls_ = std::make_unique<LeaderCalls>(
       *n->clock_, election,
       [self](uint64_t to, transport::MessageKind kind, std::string payload) {
         return self->transport_->send(to, kind, std::move(payload));
       },
-      n->cb_.call);
+      n->cb_.call,
+      [self](std::function<void()> fn) {
+        self->post([&](Inbox& in) { in.tasks.push_back(std::move(fn)); });
+      });
   n->snapshots_out_ = std::make_unique<SnapshotSender>(
       *engine, opts.cluster_id, opts.id, opts.snapshot_rate_limit, [self](uint64_t peer, bool ok) {
         self->post([&](Inbox& in) { in.snapshot_reports.emplace_back(peer, ok); });
@@ -169,7 +176,8 @@ void RaftNode::stop() {
   for (auto& [_, fn] : inbox_.proposals) fn(stopped);
   for (auto& [_, fn] : inbox_.conf_changes) fn(stopped);
   for (auto& fn : inbox_.reads) fn(stopped, 0);
-  for (auto& [_, done] : inbox_.calls) done(stopped, {});
+  for (auto& c : inbox_.calls) c.done(stopped, {});
+  inbox_.tasks.clear();  // answers to calls: the callers are answered by their own timeouts
 }
 
 void RaftNode::run() {
@@ -204,8 +212,11 @@ void RaftNode::read_index(OnRead on_read) {
     on_read(Status::of(ErrorCode::kStopped), 0);
 }
 
-void RaftNode::call_leader(std::string payload, CallDone done) {
-  if (!post([&](Inbox& in) { in.calls.emplace_back(std::move(payload), std::move(done)); }))
+void RaftNode::call_leader(LeaderCalls::Service service, std::string payload,
+                           Clock::duration timeout, CallDone done) {
+  if (!post([&](Inbox& in) {
+        in.calls.push_back(Inbox::Call{service, std::move(payload), timeout, std::move(done)});
+      }))
     done(Status::of(ErrorCode::kStopped), {});
 }
 
@@ -274,9 +285,10 @@ void RaftNode::on_inbox() {
   if (in.transfer_to != 0 && node_->transfer_leader(in.transfer_to) != raft::Error::kOk)
     OUTPOST_LOG(kInfo, "leadership transfer not started",
                 log::kv_hex("transferee", in.transfer_to));
-  for (auto& [payload, done] : in.calls)
-    calls_->call(node_->raft().lead(), node_->raft().lead() == id_, std::move(payload),
-                 std::move(done));
+  for (auto& task : in.tasks) task();
+  for (auto& c : in.calls)
+    calls_->call(node_->raft().lead(), node_->raft().lead() == id_, c.service, std::move(c.payload),
+                 c.timeout, std::move(c.done));
   // One ReadIndex round for every read that arrived together.
   reads_->start(*node_, std::move(in.reads));
 }
@@ -284,8 +296,10 @@ void RaftNode::on_inbox() {
 void RaftNode::on_tick() {
   node_->tick();
   publish_peer_state();
-  reads_->expire();
+  reads_->expire(*node_);
   calls_->expire();
+  if (leading()) send_leader_state();
+  messages_sent_ = transport_->stats().frames_sent;
   // At once: the check handle runs only after the loop's next poll returns, which without I/O
   // is the next tick; heartbeats and (pre-)votes a tick produces would wait that long.
   handle_ready();
@@ -301,6 +315,7 @@ void RaftNode::send_messages(raft::Ready& rd, bool early) {
     if (early && !leader_kind) continue;
     const uint64_t to = m.to();
     if (to == 0) continue;  // went out early
+    if (t == raftpb::MsgReadIndexResp) read_index_answered_.fetch_add(1);
     if (t == raftpb::MsgSnap) {
       send_snapshot(std::move(m));
     } else if (!transport_->send(to, transport::MessageKind::kRaft, m.SerializeAsString())) {
@@ -339,7 +354,7 @@ void RaftNode::handle_ready() {
         if (e.type() == raftpb::EntryConfChange) apply_peer_change(view_->on_committed(e, *node_));
       cb_.committed(rd.committed_entries);
     }
-    if (!rd.read_states.empty()) reads_->resolve(rd.read_states);
+    if (!rd.read_states.empty()) reads_->resolve(*node_, rd.read_states);
     if (rd.soft_state && cb_.leader) cb_.leader(rd.soft_state->lead, node_->raft().term());
     node_->advance();
   }
@@ -351,10 +366,19 @@ void RaftNode::on_peer_message(uint64_t from, transport::MessageKind kind, std::
     case transport::MessageKind::kRaft: return on_raft_message(from, std::move(payload));
     case transport::MessageKind::kLeaderCall: return calls_->on_call(from, payload, leading());
     case transport::MessageKind::kLeaderCallAnswer: return calls_->on_answer(payload);
+    case transport::MessageKind::kLeaderState: {
+      outpostpb::LeaderState st;
+      if (from == node_->raft().lead() && st.ParseFromString(payload) && cb_.leader_state)
+        cb_.leader_state(st);
+      return;
+    }
     case transport::MessageKind::kProposalRefused: {
       outpostpb::ProposalRefused r;
       if (r.ParseFromString(payload) && cb_.refused)
-        cb_.refused(r.conf_change_id(), Status::of(ErrorCode::kLearnerNotReady));
+        cb_.refused(r.conf_change_id(),
+                    Status::of(r.reason() == outpostpb::ProposalRefused::READ_ONLY_REPLICA
+                                   ? ErrorCode::kPromoteReadOnly
+                                   : ErrorCode::kLearnerNotReady));
       return;
     }
   }
@@ -380,11 +404,14 @@ void RaftNode::refuse_unready_promotions(uint64_t from, raftpb::Message& m) {
   auto* ents = m.mutable_entries();
   for (int i = 0; i < ents->size();) {
     raftpb::ConfChange cc;
+    Status ok;
     if (ents->Get(i).type() == raftpb::EntryConfChange && cc.ParseFromString(ents->Get(i).data()) &&
-        !view_->check_promotion(cc, *node_)) {
+        !(ok = view_->check_promotion(cc, *node_))) {
       outpostpb::ProposalRefused no;
       no.set_conf_change_id(cc.id());
-      no.set_reason(outpostpb::ProposalRefused::LEARNER_NOT_READY);
+      no.set_reason(ok.code() == ErrorCode::kPromoteReadOnly
+                        ? outpostpb::ProposalRefused::READ_ONLY_REPLICA
+                        : outpostpb::ProposalRefused::LEARNER_NOT_READY);
       transport_->send(from, transport::MessageKind::kProposalRefused, no.SerializeAsString());
       ents->DeleteSubrange(i, 1);
       continue;
@@ -438,6 +465,22 @@ void RaftNode::publish_peer_state() {
   std::lock_guard l(active_mu_);
   active_.swap(active);
   match_.swap(match);
+}
+
+void RaftNode::send_leader_state() {
+  const raftpb::ConfState cs = node_->status().conf_state;
+  if (cs.learners_size() == 0) return;
+  outpostpb::LeaderState st;
+  st.set_term(node_->raft().term());
+  st.set_commit_index(node_->raft().log().committed());
+  st.set_last_index(node_->raft().log().last_index());
+  if (cb_.fill_leader_state) cb_.fill_leader_state(&st);
+  const auto progress = node_->status().progress;
+  for (uint64_t learner : cs.learners()) {
+    auto it = progress.find(learner);
+    st.set_match_index(it == progress.end() ? 0 : it->second.match);
+    (void)transport_->send(learner, transport::MessageKind::kLeaderState, st.SerializeAsString());
+  }
 }
 
 void RaftNode::send_snapshot(raftpb::Message m) {

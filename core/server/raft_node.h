@@ -69,7 +69,8 @@ struct RaftNodeOptions {
   int election_ticks = 10;
   uint64_t snapshot_rate_limit = 64ull << 20;  // bytes/s for streaming state to a peer; 0: no limit
   uint64_t log_retain = 5000;                  // entries kept behind a compaction point
-  const Clock* clock = nullptr;                // nullptr: Clock::real(); must outlive the node
+  uint64_t read_timeout_ms = 0;  // how long a linearizable read may wait (0: an election timeout)
+  const Clock* clock = nullptr;  // nullptr: Clock::real(); must outlive the node
 };
 
 class RaftNode {
@@ -85,9 +86,15 @@ class RaftNode {
   using OnInstall = std::function<Status(std::unique_ptr<storage::Engine::Staging> staged,
                                          const raftpb::Snapshot& meta)>;
 
-  // A call to the leader outside the log (call_leader): the leader's answer to payload.
+  // A call to the leader outside the log (call_leader): the leader's answer to payload, given
+  // through the Reply now or later, from any thread.
   using OnCall = LeaderCalls::Answer;
   using CallDone = LeaderCalls::CallDone;
+  // Leader: fills in what the state machine knows (revision, applied index) of the progress
+  // sent to learners every heartbeat interval.
+  using FillLeaderState = std::function<void(outpostpb::LeaderState*)>;
+  // Learner: the leader's progress as it arrives.
+  using OnLeaderState = std::function<void(const outpostpb::LeaderState&)>;
 
   // What the member hears from its raft thread; every one runs on that thread. Only committed
   // is required.
@@ -97,6 +104,8 @@ class RaftNode {
     OnInstall install;
     OnRefused refused;
     OnCall call;
+    FillLeaderState fill_leader_state;
+    OnLeaderState leader_state;
   };
 
   // Loads the durable log from engine, binds the peer listener and starts the thread.
@@ -115,7 +124,12 @@ class RaftNode {
   // A call to the leader outside the log: payload goes to the leader's Callbacks::call and its
   // answer comes back to done (on the raft thread). kNoLeader when there is no leader (or the
   // member asked no longer leads), kTimeout when no answer came within an election timeout.
-  void call_leader(std::string payload, CallDone done);
+  void call_leader(std::string payload, CallDone done) {
+    call_leader(outpostpb::LeaderCall::LEASE_RENEW, std::move(payload), {}, std::move(done));
+  }
+  // The same for a given service, waiting up to timeout (0: an election timeout) for the answer.
+  void call_leader(LeaderCalls::Service service, std::string payload, Clock::duration timeout,
+                   CallDone done);
   // Asks the leader to hand leadership to `to` (forwarded by Raft when we follow).
   void transfer_leadership(uint64_t to);
   // Asks for a linearizable read index; requests arriving together share one ReadIndex round.
@@ -145,6 +159,15 @@ class RaftNode {
     std::lock_guard l(active_mu_);
     return match_;
   }
+  // What this member did on the peer network, for replica status (thread-safe).
+  struct Counters {
+    uint64_t read_index_rounds_sent = 0;        // ReadIndex rounds asked for, here or forwarded
+    uint64_t read_index_requests_answered = 0;  // as leader: ReadIndex answers sent to others
+    uint64_t peer_messages_sent = 0;            // frames sent on peer connections
+  };
+  Counters counters() const {
+    return {reads_->rounds_started(), read_index_answered_.load(), messages_sent_.load()};
+  }
 
  private:
   RaftNode() = default;
@@ -165,6 +188,8 @@ class RaftNode {
   void set_peer(const outpostpb::MemberInfo& m);
   void apply_peer_change(const MembershipView::PeerChange& change);
   void publish_peer_state();
+  // Leader: sends each learner the leader's progress (outpostpb.LeaderState).
+  void send_leader_state();
   bool leading() const;
 
   uint64_t id_ = 0;
@@ -193,12 +218,20 @@ class RaftNode {
   std::thread thread_;
 
   std::atomic<uint64_t> leader_{0}, term_{0}, commit_{0}, last_{0};
+  std::atomic<uint64_t> read_index_answered_{0}, messages_sent_{0};
 
   struct Inbox {
     std::vector<std::pair<std::string, OnDropped>> proposals;
     std::vector<std::pair<raftpb::ConfChange, OnDropped>> conf_changes;
     std::vector<OnRead> reads;
-    std::vector<std::pair<std::string, CallDone>> calls;
+    struct Call {
+      LeaderCalls::Service service;
+      std::string payload;
+      Clock::duration timeout;
+      CallDone done;
+    };
+    std::vector<Call> calls;
+    std::vector<std::function<void()>> tasks;  // run on the raft thread (answers to calls)
     std::vector<std::pair<uint64_t, bool>> snapshot_reports;  // peer, sent ok
     uint64_t transfer_to = 0;
     uint64_t compact_to = 0;

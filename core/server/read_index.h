@@ -1,15 +1,21 @@
 #pragma once
 // ReadIndexRounds: linearizable reads batched into ReadIndex rounds (raft thread).
 //
-// Every read that reached the raft thread in one wake-up shares one round: one ReadIndex
-// request to Raft (on a follower, forwarded to the leader), answered with the leader's commit
-// index once a quorum confirmed its leadership. A round refused at once (no leader) answers
-// kNoLeader; one unanswered within the timeout (an election timeout: the leader was lost)
-// answers kTimeout. What the caller does with the index (wait until applied) is ReadBarrier's.
+// At most one round is in flight. A round is one ReadIndex request to Raft (on a follower or a
+// learner, forwarded to the leader), answered with the leader's commit index once a quorum
+// confirmed its leadership; every read that arrives while a round is in flight waits for the
+// next one, which starts as soon as the answer comes. So a burst of reads costs one or two round
+// trips to the leader, however many reads it holds, and the leader sees one request per round.
+//
+// A round refused at once (no leader) answers its reads with kNoLeader. A round unanswered
+// within the round timeout (an election timeout: the request or its answer was lost, or the
+// leader is gone) is given up: its reads join the next round, until a read has waited the read
+// timeout (the request timeout), when it is answered with kTimeout. What the caller does with
+// the index (wait until applied) is ReadBarrier's.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -23,26 +29,38 @@ class ReadIndexRounds {
  public:
   using OnRead = std::function<void(const Status&, uint64_t index)>;
 
-  ReadIndexRounds(const Clock& clock, Clock::duration timeout, uint64_t self)
-      : clock_(clock), timeout_(timeout), self_(self) {}
+  ReadIndexRounds(const Clock& clock, Clock::duration round_timeout, Clock::duration read_timeout,
+                  uint64_t self)
+      : clock_(clock), round_timeout_(round_timeout), read_timeout_(read_timeout), self_(self) {}
 
-  // Asks Raft for one read index on behalf of every read in reads.
+  // Adds reads to the next round; starts it unless one is in flight.
   void start(raft::RawNode& node, std::vector<OnRead> reads);
-  // Read states from a Ready: answers their rounds.
-  void resolve(const std::vector<raft::ReadState>& states);
-  void expire();
+  // Read states from a Ready: answers the round in flight, then starts the next.
+  void resolve(raft::RawNode& node, const std::vector<raft::ReadState>& states);
+  // Gives up a round in flight for longer than the round timeout (see above).
+  void expire(raft::RawNode& node);
   void fail_all(const Status& s);
 
+  // Rounds started so far (thread-safe).
+  uint64_t rounds_started() const { return rounds_started_.load(std::memory_order_relaxed); }
+
  private:
-  struct Round {
-    std::vector<OnRead> waiters;
+  struct Read {
+    OnRead done;
     Clock::time_point since;
   };
+  void start_round(raft::RawNode& node);
+
   const Clock& clock_;
-  const Clock::duration timeout_;
+  const Clock::duration round_timeout_;
+  const Clock::duration read_timeout_;
   const uint64_t self_;
-  std::map<std::string, Round> rounds_;  // by request context
+  std::string in_flight_;  // the round's request context; empty: none
+  Clock::time_point in_flight_since_;
+  std::vector<Read> round_;  // the reads of the round in flight
+  std::vector<Read> next_;   // the reads waiting for the next round
   uint64_t seq_ = 0;
+  std::atomic<uint64_t> rounds_started_{0};
 };
 
 }  // namespace outpost::server

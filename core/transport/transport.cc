@@ -32,7 +32,7 @@ uint64_t get_u64(const char* p) {
   return v;
 }
 bool known_kind(uint8_t k) {
-  return k >= uint8_t(MessageKind::kRaft) && k <= uint8_t(MessageKind::kProposalRefused);
+  return k >= uint8_t(MessageKind::kRaft) && k <= uint8_t(MessageKind::kLeaderState);
 }
 
 std::string len_prefix(size_t n) {

@@ -51,6 +51,7 @@ enum class MessageKind : uint8_t {
   kLeaderCall = 2,        // outpostpb.LeaderCall: a call only the leader answers
   kLeaderCallAnswer = 3,  // outpostpb.LeaderCallAnswer
   kProposalRefused = 4,   // outpostpb.ProposalRefused: the leader refused a forwarded proposal
+  kLeaderState = 5,       // outpostpb.LeaderState: the leader's progress, sent to learners
 };
 
 struct Options {

@@ -31,6 +31,68 @@ TEST_CASE("ETCD_<FLAG> sets the flag's field", "[env]") {
   CHECK(c.role == Role::kLearner);
 }
 
+TEST_CASE("ETCD_REPLICA_* sets the replica fields", "[env][replica]") {
+  const Config c = ok({}, {{"ETCD_REPLICA_READ_POLICY", "linearizable"},
+                           {"ETCD_REPLICA_WRITES", "forward"},
+                           {"ETCD_REPLICA_PROMOTE", "never"},
+                           {"ETCD_REPLICA_MAX_LAG_MS", "0"},
+                           {"ETCD_REPLICA_MAX_LAG_REVISIONS", "7"},
+                           {"ETCD_REPLICA_PROMOTE_AFTER_S", "11"},
+                           {"ETCD_REPLICA_FAILOVER_AFTER_S", "12"},
+                           {"ETCD_REPLICA_JOIN", "http://127.0.0.1:2379,http://127.0.0.1:22379"},
+                           {"ETCD_REPLICA_JOIN_TIMEOUT_S", "13"}});
+  CHECK(c.replica.read_policy == ReadPolicy::kLinearizable);
+  CHECK(c.replica.writes == WritePolicy::kForward);
+  CHECK(c.replica.promote == PromoteMode::kNever);
+  CHECK(c.replica.max_lag_ms == 0);
+  CHECK(c.replica.max_lag_revisions == 7);
+  CHECK(c.replica.promote_after_s == 11);
+  CHECK(c.replica.failover_after_s == 12);
+  CHECK(url_strings(c.replica.join) ==
+        std::vector<std::string>{"http://127.0.0.1:2379", "http://127.0.0.1:22379"});
+  CHECK(c.replica.join_timeout_s == 13);
+  CHECK(c.role == Role::kLearner);
+  CHECK(c.initial_cluster_state == ClusterState::kExisting);
+}
+
+TEST_CASE("a --replica-* flag wins over its ETCD_REPLICA_* variable",
+          "[env][replica][precedence]") {
+  const LoadResult r = run({"--replica-writes=refuse"}, {{"ETCD_REPLICA_WRITES", "forward"},
+                                                         {"ETCD_REPLICA_PROMOTE_AFTER_S", "3"}});
+  REQUIRE(r.config);
+  CHECK(r.config->replica.writes == WritePolicy::kRefuse);
+  CHECK(r.config->replica.promote_after_s == 3);
+  REQUIRE(r.warnings.size() == 1);
+  CHECK(r.warnings[0] ==
+        "environment variable ETCD_REPLICA_WRITES is shadowed by the command-line flag "
+        "--replica-writes; using the flag");
+}
+
+TEST_CASE("a bad ETCD_REPLICA_* value names the variable", "[env][replica][errors]") {
+  CHECK(err({}, {{"ETCD_REPLICA_READ_POLICY", "fast"}}) ==
+        "invalid value \"fast\" for ETCD_REPLICA_READ_POLICY: expected one of refuse, "
+        "serializable, linearizable, bounded");
+  CHECK(err({}, {{"ETCD_REPLICA_WRITES", "x"}}) ==
+        "invalid value \"x\" for ETCD_REPLICA_WRITES: expected one of refuse, forward");
+  CHECK(err({}, {{"ETCD_REPLICA_PROMOTE", "always"}}) ==
+        "invalid value \"always\" for ETCD_REPLICA_PROMOTE: expected one of manual, never, "
+        "when-caught-up, standby");
+  CHECK(err({}, {{"ETCD_REPLICA_MAX_LAG_MS", "-5"}}) ==
+        "invalid value \"-5\" for ETCD_REPLICA_MAX_LAG_MS: expected a non-negative integer");
+  CHECK(err({}, {{"ETCD_REPLICA_MAX_LAG_REVISIONS", "x"}}) ==
+        "invalid value \"x\" for ETCD_REPLICA_MAX_LAG_REVISIONS: expected a non-negative "
+        "integer");
+  CHECK(err({}, {{"ETCD_REPLICA_PROMOTE_AFTER_S", "0"}}) ==
+        "invalid value \"0\" for ETCD_REPLICA_PROMOTE_AFTER_S: must be greater than 0");
+  CHECK(err({}, {{"ETCD_REPLICA_FAILOVER_AFTER_S", "0"}}) ==
+        "invalid value \"0\" for ETCD_REPLICA_FAILOVER_AFTER_S: must be greater than 0");
+  CHECK(err({}, {{"ETCD_REPLICA_JOIN_TIMEOUT_S", "0"}}) ==
+        "invalid value \"0\" for ETCD_REPLICA_JOIN_TIMEOUT_S: must be greater than 0");
+  CHECK(err({}, {{"ETCD_REPLICA_JOIN", "core1:2379"}}) ==
+        "invalid value \"core1:2379\" for ETCD_REPLICA_JOIN: URL scheme must be http or https: "
+        "core1:2379");
+}
+
 TEST_CASE("a command-line flag wins over its environment variable, with a warning",
           "[env][precedence]") {
   const LoadResult r = run({"--name=from-flag"}, {{"ETCD_NAME", "from-env"}});

@@ -44,6 +44,15 @@ TEST_CASE("defaults equal etcd 3.4.23's", "[flags][defaults]") {
   CHECK(c.max_learners == 1);
   CHECK(c.snapshot_rate_limit == 64ull * 1024 * 1024);
   CHECK(c.role == Role::kVoter);
+  CHECK(c.replica.read_policy == ReadPolicy::kRefuse);
+  CHECK(c.replica.writes == WritePolicy::kRefuse);
+  CHECK(c.replica.promote == PromoteMode::kManual);
+  CHECK(c.replica.max_lag_ms == 1000);
+  CHECK(c.replica.max_lag_revisions == 0);
+  CHECK(c.replica.promote_after_s == 10);
+  CHECK(c.replica.failover_after_s == 10);
+  CHECK(c.replica.join.empty());
+  CHECK(c.replica.join_timeout_s == 60);
   CHECK(c.ignored_flags.empty());
   CHECK(c.config_file.empty());
 }
@@ -189,6 +198,87 @@ TEST_CASE("every implemented flag sets its field", "[flags]") {
   CHECK(c.max_learners == 3);
   CHECK(c.snapshot_rate_limit == 10ull * 1024 * 1024);
   CHECK(c.role == Role::kLearner);
+}
+
+TEST_CASE("every --replica-* flag sets its replica field", "[flags][replica]") {
+  const Config c = ok({"--replica-read-policy=bounded", "--replica-writes", "forward",
+                       "--replica-promote=when-caught-up", "--replica-max-lag-ms=250",
+                       "--replica-max-lag-revisions", "40", "--replica-promote-after-s=30",
+                       "--replica-failover-after-s=5",
+                       "--replica-join=http://10.0.0.1:2379,https://core2.example:2379",
+                       "--replica-join-timeout-s=120"});
+  CHECK(c.replica.read_policy == ReadPolicy::kBounded);
+  CHECK(c.replica.writes == WritePolicy::kForward);
+  CHECK(c.replica.promote == PromoteMode::kWhenCaughtUp);
+  CHECK(c.replica.max_lag_ms == 250);
+  CHECK(c.replica.max_lag_revisions == 40);
+  CHECK(c.replica.promote_after_s == 30);
+  CHECK(c.replica.failover_after_s == 5);
+  CHECK(url_strings(c.replica.join) ==
+        std::vector<std::string>{"http://10.0.0.1:2379", "https://core2.example:2379"});
+  CHECK(c.replica.join_timeout_s == 120);
+}
+
+TEST_CASE("every replica enum spelling is accepted", "[flags][replica]") {
+  CHECK(ok({"--replica-read-policy=refuse"}).replica.read_policy == ReadPolicy::kRefuse);
+  CHECK(ok({"--replica-read-policy=serializable"}).replica.read_policy ==
+        ReadPolicy::kSerializable);
+  CHECK(ok({"--replica-read-policy=linearizable"}).replica.read_policy ==
+        ReadPolicy::kLinearizable);
+  CHECK(ok({"--replica-read-policy=bounded"}).replica.read_policy == ReadPolicy::kBounded);
+  CHECK(ok({"--replica-writes=refuse"}).replica.writes == WritePolicy::kRefuse);
+  CHECK(ok({"--replica-writes=forward"}).replica.writes == WritePolicy::kForward);
+  CHECK(ok({"--replica-promote=manual"}).replica.promote == PromoteMode::kManual);
+  CHECK(ok({"--replica-promote=never"}).replica.promote == PromoteMode::kNever);
+  CHECK(ok({"--replica-promote=when-caught-up"}).replica.promote == PromoteMode::kWhenCaughtUp);
+  CHECK(ok({"--replica-promote=standby"}).replica.promote == PromoteMode::kStandby);
+}
+
+TEST_CASE("bad --replica-* values name the flag and the reason", "[flags][replica][errors]") {
+  CHECK(err({"--replica-read-policy=x"}) ==
+        "invalid value \"x\" for flag --replica-read-policy: expected one of refuse, "
+        "serializable, linearizable, bounded");
+  CHECK(err({"--replica-read-policy=Bounded"}) ==
+        "invalid value \"Bounded\" for flag --replica-read-policy: expected one of refuse, "
+        "serializable, linearizable, bounded");
+  CHECK(err({"--replica-writes=proxy"}) ==
+        "invalid value \"proxy\" for flag --replica-writes: expected one of refuse, forward");
+  CHECK(err({"--replica-promote=auto"}) ==
+        "invalid value \"auto\" for flag --replica-promote: expected one of manual, never, "
+        "when-caught-up, standby");
+  CHECK(err({"--replica-max-lag-ms=-1"}) ==
+        "invalid value \"-1\" for flag --replica-max-lag-ms: expected a non-negative integer");
+  CHECK(err({"--replica-max-lag-ms=1s"}) ==
+        "invalid value \"1s\" for flag --replica-max-lag-ms: expected a non-negative integer");
+  CHECK(err({"--replica-max-lag-revisions=many"}) ==
+        "invalid value \"many\" for flag --replica-max-lag-revisions: expected a non-negative "
+        "integer");
+  CHECK(err({"--replica-promote-after-s=0"}) ==
+        "invalid value \"0\" for flag --replica-promote-after-s: must be greater than 0");
+  CHECK(err({"--replica-promote-after-s=-3"}) ==
+        "invalid value \"-3\" for flag --replica-promote-after-s: expected a non-negative "
+        "integer");
+  CHECK(err({"--replica-failover-after-s=0"}) ==
+        "invalid value \"0\" for flag --replica-failover-after-s: must be greater than 0");
+  CHECK(err({"--replica-failover-after-s=soon"}) ==
+        "invalid value \"soon\" for flag --replica-failover-after-s: expected a non-negative "
+        "integer");
+  CHECK(err({"--replica-join-timeout-s=0"}) ==
+        "invalid value \"0\" for flag --replica-join-timeout-s: must be greater than 0");
+  CHECK(err({"--replica-join-timeout-s=1.5"}) ==
+        "invalid value \"1.5\" for flag --replica-join-timeout-s: expected a non-negative "
+        "integer");
+  CHECK(err({"--replica-join=grpc://10.0.0.1:2379"}) ==
+        "invalid value \"grpc://10.0.0.1:2379\" for flag --replica-join: URL scheme must be http "
+        "or https: grpc://10.0.0.1:2379");
+  CHECK(err({"--replica-join=10.0.0.1:2379"}) ==
+        "invalid value \"10.0.0.1:2379\" for flag --replica-join: URL scheme must be http or "
+        "https: 10.0.0.1:2379");
+  CHECK(err({"--replica-join=http://10.0.0.1"}) ==
+        "invalid value \"http://10.0.0.1\" for flag --replica-join: URL address does not have "
+        "the form \"host:port\": http://10.0.0.1");
+  CHECK(err({"--replica-join="}) == "invalid value \"\" for flag --replica-join: no URLs given");
+  CHECK(err({"--replica-join"}) == "flag needs an argument: -replica-join");
 }
 
 TEST_CASE("--debug forces the debug log level", "[flags]") {
@@ -479,6 +569,16 @@ TEST_CASE("enum names round-trip the flag spellings", "[flags]") {
   CHECK(std::string(to_string(Logger::kZap)) == "zap");
   CHECK(std::string(to_string(LogLevel::kWarn)) == "warn");
   CHECK(std::string(to_string(CompactionMode::kRevision)) == "revision");
+  CHECK(std::string(to_string(ReadPolicy::kRefuse)) == "refuse");
+  CHECK(std::string(to_string(ReadPolicy::kSerializable)) == "serializable");
+  CHECK(std::string(to_string(ReadPolicy::kLinearizable)) == "linearizable");
+  CHECK(std::string(to_string(ReadPolicy::kBounded)) == "bounded");
+  CHECK(std::string(to_string(WritePolicy::kRefuse)) == "refuse");
+  CHECK(std::string(to_string(WritePolicy::kForward)) == "forward");
+  CHECK(std::string(to_string(PromoteMode::kManual)) == "manual");
+  CHECK(std::string(to_string(PromoteMode::kNever)) == "never");
+  CHECK(std::string(to_string(PromoteMode::kWhenCaughtUp)) == "when-caught-up");
+  CHECK(std::string(to_string(PromoteMode::kStandby)) == "standby");
 }
 
 TEST_CASE("spaces around list items are ignored and empty cluster entries skipped, as in etcd",

@@ -178,6 +178,116 @@ role = "learner"
   CHECK(c.data_dir == "r1.etcd");  // derived from the TOML name
 }
 
+TEST_CASE("every [replica] key loads from TOML", "[toml][replica]") {
+  const Config c = toml_ok(R"(
+[replica]
+read_policy = "bounded"
+writes = "forward"
+promote = "standby"
+max_lag_ms = 0
+max_lag_revisions = 500
+promote_after_s = 20
+failover_after_s = 3
+join = ["http://127.0.0.1:2379", "https://core2.example:2379"]
+join_timeout_s = 90
+)");
+  CHECK(c.replica.read_policy == ReadPolicy::kBounded);
+  CHECK(c.replica.writes == WritePolicy::kForward);
+  CHECK(c.replica.promote == PromoteMode::kStandby);
+  CHECK(c.replica.max_lag_ms == 0);
+  CHECK(c.replica.max_lag_revisions == 500);
+  CHECK(c.replica.promote_after_s == 20);
+  CHECK(c.replica.failover_after_s == 3);
+  CHECK(url_strings(c.replica.join) ==
+        std::vector<std::string>{"http://127.0.0.1:2379", "https://core2.example:2379"});
+  CHECK(c.replica.join_timeout_s == 90);
+  // join makes a learner that joins an existing cluster.
+  CHECK(c.role == Role::kLearner);
+  CHECK(c.initial_cluster_state == ClusterState::kExisting);
+}
+
+TEST_CASE("replica.join may be one comma-separated string", "[toml][replica]") {
+  const Config c = toml_ok("[replica]\njoin = \"http://127.0.0.1:2379,http://127.0.0.2:2379\"\n");
+  CHECK(url_strings(c.replica.join) ==
+        std::vector<std::string>{"http://127.0.0.1:2379", "http://127.0.0.2:2379"});
+}
+
+TEST_CASE("--replica-* flags and ETCD_REPLICA_* override the [replica] table",
+          "[toml][replica][precedence]") {
+  TempFile f(R"([replica]
+read_policy = "serializable"
+writes = "forward"
+promote = "never"
+max_lag_ms = 10
+join_timeout_s = 5
+)");
+  const Config c = ok({"--config", f.path(), "--replica-read-policy=linearizable"},
+                      {{"ETCD_REPLICA_READ_POLICY", "bounded"},
+                       {"ETCD_REPLICA_PROMOTE", "standby"},
+                       {"ETCD_REPLICA_MAX_LAG_MS", "20"}});
+  CHECK(c.replica.read_policy == ReadPolicy::kLinearizable);  // flag > env > TOML
+  CHECK(c.replica.promote == PromoteMode::kStandby);          // env > TOML
+  CHECK(c.replica.max_lag_ms == 20);                          // env > TOML
+  CHECK(c.replica.writes == WritePolicy::kForward);           // TOML > default
+  CHECK(c.replica.join_timeout_s == 5);                       // TOML > default
+  CHECK(c.replica.failover_after_s == 10);                    // default
+}
+
+TEST_CASE("bad [replica] values name the key at the value", "[toml][replica][errors]") {
+  CHECK(toml_err("[replica]\nread_policy = \"x\"\n") ==
+        "F:2:15: replica.read_policy: invalid value \"x\": expected one of refuse, serializable, "
+        "linearizable, bounded");
+  CHECK(toml_err("[replica]\nwrites = \"proxy\"\n") ==
+        "F:2:10: replica.writes: invalid value \"proxy\": expected one of refuse, forward");
+  CHECK(toml_err("[replica]\npromote = \"when_caught_up\"\n") ==
+        "F:2:11: replica.promote: invalid value \"when_caught_up\": expected one of manual, "
+        "never, when-caught-up, standby");
+  CHECK(toml_err("[replica]\nmax_lag_ms = -1\n") ==
+        "F:2:14: replica.max_lag_ms: must not be negative (got -1)");
+  CHECK(toml_err("[replica]\nmax_lag_revisions = -10\n") ==
+        "F:2:21: replica.max_lag_revisions: must not be negative (got -10)");
+  CHECK(toml_err("[replica]\npromote_after_s = 0\n") ==
+        "F:2:19: replica.promote_after_s: must be greater than 0");
+  CHECK(toml_err("[replica]\npromote_after_s = -1\n") ==
+        "F:2:19: replica.promote_after_s: must not be negative (got -1)");
+  CHECK(toml_err("[replica]\nfailover_after_s = 0\n") ==
+        "F:2:20: replica.failover_after_s: must be greater than 0");
+  CHECK(toml_err("[replica]\njoin_timeout_s = 0\n") ==
+        "F:2:18: replica.join_timeout_s: must be greater than 0");
+  CHECK(toml_err("[replica]\njoin = [\"http://127.0.0.1:2379\", \"unix:///run/etcd.sock\"]\n") ==
+        "F:2:34: replica.join[1]: URL scheme must be http or https: unix:///run/etcd.sock");
+  CHECK(toml_err("[replica]\njoin = \"ftp://h:1\"\n") ==
+        "F:2:8: replica.join: URL scheme must be http or https: ftp://h:1");
+  CHECK(toml_err("[replica]\njoin = []\n") == "F:2:8: replica.join: no URLs given");
+}
+
+TEST_CASE("wrong types in [replica] say what was expected", "[toml][replica][errors]") {
+  CHECK(toml_err("[replica]\nmax_lag_ms = \"1000\"\n") ==
+        "F:2:14: replica.max_lag_ms: expected an integer, got a string");
+  CHECK(toml_err("[replica]\nmax_lag_revisions = 1.5\n") ==
+        "F:2:21: replica.max_lag_revisions: expected an integer, got a floating-point number");
+  CHECK(toml_err("[replica]\npromote_after_s = \"10s\"\n") ==
+        "F:2:19: replica.promote_after_s: expected an integer, got a string");
+  CHECK(toml_err("[replica]\nfailover_after_s = true\n") ==
+        "F:2:20: replica.failover_after_s: expected an integer, got a boolean");
+  CHECK(toml_err("[replica]\njoin_timeout_s = 1.0\n") ==
+        "F:2:18: replica.join_timeout_s: expected an integer, got a floating-point number");
+  CHECK(toml_err("[replica]\nread_policy = 1\n") ==
+        "F:2:15: replica.read_policy: expected a string, got an integer");
+  CHECK(toml_err("[replica]\nwrites = true\n") ==
+        "F:2:10: replica.writes: expected a string, got a boolean");
+  CHECK(toml_err("[replica]\npromote = [\"manual\"]\n") ==
+        "F:2:11: replica.promote: expected a string, got an array");
+  CHECK(toml_err("[replica]\njoin = 2379\n") ==
+        "F:2:8: replica.join: expected an array of URL strings, got an integer");
+  CHECK(toml_err("[replica]\njoin = [2379]\n") ==
+        "F:2:9: replica.join[0]: expected a URL string, got an integer");
+  CHECK(toml_err("[replica]\nreadpolicy = \"bounded\"\n") ==
+        "F:2:1: unknown key \"replica.readpolicy\" (valid keys in [replica]: role, read_policy, "
+        "writes, promote, max_lag_ms, max_lag_revisions, promote_after_s, failover_after_s, join, "
+        "join_timeout_s)");
+}
+
 TEST_CASE("unknown keys and tables are named with their dotted path and position",
           "[toml][errors]") {
   CHECK(toml_err("[raft]\nheartbeat_ms = 100\n") ==
@@ -305,4 +415,29 @@ TEST_CASE("the example in config/README.md loads", "[toml][docs]") {
   CHECK(c.initial_cluster[2].first == "infra3");
   CHECK(c.initial_cluster_token == "etcd-cluster-1");
   CHECK(c.logger == Logger::kZap);
+}
+
+TEST_CASE("the replica example in config/README.md loads", "[toml][docs][replica]") {
+  std::ifstream in(std::string(OUTPOST_SOURCE_DIR) + "/config/README.md");
+  REQUIRE(in);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string doc = text.str();
+  const auto first = doc.find("```toml\n");
+  REQUIRE(first != std::string::npos);
+  const auto begin = doc.find("```toml\n", doc.find("```", first + 8) + 3);
+  REQUIRE(begin != std::string::npos);
+  const auto end = doc.find("```", begin + 8);
+  REQUIRE(end != std::string::npos);
+  const Config c = toml_ok(doc.substr(begin + 8, end - begin - 8));
+  CHECK(c.name == "replica1");
+  CHECK(c.role == Role::kLearner);
+  CHECK(c.initial_cluster_state == ClusterState::kExisting);
+  CHECK(c.replica.read_policy == ReadPolicy::kBounded);
+  CHECK(c.replica.max_lag_ms == 500);
+  CHECK(c.replica.writes == WritePolicy::kForward);
+  CHECK(c.replica.promote == PromoteMode::kStandby);
+  CHECK(c.replica.failover_after_s == 30);
+  CHECK(c.replica.join.size() == 3);
+  CHECK(c.replica.join_timeout_s == 120);
 }

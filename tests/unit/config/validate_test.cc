@@ -149,3 +149,65 @@ TEST_CASE("a learner cannot force a new cluster", "[validate]") {
 TEST_CASE("an empty name is refused", "[validate]") {
   CHECK(err({"--name="}) == "--name must not be empty");
 }
+
+TEST_CASE("bounded reads need at least one bound, and the error names both keys",
+          "[validate][replica]") {
+  const std::string both_zero =
+      "--replica-read-policy (replica.read_policy) bounded needs a bound, but "
+      "--replica-max-lag-ms (replica.max_lag_ms) and --replica-max-lag-revisions "
+      "(replica.max_lag_revisions) are both 0: set one of them above 0";
+  CHECK(err({"--replica-read-policy=bounded", "--replica-max-lag-ms=0"}) == both_zero);
+  CHECK(err({"--replica-read-policy=bounded", "--replica-max-lag-ms=0",
+             "--replica-max-lag-revisions=0"}) == both_zero);
+  // The default time bound (1000 ms) is a bound; so is a revision bound alone.
+  CHECK(ok({"--replica-read-policy=bounded"}).replica.max_lag_ms == 1000);
+  CHECK(ok({"--replica-read-policy=bounded", "--replica-max-lag-ms=0",
+            "--replica-max-lag-revisions=100"})
+            .replica.max_lag_revisions == 100);
+  // Both bounds 0 only matter for bounded.
+  CHECK(ok({"--replica-read-policy=linearizable", "--replica-max-lag-ms=0"}).replica.max_lag_ms ==
+        0);
+}
+
+TEST_CASE("replica.join makes a learner that joins an existing cluster", "[validate][replica]") {
+  const Config c = ok(infra1({"--replica-join=http://127.0.0.1:2379"}));
+  CHECK(c.role == Role::kLearner);
+  CHECK(c.initial_cluster_state == ClusterState::kExisting);
+  // Saying the same thing explicitly is fine.
+  const Config same = ok(infra1({"--replica-join=http://127.0.0.1:2379", "--role=learner",
+                                 "--initial-cluster-state=existing"}));
+  CHECK(same.role == Role::kLearner);
+  CHECK(same.initial_cluster_state == ClusterState::kExisting);
+  // Without join nothing is derived.
+  const Config plain = ok(kInfra1);
+  CHECK(plain.role == Role::kVoter);
+  CHECK(plain.initial_cluster_state == ClusterState::kNew);
+}
+
+TEST_CASE("replica.join cannot be combined with --force-new-cluster", "[validate][replica]") {
+  CHECK(err({"--replica-join=http://127.0.0.1:2379", "--force-new-cluster"}) ==
+        "--replica-join (replica.join) cannot be used with --force-new-cluster: a member that "
+        "joins an existing cluster cannot start a new one");
+  CHECK(err({"--force-new-cluster"}, {{"ETCD_REPLICA_JOIN", "http://127.0.0.1:2379"}}) ==
+        "--replica-join (replica.join) cannot be used with --force-new-cluster: a member that "
+        "joins an existing cluster cannot start a new one");
+}
+
+TEST_CASE("replica.join refuses an explicit voter role or a new cluster state",
+          "[validate][replica]") {
+  CHECK(err({"--replica-join=http://127.0.0.1:2379", "--role=voter"}) ==
+        "--replica-join (replica.join) makes this member a learner, but --role (replica.role) is "
+        "voter: drop --role or set it to learner");
+  CHECK(err({"--replica-join=http://127.0.0.1:2379", "--initial-cluster-state=new"}) ==
+        "--replica-join (replica.join) joins an existing cluster, but --initial-cluster-state "
+        "(cluster.state) is new: drop it or set it to existing");
+}
+
+TEST_CASE("replica policies on a voter are allowed and kept", "[validate][replica]") {
+  const Config c = ok({"--role=voter", "--replica-read-policy=serializable",
+                       "--replica-writes=forward", "--replica-promote=standby"});
+  CHECK(c.role == Role::kVoter);
+  CHECK(c.replica.read_policy == ReadPolicy::kSerializable);
+  CHECK(c.replica.writes == WritePolicy::kForward);
+  CHECK(c.replica.promote == PromoteMode::kStandby);
+}

@@ -61,7 +61,9 @@ TEST_CASE("leader calls: answered, refused by a non-leader, timed out by the clo
         sent.emplace_back(k, std::move(p));
         return true;
       },
-      [](const std::string& p) { return "answer to " + p; });
+      [](LeaderCalls::Service, std::string p, LeaderCalls::Reply reply) {
+        reply("answer to " + p);
+      });
   std::vector<std::string> got;
   auto done = [&](const Status& s, std::string a) {
     got.push_back(s ? a : "error: " + s.message());
@@ -82,7 +84,9 @@ TEST_CASE("leader calls: answered, refused by a non-leader, timed out by the clo
         sent.emplace_back(k, std::move(p));
         return true;
       },
-      [](const std::string& p) { return "leader says " + p; });
+      [](LeaderCalls::Service, std::string p, LeaderCalls::Reply reply) {
+        reply("leader says " + p);
+      });
   leader.on_call(1, sent[0].second, /*leading=*/true);
   REQUIRE(sent.size() == 2);
   CHECK(sent[1].first == MessageKind::kLeaderCallAnswer);
