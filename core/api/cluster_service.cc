@@ -6,6 +6,9 @@
 #include "core/api/learner.h"
 #include "core/api/services.h"
 #include "core/api/unary.h"
+#include "core/common/log.h"
+#include "core/server/membership.h"
+#include "core/transport/transport.h"
 
 namespace outpost::api {
 namespace {
@@ -94,9 +97,30 @@ grpc::ServerUnaryReactor* ClusterService::MemberList(RawCtx* ctx, const Raw* in,
 }
 
 grpc::ServerUnaryReactor* ClusterService::MemberAdd(RawCtx* ctx, const Raw* in, Raw* out) {
+  // A replica joining by itself (replica/join.h) says so: its peer URL is dialled before it is
+  // added, so a misconfigured replica never leaves a member behind that nobody can reach.
+  const bool self_join = ctx->client_metadata().count(kSelfJoinHeader) > 0;
   return serve_unary<pb::MemberAddRequest, pb::MemberAddResponse>(
-      ctx, in, out,
-      leader_side(m_, o_.learner, "/etcdserverpb.Cluster/MemberAdd", member_add_handler(m_, o_)));
+      ctx, in, out, [this, self_join](auto* call) {
+        if (self_join && !m_.is_learner()) {
+          for (const auto& url : call->req.peerurls()) {
+            std::string host;
+            int port = 0;
+            if (!server::split_url(url, &host, &port))
+              return call->finish(to_grpc(Status::of(ErrorCode::kMemberBadUrls)));
+            Status s = transport::Transport::probe(host, port, 2000);
+            if (!s) {
+              OUTPOST_LOG(kWarn, "refusing to add a self-joining member: peer URL unreachable",
+                          log::kv("peer-url", url), log::kv("error", s.message()));
+              return call->finish(to_grpc(Status(ErrorCode::kPeerUnreachable,
+                                                 Status::of(ErrorCode::kPeerUnreachable).message() +
+                                                     " (" + url + "): " + s.message())));
+            }
+          }
+        }
+        leader_side(m_, o_.learner, "/etcdserverpb.Cluster/MemberAdd",
+                    member_add_handler(m_, o_))(call);
+      });
 }
 
 grpc::ServerUnaryReactor* ClusterService::MemberRemove(RawCtx* ctx, const Raw* in, Raw* out) {

@@ -18,6 +18,9 @@
 
 namespace outpost::api {
 
+// gRPC metadata a self-joining replica sends with its MemberAdd (replica/join.h).
+inline constexpr const char* kSelfJoinHeader = "outpost-self-join";
+
 enum class ReadPolicy { kRefuse, kSerializable, kLinearizable, kBounded };
 
 struct LearnerOptions {

@@ -162,6 +162,7 @@ void Applier::apply_request(uint64_t index, const outpostpb::Request& req, Waite
             m.set_name(a.name());
             *m.mutable_client_urls() = a.client_urls();
             m.set_promote(a.promote());
+            m.set_failover_after_s(a.failover_after_s());
           }
           txn.put_meta(ClusterRecord::kMetaKey, c.SerializeAsString());
         });

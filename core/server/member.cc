@@ -269,6 +269,7 @@ void Member::maybe_publish() {
   a->set_id(member_id());
   a->set_name(opts_.name);
   a->set_promote(opts_.promote);
+  a->set_failover_after_s(opts_.failover_after_s);
   for (const auto& u : opts_.advertise_client_urls) a->add_client_urls(u);
   propose(std::move(r), nullptr, [this](const Status& s) {
     if (s) {

@@ -77,6 +77,7 @@ struct MemberOptions {
   // How this member may be promoted while a learner ([replica] promote), published with its
   // name so the leader knows: never (refused), standby (promoted on failover), ...
   outpostpb::MemberInfo::Promote promote = outpostpb::MemberInfo::PROMOTE_MANUAL;
+  uint32_t failover_after_s = 10;  // a standby's [replica] failover_after_s, published likewise
   // Runs (on the applier thread) once this member has applied its own removal.
   std::function<void()> on_removed;
   // Where every timer of the member reads the time; must outlive it. Default: Clock::real().

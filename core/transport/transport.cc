@@ -558,6 +558,31 @@ Result<std::string> Transport::query_cluster(const std::string& host, int port, 
   return in.substr(4);
 }
 
+Status Transport::probe(const std::string& host, int port, int timeout_ms) {
+  Fd conn;
+  return dial_blocking(host, port, timeout_ms, &conn);
+}
+
+Result<std::unique_ptr<Transport::PortHold>> Transport::PortHold::listen(const std::string& host,
+                                                                         int port) {
+  sockaddr_storage addr;
+  if (!resolve(host, port, &addr)) return Status::io("cannot resolve " + host);
+  std::unique_ptr<PortHold> h(new PortHold);
+  h->fd_ = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (h->fd_ < 0) return Status::io(std::string("socket: ") + std::strerror(errno));
+  const int one = 1;
+  ::setsockopt(h->fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  const socklen_t alen = addr.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  if (::bind(h->fd_, reinterpret_cast<sockaddr*>(&addr), alen) != 0 || ::listen(h->fd_, 16) != 0)
+    return Status::io("cannot listen for peers on " + host + ":" + std::to_string(port) + ": " +
+                      std::strerror(errno));
+  return h;
+}
+
+Transport::PortHold::~PortHold() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
 std::optional<Clock::time_point> Transport::connected_since(uint64_t peer) const {
   auto it = peers_.find(peer);
   if (it == peers_.end() || !it->second->connected) return std::nullopt;

@@ -87,6 +87,25 @@ class Transport {
   // Blocking; gives up after timeout_ms.
   static Result<std::string> query_cluster(const std::string& host, int port, int timeout_ms);
 
+  // Whether something accepts TCP connections at host:port (a self-joining member's peer URL is
+  // dialled before the member is added). Blocking; gives up after timeout_ms.
+  static Status probe(const std::string& host, int port, int timeout_ms);
+
+  // A listening socket that accepts nothing: connections wait in its backlog until it closes.
+  // A self-joining member holds its peer address with one while it asks to be added, so the
+  // probe above reaches it before the member's own transport listens there.
+  class PortHold {
+   public:
+    static Result<std::unique_ptr<PortHold>> listen(const std::string& host, int port);
+    ~PortHold();
+    PortHold(const PortHold&) = delete;
+    PortHold& operator=(const PortHold&) = delete;
+
+   private:
+    PortHold() = default;
+    int fd_ = -1;
+  };
+
   // Sends one snapshot stream to host:port: produce(emit) calls emit(chunk) for every chunk (not
   // empty) in order; emit returns false once the stream broke or was cancelled, and produce
   // should stop then. At most bytes_per_sec (0: unlimited). Blocking: call it from a thread of

@@ -1,11 +1,14 @@
 // outpost: one member of an Outpost cluster. Takes etcd's flags (and ETCD_* variables, and
-// --config FILE.toml), so an etcd Procfile runs with the binary name swapped.
+// --config FILE.toml), so an etcd Procfile runs with the binary name swapped. A member whose
+// [replica] table says so joins by itself, and serves as an edge replica (replica/).
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +16,9 @@
 #include "core/api/server.h"
 #include "core/common/log.h"
 #include "core/server/member.h"
+#include "core/transport/transport.h"
+#include "replica/join.h"
+#include "replica/replica.h"
 
 extern char** environ;
 
@@ -88,6 +94,46 @@ int main(int argc, char** argv) {
     mo.listen_peer_host = cfg.listen_peer_urls[0].host;
     mo.listen_peer_port = cfg.listen_peer_urls[0].port;
   }
+  mo.promote = replica::promote_mode(cfg.replica.promote);
+  mo.failover_after_s = uint32_t(cfg.replica.failover_after_s);
+
+  // Self-join: ask the core to add this member as a learner, holding the peer port meanwhile
+  // so the member that adds it can dial it. A restart (data on disk) skips this.
+  std::vector<std::string> join_urls;
+  for (const auto& u : cfg.replica.join) join_urls.push_back(u.str());
+  std::optional<replica::Joined> joined;
+  if (!join_urls.empty() && !replica::has_member_data(cfg.data_dir)) {
+    auto hold = transport::Transport::PortHold::listen(mo.listen_peer_host, mo.listen_peer_port);
+    if (!hold) {
+      OUTPOST_LOG(kFatal, "cannot join the cluster", log::kv("error", hold.status().message()));
+      std::fprintf(stderr, "outpost: %s\n", hold.status().message().c_str());
+      return 1;
+    }
+    auto j =
+        replica::ask_to_join(join_urls, cfg.name, mo.advertise_peer_urls, std::chrono::seconds(10));
+    if (!j) {
+      OUTPOST_LOG(kFatal, "cannot join the cluster", log::kv("error", j.status().message()));
+      std::fprintf(stderr, "outpost: %s\n", j.status().message().c_str());
+      return 1;
+    }
+    joined = std::move(j.value());
+    OUTPOST_LOG(kInfo, "added to the cluster as a learner", log::kv("via", joined->via),
+                log::kv_hex("member-id", joined->id));
+    mo.initial_cluster = joined->initial_cluster;
+    mo.join_existing = true;
+  }
+  // A replica that cannot get in removes its own entry, then exits non-zero with the cause.
+  auto give_up = [&](const std::string& cause) {
+    OUTPOST_LOG(kFatal, "self-join failed; removing this member's entry", log::kv("error", cause));
+    std::fprintf(stderr, "outpost: self-join failed: %s\n", cause.c_str());
+    if (Status s = replica::leave(join_urls, joined->id, std::chrono::seconds(10)); !s) {
+      OUTPOST_LOG(kError, "cannot remove this member's entry", log::kv("error", s.message()));
+      std::fprintf(stderr, "outpost: %s\n", s.message().c_str());
+    }
+    return 1;
+  };
+  const auto join_deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(cfg.replica.join_timeout_s);
 
   // Signals are taken by a waiting thread, not a handler: block them before threads start.
   sigset_t sigs;
@@ -100,6 +146,7 @@ int main(int argc, char** argv) {
   OUTPOST_LOG(kInfo, "starting outpost", log::kv("version", kVersion), log::kv("name", cfg.name),
               log::kv("data-dir", cfg.data_dir));
   auto member = server::Member::open(mo);
+  if (!member && joined) return give_up(member.status().message());
   if (!member) {
     OUTPOST_LOG(kFatal, "cannot start member", log::kv("error", member.status().message()));
     return 1;
@@ -114,11 +161,25 @@ int main(int argc, char** argv) {
       OUTPOST_LOG(kInfo, "received signal before serving clients; shutting down",
                   log::kv("signal", strsignal(sig)));
       member.value()->stop();
+      if (joined) return give_up("stopped by signal before serving");
       return 0;
     }
+    if (joined && std::chrono::steady_clock::now() > join_deadline) {
+      const auto lag = member.value()->replica_lag();
+      const std::string cause = "not caught up within replica.join_timeout_s (" +
+                                std::to_string(cfg.replica.join_timeout_s) + " s): " +
+                                (member.value()->leader_id() == 0
+                                     ? std::string("no leader heard")
+                                     : "applied " + std::to_string(lag.applied_index) +
+                                           " of the leader's " + std::to_string(lag.leader_commit));
+      member.value()->stop();
+      return give_up(cause);
+    }
   }
+  replica::Replica edge(*member.value(), cfg.replica);
   api::ApiOptions ao;
   ao.max_txn_ops = int64_t(cfg.max_txn_ops);
+  ao.learner = replica::learner_options(cfg.replica);
   api::ApiServer api(*member.value(), ao, cfg.max_request_bytes);
   std::vector<std::string> addrs;
   for (const auto& u : cfg.listen_client_urls)
