@@ -10,7 +10,8 @@ delayed 25 ms each way (its "region").
 history_of_linearizable_reads_on_the_learner
     2 writer threads put hw/<w> = 1, 2, 3, ... through the voters (etcdctl), each followed at once
     by a serializable and a (linearizable) read of hw/ on the learner; 2 more reader threads
-    read hw/ on the learner in a loop; ~8 s, the learner's links delayed 150 ms for this part.
+    read hw/ on the learner in a loop, for >= 8 s and until >= 15 puts and >= 30 reads; the
+    learner's links are delayed 150 ms for this part.
     Every read, by start and end time, must see for each key at least the highest value
     acknowledged before it started, and nothing never written (a write not started before the
     read ended). Control: the same check over serializable reads on the learner (right after
@@ -139,7 +140,17 @@ def main() -> int:
         threads += [threading.Thread(target=reader, daemon=True) for _ in range(2)]
         for t in threads:
             t.start()
-        time.sleep(duration)  # the load's length; the checks below read the recorded history
+        started = time.monotonic()
+
+        def enough() -> bool:  # at least `duration`, and a history worth checking
+            with lock:
+                n_acked = sum(1 for ws in writes.values() for _, _, a in ws if a is not None)
+                n_reads = sum(1 for x in reads if x[3] == "l" and x[4])
+            return time.monotonic() - started >= duration and n_acked >= 15 and n_reads >= 30
+        try:
+            harness.wait_for(enough, duration + 25, 0.1, "enough history")
+        except TimeoutError:
+            pass  # checked below
         stop.set()
         for t in threads:
             t.join(timeout=30)
