@@ -25,8 +25,16 @@ What it gives a test
     forwarded: like a network that drops packets); ``heal()`` cuts the blackholed connections (so
     the members redial) and lets traffic flow again. ``isolate(name, "refuse")`` instead resets
     new blocked connections at once.
-  * Run as a script (``proxy.py --listen PORT --target PORT``) it is a plain forwarding proxy, for
-    trying things by hand.
+  * Delay and stall (the "regions" of the replica tests; the kernel here has no netem):
+    ``Proxy(..., delay_ms=N)`` holds every chunk N ms in each direction (one-way delay; each
+    chunk carries its arrival time in a queue, so throughput is not one chunk per delay), settable
+    later as ``proxy.delay_ms``; ``proxy.hold()`` stalls the traffic through that proxy (bytes
+    are read and buffered, never dropped; connections stay up) until ``proxy.release()``.
+    ``PeerNetwork.set_delay(name, ms)`` delays every connection from or to member `name`
+    (whichever proxy it goes through), ``hold(name, direction)`` / ``release(name)`` stall the
+    ones to ("to"), from ("from") or both ways ("both") of it.
+  * Run as a script (``proxy.py --listen PORT --target PORT [--delay-ms N]``) it is a plain
+    forwarding (optionally delaying) proxy, for benchmarks and trying things by hand.
 
 Only the Python 3 standard library is used. Linux only (``/proc``).
 """
@@ -34,10 +42,12 @@ Only the Python 3 standard library is used. Linux only (``/proc``).
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import socket
 import struct
 import threading
+import time
 from typing import Callable, Optional
 
 _BUF = 65536
@@ -96,8 +106,71 @@ def _reset(sock: socket.socket) -> None:
         pass
 
 
+class _Pipe:
+    """One direction of a forwarded connection: a reader thread queues each chunk with the time
+    it may leave (arrival + the delay then in force); a writer thread sends chunks in order once
+    their time has come and the connection is not held. With no delay and no hold a chunk leaves
+    as soon as the writer wakes."""
+
+    def __init__(self, conn: "_Conn", src: socket.socket, dst: socket.socket):
+        self.conn = conn
+        self.src = src
+        self.dst = dst
+        self.cond = threading.Condition()
+        self.queue: collections.deque = collections.deque()  # (due monotonic time, bytes|None)
+        self.buffered = 0
+
+    def start(self, name: str) -> None:
+        threading.Thread(target=self._read, daemon=True, name=f"{name}-r").start()
+        threading.Thread(target=self._write, daemon=True, name=f"{name}-w").start()
+
+    def wake(self) -> None:
+        with self.cond:
+            self.cond.notify_all()
+
+    def _read(self) -> None:
+        try:
+            while True:
+                data = self.src.recv(_BUF)
+                due = time.monotonic() + self.conn.delay_s()
+                with self.cond:
+                    self.queue.append((due, data or None))
+                    self.buffered += len(data)
+                    self.cond.notify_all()
+                if not data:
+                    return
+        except OSError:
+            with self.cond:
+                self.queue.append((time.monotonic(), None))
+                self.cond.notify_all()
+
+    def _write(self) -> None:
+        try:
+            while True:
+                with self.cond:
+                    while True:
+                        if self.conn.closed.is_set():
+                            return
+                        if self.queue and not self.conn.held():
+                            wait = self.queue[0][0] - time.monotonic()
+                            if wait <= 0:
+                                _, data = self.queue.popleft()
+                                break
+                            self.cond.wait(wait)
+                        else:
+                            self.cond.wait(0.5 if self.queue else None)
+                    if data is not None:
+                        self.buffered -= len(data)
+                if data is None:
+                    break
+                self.dst.sendall(data)
+        except OSError:
+            pass
+        self.conn.cut()
+
+
 class _Conn:
-    """One accepted connection: forwarded (two pump threads) or blackholed (one drain thread)."""
+    """One accepted connection: forwarded (two _Pipes) or blackholed (one drain thread)."""
 
     def __init__(self, proxy: "Proxy", client: socket.socket, src: Optional[str]):
         self.proxy = proxy
@@ -106,34 +179,40 @@ class _Conn:
         self.upstream: Optional[socket.socket] = None
         self.blackholed = False
         self.closed = threading.Event()
+        self.pipes: list[_Pipe] = []
+
+    def delay_s(self) -> float:
+        ms = self.proxy.delay_ms
+        if self.proxy.network is not None:
+            ms = max(ms, self.proxy.network.delay_for(self.src, self.proxy.name))
+        return ms / 1000.0
+
+    def held(self) -> bool:
+        return self.proxy.held or (self.proxy.network is not None and
+                                   self.proxy.network.held_for(self.src, self.proxy.name))
+
+    def wake(self) -> None:
+        for p in self.pipes:
+            p.wake()
 
     def forward(self) -> None:
         try:
             self.upstream = socket.create_connection(("127.0.0.1", self.proxy.target_port),
                                                      timeout=5)
             self.upstream.settimeout(None)
+            self.upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             self.cut()  # the member is down: the dialler sees a reset, as it would without us
             return
-        for a, b in ((self.client, self.upstream), (self.upstream, self.client)):
-            threading.Thread(target=self._pump, args=(a, b), daemon=True,
-                             name=f"proxy-{self.proxy.name}").start()
+        self.pipes = [_Pipe(self, self.client, self.upstream),
+                      _Pipe(self, self.upstream, self.client)]
+        for p in self.pipes:
+            p.start(f"proxy-{self.proxy.name}")
 
     def blackhole(self) -> None:
         self.blackholed = True
         threading.Thread(target=self._drain, daemon=True,
                          name=f"proxy-{self.proxy.name}-bh").start()
-
-    def _pump(self, a: socket.socket, b: socket.socket) -> None:
-        try:
-            while True:
-                data = a.recv(_BUF)
-                if not data:
-                    break
-                b.sendall(data)
-        except OSError:
-            pass
-        self.cut()
 
     def _drain(self) -> None:
         try:
@@ -147,6 +226,7 @@ class _Conn:
         if self.closed.is_set():
             return
         self.closed.set()
+        self.wake()
         _reset(self.client)
         if self.upstream is not None:
             _reset(self.upstream)
@@ -154,13 +234,17 @@ class _Conn:
 
 
 class Proxy:
-    """A TCP proxy 127.0.0.1:<free port> -> 127.0.0.1:target_port in front of member `name`."""
+    """A TCP proxy 127.0.0.1:<free port> -> 127.0.0.1:target_port in front of member `name`.
+    delay_ms: one-way delay added to every chunk, each direction (may be changed at any time;
+    applies to chunks read from then on)."""
 
     def __init__(self, target_port: int, name: str, network: Optional["PeerNetwork"] = None,
-                 listen_port: int = 0):
+                 listen_port: int = 0, delay_ms: float = 0):
         self.target_port = target_port
         self.name = name
         self.network = network
+        self.delay_ms = delay_ms
+        self.held = False
         self.lock = threading.Lock()
         self.conns: set[_Conn] = set()
         self.accepted = 0
@@ -204,6 +288,22 @@ class Proxy:
             else:  # refuse
                 conn.cut()
 
+    def hold(self) -> None:
+        """Stall every connection through this proxy, both directions, new ones too: bytes are
+        read and buffered, not forwarded, not dropped; connections stay up."""
+        self.held = True
+
+    def release(self) -> None:
+        """Forward what hold() buffered (in order, each chunk no earlier than its delay) and go
+        on as before."""
+        self.held = False
+        for c in self.connections():
+            c.wake()
+
+    def buffered(self) -> int:
+        """Bytes read but not yet forwarded, over every connection (e.g. held back)."""
+        return sum(p.buffered for c in self.connections() for p in c.pipes)
+
     def _forget(self, conn: _Conn) -> None:
         with self.lock:
             self.conns.discard(conn)
@@ -232,6 +332,8 @@ class PeerNetwork:
         self.pid_fns: dict[str, Callable[[], Optional[int]]] = {}
         self.isolated: set[str] = set()
         self.blocked_mode = "drop"
+        self.delays: dict[str, float] = {}      # member -> one-way delay (ms) of its links
+        self.holds: dict[str, str] = {}         # member -> "to" | "from" | "both"
 
     def proxy_for(self, name: str, target_port: int) -> Proxy:
         p = Proxy(target_port, name, self)
@@ -261,6 +363,36 @@ class PeerNetwork:
 
     def mode_for(self, src: Optional[str], dst: str) -> str:
         return self.blocked_mode if self.blocked(src, dst) else "pass"
+
+    def delay_for(self, src: Optional[str], dst: str) -> float:
+        with self.lock:
+            return max(self.delays.get(dst, 0), self.delays.get(src, 0) if src else 0)
+
+    def held_for(self, src: Optional[str], dst: str) -> bool:
+        with self.lock:
+            return (self.holds.get(dst) in ("to", "both")
+                    or (src is not None and self.holds.get(src) in ("from", "both")))
+
+    def set_delay(self, name: str, ms: float) -> None:
+        """Delay every chunk on connections from or to member `name` by `ms` (one way, each
+        direction): the link between that member's "region" and the others'. 0 removes it."""
+        with self.lock:
+            self.delays[name] = ms
+
+    def hold(self, name: str, direction: str = "both") -> None:
+        """Stall (buffer, not drop) the traffic to member `name` ("to"), from it ("from") or
+        both; connections stay up."""
+        assert direction in ("to", "from", "both")
+        with self.lock:
+            self.holds[name] = direction
+
+    def release(self, name: str) -> None:
+        """Undo hold(name): the buffered bytes go on, in order."""
+        with self.lock:
+            self.holds.pop(name, None)
+        for p in self.proxies.values():
+            for c in p.connections():
+                c.wake()
 
     def isolate(self, name: str, mode: str = "drop") -> int:
         """Cut member `name` off from every other member, both directions. mode: 'drop' (new
@@ -303,9 +435,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="forward 127.0.0.1:LISTEN to 127.0.0.1:TARGET")
     ap.add_argument("--listen", type=int, default=0, help="(0: a free port, printed)")
     ap.add_argument("--target", type=int, required=True)
+    ap.add_argument("--delay-ms", dest="delay_ms", type=float, default=0,
+                    help="one-way delay added in each direction (ms)")
     a = ap.parse_args()
-    p = Proxy(a.target, "manual", listen_port=a.listen)
-    print(f"listening on 127.0.0.1:{p.port} -> 127.0.0.1:{a.target}", flush=True)
+    p = Proxy(a.target, "manual", listen_port=a.listen, delay_ms=a.delay_ms)
+    print(f"listening on 127.0.0.1:{p.port} -> 127.0.0.1:{a.target}"
+          f"{f' (delay {a.delay_ms:g} ms each way)' if a.delay_ms else ''}", flush=True)
     try:
         p.thread.join()
     except KeyboardInterrupt:
