@@ -3,6 +3,9 @@
 #include <grpcpp/grpcpp.h>
 #include <sys/stat.h>
 
+#include <optional>
+#include <thread>
+
 #include "core/api/learner.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 
@@ -37,58 +40,77 @@ void fill(const etcdserverpb::MemberAddResponse& r, uint64_t id, const std::stri
   }
 }
 
+// The core is not ready yet (starting, electing): worth asking again.
+bool not_ready(const grpc::Status& s) {
+  const std::string& m = s.error_message();
+  return unreachable(s) || s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+         m == "etcdserver: no leader" || m.rfind("etcdserver: request timed out", 0) == 0 ||
+         m == "etcdserver: leader changed" || m == "etcdserver: unhealthy cluster" ||
+         m == "etcdserver: re-configuration failed due to not enough started members";
+}
+
+// An entry an earlier attempt added for peer_url that never started (no name yet), if any.
+std::optional<Joined> take_over(etcdserverpb::Cluster::Stub& stub, const std::string& url,
+                                const std::string& name, const std::string& peer_url) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  etcdserverpb::MemberListResponse list;
+  if (!stub.MemberList(&ctx, etcdserverpb::MemberListRequest(), &list).ok()) return std::nullopt;
+  for (const auto& m : list.members()) {
+    if (m.peerurls_size() == 0 || m.peerurls(0) != peer_url) continue;
+    if (!m.name().empty() || !m.islearner()) return std::nullopt;
+    Joined j;
+    j.via = url;
+    etcdserverpb::MemberAddResponse as_added;
+    *as_added.mutable_members() = list.members();
+    fill(as_added, m.id(), name, &j);
+    return j;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Result<Joined> ask_to_join(const std::vector<std::string>& client_urls, const std::string& name,
                            const std::vector<std::string>& peer_urls,
-                           std::chrono::milliseconds timeout) {
+                           std::chrono::steady_clock::time_point until) {
   std::string tried;
-  for (const auto& url : client_urls) {
-    auto stub = stub_for(url);
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + timeout);
-    ctx.AddMetadata(api::kSelfJoinHeader, "1");
-    etcdserverpb::MemberAddRequest req;
-    for (const auto& u : peer_urls) req.add_peerurls(u);
-    req.set_islearner(true);
-    etcdserverpb::MemberAddResponse resp;
-    grpc::Status s = stub->MemberAdd(&ctx, req, &resp);
-    if (s.ok()) {
-      Joined j;
-      j.via = url;
-      fill(resp, resp.member().id(), name, &j);
-      return j;
-    }
-    if (unreachable(s) || s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-      tried += (tried.empty() ? "" : "; ") + url + ": " + s.error_message();
-      continue;
-    }
-    if (s.error_message() == "etcdserver: Peer URLs already exists") {
-      // Added by an earlier attempt that stopped before it started: take that entry over, if
-      // it never started (it has no name yet).
-      grpc::ClientContext lctx;
-      lctx.set_deadline(std::chrono::system_clock::now() + timeout);
-      etcdserverpb::MemberListResponse list;
-      if (stub->MemberList(&lctx, etcdserverpb::MemberListRequest(), &list).ok()) {
-        for (const auto& m : list.members()) {
-          if (m.peerurls_size() == 0 || m.peerurls(0) != peer_urls.at(0)) continue;
-          if (!m.name().empty() || !m.islearner()) break;
-          Joined j;
-          j.via = url;
-          etcdserverpb::MemberAddResponse as_added;
-          *as_added.mutable_members() = list.members();
-          fill(as_added, m.id(), name, &j);
-          return j;
-        }
+  for (;;) {
+    tried.clear();
+    for (const auto& url : client_urls) {
+      auto stub = stub_for(url);
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      ctx.AddMetadata(api::kSelfJoinHeader, "1");
+      etcdserverpb::MemberAddRequest req;
+      for (const auto& u : peer_urls) req.add_peerurls(u);
+      req.set_islearner(true);
+      etcdserverpb::MemberAddResponse resp;
+      grpc::Status s = stub->MemberAdd(&ctx, req, &resp);
+      if (s.ok()) {
+        Joined j;
+        j.via = url;
+        fill(resp, resp.member().id(), name, &j);
+        return j;
       }
+      if (not_ready(s)) {
+        tried += (tried.empty() ? "" : "; ") + url + ": " + s.error_message();
+        continue;
+      }
+      if (s.error_message() == "etcdserver: Peer URLs already exists" && !peer_urls.empty()) {
+        if (auto j = take_over(*stub, url, name, peer_urls[0])) return std::move(*j);
+      }
+      return Status(ErrorCode::kInternal,
+                    "cannot join the cluster: " + url +
+                        " refused to add this member as a learner: " + s.error_message());
     }
-    return Status(ErrorCode::kInternal,
-                  "cannot join the cluster: " + url +
-                      " refused to add this member as a learner: " + s.error_message());
+    if (std::chrono::steady_clock::now() + std::chrono::milliseconds(500) >= until) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
-  return Status(
-      ErrorCode::kNoLeader,
-      "cannot join the cluster: no member listed in replica.join answered (" + tried + ")");
+  return Status(ErrorCode::kNoLeader,
+                "cannot join the cluster within replica.join_timeout_s: no member listed in "
+                "replica.join took the request (" +
+                    tried + ")");
 }
 
 Status leave(const std::vector<std::string>& client_urls, uint64_t id,

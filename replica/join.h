@@ -7,7 +7,10 @@
 // adding it (an unreachable URL is refused, and nothing is added). The caller holds its peer
 // port meanwhile (transport::Transport::PortHold). On success the answer's member list becomes
 // the --initial-cluster of a member joining an existing cluster. A URL that cannot be reached
-// is skipped; a member's refusal ends the attempt with that member's error.
+// is skipped, and so is an answer that only says the core is not ready (no leader yet, not
+// enough started members): the whole list is tried again every half second until `until`. A
+// member's refusal (the peer URL unreachable, too many learners, ...) ends it with that
+// member's error.
 //
 // leave undoes it: a replica that cannot get in within join_timeout_s removes its own entry, so
 // a misconfigured replica never leaves a dead member behind.
@@ -30,7 +33,7 @@ struct Joined {
 // client_urls: "http://host:port" of core members.
 Result<Joined> ask_to_join(const std::vector<std::string>& client_urls, const std::string& name,
                            const std::vector<std::string>& peer_urls,
-                           std::chrono::milliseconds timeout);
+                           std::chrono::steady_clock::time_point until);
 
 // Removes member id through any of client_urls.
 Status leave(const std::vector<std::string>& client_urls, uint64_t id,

@@ -99,6 +99,8 @@ int main(int argc, char** argv) {
 
   // Self-join: ask the core to add this member as a learner, holding the peer port meanwhile
   // so the member that adds it can dial it. A restart (data on disk) skips this.
+  const auto join_deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(cfg.replica.join_timeout_s);
   std::vector<std::string> join_urls;
   for (const auto& u : cfg.replica.join) join_urls.push_back(u.str());
   std::optional<replica::Joined> joined;
@@ -109,8 +111,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "outpost: %s\n", hold.status().message().c_str());
       return 1;
     }
-    auto j =
-        replica::ask_to_join(join_urls, cfg.name, mo.advertise_peer_urls, std::chrono::seconds(10));
+    auto j = replica::ask_to_join(join_urls, cfg.name, mo.advertise_peer_urls, join_deadline);
     if (!j) {
       OUTPOST_LOG(kFatal, "cannot join the cluster", log::kv("error", j.status().message()));
       std::fprintf(stderr, "outpost: %s\n", j.status().message().c_str());
@@ -132,8 +133,6 @@ int main(int argc, char** argv) {
     }
     return 1;
   };
-  const auto join_deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(cfg.replica.join_timeout_s);
 
   // Signals are taken by a waiting thread, not a handler: block them before threads start.
   sigset_t sigs;

@@ -6,7 +6,7 @@ namespace outpost::server {
 
 void LeaderCalls::call(uint64_t leader, bool self, Service service, std::string payload,
                        Clock::duration timeout, CallDone done) {
-  if (leader == 0 || !answer_) return done(Status::of(ErrorCode::kNoLeader), {});
+  if (leader == 0 || (self && !answer_)) return done(Status::of(ErrorCode::kNoLeader), {});
   if (self) {
     return answer_(service, std::move(payload),
                    [done = std::move(done)](std::string a) { done(Status::ok(), std::move(a)); });
