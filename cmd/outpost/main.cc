@@ -180,6 +180,12 @@ int main(int argc, char** argv) {
   ao.max_txn_ops = int64_t(cfg.max_txn_ops);
   ao.learner = replica::learner_options(cfg.replica);
   api::ApiServer api(*member.value(), ao, cfg.max_request_bytes);
+  api.add_http_route(
+      "/replica", [&edge](const std::string& method, const std::string&, const std::string&) {
+        if (method != "GET" && method != "HEAD")
+          return api::HttpResponse{405, "text/plain; charset=utf-8", "Method Not Allowed\n"};
+        return api::HttpResponse{200, "application/json", edge.status_json()};
+      });
   std::vector<std::string> addrs;
   for (const auto& u : cfg.listen_client_urls)
     addrs.push_back((u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host) + ":" +

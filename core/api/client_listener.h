@@ -1,0 +1,128 @@
+#pragma once
+// ClientListener: one client port for both gRPC and HTTP/1.1, as etcd shares it with cmux.
+//
+// Design. The listener owns the listening sockets; gRPC's server has no port of its own. Each
+// accepted connection is classified by its first bytes, read with MSG_PEEK so that nothing is
+// consumed. A connection whose bytes so far match the HTTP/2 client preface
+// ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", which every gRPC client sends first; "PRI " settles it) is
+// handed whole to gRPC by `on_grpc(fd)` (grpc::AddInsecureChannelFromFd): from then on gRPC's own
+// poller reads the socket, with no copy and no proxy, so gRPC runs as fast as on a port of its
+// own. Anything else is HTTP/1.1, served from an exact-path route table fixed at construction.
+//
+// Threads. One poll thread ("client-listen") owns the listening sockets and every connection that
+// waits for bytes: accepted ones not yet classified, and HTTP connections between or inside
+// requests. It never blocks on a client: accept, peek and read are non-blocking, and each waiting
+// connection has a deadline (sniff_timeout_ms for its first bytes, http_idle_timeout_ms for HTTP)
+// after which it is closed, so a silent client costs a descriptor, never a thread or a delay to
+// others. Once a whole request has been read, the connection moves to a pool of http_threads
+// threads ("client-http") that runs the handler and writes the answer, then hands a keep-alive
+// connection back to the poll thread. A pool rather than a thread per connection: idle keep-alive
+// connections and clients trickling a request in then hold no thread, and handlers are cheap, so
+// two threads suffice; they are apart from the poll thread so that a handler which waits (the JSON
+// gateway's writes will wait for Raft) never delays accepting and sniffing.
+//
+// The HTTP subset: HTTP/1.0 and 1.1, keep-alive (1.1 by default, 1.0 with "Connection:
+// keep-alive"), pipelining, "Connection: close", Content-Length bodies up to max_body_bytes (413
+// beyond), "Expect: 100-continue". Transfer-Encoding gets 501. The path is matched exactly as sent
+// (no percent-decoding), query string stripped. Malformed requests get 400 and the connection is
+// closed; unknown paths get Go net/http's 404. Written by hand: gRPC has no hook before its
+// HTTP/2 handshake, and the HTTP servers packaged in Debian want the listening socket themselves.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace outpost::api {
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+// Called with the method ("GET", "POST", ...), the path without its query string, and the body.
+// Runs on one of the listener's HTTP threads; may run concurrently with itself.
+using HttpHandler = std::function<HttpResponse(const std::string& method, const std::string& path,
+                                               const std::string& body)>;
+using HttpRoutes = std::unordered_map<std::string, HttpHandler>;  // exact path → handler
+
+struct ClientListenerOptions {
+  int sniff_timeout_ms = 5000;        // a new connection silent this long is closed
+  int http_idle_timeout_ms = 120000;  // an HTTP connection idle (or mid-request) this long: closed
+  int write_timeout_ms = 10000;       // an answer not written within this: connection closed
+  size_t max_header_bytes = 64 * 1024;      // request line and headers; beyond: 431
+  size_t max_body_bytes = 4 * 1024 * 1024;  // Content-Length beyond this: 413
+  int http_threads = 2;                     // handler threads; at least 1
+  size_t max_waiting_connections = 4096;    // new connections beyond this many waiting: closed
+};
+
+class ClientListener {
+ public:
+  // on_grpc takes ownership of a connected, non-blocking socket; it runs on the poll thread.
+  ClientListener(HttpRoutes routes, std::function<void(int fd)> on_grpc,
+                 ClientListenerOptions opts = {});
+  ~ClientListener();  // stop()
+  ClientListener(const ClientListener&) = delete;
+  ClientListener& operator=(const ClientListener&) = delete;
+
+  // Binds and listens on every "host:port" ("[v6]:port" too; a name binds each address it
+  // resolves to; port 0 picks one). False with *error naming the first address that cannot be
+  // bound; nothing is left open then. Call once, before start().
+  bool listen(const std::vector<std::string>& addrs, std::string* error);
+  // The bound port of each address given to listen(), in order (useful with port 0).
+  const std::vector<int>& ports() const { return ports_; }
+  // Starts the poll thread and the HTTP threads.
+  void start();
+  // Stops accepting, closes every HTTP and not yet classified connection, joins the threads.
+  // Connections already handed to gRPC are gRPC's. Idempotent.
+  void stop();
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Conn;
+  struct Request;
+  struct Job;
+
+  void poll_loop();
+  void accept_all(int listen_fd, Clock::time_point now);
+  // Reads what arrived on a waiting connection; false when it left the waiting set (closed,
+  // handed to gRPC or queued for an HTTP thread).
+  bool on_readable(std::unique_ptr<Conn>& c, short revents, Clock::time_point now);
+  bool read_http(std::unique_ptr<Conn>& c, Clock::time_point now);
+  void http_loop();
+  void serve(std::unique_ptr<Job> job);
+  // Takes one request off the front of c.in: 0 while incomplete, 200 when *r holds one, else the
+  // error status to answer before closing. *send_continue: answer "100 Continue" now.
+  int take_request(Conn& c, Request* r, bool* send_continue) const;
+  HttpResponse dispatch(const Request& r) const;
+  bool write_all(int fd, const std::string& data) const;
+  void wake();
+
+  const HttpRoutes routes_;
+  const std::function<void(int fd)> on_grpc_;
+  const ClientListenerOptions opts_;
+  std::vector<int> listen_fds_;
+  std::vector<int> ports_;
+  int wake_fd_ = -1;  // eventfd: stop, or a connection handed back
+
+  std::vector<std::unique_ptr<Conn>> waiting_;  // poll thread only
+
+  std::mutex mu_;
+  std::condition_variable jobs_cv_;
+  std::deque<std::unique_ptr<Job>> jobs_;        // to the HTTP threads
+  std::vector<std::unique_ptr<Conn>> returned_;  // keep-alive connections back to the poll thread
+  std::atomic<bool> stopping_{false};
+
+  std::thread poll_thread_;
+  std::vector<std::thread> http_threads_;
+};
+
+}  // namespace outpost::api
