@@ -273,7 +273,10 @@ class Proxy:
                 _reset(client)
                 return
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            src = self.network.identify(src_port, self.port) if self.network else None
+            try:
+                src = self.network.identify(src_port, self.port) if self.network else None
+            except Exception:  # noqa: BLE001 - never let the accept loop die
+                src = None
             conn = _Conn(self, client, src)
             with self.lock:
                 self.accepted += 1
@@ -348,7 +351,7 @@ class PeerNetwork:
         inode = socket_inode(src_port, proxy_port)
         if not inode:
             return None
-        for name, pid_fn in self.pid_fns.items():
+        for name, pid_fn in list(self.pid_fns.items()):  # register() may run meanwhile
             pid = pid_fn()
             if pid and pid_has_socket(pid, inode):
                 return name

@@ -20,11 +20,13 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import sys
 import time
 from typing import Optional, Sequence
 
 import harness
+import pb
 import proxy
 
 READ_INDEX_KEYS = ("read_index_rounds_sent", "read_index_requests_answered")
@@ -140,6 +142,50 @@ class JoiningMember(harness.ClusterMember):
             "--logger=zap",
             "--log-outputs=stderr",
         ] + self.extra_flags
+
+
+def one_range(args, m: harness.Member, key: str, serializable: bool = False,
+              timeout_s: float = 30) -> tuple[str, Optional[str], float, str]:
+    """One Range of `key` on m, not retried (etcdctl retries Unavailable answers such as
+    "etcdserver: request timed out" until its command timeout): through outpost-raw-grpc when
+    --raw-grpc is given, else etcdctl's first attempt as its retry warning reports it.
+    Returns (error message or "", the value or None, seconds, detail)."""
+    t0 = time.monotonic()
+    if args.raw_grpc:
+        reply = pb.call(args.raw_grpc, m.grpc_addr, "/etcdserverpb.KV/Range",
+                        pb.range_request(key, serializable=serializable),
+                        timeout_ms=int(timeout_s * 1000))
+        took = time.monotonic() - t0
+        if reply.code != 0:
+            return reply.message or f"code {reply.code}", None, took, repr(reply)
+        value = None
+        for num, _, kv in pb.parse(reply.response):
+            if num == 2:
+                value = next((v.decode(errors="replace") for n, _, v in pb.parse(kv) if n == 5),
+                             "")
+        return "", value, took, repr(reply)
+    r = m.ctl("get", key, "--print-value-only", *(["--consistency=s"] if serializable else []),
+              command_timeout=f"{int(timeout_s)}s", timeout=timeout_s + 30)
+    if r.ok:
+        return "", r.stdout[:-1] if r.stdout else None, time.monotonic() - t0, r.describe()
+    first = re.search(r'"attempt":0,"error":"rpc error: code = \w+ desc = ([^"]*)"', r.stderr)
+    took = time.monotonic() - t0
+    if first:  # when the first attempt failed: from etcdctl's timestamps
+        stamps = re.findall(r'"ts":"([^"]+)"', r.stderr)
+        if stamps:
+            took = _first_attempt_s(stamps[0], t0, took)
+        return first.group(1), None, took, r.describe()
+    return harness.error_message(r), None, took, r.describe()
+
+
+def _first_attempt_s(stamp: str, t0: float, fallback: float) -> float:
+    """Seconds from t0 (monotonic) to etcdctl's log timestamp `stamp` (wall clock, UTC)."""
+    from datetime import datetime
+    try:
+        wall = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return fallback
+    return wall - (time.time() - (time.monotonic() - t0))
 
 
 def request_timeout_s(election_ms: int) -> float:

@@ -12,7 +12,8 @@ session_on_the_learner_equals_session_on_a_voter
     leases, compaction and its errors, alarm list, a forwarded `member list`) runs against the
     learner of cluster A and against a voter of cluster B. The transcripts (stdout, the server's
     "Error:" line, exit status) must be identical after masking only lease ids (by order of
-    grant), the header's cluster/member ids and raft term, and a lease's remaining seconds;
+    grant; `lease list`, in no order of its own, sorted by grant), the header's cluster/member
+    ids and raft term, and a lease's remaining seconds;
     revisions are compared as they are. The learner's forwarded_calls_sent (and the leader's
     forwarded_calls_answered) grow by at least the number of write commands (so the learner did
     forward them), and a serializable get on the learner right after each forwarded put sees it
@@ -109,6 +110,10 @@ def main() -> int:
             cmd = [re.sub(r"LEASE(\d)", lambda g: leases[int(g.group(1)) - 1]
                           if len(leases) >= int(g.group(1)) else "0", a) for a in cmd]
             r = m.ctl(*cmd, stdin=stdin, command_timeout="10s")
+            if cmd[:2] == ["lease", "list"] and r.ok:  # in no particular order (etcd: a map)
+                head, *ids = r.stdout.splitlines()
+                r.stdout = "\n".join([head] + sorted(ids, key=lambda x: leases.index(x)
+                                                      if x in leases else len(leases))) + "\n"
             got = re.match(r"lease ([0-9a-f]+) granted with TTL", r.stdout)
             if cmd[:2] == ["lease", "grant"] and got:
                 leases.append(got.group(1))
