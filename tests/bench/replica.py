@@ -378,7 +378,7 @@ def table(o, results: list[dict], info: dict) -> str:
             f(rps, "%.0f") + ("*" if d.get("timed_out") else ""),
             f(d.get("p50", 0) * 1000, "%.2f"), f(p99 * 1000 if p99 is not None else None, "%.2f"),
             f(per100k(r, "leader_cpu"), "%.2f"), f(per100k(r, "serving_cpu"), "%.2f"),
-            f(r["ok"] / rounds if rounds else None, "%.1f") if rounds is not None else "-",
+            ("%.1f" % (r["ok"] / rounds) if rounds else "local") if rounds is not None else "-",
             ratio(rps, e.get("rps") if e else None), ratio(p99, e.get("p99") if e else None),
             str(d.get("errors", "?"))))
     widths = [max(len(x[i]) for x in rows) for i in range(len(hdr))]
@@ -427,7 +427,7 @@ def table(o, results: list[dict], info: dict) -> str:
         f"idle leader CPU (heartbeats etc., included in the per-100k figures): outpost "
         f"{idle('outpost_leader_idle_cpu')}, etcd {idle('etcd_leader_idle_cpu')}",
         "serving = the process answering the client (the remote member, or the grpc-proxy); "
-        "reads/round = reads per read-index round the learner sent; ratios vs the "
+        "reads/round = reads per read-index round the learner sent (local: none sent); ratios vs the "
         f"'{REFERENCE}' row at the same client count; * = run hit --run-timeout",
         "",
     ]
