@@ -5,7 +5,7 @@ namespace outpost::server {
 void ReadIndexRounds::start(raft::RawNode& node, std::vector<OnRead> reads) {
   const auto now = clock_.now();
   for (auto& fn : reads) next_.push_back(Read{std::move(fn), now});
-  if (in_flight_.empty()) start_round(node);
+  if (in_flight_.size() < kMaxInFlight) start_round(node);
 }
 
 void ReadIndexRounds::start_round(raft::RawNode& node) {
@@ -18,45 +18,49 @@ void ReadIndexRounds::start_round(raft::RawNode& node) {
     return;
   }
   rounds_started_.fetch_add(1, std::memory_order_relaxed);
-  in_flight_ = std::move(ctx);
-  in_flight_since_ = clock_.now();
-  round_ = std::move(next_);
+  in_flight_[std::move(ctx)] = Round{std::move(next_), clock_.now()};
   next_.clear();
 }
 
 void ReadIndexRounds::resolve(raft::RawNode& node, const std::vector<raft::ReadState>& states) {
   for (const auto& r : states) {
-    if (in_flight_.empty() || r.request_ctx != in_flight_) continue;
-    in_flight_.clear();
-    auto reads = std::move(round_);
-    round_.clear();
+    auto it = in_flight_.find(r.request_ctx);
+    if (it == in_flight_.end()) continue;
+    auto reads = std::move(it->second.reads);
+    in_flight_.erase(it);
     for (auto& read : reads) read.done(Status::ok(), r.index);
   }
-  if (in_flight_.empty()) start_round(node);
+  if (in_flight_.size() < kMaxInFlight) start_round(node);
 }
 
 void ReadIndexRounds::expire(raft::RawNode& node) {
-  if (in_flight_.empty()) return;
   const auto now = clock_.now();
-  if (now - in_flight_since_ < round_timeout_) return;
-  // The round is lost; its reads that may still wait go first in the next one.
-  in_flight_.clear();
   std::vector<Read> again, late;
-  for (auto* reads : {&round_, &next_})
-    for (auto& r : *reads) (now - r.since < read_timeout_ ? again : late).push_back(std::move(r));
-  round_.clear();
+  for (auto it = in_flight_.begin(); it != in_flight_.end();) {
+    if (now - it->second.since < round_timeout_) {
+      ++it;
+      continue;
+    }
+    // The round is lost; its reads that may still wait go first in the next one.
+    for (auto& r : it->second.reads)
+      (now - r.since < read_timeout_ ? again : late).push_back(std::move(r));
+    it = in_flight_.erase(it);
+  }
+  if (again.empty() && late.empty()) return;
+  for (auto& r : next_) (now - r.since < read_timeout_ ? again : late).push_back(std::move(r));
   next_ = std::move(again);
   for (auto& r : late) r.done(Status::of(ErrorCode::kTimeout), 0);
-  start_round(node);
+  if (in_flight_.size() < kMaxInFlight) start_round(node);
 }
 
 void ReadIndexRounds::fail_all(const Status& s) {
+  auto rounds = std::move(in_flight_);
   in_flight_.clear();
-  auto a = std::move(round_), b = std::move(next_);
-  round_.clear();
+  auto next = std::move(next_);
   next_.clear();
-  for (auto* reads : {&a, &b})
-    for (auto& r : *reads) r.done(s, 0);
+  for (auto& [_, round] : rounds)
+    for (auto& r : round.reads) r.done(s, 0);
+  for (auto& r : next) r.done(s, 0);
 }
 
 }  // namespace outpost::server

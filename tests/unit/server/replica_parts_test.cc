@@ -61,7 +61,7 @@ struct Follower {
 
 }  // namespace
 
-TEST_CASE("read index: one round in flight; reads arriving meanwhile share the next", "[clock]") {
+TEST_CASE("read index: two rounds in flight; reads arriving meanwhile share the next", "[clock]") {
   ManualClock clock;
   Follower f;
   ReadIndexRounds rounds(clock, 1s, 7s, 2);
@@ -72,24 +72,27 @@ TEST_CASE("read index: one round in flight; reads arriving meanwhile share the n
     };
   };
   rounds.start(*f.node, {read("a")});
+  rounds.start(*f.node, {read("b")});
   auto sent = f.drain();
-  REQUIRE(sent.size() == 1);
-  // 100 reads while the first round is out: no request goes out for them yet.
+  REQUIRE(sent.size() == 2);  // each starts a round at once
+  // 100 reads while two rounds are out: no request goes out for them yet.
   std::vector<ReadIndexRounds::OnRead> burst;
-  for (int i = 0; i < 100; ++i) burst.push_back(read("b"));
+  for (int i = 0; i < 100; ++i) burst.push_back(read("c"));
   rounds.start(*f.node, std::move(burst));
   CHECK(f.drain().empty());
-  CHECK(rounds.rounds_started() == 1);
-  // The answer releases the first round and starts the second, for all 100.
+  CHECK(rounds.rounds_started() == 2);
+  // An answer releases its round and starts the next, one request for all 100.
   rounds.resolve(*f.node, {raft::ReadState{7, sent[0]}});
   REQUIRE(got.size() == 1);
   CHECK(got[0] == std::make_pair(std::string("a"), uint64_t(7)));
-  auto second = f.drain();
-  REQUIRE(second.size() == 1);
-  CHECK(rounds.rounds_started() == 2);
-  rounds.resolve(*f.node, {raft::ReadState{9, second[0]}});
-  REQUIRE(got.size() == 101);
-  CHECK(got[100] == std::make_pair(std::string("b"), uint64_t(9)));
+  auto third = f.drain();
+  REQUIRE(third.size() == 1);
+  CHECK(rounds.rounds_started() == 3);
+  rounds.resolve(*f.node, {raft::ReadState{9, third[0]}, raft::ReadState{8, sent[1]}});
+  REQUIRE(got.size() == 102);
+  CHECK(got[1] == std::make_pair(std::string("c"), uint64_t(9)));
+  CHECK(got[101] == std::make_pair(std::string("b"), uint64_t(8)));
+  CHECK(f.drain().empty());  // nobody waits: no new round
 }
 
 TEST_CASE("read index: a lost round is asked again until the read timeout", "[clock]") {
