@@ -133,6 +133,8 @@ Result<std::unique_ptr<RaftNode>> RaftNode::start(RaftNodeOptions opts, storage:
 
   uv_timer_init(&n->loop_, &n->tick_);
   n->tick_.data = self;
+  uv_timer_init(&n->loop_, &n->reads_timer_);
+  n->reads_timer_.data = self;
   // A random phase for the tick: members started together would otherwise tick in lockstep, and
   // two followers that drew the same randomized election timeout would campaign in the same
   // millisecond and split the vote. Out of phase, the first one's (pre-)vote reaches the other
@@ -249,6 +251,7 @@ void RaftNode::on_inbox() {
     stopping_loop_ = true;
     auto close = [](auto* h) { uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr); };
     close(&tick_);
+    close(&reads_timer_);
     close(&wake_);
     close(&check_);
     return;
@@ -291,12 +294,29 @@ void RaftNode::on_inbox() {
                  c.timeout, std::move(c.done));
   // One ReadIndex round for every read that arrived together.
   reads_->start(*node_, std::move(in.reads));
+  arm_reads_timer();
+}
+
+void RaftNode::arm_reads_timer() {
+  const auto at = reads_->wake_at();
+  if (!at) return;
+  const auto wait = std::chrono::ceil<std::chrono::milliseconds>(*at - clock_->now());
+  uv_timer_start(
+      &reads_timer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<RaftNode*>(t->data);
+        self->reads_->poll(*self->node_);
+        self->arm_reads_timer();
+        self->handle_ready();
+      },
+      uint64_t(std::max<int64_t>(0, wait.count())), 0);
 }
 
 void RaftNode::on_tick() {
   node_->tick();
   publish_peer_state();
   reads_->expire(*node_);
+  arm_reads_timer();
   calls_->expire();
   if (leading()) send_leader_state();
   messages_sent_ = transport_->stats().frames_sent;
@@ -354,7 +374,10 @@ void RaftNode::handle_ready() {
         if (e.type() == raftpb::EntryConfChange) apply_peer_change(view_->on_committed(e, *node_));
       cb_.committed(rd.committed_entries);
     }
-    if (!rd.read_states.empty()) reads_->resolve(*node_, rd.read_states);
+    if (!rd.read_states.empty()) {
+      reads_->resolve(*node_, rd.read_states);
+      arm_reads_timer();
+    }
     if (rd.soft_state && cb_.leader) cb_.leader(rd.soft_state->lead, node_->raft().term());
     node_->advance();
   }

@@ -211,6 +211,8 @@ class RaftNode {
 
   uv_loop_t loop_{};
   uv_timer_t tick_{};
+  uv_timer_t reads_timer_{};  // starts a waiting ReadIndex round once its gap ends
+  void arm_reads_timer();
   uv_async_t wake_{};
   uv_check_t check_{};
   std::unique_ptr<transport::Transport> transport_;

@@ -5,7 +5,20 @@ namespace outpost::server {
 void ReadIndexRounds::start(raft::RawNode& node, std::vector<OnRead> reads) {
   const auto now = clock_.now();
   for (auto& fn : reads) next_.push_back(Read{std::move(fn), now});
-  if (in_flight_.size() < kMaxInFlight) start_round(node);
+  if (may_start()) start_round(node);
+}
+
+bool ReadIndexRounds::may_start() const {
+  return in_flight_.size() < kFreeInFlight || clock_.now() - last_start_ >= kMinGap;
+}
+
+void ReadIndexRounds::poll(raft::RawNode& node) {
+  if (may_start()) start_round(node);
+}
+
+std::optional<Clock::time_point> ReadIndexRounds::wake_at() const {
+  if (next_.empty()) return std::nullopt;
+  return last_start_ + kMinGap;
 }
 
 void ReadIndexRounds::start_round(raft::RawNode& node) {
@@ -18,6 +31,7 @@ void ReadIndexRounds::start_round(raft::RawNode& node) {
     return;
   }
   rounds_started_.fetch_add(1, std::memory_order_relaxed);
+  last_start_ = clock_.now();
   in_flight_[std::move(ctx)] = Round{std::move(next_), clock_.now()};
   next_.clear();
 }
@@ -30,7 +44,7 @@ void ReadIndexRounds::resolve(raft::RawNode& node, const std::vector<raft::ReadS
     in_flight_.erase(it);
     for (auto& read : reads) read.done(Status::ok(), r.index);
   }
-  if (in_flight_.size() < kMaxInFlight) start_round(node);
+  if (may_start()) start_round(node);
 }
 
 void ReadIndexRounds::expire(raft::RawNode& node) {
@@ -50,7 +64,7 @@ void ReadIndexRounds::expire(raft::RawNode& node) {
   for (auto& r : next_) (now - r.since < read_timeout_ ? again : late).push_back(std::move(r));
   next_ = std::move(again);
   for (auto& r : late) r.done(Status::of(ErrorCode::kTimeout), 0);
-  if (in_flight_.size() < kMaxInFlight) start_round(node);
+  if (may_start()) start_round(node);
 }
 
 void ReadIndexRounds::fail_all(const Status& s) {

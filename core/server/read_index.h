@@ -1,14 +1,16 @@
 #pragma once
 // ReadIndexRounds: linearizable reads batched into ReadIndex rounds (raft thread).
 //
-// At most two rounds are in flight. A round is one ReadIndex request to Raft (on a follower or
-// a learner, forwarded to the leader), answered with the leader's commit index once a quorum
-// confirmed its leadership. A read starts a round at once unless two are out; then it waits,
-// with every read arriving meanwhile, for the next one, which starts as soon as an answer comes.
-// So a burst of reads costs one or two round trips to the leader, however many reads it holds,
-// and the leader sees one request per round. Two, not one: with one, clients that read again as
-// soon as they are answered settle into two halves, each waiting for the other's round before
-// its own (two round trips a read); with two, each half has a round of its own.
+// A round is one ReadIndex request to Raft (on a follower or a learner, forwarded to the
+// leader), answered with the leader's commit index once a quorum confirmed its leadership; every
+// read waiting when a round starts joins it. A round starts at once when fewer than two are in
+// flight, or when the last one started at least kMinGap ago; otherwise the reads wait for the
+// next start: an answer, or the gap's end (wake_at(), which the raft loop arms a timer for). So
+// a burst of reads costs one round trip and a few milliseconds at most, however many reads it
+// holds, and the leader sees at most one request per kMinGap from each member once two are out
+// (1 000 concurrent reads: one or two requests). Not just one round in flight, as etcd keeps:
+// clients that read again as soon as they are answered would settle into halves that each wait
+// for the other's round before their own (two round trips a read behind a slow link).
 //
 // A round refused at once (no leader) answers its reads with kNoLeader. A round unanswered
 // within the round timeout (an election timeout: the request or its answer was lost, or the
@@ -20,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,19 +40,26 @@ class ReadIndexRounds {
                   uint64_t self)
       : clock_(clock), round_timeout_(round_timeout), read_timeout_(read_timeout), self_(self) {}
 
-  // Adds reads to the next round; starts it unless two are in flight.
+  // Adds reads to the next round; starts it if it may start now.
   void start(raft::RawNode& node, std::vector<OnRead> reads);
   // Read states from a Ready: answers their rounds, then starts the next.
   void resolve(raft::RawNode& node, const std::vector<raft::ReadState>& states);
   // Gives up the rounds in flight for longer than the round timeout (see above).
   void expire(raft::RawNode& node);
   void fail_all(const Status& s);
+  // Starts the waiting round if its time has come (the raft loop's timer, see wake_at()).
+  void poll(raft::RawNode& node);
+  // When waiting reads may start a round, if they wait for the gap's end; nullopt: nothing to
+  // wake for (no reads waiting, or an answer will start their round).
+  std::optional<Clock::time_point> wake_at() const;
 
   // Rounds started so far (thread-safe).
   uint64_t rounds_started() const { return rounds_started_.load(std::memory_order_relaxed); }
 
  private:
-  static constexpr size_t kMaxInFlight = 2;
+  static constexpr size_t kFreeInFlight = 2;
+  static constexpr Clock::duration kMinGap = std::chrono::milliseconds(5);
+  bool may_start() const;
   struct Read {
     OnRead done;
     Clock::time_point since;
@@ -67,6 +77,7 @@ class ReadIndexRounds {
   std::map<std::string, Round> in_flight_;  // by request context
   std::vector<Read> next_;                  // the reads waiting for the next round
   uint64_t seq_ = 0;
+  Clock::time_point last_start_{};
   std::atomic<uint64_t> rounds_started_{0};
 };
 

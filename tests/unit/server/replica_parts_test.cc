@@ -93,6 +93,33 @@ TEST_CASE("read index: two rounds in flight; reads arriving meanwhile share the 
   CHECK(got[1] == std::make_pair(std::string("c"), uint64_t(9)));
   CHECK(got[101] == std::make_pair(std::string("b"), uint64_t(8)));
   CHECK(f.drain().empty());  // nobody waits: no new round
+  CHECK_FALSE(rounds.wake_at());
+}
+
+TEST_CASE("read index: with two rounds out, the next starts when the gap ends", "[clock]") {
+  ManualClock clock;
+  Follower f;
+  ReadIndexRounds rounds(clock, 1s, 7s, 2);
+  int answered = 0;
+  auto read = [&](const Status&, uint64_t) { ++answered; };
+  rounds.start(*f.node, {read});
+  rounds.start(*f.node, {read});
+  REQUIRE(f.drain().size() == 2);
+  CHECK_FALSE(rounds.wake_at());
+  clock.advance(1ms);
+  rounds.start(*f.node, {read, read});
+  CHECK(f.drain().empty());
+  REQUIRE(rounds.wake_at());
+  CHECK(*rounds.wake_at() == clock.now() + 4ms);
+  clock.advance(3ms);
+  rounds.poll(*f.node);
+  CHECK(f.drain().empty());
+  clock.advance(1ms);  // 5 ms since the last round started
+  rounds.poll(*f.node);
+  CHECK(f.drain().size() == 1);  // one round for both waiting reads
+  CHECK(rounds.rounds_started() == 3);
+  CHECK_FALSE(rounds.wake_at());
+  CHECK(answered == 0);
 }
 
 TEST_CASE("read index: a lost round is asked again until the read timeout", "[clock]") {
