@@ -1,5 +1,7 @@
 #include "core/server/read_index.h"
 
+#include <algorithm>
+
 namespace outpost::server {
 
 void ReadIndexRounds::start(raft::RawNode& node, std::vector<OnRead> reads) {
@@ -9,7 +11,13 @@ void ReadIndexRounds::start(raft::RawNode& node, std::vector<OnRead> reads) {
 }
 
 bool ReadIndexRounds::may_start() const {
-  return in_flight_.size() < kFreeInFlight || clock_.now() - last_start_ >= kMinGap;
+  return in_flight_.size() < kFreeInFlight || clock_.now() - last_start_ >= gap();
+}
+
+Clock::duration ReadIndexRounds::gap() const {
+  using std::chrono::milliseconds;
+  if (round_trip_ == Clock::duration{}) return milliseconds(5);
+  return std::clamp<Clock::duration>(round_trip_ / 4, milliseconds(1), milliseconds(50));
 }
 
 void ReadIndexRounds::poll(raft::RawNode& node) {
@@ -18,7 +26,7 @@ void ReadIndexRounds::poll(raft::RawNode& node) {
 
 std::optional<Clock::time_point> ReadIndexRounds::wake_at() const {
   if (next_.empty()) return std::nullopt;
-  return last_start_ + kMinGap;
+  return last_start_ + gap();
 }
 
 void ReadIndexRounds::start_round(raft::RawNode& node) {
@@ -41,6 +49,7 @@ void ReadIndexRounds::resolve(raft::RawNode& node, const std::vector<raft::ReadS
     auto it = in_flight_.find(r.request_ctx);
     if (it == in_flight_.end()) continue;
     auto reads = std::move(it->second.reads);
+    round_trip_ = clock_.now() - it->second.since;
     in_flight_.erase(it);
     for (auto& read : reads) read.done(Status::ok(), r.index);
   }

@@ -4,11 +4,12 @@
 // A round is one ReadIndex request to Raft (on a follower or a learner, forwarded to the
 // leader), answered with the leader's commit index once a quorum confirmed its leadership; every
 // read waiting when a round starts joins it. A round starts at once when fewer than two are in
-// flight, or when the last one started at least kMinGap ago; otherwise the reads wait for the
-// next start: an answer, or the gap's end (wake_at(), which the raft loop arms a timer for). So
-// a burst of reads costs one round trip and a few milliseconds at most, however many reads it
-// holds, and the leader sees at most one request per kMinGap from each member once two are out
-// (1 000 concurrent reads: one or two requests). Not just one round in flight, as etcd keeps:
+// flight, or when the last one started at least a gap ago; otherwise the reads wait for the
+// next start: an answer, or the gap's end (wake_at(), which the raft loop arms a timer for). The
+// gap is a quarter of the last round's round trip (1 to 50 ms; 5 ms before any answer), so a
+// read waits one round trip and a quarter at most, however many reads come, and the leader
+// sees at most about six requests per round trip from each member, whatever the load. Not just
+// one round in flight, as etcd keeps:
 // clients that read again as soon as they are answered would settle into halves that each wait
 // for the other's round before their own (two round trips a read behind a slow link).
 //
@@ -58,8 +59,8 @@ class ReadIndexRounds {
 
  private:
   static constexpr size_t kFreeInFlight = 2;
-  static constexpr Clock::duration kMinGap = std::chrono::milliseconds(5);
   bool may_start() const;
+  Clock::duration gap() const;
   struct Read {
     OnRead done;
     Clock::time_point since;
@@ -78,6 +79,7 @@ class ReadIndexRounds {
   std::vector<Read> next_;                  // the reads waiting for the next round
   uint64_t seq_ = 0;
   Clock::time_point last_start_{};
+  Clock::duration round_trip_{};  // of the last round answered; 0: none yet
   std::atomic<uint64_t> rounds_started_{0};
 };
 
