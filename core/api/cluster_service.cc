@@ -1,6 +1,7 @@
 // etcd's Cluster service: member list and membership changes (each a committed conf change,
 // see Member::add_member and friends). Headers carry no revision, as etcd's.
 #include <algorithm>
+#include <thread>
 
 #include "core/api/errors.h"
 #include "core/api/learner.h"
@@ -70,6 +71,30 @@ auto member_add_handler(server::Member& m, const ApiOptions&) {
   };
 }
 
+// A self-joining member's MemberAdd, on the leader: dial each peer URL first (on a thread of
+// its own: a dial may take seconds, and forwarded calls arrive on the raft thread), then add.
+auto self_join_add_handler(server::Member& m, const ApiOptions& o) {
+  return [&m, &o](auto* call) {
+    std::thread([&m, &o, call] {
+      for (const auto& url : call->req.peerurls()) {
+        std::string host;
+        int port = 0;
+        if (!server::split_url(url, &host, &port))
+          return call->finish(to_grpc(Status::of(ErrorCode::kMemberBadUrls)));
+        Status s = transport::Transport::probe(host, port, 2000);
+        if (!s) {
+          OUTPOST_LOG(kWarn, "refusing to add a self-joining member: peer URL unreachable",
+                      log::kv("peer-url", url), log::kv("error", s.message()));
+          return call->finish(to_grpc(Status(ErrorCode::kPeerUnreachable,
+                                             Status::of(ErrorCode::kPeerUnreachable).message() +
+                                                 " (" + url + "): " + s.message())));
+        }
+      }
+      member_add_handler(m, o)(call);
+    }).detach();
+  };
+}
+
 // MemberRemove: run here (a voter, or the leader for a learner that forwarded it).
 auto member_remove_handler(server::Member& m, const ApiOptions&) {
   return [&m](auto* call) { m.remove_member(call->req.id(), finish_change(m, call)); };
@@ -97,29 +122,17 @@ grpc::ServerUnaryReactor* ClusterService::MemberList(RawCtx* ctx, const Raw* in,
 }
 
 grpc::ServerUnaryReactor* ClusterService::MemberAdd(RawCtx* ctx, const Raw* in, Raw* out) {
-  // A replica joining by itself (replica/join.h) says so: its peer URL is dialled before it is
-  // added, so a misconfigured replica never leaves a member behind that nobody can reach.
+  // A replica joining by itself (replica/join.h) says so: the leader dials its peer URL before
+  // adding it, so a misconfigured replica never leaves a member behind that nobody can reach.
   const bool self_join = ctx->client_metadata().count(kSelfJoinHeader) > 0;
   return serve_unary<pb::MemberAddRequest, pb::MemberAddResponse>(
       ctx, in, out, [this, self_join](auto* call) {
-        if (self_join && !m_.is_learner()) {
-          for (const auto& url : call->req.peerurls()) {
-            std::string host;
-            int port = 0;
-            if (!server::split_url(url, &host, &port))
-              return call->finish(to_grpc(Status::of(ErrorCode::kMemberBadUrls)));
-            Status s = transport::Transport::probe(host, port, 2000);
-            if (!s) {
-              OUTPOST_LOG(kWarn, "refusing to add a self-joining member: peer URL unreachable",
-                          log::kv("peer-url", url), log::kv("error", s.message()));
-              return call->finish(to_grpc(Status(ErrorCode::kPeerUnreachable,
-                                                 Status::of(ErrorCode::kPeerUnreachable).message() +
-                                                     " (" + url + "): " + s.message())));
-            }
-          }
+        if (!self_join || m_.is_learner()) {
+          return leader_side(m_, o_.learner, "/etcdserverpb.Cluster/MemberAdd",
+                             member_add_handler(m_, o_))(call);
         }
-        leader_side(m_, o_.learner, "/etcdserverpb.Cluster/MemberAdd",
-                    member_add_handler(m_, o_))(call);
+        if (m_.is_leader()) return self_join_add_handler(m_, o_)(call);
+        forward_to_leader(m_, kSelfJoinMethod, call);
       });
 }
 
@@ -145,6 +158,8 @@ grpc::ServerUnaryReactor* ClusterService::MemberPromote(RawCtx* ctx, const Raw* 
 }
 
 void ClusterService::register_forwarded(ForwardRegistry& r) {
+  r.add<pb::MemberAddRequest, pb::MemberAddResponse>(kSelfJoinMethod,
+                                                     self_join_add_handler(m_, o_));
   r.add<pb::MemberListRequest, pb::MemberListResponse>("/etcdserverpb.Cluster/MemberList",
                                                        member_list_handler(m_, o_));
   r.add<pb::MemberAddRequest, pb::MemberAddResponse>("/etcdserverpb.Cluster/MemberAdd",

@@ -20,6 +20,8 @@ namespace outpost::api {
 
 // gRPC metadata a self-joining replica sends with its MemberAdd (replica/join.h).
 inline constexpr const char* kSelfJoinHeader = "outpost-self-join";
+// The forwarded method a member that does not lead uses to hand a self-join to the leader.
+inline constexpr const char* kSelfJoinMethod = "/outpost.SelfJoin/MemberAdd";
 
 enum class ReadPolicy { kRefuse, kSerializable, kLinearizable, kBounded };
 
