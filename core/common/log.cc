@@ -50,7 +50,8 @@ std::string timestamp() {
 // "core/server/member.cc:123" from an absolute __FILE__.
 std::string caller(const char* file, int line) {
   std::string_view f(file);
-  for (std::string_view root : {"/core/", "/config/", "/replica/", "/mirror/", "/cmd/", "/tests/"}) {
+  for (std::string_view root :
+       {"/core/", "/config/", "/replica/", "/mirror/", "/cmd/", "/tests/"}) {
     const auto pos = f.rfind(root);
     if (pos != std::string_view::npos) {
       f = f.substr(pos + 1);
