@@ -1,0 +1,640 @@
+#include "mirror/mirror.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include "core/common/log.h"
+#include "etcdserverpb/rpc.grpc.pb.h"
+#include "mirror/plan.h"
+
+namespace outpost::mirror {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using etcdserverpb::KV;
+using etcdserverpb::Lease;
+using etcdserverpb::Watch;
+
+constexpr auto kBackoffMin = std::chrono::milliseconds(100);
+constexpr auto kBackoffMax = std::chrono::milliseconds(5000);
+constexpr auto kRpcTimeout = std::chrono::seconds(10);
+constexpr int64_t kPageSize = 1000;
+constexpr auto kProgressEvery = std::chrono::seconds(2);
+const std::string kCheckpointFamily = std::string(1, '\0') + "outpost-mirror/";
+
+// A transport failure: worth trying the next endpoint.
+bool retryable(const grpc::Status& s) {
+  switch (s.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::CANCELLED:
+    case grpc::StatusCode::UNKNOWN:
+    case grpc::StatusCode::INTERNAL:
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return true;
+    default: return false;
+  }
+}
+
+bool compacted(const grpc::Status& s) {
+  return s.error_code() == grpc::StatusCode::OUT_OF_RANGE &&
+         s.error_message().find("compacted") != std::string::npos;
+}
+
+// One side: its endpoints in order and a channel to the current one.
+class Side {
+ public:
+  Side(std::string role, std::vector<std::string> endpoints)
+      : role_(std::move(role)), endpoints_(std::move(endpoints)) {
+    connect();
+  }
+  KV::Stub& kv() { return *kv_; }
+  Watch::Stub& watch() { return *watch_; }
+  Lease::Stub& lease() { return *lease_; }
+  const std::string& endpoint() const { return endpoints_[current_]; }
+  const std::string& role() const { return role_; }
+
+  // The current endpoint failed: move to the next one.
+  void fail_over(const std::string& why) {
+    const std::string from = endpoint();
+    current_ = (current_ + 1) % endpoints_.size();
+    OUTPOST_LOG(kWarn, "endpoint failed; switching", log::kv("side", role_), log::kv("from", from),
+                log::kv("to", endpoint()), log::kv("error", why));
+    connect();
+  }
+
+ private:
+  void connect() {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+    args.SetMaxReceiveMessageSize(-1);
+    auto ch = grpc::CreateCustomChannel(grpc_target(endpoint()), grpc::InsecureChannelCredentials(),
+                                        args);
+    kv_ = KV::NewStub(ch);
+    watch_ = Watch::NewStub(ch);
+    lease_ = Lease::NewStub(ch);
+  }
+  std::string role_;
+  std::vector<std::string> endpoints_;
+  size_t current_ = 0;
+  std::unique_ptr<KV::Stub> kv_;
+  std::unique_ptr<Watch::Stub> watch_;
+  std::unique_ptr<Lease::Stub> lease_;
+};
+
+void set_deadline(grpc::ClientContext* ctx) {
+  ctx->set_deadline(std::chrono::system_clock::now() + kRpcTimeout);
+}
+
+}  // namespace
+
+struct Mirror::Impl {
+  Impl(Mirror* m)
+      : m(*m),
+        c(m->config_),
+        source("source", c.source.endpoints),
+        dest("destination", c.destination.endpoints),
+        map(c.prefix, c.dest_prefix, c.dest_prefix_set, c.no_dest_prefix) {}
+
+  Mirror& m;
+  const MirrorConfig& c;
+  Side source;
+  Side dest;
+  KeyMap map;
+  int64_t checkpoint = 0;  // last source revision fully on the destination
+  int64_t once_target = 0;
+  int64_t dest_revision = 0;  // destination revision after our last txn (compact_dest)
+  std::chrono::milliseconds backoff = kBackoffMin;
+
+  // The watch stream the ticker may poke (progress request) or cancel (idle, stop).
+  std::mutex stream_mu;
+  grpc::ClientContext* stream_ctx = nullptr;
+  grpc::ClientReaderWriter<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>* stream =
+      nullptr;
+  std::atomic<int64_t> last_activity_ms{0};
+  std::atomic<bool> idle_cancelled{false};
+
+  // Leases (leases = "mirror"): source lease -> destination lease.
+  std::unordered_map<int64_t, int64_t> leases;
+
+  std::thread ticker;
+  std::atomic<bool> ticker_stop{false};
+
+  static int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+        .count();
+  }
+
+  bool stopping() const { return m.stop_.load(); }
+
+  void sleep_backoff() {
+    const auto until = Clock::now() + backoff;
+    while (Clock::now() < until && !stopping()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(kBackoffMax));
+  }
+
+  void reconnect(Side& side, const std::string& why) {
+    m.metrics_.reconnects_total++;
+    side.fail_over(why);
+    sleep_backoff();
+  }
+
+  // --- destination writes
+
+  // Applies one txn, retrying on the next destination endpoint until it lands. false: stopping
+  // (the txn may or may not have landed; the checkpoint says which) or a fatal refusal (*fatal).
+  bool apply(const std::vector<Op>& ops, bool* fatal) {
+    etcdserverpb::TxnRequest req;
+    for (const auto& op : ops) {
+      auto* r = req.add_success();
+      if (op.kind == Op::kPut) {
+        auto* p = r->mutable_request_put();
+        p->set_key(op.key);
+        p->set_value(op.value);
+        p->set_lease(op.lease);
+      } else {
+        r->mutable_request_delete_range()->set_key(op.key);
+      }
+    }
+    for (;;) {
+      grpc::ClientContext ctx;
+      set_deadline(&ctx);
+      etcdserverpb::TxnResponse resp;
+      const grpc::Status s = dest.kv().Txn(&ctx, req, &resp);
+      if (s.ok()) {
+        backoff = kBackoffMin;
+        dest_revision = resp.header().revision();
+        return true;
+      }
+      if (!retryable(s) || s.error_message().rfind("etcdserver: too many operations", 0) == 0) {
+        if (s.error_message().find("requested lease not found") != std::string::npos) {
+          // A mirrored lease expired at the destination before its keys were written: forget
+          // it and write the keys without a lease rather than stop.
+          OUTPOST_LOG(kWarn, "destination lease gone; writing keys without it");
+          for (auto& r : *req.mutable_success()) {
+            if (r.has_request_put()) r.mutable_request_put()->set_lease(0);
+          }
+          leases.clear();
+          continue;
+        }
+        OUTPOST_LOG(kError, "destination refused a txn", log::kv("endpoint", dest.endpoint()),
+                    log::kv("error", s.error_message()),
+                    log::kv("ops", static_cast<int64_t>(ops.size())));
+        *fatal = true;
+        return false;
+      }
+      if (stopping()) return false;
+      reconnect(dest, s.error_message());
+    }
+  }
+
+  // Applies a list of txns; the checkpoint (if any) is in the last one.
+  bool apply_all(const std::vector<std::vector<Op>>& txns, bool* fatal) {
+    for (const auto& t : txns) {
+      if (!apply(t, fatal)) return false;
+    }
+    return true;
+  }
+
+  void set_checkpoint(int64_t rev) {
+    checkpoint = rev;
+    m.metrics_.mirrored_revision = rev;
+    if (rev > m.metrics_.source_revision) m.metrics_.source_revision = rev;
+    m.metrics_.update_lag();
+  }
+
+  // --- reads
+
+  // Range with failover. false: stopping, or compacted (*was_compacted).
+  bool range(Side& side, const etcdserverpb::RangeRequest& req, etcdserverpb::RangeResponse* resp,
+             bool* was_compacted) {
+    for (;;) {
+      grpc::ClientContext ctx;
+      set_deadline(&ctx);
+      const grpc::Status s = side.kv().Range(&ctx, req, resp);
+      if (s.ok()) {
+        backoff = kBackoffMin;
+        return true;
+      }
+      if (compacted(s)) {
+        *was_compacted = true;
+        return false;
+      }
+      if (stopping()) return false;
+      reconnect(side, s.error_message());
+    }
+  }
+
+  // -1: none; -2: stopping.
+  int64_t read_checkpoint() {
+    etcdserverpb::RangeRequest req;
+    req.set_key(c.checkpoint_key);
+    etcdserverpb::RangeResponse resp;
+    bool comp = false;
+    if (!range(dest, req, &resp, &comp)) return -2;
+    if (resp.kvs_size() == 0) return -1;
+    try {
+      return std::stoll(resp.kvs(0).value());
+    } catch (...) {
+      OUTPOST_LOG(kWarn, "checkpoint value is not a revision; starting over",
+                  log::kv("value", resp.kvs(0).value()));
+      return -1;
+    }
+  }
+
+  int64_t source_revision_now() {
+    etcdserverpb::RangeRequest req;
+    req.set_key(std::string(1, '\0'));
+    req.set_limit(1);
+    req.set_count_only(true);
+    etcdserverpb::RangeResponse resp;
+    bool comp = false;
+    if (!range(source, req, &resp, &comp)) return -1;
+    return resp.header().revision();
+  }
+
+  int64_t dest_lease_for(int64_t source_lease);
+
+  // Copies the prefix at one revision. delete_vanished: also deletes destination keys under the
+  // mapped prefix that the source does not have (re-sync). 0 on success; 1 fatal; 2 stopping.
+  int copy(bool delete_vanished) {
+    for (;;) {
+      const int r = copy_once(delete_vanished);
+      if (r != 3) return r;
+      OUTPOST_LOG(kWarn, "source compacted during the copy; copying again");
+    }
+  }
+
+  // 3: the copy's revision was compacted meanwhile.
+  int copy_once(bool delete_vanished) {
+    const std::string what = delete_vanished ? "re-sync" : "initial sync";
+    OUTPOST_LOG(kInfo, (what + ": copying the source").c_str(), log::kv("prefix", c.prefix),
+                log::kv("source", source.endpoint()));
+    const std::string end = prefix_range_end(c.prefix);
+    std::string key = c.prefix.empty() ? std::string(1, '\0') : c.prefix;
+    int64_t rev = 0;
+    int64_t copied = 0;
+    std::set<std::string> seen;
+    std::vector<Op> pending;
+    bool fatal = false;
+    auto flush_full = [&]() {
+      while (static_cast<int64_t>(pending.size()) >= c.max_txn_ops) {
+        std::vector<Op> part(pending.begin(), pending.begin() + c.max_txn_ops);
+        pending.erase(pending.begin(), pending.begin() + c.max_txn_ops);
+        if (!apply(part, &fatal)) return false;
+      }
+      return true;
+    };
+    for (;;) {
+      etcdserverpb::RangeRequest req;
+      req.set_key(key);
+      req.set_range_end(end);
+      req.set_limit(kPageSize);
+      req.set_revision(rev);
+      etcdserverpb::RangeResponse resp;
+      bool comp = false;
+      if (!range(source, req, &resp, &comp)) return comp ? 3 : 2;
+      if (rev == 0) rev = resp.header().revision();
+      m.metrics_.source_revision =
+          std::max<int64_t>(m.metrics_.source_revision, resp.header().revision());
+      for (const auto& kv : resp.kvs()) {
+        Op op{Op::kPut, map.to_dest(kv.key()), kv.value(), 0};
+        if (c.leases == LeaseMode::kMirror && kv.lease() != 0)
+          op.lease = dest_lease_for(kv.lease());
+        if (delete_vanished) seen.insert(op.key);
+        pending.push_back(std::move(op));
+      }
+      copied += resp.kvs_size();
+      if (!flush_full()) return fatal ? 1 : 2;
+      if (!resp.more() || resp.kvs_size() == 0) break;
+      key = resp.kvs(resp.kvs_size() - 1).key() + std::string(1, '\0');
+    }
+    int64_t deleted = 0;
+    if (delete_vanished) {
+      const std::string& dp = map.dest_prefix();
+      const std::string dend = prefix_range_end(dp);
+      std::string dkey = dp.empty() ? std::string(1, '\0') : dp;
+      for (;;) {
+        etcdserverpb::RangeRequest req;
+        req.set_key(dkey);
+        req.set_range_end(dend);
+        req.set_limit(kPageSize);
+        req.set_keys_only(true);
+        etcdserverpb::RangeResponse resp;
+        bool comp = false;
+        if (!range(dest, req, &resp, &comp)) return 2;
+        for (const auto& kv : resp.kvs()) {
+          if (seen.count(kv.key()) || kv.key() == c.checkpoint_key ||
+              kv.key().rfind(kCheckpointFamily, 0) == 0) {
+            continue;
+          }
+          pending.push_back(Op{Op::kDelete, kv.key(), "", 0});
+          ++deleted;
+        }
+        if (!resp.more() || resp.kvs_size() == 0) break;
+        dkey = resp.kvs(resp.kvs_size() - 1).key() + std::string(1, '\0');
+      }
+    }
+    if (!apply_all(split_with_checkpoint(std::move(pending), c.checkpoint_key, rev, c.max_txn_ops),
+                   &fatal)) {
+      return fatal ? 1 : 2;
+    }
+    set_checkpoint(rev);
+    OUTPOST_LOG(kInfo, (what + ": done").c_str(), log::kv("revision", rev), log::kv("keys", copied),
+                log::kv("deleted", deleted));
+    return 0;
+  }
+
+  // --- the watch
+
+  enum class WatchEnd { kStopped, kCompacted, kBroken, kFatal, kCaughtUp };
+
+  WatchEnd watch_once() {
+    grpc::ClientContext ctx;
+    auto s = source.watch().Watch(&ctx);
+    {
+      std::lock_guard<std::mutex> lock(stream_mu);
+      stream_ctx = &ctx;
+      stream = s.get();
+    }
+    last_activity_ms = now_ms();
+    idle_cancelled = false;
+    etcdserverpb::WatchRequest create;
+    auto* cr = create.mutable_create_request();
+    cr->set_key(c.prefix.empty() ? std::string(1, '\0') : c.prefix);
+    cr->set_range_end(prefix_range_end(c.prefix));
+    cr->set_start_revision(checkpoint + 1);
+    cr->set_progress_notify(true);
+    OUTPOST_LOG(kInfo, "watching the source", log::kv("endpoint", source.endpoint()),
+                log::kv("from_revision", checkpoint + 1));
+    WatchEnd end = WatchEnd::kBroken;
+    bool ok;
+    {
+      std::lock_guard<std::mutex> lock(stream_mu);
+      ok = s->Write(create);
+    }
+    etcdserverpb::WatchResponse resp;
+    while (ok && s->Read(&resp)) {
+      last_activity_ms = now_ms();
+      const int64_t hdr = resp.header().revision();
+      if (hdr > m.metrics_.source_revision) m.metrics_.source_revision = hdr;
+      if (resp.canceled()) {
+        if (resp.compact_revision() > 0) {
+          OUTPOST_LOG(kWarn, "the source compacted past the checkpoint; re-syncing",
+                      log::kv("checkpoint", checkpoint),
+                      log::kv("compact_revision", resp.compact_revision()));
+          end = WatchEnd::kCompacted;
+        } else {
+          OUTPOST_LOG(kWarn, "watch cancelled by the source",
+                      log::kv("reason", resp.cancel_reason()));
+        }
+        break;
+      }
+      if (resp.created()) {
+        backoff = kBackoffMin;
+        request_progress();
+        continue;
+      }
+      bool fatal = false;
+      if (resp.events_size() == 0) {
+        // A progress notification: every event up to hdr has been delivered.
+        if (hdr > checkpoint) {
+          if (!apply_all(split_with_checkpoint({}, c.checkpoint_key, hdr, c.max_txn_ops), &fatal)) {
+            end = fatal ? WatchEnd::kFatal : WatchEnd::kStopped;
+            break;
+          }
+          set_checkpoint(hdr);
+        }
+      } else {
+        std::vector<Event> events;
+        events.reserve(static_cast<size_t>(resp.events_size()));
+        for (const auto& e : resp.events()) {
+          Event ev;
+          ev.kind = e.type() == mvccpb::Event::DELETE ? Op::kDelete : Op::kPut;
+          ev.key = e.kv().key();
+          ev.value = e.kv().value();
+          ev.mod_revision = e.kv().mod_revision();
+          ev.lease = e.kv().lease();
+          events.push_back(std::move(ev));
+        }
+        for (const auto& batch : group_by_revision(events)) {
+          if (batch.revision <= checkpoint) continue;  // already applied (never expected)
+          auto txns = c.leases == LeaseMode::kMirror
+                          ? plan_revision(
+                                batch, map, c.checkpoint_key, c.max_txn_ops,
+                                [](void* self, int64_t l) {
+                                  return static_cast<Impl*>(self)->dest_lease_for(l);
+                                },
+                                this)
+                          : plan_revision(batch, map, c.checkpoint_key, c.max_txn_ops);
+          if (!apply_all(txns, &fatal)) {
+            end = fatal ? WatchEnd::kFatal : WatchEnd::kStopped;
+            break;
+          }
+          m.metrics_.events_total += static_cast<int64_t>(batch.events.size());
+          set_checkpoint(batch.revision);
+        }
+        if (end == WatchEnd::kFatal || end == WatchEnd::kStopped) break;
+      }
+      if (c.once && checkpoint >= once_target) {
+        end = WatchEnd::kCaughtUp;
+        break;
+      }
+      if (stopping()) {
+        end = WatchEnd::kStopped;
+        break;
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(stream_mu);
+      stream_ctx = nullptr;
+      stream = nullptr;
+    }
+    ctx.TryCancel();
+    const grpc::Status st = s->Finish();
+    if (stopping() && end == WatchEnd::kBroken) end = WatchEnd::kStopped;
+    if (end == WatchEnd::kBroken) {
+      const std::string why = idle_cancelled ? "watch idle for watch_idle_s; restarting it"
+                                             : "watch stream ended: " + st.error_message();
+      m.metrics_.reconnects_total++;
+      OUTPOST_LOG(kWarn, "watch broken; reconnecting", log::kv("error", why));
+      if (!idle_cancelled && st.error_code() != grpc::StatusCode::OK) {
+        source.fail_over(why);
+      }
+      sleep_backoff();
+    }
+    return end;
+  }
+
+  // Called with or without the stream; writes only while the stream is live.
+  void request_progress() {
+    std::lock_guard<std::mutex> lock(stream_mu);
+    if (!stream) return;
+    etcdserverpb::WatchRequest req;
+    req.mutable_progress_request();
+    stream->Write(req);
+  }
+
+  // --- the ticker thread
+
+  void tick_loop() {
+    auto next_progress = Clock::now() + kProgressEvery;
+    auto next_log = Clock::now() + std::chrono::seconds(c.log_interval_s);
+    auto next_compact = Clock::now() + std::chrono::seconds(60);
+    int64_t compact_to = 0;
+    while (!ticker_stop) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      const auto now = Clock::now();
+      if (stopping()) {
+        std::lock_guard<std::mutex> lock(stream_mu);
+        if (stream_ctx) stream_ctx->TryCancel();
+      }
+      if (now >= next_progress) {
+        next_progress = now + kProgressEvery;
+        request_progress();
+      }
+      {
+        std::lock_guard<std::mutex> lock(stream_mu);
+        if (stream_ctx && now_ms() - last_activity_ms > c.watch_idle_s * 1000) {
+          OUTPOST_LOG(kWarn, "watch saw neither events nor progress; restarting it",
+                      log::kv("watch_idle_s", c.watch_idle_s));
+          idle_cancelled = true;
+          last_activity_ms = now_ms();
+          stream_ctx->TryCancel();
+        }
+      }
+      if (now >= next_log) {
+        next_log = now + std::chrono::seconds(c.log_interval_s);
+        m.metrics_.update_lag();
+        OUTPOST_LOG(kInfo, "mirror status",
+                    log::kv("source_revision", m.metrics_.source_revision.load()),
+                    log::kv("mirrored_revision", m.metrics_.mirrored_revision.load()),
+                    log::kv("lag_revisions", m.metrics_.lag_revisions()),
+                    log::kv("lag_seconds", m.metrics_.lag_seconds()),
+                    log::kv("events_total", m.metrics_.events_total.load()),
+                    log::kv("reconnects_total", m.metrics_.reconnects_total.load()));
+      }
+      if (c.compact_dest && now >= next_compact) {
+        next_compact = now + std::chrono::seconds(60);
+        compact_dest(compact_to);
+        compact_to = dest_revision;
+      }
+    }
+  }
+
+  // Compacts the destination at `rev` (a destination revision our txns reached a minute ago).
+  void compact_dest(int64_t rev) {
+    if (rev <= 0) return;
+    auto ch = grpc::CreateChannel(grpc_target(c.destination.endpoints[0]),
+                                  grpc::InsecureChannelCredentials());
+    auto kv = KV::NewStub(ch);
+    for (const auto& ep : c.destination.endpoints) {
+      kv = KV::NewStub(grpc::CreateChannel(grpc_target(ep), grpc::InsecureChannelCredentials()));
+      grpc::ClientContext ctx;
+      set_deadline(&ctx);
+      etcdserverpb::CompactionRequest req;
+      req.set_revision(rev);
+      etcdserverpb::CompactionResponse resp;
+      const grpc::Status s = kv->Compact(&ctx, req, &resp);
+      if (s.ok() || compacted(s)) {
+        OUTPOST_LOG(kInfo, "compacted the destination", log::kv("revision", rev));
+        return;
+      }
+    }
+  }
+
+  int run() {
+    ticker = std::thread([this] { tick_loop(); });
+    const int code = loop();
+    ticker_stop = true;
+    ticker.join();
+    return code;
+  }
+
+  int loop() {
+    const int64_t cp = read_checkpoint();
+    if (cp == -2) return 0;
+    if (c.once) {
+      once_target = source_revision_now();
+      if (once_target < 0) return 0;
+    }
+    if (cp >= 0) {
+      set_checkpoint(cp);
+      OUTPOST_LOG(kInfo, "resuming from the checkpoint", log::kv("checkpoint", cp),
+                  log::kv("key", c.checkpoint_key));
+    } else if (c.rev > 0) {
+      set_checkpoint(c.rev - 1);
+      OUTPOST_LOG(kInfo, "no checkpoint; starting at --rev without a copy", log::kv("rev", c.rev));
+    } else {
+      const int r = copy(false);
+      if (r == 1) return 1;
+      if (r == 2) return 0;
+    }
+    for (;;) {
+      if (c.once && checkpoint >= once_target) {
+        OUTPOST_LOG(kInfo, "caught up (once); exiting", log::kv("checkpoint", checkpoint));
+        return 0;
+      }
+      if (stopping()) break;
+      switch (watch_once()) {
+        case WatchEnd::kStopped:
+          OUTPOST_LOG(kInfo, "stopping", log::kv("checkpoint", checkpoint));
+          return 0;
+        case WatchEnd::kCaughtUp:
+          OUTPOST_LOG(kInfo, "caught up (once); exiting", log::kv("checkpoint", checkpoint));
+          return 0;
+        case WatchEnd::kFatal: return 1;
+        case WatchEnd::kCompacted: {
+          const int r = copy(true);
+          if (r == 1) return 1;
+          if (r == 2) return 0;
+          break;
+        }
+        case WatchEnd::kBroken: break;
+      }
+    }
+    OUTPOST_LOG(kInfo, "stopping", log::kv("checkpoint", checkpoint));
+    return 0;
+  }
+};
+
+int64_t Mirror::Impl::dest_lease_for(int64_t source_lease) {
+  auto it = leases.find(source_lease);
+  if (it != leases.end()) return it->second;
+  // The source lease's remaining TTL.
+  etcdserverpb::LeaseTimeToLiveRequest tq;
+  tq.set_id(source_lease);
+  etcdserverpb::LeaseTimeToLiveResponse tr;
+  grpc::ClientContext tctx;
+  set_deadline(&tctx);
+  if (!source.lease().LeaseTimeToLive(&tctx, tq, &tr).ok() || tr.ttl() <= 0) return 0;
+  etcdserverpb::LeaseGrantRequest gq;
+  gq.set_ttl(tr.ttl());
+  etcdserverpb::LeaseGrantResponse gr;
+  grpc::ClientContext gctx;
+  set_deadline(&gctx);
+  if (!dest.lease().LeaseGrant(&gctx, gq, &gr).ok() || gr.id() == 0) return 0;
+  OUTPOST_LOG(kInfo, "mirrored a lease", log::kv_hex("source_lease", source_lease),
+              log::kv_hex("destination_lease", gr.id()), log::kv("ttl", tr.ttl()));
+  leases[source_lease] = gr.id();
+  return gr.id();
+}
+
+Mirror::Mirror(MirrorConfig config) : config_(std::move(config)) {}
+Mirror::~Mirror() = default;
+
+int Mirror::run() {
+  impl_ = std::make_unique<Impl>(this);
+  return impl_->run();
+}
+
+}  // namespace outpost::mirror

@@ -1,0 +1,80 @@
+#include "mirror/plan.h"
+
+#include <algorithm>
+
+namespace outpost::mirror {
+
+std::string prefix_range_end(const std::string& prefix) {
+  std::string end = prefix;
+  while (!end.empty()) {
+    auto& last = end.back();
+    if (static_cast<unsigned char>(last) < 0xff) {
+      last = static_cast<char>(static_cast<unsigned char>(last) + 1);
+      return end;
+    }
+    end.pop_back();
+  }
+  return std::string(1, '\0');
+}
+
+KeyMap::KeyMap(std::string prefix, std::string dest_prefix, bool dest_prefix_set,
+               bool no_dest_prefix)
+    : prefix_(std::move(prefix)) {
+  if (no_dest_prefix) {
+    dest_.clear();
+  } else if (dest_prefix_set) {
+    dest_ = std::move(dest_prefix);
+  } else {
+    dest_ = prefix_;
+  }
+}
+
+std::string KeyMap::to_dest(const std::string& source_key) const {
+  if (source_key.compare(0, prefix_.size(), prefix_) != 0) return source_key;
+  return dest_ + source_key.substr(prefix_.size());
+}
+
+std::vector<RevisionBatch> group_by_revision(const std::vector<Event>& events) {
+  std::vector<RevisionBatch> out;
+  for (const auto& e : events) {
+    if (out.empty() || out.back().revision != e.mod_revision) {
+      out.push_back(RevisionBatch{e.mod_revision, {}});
+    }
+    out.back().events.push_back(e);
+  }
+  return out;
+}
+
+std::vector<std::vector<Op>> split_with_checkpoint(std::vector<Op> ops,
+                                                   const std::string& checkpoint_key,
+                                                   int64_t revision, int64_t max_txn_ops) {
+  ops.push_back(Op{Op::kPut, checkpoint_key, std::to_string(revision), 0});
+  const size_t per = static_cast<size_t>(std::max<int64_t>(1, max_txn_ops));
+  std::vector<std::vector<Op>> txns;
+  for (size_t i = 0; i < ops.size(); i += per) {
+    const size_t end = std::min(ops.size(), i + per);
+    txns.emplace_back(std::make_move_iterator(ops.begin() + static_cast<std::ptrdiff_t>(i)),
+                      std::make_move_iterator(ops.begin() + static_cast<std::ptrdiff_t>(end)));
+  }
+  return txns;
+}
+
+std::vector<std::vector<Op>> plan_revision(const RevisionBatch& batch, const KeyMap& map,
+                                           const std::string& checkpoint_key, int64_t max_txn_ops,
+                                           int64_t (*lease_of)(void*, int64_t), void* lease_ctx) {
+  std::vector<Op> ops;
+  ops.reserve(batch.events.size() + 1);
+  for (const auto& e : batch.events) {
+    Op op;
+    op.kind = e.kind;
+    op.key = map.to_dest(e.key);
+    if (e.kind == Op::kPut) {
+      op.value = e.value;
+      if (lease_of && e.lease != 0) op.lease = lease_of(lease_ctx, e.lease);
+    }
+    ops.push_back(std::move(op));
+  }
+  return split_with_checkpoint(std::move(ops), checkpoint_key, batch.revision, max_txn_ops);
+}
+
+}  // namespace outpost::mirror
