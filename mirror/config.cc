@@ -84,6 +84,7 @@ class Loader {
   void run(const toml::table& root) {
     for (const auto& [k, node] : root) {
       const std::string key(k.str());
+      key_pos_ = k.source().begin;
       if (key == "source" || key == "destination") {
         const auto* t = node.as_table();
         if (!t) {
@@ -138,6 +139,7 @@ class Loader {
   void side(const std::string& table, const toml::table& t, Endpoints* e) {
     for (const auto& [k, node] : t) {
       const std::string key = table + "." + std::string(k.str());
+      key_pos_ = k.source().begin;
       const std::string_view name = k.str();
       if (name == "endpoints") {
         const auto* arr = node.as_array();
@@ -207,7 +209,8 @@ class Loader {
     *out = i->get();
   }
 
-  void report(const toml::node& at, const std::string& text) { report(at.source().begin, text); }
+  // Errors about a value are reported at its key, where the reader looks (etcd's words: the key).
+  void report(const toml::node&, const std::string& text) { report(key_pos_, text); }
   void report(const toml::source_position& pos, const std::string& text) {
     if (!errors_.empty()) errors_ += "\n";
     errors_ +=
@@ -217,6 +220,7 @@ class Loader {
   std::string path_;
   MirrorConfig* c_;
   std::string errors_;
+  toml::source_position key_pos_{};
 };
 
 struct Flag {
