@@ -120,11 +120,15 @@ def parse_args(description: str, argv: Optional[Sequence[str]] = None,
     p.add_argument("--etcdctl", default=os.environ.get("ETCDCTL_BIN", DEFAULT_ETCDCTL))
     p.add_argument("--raw-grpc", dest="raw_grpc", default=os.environ.get("OUTPOST_RAW_GRPC", ""),
                    help="path of the outpost-raw-grpc tool (tests/integration/tools)")
+    p.add_argument("--mirror", default=os.environ.get("OUTPOST_MIRROR_BIN", ""),
+                   help="path of outpost-mirror (env OUTPOST_MIRROR_BIN; default: next to --outpost)")
     p.add_argument("--workdir", default="",
                    help="directory for data dirs, logs and transcripts (default: a fresh temp dir)")
     p.add_argument("--keep", action="store_true",
                    help="keep the work dir even when every check passed")
     args = p.parse_args(argv)
+    if not args.mirror and args.outpost:
+        args.mirror = os.path.join(os.path.dirname(args.outpost), "outpost-mirror")
     if args.server == "outpost":
         if not args.outpost:
             p.error("--server outpost needs --outpost PATH (or OUTPOST_BIN)")

@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""outpost-mirror: re-sync after the source compacted past the checkpoint (vanished keys
+removed), destination failover, once mode, and bad TOML or flags naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from mirror_util import MirrorProc, checkpoint, dump, revision, user_keys  # noqa: E402
+
+
+def main() -> int:
+    args = harness.parse_args(__doc__.split("\n")[0], needs_etcd=True)
+    r = harness.Runner(args, "outpost-mirror: re-sync, failover, once, bad input")
+
+    def under(d, prefix):
+        return None if d is None else {k: v for k, v in d.items() if k.startswith(prefix)}
+
+    @r.test
+    def compaction_past_the_checkpoint_resyncs():
+        src = harness.Member(args, "src").start()
+        dst = harness.Member(args, "dst").start()
+        for i in range(10):
+            src.ctl("put", f"/app/a{i}", f"v{i}")
+        # The first destination endpoint is dead: the mirror fails over to the second.
+        dead = f"127.0.0.1:{harness.free_port()}"
+        flags = [f"--endpoints={src.endpoint}", "--prefix=/app/", "--dest-prefix=/copy/",
+                 f"{dead},{dst.endpoint}"]
+        m = MirrorProc(args, flags + ["--once"]).start()
+        m.proc.wait(timeout=20)
+        r.eq(m.proc.returncode, 0, "once: exits 0 when caught up", m.log()[-2000:])
+        r.eq(user_keys(dump(args, dst.endpoint)),
+             {f"/copy/a{i}": f"v{i}" for i in range(10)},
+             "initial sync through the second destination endpoint, prefix rewritten")
+        r.check("switching" in m.log(), "the dead destination endpoint was failed over")
+        # Changes the mirror does not see, then a compaction past its checkpoint.
+        src.ctl("del", "/app/a1")
+        src.ctl("del", "/app/a2")
+        src.ctl("put", "/app/new", "n")
+        src.ctl("put", "/app/a3", "changed")
+        dst.ctl("put", "/copy/stray", "only at the destination")
+        srev = revision(args, src.endpoint)
+        res = src.ctl("compact", str(srev))
+        r.require(res.ok, "etcdctl compact", res.describe(), quiet=True)
+        m = MirrorProc(args, flags + ["--once"]).start()
+        m.proc.wait(timeout=20)
+        r.eq(m.proc.returncode, 0, "once after a re-sync: exit 0", m.log()[-2000:])
+        want = {"/copy/" + k[len("/app/"):]: v
+                for k, v in under(dump(args, src.endpoint), "/app/").items()}
+        r.eq(user_keys(dump(args, dst.endpoint)), want,
+             "re-sync: vanished and stray keys deleted, new and changed keys copied")
+        r.check("re-syncing" in m.log() and "re-sync: done" in m.log(),
+                "the re-sync is logged", m.log()[-2000:])
+        r.eq(checkpoint(args, dst.endpoint), srev, "checkpoint = the re-sync revision")
+        # And live again after the re-sync.
+        m = MirrorProc(args, flags).start()
+        src.ctl("put", "/app/after", "x")
+        try:
+            harness.wait_for(lambda: (dump(args, dst.endpoint) or {}).get("/copy/after") == "x",
+                             10, 0.2, "live after re-sync")
+            r.check(True, "watching again after the re-sync")
+        except TimeoutError:
+            r.check(False, "watching again after the re-sync", m.log()[-2000:])
+        r.eq(m.stop(), 0, "SIGTERM: exit 0")
+
+    @r.test
+    def bad_toml_and_flags_name_the_key():
+        path = os.path.join(args.workdir, "mirror.toml")
+        with open(path, "w") as f:
+            f.write('prefix = "/a/"\n[destination]\nendpoints = ["127.0.0.1:1"]\n')
+        bad = os.path.join(args.workdir, "bad.toml")
+        with open(bad, "w") as f:
+            f.write('prefix = "/a/"\n\nleases = "keep"\n')
+        res = harness.run([args.mirror, "--config", bad, "127.0.0.1:1"])
+        r.eq(res.rc, 2, "bad TOML value: exit 2")
+        r.check(f'{bad}:3:1: leases: must be "drop" or "mirror"' in res.stderr,
+                "the error names the file, line and key", res.stderr)
+        with open(bad, "w") as f:
+            f.write('[source]\nendpoint = ["x"]\n')
+        res = harness.run([args.mirror, "--config", bad, "127.0.0.1:1"])
+        r.check(res.rc == 2 and 'unknown key "source.endpoint"' in res.stderr,
+                "an unknown key is named", res.stderr)
+        res = harness.run([args.mirror, "--config", path, "--max-txn-ops=lots"])
+        r.check(res.rc == 2 and '--max-txn-ops: invalid value "lots"' in res.stderr,
+                "a bad flag value names the flag", res.stderr)
+        res = harness.run([args.mirror, "--frobnicate", "127.0.0.1:1"])
+        r.check(res.rc == 2 and "unknown flag --frobnicate" in res.stderr, "an unknown flag",
+                res.stderr)
+        res = harness.run([args.mirror, "--dest-cacert=/ca.pem", "127.0.0.1:1"])
+        r.check(res.rc == 2 and "not supported yet" in res.stderr,
+                "TLS settings are refused as not supported yet", res.stderr)
+        res = harness.run([args.mirror, "--help"])
+        r.check(res.rc == 0 and "\\x00outpost-mirror/<name>" in res.stdout,
+                "--help shows the default checkpoint key", res.stdout)
+
+    return r.main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
