@@ -26,7 +26,8 @@ constexpr auto kBackoffMin = std::chrono::milliseconds(100);
 constexpr auto kBackoffMax = std::chrono::milliseconds(5000);
 constexpr auto kRpcTimeout = std::chrono::seconds(10);
 constexpr int64_t kPageSize = 1000;
-constexpr auto kProgressEvery = std::chrono::seconds(2);
+constexpr auto kProgressEvery = std::chrono::seconds(1);
+constexpr auto kProgressTrustDelay = std::chrono::milliseconds(900);
 const std::string kCheckpointFamily = std::string(1, '\0') + "outpost-mirror/";
 
 // A transport failure: worth trying the next endpoint.
@@ -121,8 +122,11 @@ struct Mirror::Impl {
   std::atomic<int64_t> last_activity_ms{0};
   std::atomic<bool> idle_cancelled{false};
 
-  // Leases (leases = "mirror"): source lease -> destination lease.
+  // Leases (leases = "mirror"): source lease -> destination lease. Written by the loop thread
+  // (dest_lease_for), kept alive and revoked by the lease thread (keep_leases).
+  std::mutex leases_mu;
   std::unordered_map<int64_t, int64_t> leases;
+  std::thread lease_thread;
 
   std::thread ticker;
   std::atomic<bool> ticker_stop{false};
@@ -183,7 +187,10 @@ struct Mirror::Impl {
           for (auto& r : *req.mutable_success()) {
             if (r.has_request_put()) r.mutable_request_put()->set_lease(0);
           }
-          leases.clear();
+          {
+            std::lock_guard<std::mutex> lock(leases_mu);
+            leases.clear();
+          }
           continue;
         }
         OUTPOST_LOG(kError, "destination refused a txn", log::kv("endpoint", dest.endpoint()),
@@ -377,6 +384,8 @@ struct Mirror::Impl {
     OUTPOST_LOG(kInfo, "watching the source", log::kv("endpoint", source.endpoint()),
                 log::kv("from_revision", checkpoint + 1));
     WatchEnd end = WatchEnd::kBroken;
+    int64_t pending_rev = 0;  // the last progress revision not trusted yet
+    Clock::time_point pending_at;
     bool ok;
     {
       std::lock_guard<std::mutex> lock(stream_mu);
@@ -406,13 +415,25 @@ struct Mirror::Impl {
       }
       bool fatal = false;
       if (resp.events_size() == 0) {
-        // A progress notification: every event up to hdr has been delivered.
-        if (hdr > checkpoint) {
-          if (!apply_all(split_with_checkpoint({}, c.checkpoint_key, hdr, c.max_txn_ops), &fatal)) {
+        // A progress notification. etcd before 3.4.24/3.5.8 (and Outpost, which follows 3.4.23)
+        // answers a progress request with the current revision even while the watcher is still
+        // catching up, so events at or below that revision may still be on their way. A
+        // progress revision is trusted only once a later notification arrived at least
+        // kProgressTrustDelay after it; by then the catch-up (every 100 ms in etcd) is done.
+        const auto now = Clock::now();
+        int64_t trusted = 0;
+        if (pending_rev > 0 && now - pending_at >= kProgressTrustDelay) trusted = pending_rev;
+        if (pending_rev == 0 || now - pending_at >= kProgressTrustDelay) {
+          pending_rev = hdr;
+          pending_at = now;
+        }
+        if (trusted > checkpoint) {
+          if (!apply_all(split_with_checkpoint({}, c.checkpoint_key, trusted, c.max_txn_ops),
+                         &fatal)) {
             end = fatal ? WatchEnd::kFatal : WatchEnd::kStopped;
             break;
           }
-          set_checkpoint(hdr);
+          set_checkpoint(trusted);
         }
       } else {
         std::vector<Event> events;
@@ -427,7 +448,12 @@ struct Mirror::Impl {
           events.push_back(std::move(ev));
         }
         for (const auto& batch : group_by_revision(events)) {
-          if (batch.revision <= checkpoint) continue;  // already applied (never expected)
+          if (batch.revision <= checkpoint) {
+            // A progress notification ran ahead of the events after all: apply them anyway
+            // (the checkpoint follows the data back down, so a restart cannot skip them).
+            OUTPOST_LOG(kWarn, "events at or below the checkpoint; applying them",
+                        log::kv("revision", batch.revision), log::kv("checkpoint", checkpoint));
+          }
           auto txns = c.leases == LeaseMode::kMirror
                           ? plan_revision(
                                 batch, map, c.checkpoint_key, c.max_txn_ops,
@@ -554,10 +580,87 @@ struct Mirror::Impl {
 
   int run() {
     ticker = std::thread([this] { tick_loop(); });
+    if (c.leases == LeaseMode::kMirror) lease_thread = std::thread([this] { keep_leases(); });
     const int code = loop();
     ticker_stop = true;
     ticker.join();
+    if (lease_thread.joinable()) lease_thread.join();
     return code;
+  }
+
+  // Every second: for each mirrored lease, ask the source whether it still lives; keep the
+  // destination lease alive while it does, revoke it once it is gone. Its own channels, so a slow
+  // lease RPC never holds up the data path.
+  void keep_leases() {
+    size_t src_i = 0, dst_i = 0;
+    auto src_stub = Lease::NewStub(grpc::CreateChannel(grpc_target(c.source.endpoints[0]),
+                                                       grpc::InsecureChannelCredentials()));
+    auto dst_stub = Lease::NewStub(grpc::CreateChannel(grpc_target(c.destination.endpoints[0]),
+                                                       grpc::InsecureChannelCredentials()));
+    while (!ticker_stop) {
+      for (int i = 0; i < 10 && !ticker_stop; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      std::vector<std::pair<int64_t, int64_t>> snapshot;
+      {
+        std::lock_guard<std::mutex> lock(leases_mu);
+        snapshot.assign(leases.begin(), leases.end());
+      }
+      for (const auto& [src_lease, dst_lease] : snapshot) {
+        etcdserverpb::LeaseTimeToLiveRequest tq;
+        tq.set_id(src_lease);
+        etcdserverpb::LeaseTimeToLiveResponse tr;
+        grpc::ClientContext tctx;
+        set_deadline(&tctx);
+        const grpc::Status ts = src_stub->LeaseTimeToLive(&tctx, tq, &tr);
+        if (!ts.ok() && ts.error_code() != grpc::StatusCode::NOT_FOUND) {
+          src_i = (src_i + 1) % c.source.endpoints.size();
+          src_stub = Lease::NewStub(grpc::CreateChannel(grpc_target(c.source.endpoints[src_i]),
+                                                        grpc::InsecureChannelCredentials()));
+          break;
+        }
+        grpc::Status ds;
+        if (!ts.ok() || tr.ttl() <= 0) {
+          etcdserverpb::LeaseRevokeRequest rq;
+          rq.set_id(dst_lease);
+          etcdserverpb::LeaseRevokeResponse rr;
+          grpc::ClientContext rctx;
+          set_deadline(&rctx);
+          ds = dst_stub->LeaseRevoke(&rctx, rq, &rr);
+          if (ds.ok() || ds.error_code() == grpc::StatusCode::NOT_FOUND) {
+            OUTPOST_LOG(kInfo, "source lease gone; revoked its destination lease",
+                        log::kv_hex("source_lease", static_cast<uint64_t>(src_lease)),
+                        log::kv_hex("destination_lease", static_cast<uint64_t>(dst_lease)));
+            std::lock_guard<std::mutex> lock(leases_mu);
+            leases.erase(src_lease);
+            continue;
+          }
+        } else {
+          grpc::ClientContext kctx;
+          set_deadline(&kctx);
+          auto stream = dst_stub->LeaseKeepAlive(&kctx);
+          etcdserverpb::LeaseKeepAliveRequest kq;
+          kq.set_id(dst_lease);
+          etcdserverpb::LeaseKeepAliveResponse kr;
+          const bool ok = stream->Write(kq) && stream->Read(&kr);
+          stream->WritesDone();
+          ds = stream->Finish();
+          if (ok && kr.ttl() <= 0) {
+            // The destination lease expired meanwhile: forget it, the next put grants a new one.
+            std::lock_guard<std::mutex> lock(leases_mu);
+            leases.erase(src_lease);
+            continue;
+          }
+          if (ok) continue;
+        }
+        if (!ds.ok()) {
+          dst_i = (dst_i + 1) % c.destination.endpoints.size();
+          dst_stub = Lease::NewStub(grpc::CreateChannel(grpc_target(c.destination.endpoints[dst_i]),
+                                                        grpc::InsecureChannelCredentials()));
+          break;
+        }
+      }
+    }
   }
 
   int loop() {
@@ -608,8 +711,11 @@ struct Mirror::Impl {
 };
 
 int64_t Mirror::Impl::dest_lease_for(int64_t source_lease) {
-  auto it = leases.find(source_lease);
-  if (it != leases.end()) return it->second;
+  {
+    std::lock_guard<std::mutex> lock(leases_mu);
+    auto it = leases.find(source_lease);
+    if (it != leases.end()) return it->second;
+  }
   // The source lease's remaining TTL.
   etcdserverpb::LeaseTimeToLiveRequest tq;
   tq.set_id(source_lease);
@@ -625,6 +731,7 @@ int64_t Mirror::Impl::dest_lease_for(int64_t source_lease) {
   if (!dest.lease().LeaseGrant(&gctx, gq, &gr).ok() || gr.id() == 0) return 0;
   OUTPOST_LOG(kInfo, "mirrored a lease", log::kv_hex("source_lease", source_lease),
               log::kv_hex("destination_lease", gr.id()), log::kv("ttl", tr.ttl()));
+  std::lock_guard<std::mutex> lock(leases_mu);
   leases[source_lease] = gr.id();
   return gr.id();
 }

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """outpost-mirror: re-sync after the source compacted past the checkpoint (vanished keys
-removed), destination failover, once mode, and bad TOML or flags naming the key.
+removed), destination failover, once mode, mirrored leases, and bad TOML or flags naming the key.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -65,6 +67,50 @@ def main() -> int:
             r.check(True, "watching again after the re-sync")
         except TimeoutError:
             r.check(False, "watching again after the re-sync", m.log()[-2000:])
+        r.eq(m.stop(), 0, "SIGTERM: exit 0")
+
+    @r.test
+    def leases_mirrored_kept_alive_and_revoked():
+        src = harness.Member(args, "src").start()
+        dst = harness.Member(args, "dst").start()
+        m = MirrorProc(args, [f"--endpoints={src.endpoint}", "--prefix=/l/", "--leases=mirror",
+                              dst.endpoint]).start()
+        res = src.ctl("lease", "grant", "4")
+        r.require(res.ok, "lease grant", res.describe(), quiet=True)
+        lease = res.stdout.split()[1]
+        src.ctl("put", "--lease=" + lease, "/l/k", "v")
+        src.ctl("put", "/l/plain", "p")
+
+        def dest_lease():
+            g = dst.ctl("get", "/l/k", "-w", "json")
+            kvs = json.loads(g.stdout).get("kvs", []) if g.ok else []
+            return int(kvs[0].get("lease", 0)) if kvs else None
+
+        try:
+            harness.wait_for(lambda: dest_lease() not in (None, 0), 10, 0.2, "leased key")
+            r.check(True, "the key reaches the destination with a destination lease")
+        except TimeoutError:
+            r.require(False, "leased key at the destination", m.log()[-2000:])
+        dl = f"{dest_lease():x}"
+        ttl = dst.ctl("lease", "timetolive", dl)
+        r.check(ttl.ok and "granted with TTL(" in ttl.stdout, "the destination lease exists",
+                ttl.describe())
+        for _ in range(7):  # longer than the 4 s TTL
+            src.ctl("lease", "keep-alive", "--once", lease)
+            time.sleep(1)
+        r.check(dest_lease() not in (None, 0),
+                "the destination lease is kept alive while the source lease lives", m.log()[-2000:])
+        src.ctl("lease", "revoke", lease)
+        try:
+            harness.wait_for(lambda: "remaining(-1s)" in dst.ctl("lease", "timetolive", dl).stdout
+                             or "expired" in dst.ctl("lease", "timetolive", dl).stdout,
+                             8, 0.2, "destination lease revoked")
+            r.check(True, "the destination lease is revoked once the source lease is gone")
+        except TimeoutError:
+            r.check(False, "destination lease revoked",
+                    dst.ctl("lease", "timetolive", dl).describe() + "\n" + m.log()[-2000:])
+        r.eq(user_keys(dump(args, dst.endpoint)), {"/l/plain": "p"},
+             "the leased key is gone at the destination, the plain one stays")
         r.eq(m.stop(), 0, "SIGTERM: exit 0")
 
     @r.test
