@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """outpost-mirror: initial sync and live updates, txns atomic at the destination, kill -9 and
-resume from the checkpoint, metrics. Real etcd plays the source or the destination in two tests.
+resume from the checkpoint, metrics, a stalled link (watchdog) and convergence after it. Real etcd plays the source or the destination in two tests.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+from proxy import Proxy  # noqa: E402
 from mirror_util import MirrorProc, checkpoint, dump, revision, user_keys  # noqa: E402
 
 
@@ -153,6 +154,43 @@ def main() -> int:
                 "initial sync" not in m.log(),
                 f"the restart resumed from checkpoint {mid} instead of copying again", m.log()[:2000])
         r.eq(m.stop(), 0, "SIGTERM: exit 0")
+
+    @r.test
+    def stalled_link_watchdog_and_convergence():
+        # The source sits behind a 25 ms delaying proxy (another "region"); the link stalls for
+        # 8 s: the watch goes silent, the watchdog restarts it, and after the stall it converges.
+        src = harness.Member(args, "src").start()
+        dst = harness.Member(args, "dst").start()
+        link = Proxy(src.client_port, "src-link", delay_ms=25)
+        m = MirrorProc(args, [f"--endpoints={link.url}", "--prefix=/s/", "--watch-idle-s=3",
+                              "--log-interval-s=1", dst.endpoint]).start()
+        src.ctl("put", "/s/before", "1")
+        try:
+            harness.wait_for(lambda: (dump(args, dst.endpoint) or {}).get("/s/before") == "1", 10,
+                             0.2, "before the stall")
+        except TimeoutError:
+            r.require(False, "mirrored before the stall", m.log()[-2000:])
+        link.hold()
+        for i in range(20):
+            src.ctl("put", f"/s/k{i}", str(i))
+        src.ctl("del", "/s/before")
+        time.sleep(8)
+        r.check("watch saw neither events nor progress" in m.log(),
+                "the watchdog restarts a watch silent for watch_idle_s", m.log()[-2000:])
+        link.release()
+        want = lambda: under(dump(args, src.endpoint), "/s/")  # noqa: E731
+        try:
+            harness.wait_for(lambda: user_keys(dump(args, dst.endpoint)) == want(), 15, 0.2,
+                             "convergence after the stall")
+            r.check(True, "the destination converges once the link is back")
+        except TimeoutError:
+            r.check(False, "convergence after the stall", m.log()[-3000:])
+        time.sleep(1.5)
+        recs = harness.log_records(m.log(), "mirror status")
+        r.check(bool(recs) and recs[-1].get("reconnects_total", 0) > 0,
+                "reconnects_total counts the restarts", str(recs[-1:]))
+        r.eq(m.stop(), 0, "SIGTERM: exit 0")
+        link.close()
 
     return r.main()
 
