@@ -271,6 +271,52 @@ struct Mirror::Impl {
 
   int64_t dest_lease_for(int64_t source_lease);
 
+  // Pages through [key, end) on `side`, keys only, calling fn for each kv. false: stopping.
+  template <typename Fn>
+  bool scan(Side& side, std::string key, const std::string& end, Fn fn) {
+    for (;;) {
+      etcdserverpb::RangeRequest req;
+      req.set_key(key);
+      req.set_range_end(end);
+      req.set_limit(kPageSize);
+      req.set_keys_only(true);
+      etcdserverpb::RangeResponse resp;
+      bool comp = false;
+      if (!range(side, req, &resp, &comp)) return false;
+      for (const auto& kv : resp.kvs()) fn(kv);
+      if (!resp.more() || resp.kvs_size() == 0) return true;
+      key = resp.kvs(resp.kvs_size() - 1).key() + std::string(1, '\0');
+    }
+  }
+
+  // After a restart with leases = "mirror": rebuilds source lease -> destination lease from the
+  // keys both sides hold (a mirrored key carries the source lease at the source and the
+  // destination lease at the destination), so the destination leases granted before the restart
+  // are kept alive (or revoked) again. false: stopping.
+  bool recover_leases() {
+    std::unordered_map<std::string, int64_t> by_dest_key;
+    const std::string first = c.prefix.empty() ? std::string(1, '\0') : c.prefix;
+    if (!scan(source, first, prefix_range_end(c.prefix), [&](const mvccpb::KeyValue& kv) {
+          if (kv.lease() != 0) by_dest_key[map.to_dest(kv.key())] = kv.lease();
+        })) {
+      return false;
+    }
+    const std::string& dp = map.dest_prefix();
+    const std::string dfirst = dp.empty() ? std::string(1, '\0') : dp;
+    size_t found = 0;
+    if (!scan(dest, dfirst, prefix_range_end(dp), [&](const mvccpb::KeyValue& kv) {
+          auto it = by_dest_key.find(kv.key());
+          if (kv.lease() == 0 || it == by_dest_key.end()) return;
+          std::lock_guard<std::mutex> lock(leases_mu);
+          if (leases.emplace(it->second, kv.lease()).second) ++found;
+        })) {
+      return false;
+    }
+    OUTPOST_LOG(kInfo, "recovered mirrored leases from the keys on both sides",
+                log::kv("leases", static_cast<uint64_t>(found)));
+    return true;
+  }
+
   // Copies the prefix at one revision. delete_vanished: also deletes destination keys under the
   // mapped prefix that the source does not have (re-sync). 0 on success; 1 fatal; 2 stopping.
   int copy(bool delete_vanished) {
@@ -672,6 +718,7 @@ struct Mirror::Impl {
     }
     if (cp >= 0) {
       set_checkpoint(cp);
+      if (c.leases == LeaseMode::kMirror && !recover_leases()) return 0;
       OUTPOST_LOG(kInfo, "resuming from the checkpoint", log::kv("checkpoint", cp),
                   log::kv("key", c.checkpoint_key));
     } else if (c.rev > 0) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """outpost-mirror: re-sync after the source compacted past the checkpoint (vanished keys
-removed), destination failover, once mode, mirrored leases, and bad TOML or flags naming the key.
+removed), destination failover (a dead first endpoint; the first endpoint dying), once mode,
+mirrored leases, and bad TOML or flags naming the key.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+from proxy import Proxy  # noqa: E402
 from mirror_util import MirrorProc, checkpoint, dump, revision, user_keys  # noqa: E402
 
 
@@ -100,6 +102,16 @@ def main() -> int:
             time.sleep(1)
         r.check(dest_lease() not in (None, 0),
                 "the destination lease is kept alive while the source lease lives", m.log()[-2000:])
+        # A restart in between: the lease map is rebuilt from the keys on both sides.
+        m.kill9()
+        m.start()
+        for _ in range(6):
+            src.ctl("lease", "keep-alive", "--once", lease)
+            time.sleep(1)
+        r.check(dest_lease() not in (None, 0) and
+                "recovered mirrored leases" in m.log() and '"leases":1' in m.log(),
+                "after kill -9 and restart the destination lease is still kept alive",
+                m.log()[-2000:])
         src.ctl("lease", "revoke", lease)
         try:
             harness.wait_for(lambda: "remaining(-1s)" in dst.ctl("lease", "timetolive", dl).stdout
@@ -112,6 +124,37 @@ def main() -> int:
         r.eq(user_keys(dump(args, dst.endpoint)), {"/l/plain": "p"},
              "the leased key is gone at the destination, the plain one stays")
         r.eq(m.stop(), 0, "SIGTERM: exit 0")
+
+    @r.test
+    def destination_failover_between_two_endpoints():
+        # Two destination endpoints (two proxies in front of one member): the first dies
+        # mid-stream; writes go on through the second.
+        src = harness.Member(args, "src").start()
+        dst = harness.Member(args, "dst").start()
+        p1 = Proxy(dst.client_port, "dst-a")
+        p2 = Proxy(dst.client_port, "dst-b")
+        m = MirrorProc(args, [f"--endpoints={src.endpoint}", "--prefix=/f/",
+                              f"{p1.url},{p2.url}"]).start()
+        src.ctl("put", "/f/a", "1")
+        try:
+            harness.wait_for(lambda: (dump(args, dst.endpoint) or {}).get("/f/a") == "1", 10, 0.2,
+                             "first write")
+        except TimeoutError:
+            r.require(False, "mirrored through the first endpoint", m.log()[-2000:])
+        p1.close()
+        for i in range(10):
+            src.ctl("put", f"/f/k{i}", str(i))
+        want = lambda: under(dump(args, src.endpoint), "/f/")  # noqa: E731
+        try:
+            harness.wait_for(lambda: user_keys(dump(args, dst.endpoint)) == want(), 15, 0.2,
+                             "after failover")
+            r.check(True, "writes continue through the second destination endpoint")
+        except TimeoutError:
+            r.check(False, "writes continue after the first endpoint died", m.log()[-3000:])
+        r.check(f'"to":"{p2.url}"' in m.log(), "the switch to the second endpoint is logged",
+                m.log()[-2000:])
+        r.eq(m.stop(), 0, "SIGTERM: exit 0")
+        p2.close()
 
     @r.test
     def bad_toml_and_flags_name_the_key():
