@@ -461,7 +461,7 @@ struct Mirror::Impl {
       }
       bool fatal = false;
       if (resp.events_size() == 0) {
-        // A progress notification. etcd before 3.4.24/3.5.8 (and Outpost, which follows 3.4.23)
+        // A progress notification. etcd 3.4.23 (and Outpost, which follows it)
         // answers a progress request with the current revision even while the watcher is still
         // catching up, so events at or below that revision may still be on their way. A
         // progress revision is trusted only once a later notification arrived at least
