@@ -1,10 +1,12 @@
 #include "mirror/mirror.h"
 
 #include <grpcpp/grpcpp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -327,6 +329,17 @@ struct Mirror::Impl {
     }
   }
 
+  static void progress_bar(const std::string& what, int64_t copied, int64_t total) {
+    constexpr int kWidth = 40;
+    const double done = total > 0 ? std::min(1.0, double(copied) / double(total)) : 1.0;
+    const int filled = int(done * kWidth);
+    std::fprintf(stderr, "\r%s: [%s%s] %lld/%lld keys (%3.0f%%)", what.c_str(),
+                 std::string(size_t(filled), '#').c_str(),
+                 std::string(size_t(kWidth - filled), ' ').c_str(), static_cast<long long>(copied),
+                 static_cast<long long>(total), done * 100);
+    std::fflush(stderr);
+  }
+
   // 3: the copy's revision was compacted meanwhile.
   int copy_once(bool delete_vanished) {
     const std::string what = delete_vanished ? "re-sync" : "initial sync";
@@ -335,7 +348,9 @@ struct Mirror::Impl {
     const std::string end = prefix_range_end(c.prefix);
     std::string key = c.prefix.empty() ? std::string(1, '\0') : c.prefix;
     int64_t rev = 0;
-    int64_t copied = 0;
+    int64_t copied = 0, total = 0;
+    // A progress bar for a person watching: only when stderr is a terminal.
+    const bool bar = ::isatty(STDERR_FILENO) == 1;
     std::set<std::string> seen;
     std::vector<Op> pending;
     bool fatal = false;
@@ -367,10 +382,13 @@ struct Mirror::Impl {
         pending.push_back(std::move(op));
       }
       copied += resp.kvs_size();
+      if (total == 0) total = resp.count();  // the first page counts the whole range
+      if (bar) progress_bar(what, copied, total);
       if (!flush_full()) return fatal ? 1 : 2;
       if (!resp.more() || resp.kvs_size() == 0) break;
       key = resp.kvs(resp.kvs_size() - 1).key() + std::string(1, '\0');
     }
+    if (bar) std::fputc('\n', stderr);
     int64_t deleted = 0;
     if (delete_vanished) {
       const std::string& dp = map.dest_prefix();
