@@ -121,13 +121,16 @@ class Loader {
         str(key, node, &c_->metrics_listen);
       } else if (key == "watch_idle_s") {
         integer(key, node, &c_->watch_idle_s, 1);
+      } else if (key == "compact_dest_interval_s") {
+        integer(key, node, &c_->compact_dest_interval_s, 1);
       } else if (key == "log_interval_s") {
         integer(key, node, &c_->log_interval_s, 1);
       } else {
         report(k.source().begin,
                "unknown key " + quote(key) +
                    " (valid top-level keys: prefix, dest_prefix, no_dest_prefix, rev, max_txn_ops, "
-                   "name, checkpoint_key, leases, compact_dest, once, metrics_listen, "
+                   "name, checkpoint_key, leases, compact_dest, compact_dest_interval_s, once, "
+                   "metrics_listen, "
                    "watch_idle_s, log_interval_s, [source], [destination])");
       }
     }
@@ -245,6 +248,7 @@ constexpr Flag kFlags[] = {
     {"once", true},
     {"metrics-listen", false},
     {"watch-idle-s", false},
+    {"compact-dest-interval-s", false},
     {"log-interval-s", false},
     {"cacert", false},
     {"cert", false},
@@ -294,7 +298,7 @@ std::string apply_flag(const std::string& name, const std::string& v, MirrorConf
       return "--" + name + "=false: TLS is not supported yet by outpost-mirror";
     }
   } else if (name == "rev" || name == "max-txn-ops" || name == "watch-idle-s" ||
-             name == "log-interval-s") {
+             name == "log-interval-s" || name == "compact-dest-interval-s") {
     const int64_t min = name == "rev" ? 0 : name == "max-txn-ops" ? 2 : 1;
     if (!parse_int(v, &n)) return bad("expected an integer");
     if (n < min) return bad("must be at least " + std::to_string(min));
@@ -302,6 +306,7 @@ std::string apply_flag(const std::string& name, const std::string& v, MirrorConf
     if (name == "max-txn-ops") c->max_txn_ops = n;
     if (name == "watch-idle-s") c->watch_idle_s = n;
     if (name == "log-interval-s") c->log_interval_s = n;
+    if (name == "compact-dest-interval-s") c->compact_dest_interval_s = n;
   } else if (name == "name") {
     c->name = v;
   } else if (name == "checkpoint-key") {
@@ -484,6 +489,7 @@ destination. Either side may be Outpost or etcd (v3 API). Flags override the con
                             (default "\x00outpost-mirror/<name>", a NUL byte first)
   --leases drop|mirror      write keys without leases (default) or mirror the source leases
   --compact-dest            compact the destination behind the checkpoint
+  --compact-dest-interval-s N  seconds between those compactions (default 60)
   --once                    exit 0 once caught up with the source
   --metrics-listen H:P      serve GET /metrics (Prometheus text)
   --watch-idle-s N          restart a watch silent for N seconds (default 30)

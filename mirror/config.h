@@ -48,6 +48,9 @@ struct MirrorConfig {
   LeaseMode leases = LeaseMode::kDrop;  // Default: drop.
   // Compact the destination behind the checkpoint (every 60 s). Default: false.
   bool compact_dest = false;
+  // compact_dest: seconds between compactions; each compacts at the destination revision the
+  // mirror's txns had reached one interval before. Default: 60.
+  int64_t compact_dest_interval_s = 60;
   // Exit 0 once caught up with the source's revision at start. Default: false.
   bool once = false;
   // host:port for GET /metrics (Prometheus text). Default: "" (no listener).

@@ -579,7 +579,7 @@ struct Mirror::Impl {
   void tick_loop() {
     auto next_progress = Clock::now() + kProgressEvery;
     auto next_log = Clock::now() + std::chrono::seconds(c.log_interval_s);
-    auto next_compact = Clock::now() + std::chrono::seconds(60);
+    auto next_compact = Clock::now() + std::chrono::seconds(c.compact_dest_interval_s);
     int64_t compact_to = 0;
     while (!ticker_stop) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -614,7 +614,7 @@ struct Mirror::Impl {
                     log::kv("reconnects_total", m.metrics_.reconnects_total.load()));
       }
       if (c.compact_dest && now >= next_compact) {
-        next_compact = now + std::chrono::seconds(60);
+        next_compact = now + std::chrono::seconds(c.compact_dest_interval_s);
         compact_dest(compact_to);
         compact_to = dest_revision;
       }

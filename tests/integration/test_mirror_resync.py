@@ -157,6 +157,38 @@ def main() -> int:
         p2.close()
 
     @r.test
+    def compact_dest_compacts_behind_the_checkpoint():
+        # compact_dest every second: the destination's old revisions go, its data and the
+        # checkpoint stay.
+        src = harness.Member(args, "src").start()
+        dst = harness.Member(args, "dst").start()
+        m = MirrorProc(args, [f"--endpoints={src.endpoint}", "--prefix=/c/", "--compact-dest",
+                              "--compact-dest-interval-s=1", dst.endpoint]).start()
+        for i in range(5):
+            src.ctl("put", f"/c/k{i}", str(i))
+
+        def old_revision_gone() -> bool:
+            for i in range(5):  # keep writing: compaction follows the mirror's own txns
+                src.ctl("put", "/c/tick", str(time.time()))
+            res = dst.ctl("get", "/c/k0", "--rev=2")
+            return not res.ok and "compacted" in res.stderr
+        try:
+            harness.wait_for(old_revision_gone, 15, 0.5, "destination compaction")
+            r.check(True, "the destination's old revisions are compacted")
+        except TimeoutError:
+            r.check(False, "the destination's old revisions are compacted", m.log()[-3000:])
+        want = lambda: under(dump(args, src.endpoint), "/c/")  # noqa: E731
+        try:
+            harness.wait_for(lambda: user_keys(dump(args, dst.endpoint)) == want(), 10, 0.2,
+                             "converged")
+            r.check(True, "the destination still equals the source")
+        except TimeoutError:
+            r.check(False, "the destination equals the source", m.log()[-2000:])
+        r.check(checkpoint(args, dst.endpoint) is not None, "the checkpoint survives compaction")
+        r.check("compact" in m.log(), "the compaction is logged", m.log()[-2000:])
+        r.eq(m.stop(), 0, "SIGTERM: exit 0")
+
+    @r.test
     def bad_toml_and_flags_name_the_key():
         path = os.path.join(args.workdir, "mirror.toml")
         with open(path, "w") as f:
