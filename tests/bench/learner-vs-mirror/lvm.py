@@ -15,7 +15,8 @@ The workload client and a reference watch sit next to the core (no delay); a "re
 watch (`etcdctl watch --prefix P -w json`) on each remote target timestamps every watch response
 as it arrives.
 
-Workload (--rate ops/s, fixed schedule, one outpost-raw-grpc call per op against the leader):
+Workload (--rate ops/s, fixed schedule, unary gRPC calls to the leader over one connection
+with grpcio (Debian's python3-grpcio; without it one outpost-raw-grpc process per op):
 45% put on /P/k/NNN, 10% put on /P/l/NNN attached to a lease kept alive (`etcdctl lease
 keep-alive`), 10% put on /P/e/<lease>/N attached to a short lease (TTL 5 s, a new one every 2 s)
 left to expire, 15% delete of an existing /P/k/ key, 20% a Txn putting the 10 keys /P/t/G/0..9 with
@@ -51,6 +52,11 @@ import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+
+try:
+    import grpc  # Debian python3-grpcio
+except ImportError:
+    grpc = None
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCH = os.path.dirname(HERE)
@@ -159,16 +165,27 @@ class Workload:
         self.exp_n = 0
         self.keepalive = None
         self.thread = threading.Thread(target=self._loop, daemon=True, name="workload")
+        # One HTTP/2 connection for every op (grpcio from Debian, raw bytes in and out); without
+        # grpcio, one outpost-raw-grpc process per op (~40 ms CPU each: too much at 50 ops/s).
+        self.channel = grpc.insecure_channel(leader_addr) if grpc is not None else None
 
     def call(self, method: str, payload: bytes, kind: str) -> int:
         t0 = now()
         rev, err = 0, ""
         try:
-            r = pb.call(self.o.raw_grpc, self.addr, method, payload, timeout_ms=5000)
-            if r.code != 0:
-                err = f"{pb.GRPC_CODES.get(r.code, r.code)}: {r.message}"
+            if grpc is not None:
+                try:
+                    body = self.channel.unary_unary(method)(payload, timeout=5)
+                    code, message = 0, ""
+                except grpc.RpcError as e:
+                    body, code, message = b"", e.code().value[0], e.details()
             else:
-                for num, _, v in pb.parse(r.response):
+                r = pb.call(self.o.raw_grpc, self.addr, method, payload, timeout_ms=5000)
+                body, code, message = r.response, r.code, r.message
+            if code != 0:
+                err = f"{pb.GRPC_CODES.get(code, code)}: {message}"
+            else:
+                for num, _, v in pb.parse(body):
                     if num == 1 and isinstance(v, bytes):
                         for n2, _, v2 in pb.parse(v):
                             if n2 == 3:
@@ -243,6 +260,8 @@ class Workload:
         self.stopped.set()
         self.thread.join(timeout=5)
         self.pool.shutdown(wait=True)
+        if self.channel is not None:
+            self.channel.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -318,6 +337,8 @@ class Prober:
     def __init__(self, o, targets: dict, key: str):
         self.o, self.targets, self.key = o, targets, key
         self.results: dict = {m: [] for m in targets}
+        self.channels = {m: grpc.insecure_channel(ep.replace("http://", ""))
+                         for m, ep in targets.items()} if grpc is not None else {}
         self.stopped = threading.Event()
         self.threads = [threading.Thread(target=self._loop, args=(m,), daemon=True)
                         for m in targets]
@@ -330,9 +351,17 @@ class Prober:
     def _loop(self, mode: str) -> None:
         while not self.stopped.is_set():
             t = now()
-            r = harness.etcdctl(self.o, self.targets[mode], "get", self.key, "--consistency=s",
-                                timeout=5, command_timeout="2s")
-            self.results[mode].append((t, r.ok, now() - t))
+            if grpc is not None:
+                ok = True
+                try:
+                    self.channels[mode].unary_unary("/etcdserverpb.KV/Range")(
+                        pb.range_request(self.key, serializable=True), timeout=2)
+                except grpc.RpcError:
+                    ok = False
+            else:
+                ok = harness.etcdctl(self.o, self.targets[mode], "get", self.key,
+                                     "--consistency=s", timeout=5, command_timeout="2s").ok
+            self.results[mode].append((t, ok, now() - t))
             self.stopped.wait(max(0.0, 1.0 - (now() - t)))
 
     def stop(self) -> None:
@@ -583,16 +612,21 @@ def plot(o, commit, res, events, path: str) -> None:
     fig, axes = plt.subplots(len(MODES), 1, figsize=(11, 8), sharex=True)
     for ax, m in zip(axes, MODES):
         f = res[m]["first"]
-        xs, ys, miss = [], [], []
+        xs, ys, miss, early = [], [], [], []
         for r, c in sorted(commit.items()):
             if c < t_main or c > events["end"]:
                 continue
-            if r in f:
+            if r in f and f[r] < c:
+                early.append(c - t_main)
+            elif r in f:
                 xs.append(c - t_main)
                 ys.append(max(1.0, (f[r] - c) * 1000))
             else:
                 miss.append(c - t_main)
         ax.scatter(xs, ys, s=3, label="lag of a source revision")
+        if early:
+            ax.scatter(early, [1.0] * len(early), s=10, marker="v", color="green",
+                       label="seen remotely before the source committed it")
         if miss:
             ax.scatter(miss, [1.0] * len(miss), s=8, marker="x", color="red",
                        label="never seen remotely")

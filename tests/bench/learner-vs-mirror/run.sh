@@ -15,9 +15,10 @@
 # About 5 minutes.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# The plot needs matplotlib from Debian (python3-matplotlib): prefer the system python that has it.
+# Needs Debian's python3-matplotlib (the plot) and python3-grpcio (the workload client): prefer
+# the system python that has them.
 py=python3
 for c in /usr/bin/python3 python3; do
-  if "$c" -c 'import matplotlib' 2>/dev/null; then py="$c"; break; fi
+  if "$c" -c 'import matplotlib, grpc' 2>/dev/null; then py="$c"; break; fi
 done
 exec "$py" "$here/lvm.py" "$@"
