@@ -733,12 +733,25 @@ def run(o, info) -> tuple[str, dict]:
             watches[m] = Watch(o, m, targets[m], P).start()
         # Let the mirrors catch up with what they missed while stopped (CPU phases) first.
         t_w = now()
+        mark: set = set()
         while now() - t_w < 90:
             time.sleep(1)
-            mm = metrics(maddr)
-            lr = mm.get("outpost_mirror_lag_revisions")
-            if lr is not None and lr <= 2 and watches["make-mirror"].last_rev > 0 \
-                    and now() - t_w > 5:
+            # Caught up: each mirror destination has shown a put the source made after we
+            # started waiting (outpost_mirror_lag_revisions is not enough: it is small while
+            # the mirror's own watch is still behind).
+            with src.lock:
+                vals = {e[2] for _, evs in src.responses for e in evs
+                        if e[0] == "P" and e[2]}
+            if not mark:
+                mark.update(v for v in vals)
+                continue
+            newer = vals - mark
+            ok = True
+            for m in ("outpost-mirror", "make-mirror"):
+                with watches[m].lock:
+                    seen = {e[2] for _, evs in watches[m].responses[-50:] for e in evs}
+                ok = ok and bool(seen & newer)
+            if ok:
                 break
         log(f"mirrors caught up after {now() - t_w:.0f} s")
         time.sleep(3)
