@@ -624,11 +624,9 @@ struct Mirror::Impl {
   // Compacts the destination at `rev` (a destination revision our txns reached a minute ago).
   void compact_dest(int64_t rev) {
     if (rev <= 0) return;
-    auto ch = grpc::CreateChannel(grpc_target(c.destination.endpoints[0]),
-                                  grpc::InsecureChannelCredentials());
-    auto kv = KV::NewStub(ch);
     for (const auto& ep : c.destination.endpoints) {
-      kv = KV::NewStub(grpc::CreateChannel(grpc_target(ep), grpc::InsecureChannelCredentials()));
+      auto kv =
+          KV::NewStub(grpc::CreateChannel(grpc_target(ep), grpc::InsecureChannelCredentials()));
       grpc::ClientContext ctx;
       set_deadline(&ctx);
       etcdserverpb::CompactionRequest req;

@@ -491,17 +491,17 @@ void RaftNode::publish_peer_state() {
 }
 
 void RaftNode::send_leader_state() {
-  const raftpb::ConfState cs = node_->status().conf_state;
+  const raft::Status status = node_->status();
+  const raftpb::ConfState& cs = status.conf_state;
   if (cs.learners_size() == 0) return;
   outpostpb::LeaderState st;
   st.set_term(node_->raft().term());
   st.set_commit_index(node_->raft().log().committed());
   st.set_last_index(node_->raft().log().last_index());
   if (cb_.fill_leader_state) cb_.fill_leader_state(&st);
-  const auto progress = node_->status().progress;
   for (uint64_t learner : cs.learners()) {
-    auto it = progress.find(learner);
-    st.set_match_index(it == progress.end() ? 0 : it->second.match);
+    auto it = status.progress.find(learner);
+    st.set_match_index(it == status.progress.end() ? 0 : it->second.match);
     (void)transport_->send(learner, transport::MessageKind::kLeaderState, st.SerializeAsString());
   }
 }
