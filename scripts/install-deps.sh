@@ -4,6 +4,7 @@ set -euo pipefail
 pkgs=(g++ cmake ninja-build pkg-config git python3
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
       librocksdb-dev libuv1-dev libtomlplusplus-dev catch2
+      libssl-dev libcrypt-dev openssl
       etcd-server etcd-client iproute2 clang-format)
 missing=()
 for p in "${pkgs[@]}"; do
