@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -117,6 +118,8 @@ class Loader {
         boolean(key, node, &c_->compact_dest);
       } else if (key == "once") {
         boolean(key, node, &c_->once);
+      } else if (key == "coalesce") {
+        boolean(key, node, &c_->coalesce);
       } else if (key == "metrics_listen") {
         str(key, node, &c_->metrics_listen);
       } else if (key == "watch_idle_s") {
@@ -130,6 +133,7 @@ class Loader {
                "unknown key " + quote(key) +
                    " (valid top-level keys: prefix, dest_prefix, no_dest_prefix, rev, max_txn_ops, "
                    "name, checkpoint_key, leases, compact_dest, compact_dest_interval_s, once, "
+                   "coalesce, "
                    "metrics_listen, "
                    "watch_idle_s, log_interval_s, [source], [destination])");
       }
@@ -246,6 +250,7 @@ constexpr Flag kFlags[] = {
     {"leases", false},
     {"compact-dest", true},
     {"once", true},
+    {"coalesce", true},
     {"metrics-listen", false},
     {"watch-idle-s", false},
     {"compact-dest-interval-s", false},
@@ -289,14 +294,15 @@ std::string apply_flag(const std::string& name, const std::string& v, MirrorConf
     c->dest_prefix = v;
     c->dest_prefix_set = true;
   } else if (name == "no-dest-prefix" || name == "compact-dest" || name == "once" ||
-             name == "insecure-transport" || name == "dest-insecure-transport") {
+             name == "coalesce" || name == "insecure-transport" ||
+             name == "dest-insecure-transport") {
     if (!parse_bool(v, &b)) return bad("expected true or false");
     if (name == "no-dest-prefix") c->no_dest_prefix = b;
     if (name == "compact-dest") c->compact_dest = b;
     if (name == "once") c->once = b;
-    if ((name == "insecure-transport" || name == "dest-insecure-transport") && !b) {
-      return "--" + name + "=false: TLS is not supported yet by outpost-mirror";
-    }
+    if (name == "coalesce") c->coalesce = b;
+    if (name == "insecure-transport" && !b) c->source.tls = true;
+    if (name == "dest-insecure-transport" && !b) c->destination.tls = true;
   } else if (name == "rev" || name == "max-txn-ops" || name == "watch-idle-s" ||
              name == "log-interval-s" || name == "compact-dest-interval-s") {
     const int64_t min = name == "rev" ? 0 : name == "max-txn-ops" ? 2 : 1;
@@ -341,17 +347,31 @@ std::string apply_flag(const std::string& name, const std::string& v, MirrorConf
   return "";
 }
 
-std::string refuse_security(const std::string& side, const Endpoints& e) {
-  const char* what = !e.cacert.empty()     ? "cacert"
-                     : !e.cert.empty()     ? "cert"
-                     : !e.key.empty()      ? "key"
-                     : !e.user.empty()     ? "user"
-                     : !e.password.empty() ? "password"
-                                           : nullptr;
-  if (!what) return "";
-  return side + "." + what +
-         ": TLS and authentication are not supported yet by outpost-mirror (plaintext, "
-         "unauthenticated endpoints only; see mirror/README.md)";
+// Completes one side's security settings; "" or the error, naming the key.
+std::string check_security(const std::string& side, Endpoints* e) {
+  // etcdctl's --user takes "name[:password]".
+  if (const auto colon = e->user.find(':'); colon != std::string::npos && e->password.empty()) {
+    e->password = e->user.substr(colon + 1);
+    e->user.resize(colon);
+  }
+  if (e->user.empty() && !e->password.empty()) return side + ".password: set without a user";
+  if (!e->user.empty() && e->password.empty()) return side + ".user: no password given";
+  if (e->cert.empty() != e->key.empty()) {
+    return side + (e->cert.empty() ? ".key" : ".cert") + ": cert and key must be given together";
+  }
+  for (const auto& [what, path] : {std::pair<const char*, const std::string&>{"cacert", e->cacert},
+                                   {"cert", e->cert},
+                                   {"key", e->key}}) {
+    if (path.empty()) continue;
+    std::FILE* f = std::fopen(path.c_str(), "r");
+    if (!f) return side + "." + what + ": cannot read " + quote(path);
+    std::fclose(f);
+  }
+  for (const auto& ep : e->endpoints) {
+    if (ep.rfind("https://", 0) == 0) e->tls = true;
+  }
+  if (!e->cacert.empty() || !e->cert.empty()) e->tls = true;
+  return "";
 }
 
 }  // namespace
@@ -462,8 +482,8 @@ std::string validate(MirrorConfig* c) {
     return "dest_prefix and no_dest_prefix cannot both be set (etcdctl: \"--dest-prefix and "
            "--no-dest-prefix cannot be set at the same time, choose one.\")";
   }
-  if (std::string e = refuse_security("source", c->source); !e.empty()) return e;
-  if (std::string e = refuse_security("destination", c->destination); !e.empty()) return e;
+  if (std::string e = check_security("source", &c->source); !e.empty()) return e;
+  if (std::string e = check_security("destination", &c->destination); !e.empty()) return e;
   if (c->checkpoint_key.empty()) c->checkpoint_key = default_checkpoint_key(c->name);
   return "";
 }
@@ -491,11 +511,17 @@ destination. Either side may be Outpost or etcd (v3 API). Flags override the con
   --compact-dest            compact the destination behind the checkpoint
   --compact-dest-interval-s N  seconds between those compactions (default 60)
   --once                    exit 0 once caught up with the source
+  --coalesce=false          one destination txn per source revision, even when catching up
+                            (default: pack whole revisions into txns of up to --max-txn-ops)
   --metrics-listen H:P      serve GET /metrics (Prometheus text)
   --watch-idle-s N          restart a watch silent for N seconds (default 30)
   --log-interval-s N        seconds between status log lines (default 10)
-  --cacert/--cert/--key/--user/--password, --dest-cacert/--dest-cert/--dest-key/--dest-user/
-  --dest-password           accepted for make-mirror compatibility; not supported yet (refused)
+  --cacert/--cert/--key     source TLS: CA bundle, client certificate and key (PEM)
+  --user NAME[:PW] --password PW   source authentication
+  --insecure-transport=false       source TLS with the system's roots
+  --dest-cacert/--dest-cert/--dest-key/--dest-user/--dest-password/--dest-insecure-transport
+                            the same for the destination
+  An https:// endpoint or a cacert/cert/key turns TLS on for that side.
 )";
 }
 

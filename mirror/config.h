@@ -5,9 +5,10 @@
 // `--no-dest-prefix`, `--rev`, `--max-txn-ops`, `--dest-cacert`, ...), so a make-mirror command
 // line works with the binary name changed. Every error names the key or flag and the file position.
 //
-// TLS and authentication keys are accepted by the parser and refused by validate(): they come
-// with a later issue, and silently talking plaintext to a cluster the user meant to reach over
-// TLS would be worse than stopping.
+// TLS: a side talks TLS when one of its endpoints is https:// or cacert/cert/key is set (or
+// make-mirror's --insecure-transport=false); without cacert the system's roots are trusted.
+// Authentication: user (and password, or make-mirror's "user:password") makes the mirror call
+// Authenticate on that side and send the token with every call, asking again when it is refused.
 
 #include <cstdint>
 #include <string>
@@ -18,8 +19,9 @@ namespace outpost::mirror {
 // One side of the mirror: the [source] or [destination] table.
 struct Endpoints {
   std::vector<std::string> endpoints;  // "http://host:port" or "host:port"; tried in order
-  std::string cacert, cert, key;       // not supported yet (refused when set)
-  std::string user, password;          // not supported yet (refused when set)
+  std::string cacert, cert, key;       // PEM files; cert and key go together
+  std::string user, password;          // etcd authentication; none when user is ""
+  bool tls = false;                    // set by validate(), or by --insecure-transport=false
 };
 
 enum class LeaseMode { kDrop, kMirror };
@@ -51,6 +53,9 @@ struct MirrorConfig {
   // compact_dest: seconds between compactions; each compacts at the destination revision the
   // mirror's txns had reached one interval before. Default: 60.
   int64_t compact_dest_interval_s = 60;
+  // Pack consecutive whole source revisions into one destination txn while they fit in
+  // max_txn_ops (plan.h: plan_revisions); false: one txn per source revision. Default: true.
+  bool coalesce = true;
   // Exit 0 once caught up with the source's revision at start. Default: false.
   bool once = false;
   // host:port for GET /metrics (Prometheus text). Default: "" (no listener).

@@ -7,8 +7,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <fstream>
 #include <mutex>
+#include <optional>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <unordered_map>
 
@@ -45,56 +48,129 @@ bool retryable(const grpc::Status& s) {
   }
 }
 
+// Refused for who we are (bad password, no permission): retrying cannot help.
+bool refused(const grpc::Status& s) {
+  return s.error_code() == grpc::StatusCode::PERMISSION_DENIED ||
+         s.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+         s.error_message().rfind("etcdserver: authentication failed", 0) == 0;
+}
+
 bool compacted(const grpc::Status& s) {
   return s.error_code() == grpc::StatusCode::OUT_OF_RANGE &&
          s.error_message().find("compacted") != std::string::npos;
 }
 
-// One side: its endpoints in order and a channel to the current one.
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void set_deadline(grpc::ClientContext* ctx) {
+  ctx->set_deadline(std::chrono::system_clock::now() + kRpcTimeout);
+}
+
+// One side: its endpoints in order, a channel to the current one, and the auth token when the
+// side has a user. Not thread-safe: each thread that talks to a side has its own Side.
 class Side {
  public:
-  Side(std::string role, std::vector<std::string> endpoints)
-      : role_(std::move(role)), endpoints_(std::move(endpoints)) {
+  Side(std::string role, const Endpoints& cfg)
+      : role_(std::move(role)), cfg_(cfg), creds_(credentials(cfg)) {
     connect();
   }
   KV::Stub& kv() { return *kv_; }
   Watch::Stub& watch() { return *watch_; }
   Lease::Stub& lease() { return *lease_; }
-  const std::string& endpoint() const { return endpoints_[current_]; }
+  const std::string& endpoint() const { return cfg_.endpoints[current_]; }
   const std::string& role() const { return role_; }
+  size_t endpoint_count() const { return cfg_.endpoints.size(); }
 
   // The current endpoint failed: move to the next one.
   void fail_over(const std::string& why) {
     const std::string from = endpoint();
-    current_ = (current_ + 1) % endpoints_.size();
+    current_ = (current_ + 1) % cfg_.endpoints.size();
     OUTPOST_LOG(kWarn, "endpoint failed; switching", log::kv("side", role_), log::kv("from", from),
                 log::kv("to", endpoint()), log::kv("error", why));
     connect();
   }
 
+  // Readies a call's context: the RPC deadline (unless deadline = false: a watch stream) and, on a
+  // side with a user, the token (authenticating first when there is none). Not OK: the
+  // authentication failed, with its status (retryable when the endpoint did not answer).
+  grpc::Status prepare(grpc::ClientContext* ctx, bool deadline = true) {
+    if (deadline) set_deadline(ctx);
+    if (cfg_.user.empty()) return grpc::Status::OK;
+    if (token_.empty()) {
+      etcdserverpb::AuthenticateRequest req;
+      req.set_name(cfg_.user);
+      req.set_password(cfg_.password);
+      etcdserverpb::AuthenticateResponse resp;
+      grpc::ClientContext actx;
+      set_deadline(&actx);
+      const grpc::Status s = auth_->Authenticate(&actx, req, &resp);
+      if (!s.ok()) {
+        OUTPOST_LOG(kWarn, "authentication failed", log::kv("side", role_),
+                    log::kv("endpoint", endpoint()), log::kv("user", cfg_.user),
+                    log::kv("error", s.error_message()));
+        return s;
+      }
+      token_ = resp.token();
+    }
+    ctx->AddMetadata("token", token_);
+    return grpc::Status::OK;
+  }
+
+  // Whether a call failed because of its token (expired, from an older auth revision, or lost):
+  // then the token is dropped, so the next prepare() authenticates again. At most three times in
+  // a row, so a user that cannot get a working token is not retried forever.
+  bool token_refused(const grpc::Status& s) {
+    if (cfg_.user.empty()) return false;
+    const std::string& m = s.error_message();
+    const bool refused = s.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+                         m == "etcdserver: revision of auth store is old" ||
+                         m == "etcdserver: user name is empty";
+    if (!refused || ++refusals_ > 3) return false;
+    OUTPOST_LOG(kInfo, "token refused; authenticating again", log::kv("side", role_),
+                log::kv("error", m));
+    token_.clear();
+    return true;
+  }
+  void call_succeeded() { refusals_ = 0; }
+
  private:
+  static std::shared_ptr<grpc::ChannelCredentials> credentials(const Endpoints& e) {
+    if (!e.tls) return grpc::InsecureChannelCredentials();
+    grpc::SslCredentialsOptions o;
+    if (!e.cacert.empty()) o.pem_root_certs = read_file(e.cacert);
+    if (!e.cert.empty()) o.pem_cert_chain = read_file(e.cert);
+    if (!e.key.empty()) o.pem_private_key = read_file(e.key);
+    return grpc::SslCredentials(o);
+  }
+
   void connect() {
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
     args.SetMaxReceiveMessageSize(-1);
-    auto ch = grpc::CreateCustomChannel(grpc_target(endpoint()), grpc::InsecureChannelCredentials(),
-                                        args);
+    auto ch = grpc::CreateCustomChannel(grpc_target(endpoint()), creds_, args);
     kv_ = KV::NewStub(ch);
     watch_ = Watch::NewStub(ch);
     lease_ = Lease::NewStub(ch);
+    auth_ = etcdserverpb::Auth::NewStub(ch);
+    token_.clear();  // a new endpoint, a new token
   }
   std::string role_;
-  std::vector<std::string> endpoints_;
+  Endpoints cfg_;
+  std::shared_ptr<grpc::ChannelCredentials> creds_;
   size_t current_ = 0;
+  std::string token_;
+  int refusals_ = 0;
   std::unique_ptr<KV::Stub> kv_;
   std::unique_ptr<Watch::Stub> watch_;
   std::unique_ptr<Lease::Stub> lease_;
+  std::unique_ptr<etcdserverpb::Auth::Stub> auth_;
 };
-
-void set_deadline(grpc::ClientContext* ctx) {
-  ctx->set_deadline(std::chrono::system_clock::now() + kRpcTimeout);
-}
 
 }  // namespace
 
@@ -102,8 +178,8 @@ struct Mirror::Impl {
   Impl(Mirror* m)
       : m(*m),
         c(m->config_),
-        source("source", c.source.endpoints),
-        dest("destination", c.destination.endpoints),
+        source("source", c.source),
+        dest("destination", c.destination),
         map(c.prefix, c.dest_prefix, c.dest_prefix_set, c.no_dest_prefix) {}
 
   Mirror& m;
@@ -114,6 +190,10 @@ struct Mirror::Impl {
   int64_t checkpoint = 0;  // last source revision fully on the destination
   int64_t once_target = 0;
   int64_t dest_revision = 0;  // destination revision after our last txn (compact_dest)
+  // The checkpoint key's value at the destination as this mirror last read or wrote it; none:
+  // absent. Every txn compares against it (apply).
+  std::optional<std::string> dest_checkpoint;
+  bool failed = false;  // a fatal refusal ended the run (exit 1)
   std::chrono::milliseconds backoff = kBackoffMin;
 
   // The watch stream the ticker may poke (progress request) or cancel (idle, stop).
@@ -158,41 +238,36 @@ struct Mirror::Impl {
 
   // Applies one txn, retrying on the next destination endpoint until it lands. false: stopping
   // (the txn may or may not have landed; the checkpoint says which) or a fatal refusal (*fatal).
-  bool apply(const std::vector<Op>& ops, bool* fatal) {
+  //
+  // Every txn is guarded by a compare on the checkpoint key (its value as this mirror last wrote
+  // or read it; absent before the first), so a txn that landed but whose answer was lost (the
+  // endpoint died) is not applied twice when it is sent again to the next endpoint: the compare
+  // fails, and the checkpoint shows the txn is there. A checkpoint that moved otherwise means
+  // another writer (a second mirror with the same name): fatal.
+  bool apply(std::vector<Op> ops, bool* fatal) {
     etcdserverpb::TxnRequest req;
-    for (const auto& op : ops) {
-      auto* r = req.add_success();
-      if (op.kind == Op::kPut) {
-        auto* p = r->mutable_request_put();
-        p->set_key(op.key);
-        p->set_value(op.value);
-        p->set_lease(op.lease);
-      } else {
-        r->mutable_request_delete_range()->set_key(op.key);
-      }
-    }
+    build_txn(ops, &req);
+    const bool writes_checkpoint = !ops.empty() && ops.back().key == c.checkpoint_key;
     for (;;) {
       grpc::ClientContext ctx;
-      set_deadline(&ctx);
       etcdserverpb::TxnResponse resp;
-      const grpc::Status s = dest.kv().Txn(&ctx, req, &resp);
+      grpc::Status s = dest.prepare(&ctx);
+      if (s.ok()) s = dest.kv().Txn(&ctx, req, &resp);
+      if (s.ok() && !resp.succeeded()) s = landed_before(writes_checkpoint ? &ops.back() : nullptr);
       if (s.ok()) {
         backoff = kBackoffMin;
-        dest_revision = resp.header().revision();
+        dest.call_succeeded();
+        if (resp.header().revision() > 0) dest_revision = resp.header().revision();
+        if (writes_checkpoint) dest_checkpoint = ops.back().value;
         return true;
       }
+      if (dest.token_refused(s)) continue;
       if (!retryable(s) || s.error_message().rfind("etcdserver: too many operations", 0) == 0) {
-        if (s.error_message().find("requested lease not found") != std::string::npos) {
-          // A mirrored lease expired at the destination before its keys were written: forget
-          // it and write the keys without a lease rather than stop.
-          OUTPOST_LOG(kWarn, "destination lease gone; writing keys without it");
-          for (auto& r : *req.mutable_success()) {
-            if (r.has_request_put()) r.mutable_request_put()->set_lease(0);
-          }
-          {
-            std::lock_guard<std::mutex> lock(leases_mu);
-            leases.clear();
-          }
+        if (s.error_message().find("requested lease not found") != std::string::npos &&
+            regrant_leases(&ops)) {
+          // A mirrored lease expired at the destination (out of reach for longer than its TTL)
+          // before these keys were written: written again with the new destination leases.
+          build_txn(ops, &req);
           continue;
         }
         OUTPOST_LOG(kError, "destination refused a txn", log::kv("endpoint", dest.endpoint()),
@@ -204,6 +279,88 @@ struct Mirror::Impl {
       if (stopping()) return false;
       reconnect(dest, s.error_message());
     }
+  }
+
+  // A txn's checkpoint compare failed. OK when the destination's checkpoint is the one the txn
+  // writes (it landed before; its answer was lost); FAILED_PRECONDITION (not retried) when the
+  // checkpoint is anything else; a read error as it came.
+  grpc::Status landed_before(const Op* checkpoint_put) {
+    etcdserverpb::RangeRequest req;
+    req.set_key(c.checkpoint_key);
+    etcdserverpb::RangeResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status s = dest.prepare(&ctx);
+    if (s.ok()) s = dest.kv().Range(&ctx, req, &resp);
+    if (!s.ok()) return s;
+    const std::string now = resp.kvs_size() > 0 ? resp.kvs(0).value() : "(none)";
+    if (checkpoint_put && now == checkpoint_put->value) {
+      OUTPOST_LOG(kInfo, "txn had landed before its answer was lost; not applied again",
+                  log::kv("checkpoint", now));
+      return grpc::Status::OK;
+    }
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "the checkpoint " + c.checkpoint_key.substr(1) + " changed under the " +
+                            "mirror (now " + now + ", expected " +
+                            dest_checkpoint.value_or("(none)") +
+                            "): is another mirror with the same name writing to this destination?");
+  }
+
+  void build_txn(const std::vector<Op>& ops, etcdserverpb::TxnRequest* req) const {
+    req->Clear();
+    auto* cmp = req->add_compare();
+    cmp->set_key(c.checkpoint_key);
+    if (dest_checkpoint) {
+      cmp->set_target(etcdserverpb::Compare::VALUE);
+      cmp->set_result(etcdserverpb::Compare::EQUAL);
+      cmp->set_value(*dest_checkpoint);
+    } else {
+      cmp->set_target(etcdserverpb::Compare::VERSION);
+      cmp->set_result(etcdserverpb::Compare::EQUAL);
+      cmp->set_version(0);
+    }
+    for (const auto& op : ops) {
+      auto* r = req->add_success();
+      if (op.kind == Op::kPut) {
+        auto* p = r->mutable_request_put();
+        p->set_key(op.key);
+        p->set_value(op.value);
+        p->set_lease(op.lease);
+      } else {
+        r->mutable_request_delete_range()->set_key(op.key);
+      }
+    }
+  }
+
+  // For every source lease in ops whose destination lease is gone at the destination: forgets
+  // it, grants a new one and puts it in ops. false when no lease in ops was gone.
+  bool regrant_leases(std::vector<Op>* ops) {
+    std::unordered_map<int64_t, int64_t> fresh;  // gone destination lease -> new one
+    for (const auto& op : *ops) {
+      if (op.lease == 0 || fresh.count(op.lease)) continue;
+      etcdserverpb::LeaseTimeToLiveRequest q;
+      q.set_id(op.lease);
+      etcdserverpb::LeaseTimeToLiveResponse r;
+      grpc::ClientContext ctx;
+      grpc::Status s = dest.prepare(&ctx);
+      if (s.ok()) s = dest.lease().LeaseTimeToLive(&ctx, q, &r);
+      if (s.ok() && r.ttl() > 0) continue;
+      if (!s.ok() && s.error_code() != grpc::StatusCode::NOT_FOUND) continue;
+      {
+        std::lock_guard<std::mutex> lock(leases_mu);
+        auto it = leases.find(op.source_lease);
+        if (it != leases.end() && it->second == op.lease) leases.erase(it);
+      }
+      fresh[op.lease] = op.source_lease != 0 ? dest_lease_for(op.source_lease) : 0;
+      OUTPOST_LOG(kWarn, "destination lease gone; granted a new one",
+                  log::kv_hex("source_lease", static_cast<uint64_t>(op.source_lease)),
+                  log::kv_hex("old", static_cast<uint64_t>(op.lease)),
+                  log::kv_hex("new", static_cast<uint64_t>(fresh[op.lease])));
+    }
+    if (fresh.empty()) return false;
+    for (auto& op : *ops) {
+      if (auto it = fresh.find(op.lease); it != fresh.end()) op.lease = it->second;
+    }
+    return true;
   }
 
   // Applies a list of txns; the checkpoint (if any) is in the last one.
@@ -228,14 +385,23 @@ struct Mirror::Impl {
              bool* was_compacted) {
     for (;;) {
       grpc::ClientContext ctx;
-      set_deadline(&ctx);
-      const grpc::Status s = side.kv().Range(&ctx, req, resp);
+      grpc::Status s = side.prepare(&ctx);
+      if (s.ok()) s = side.kv().Range(&ctx, req, resp);
       if (s.ok()) {
         backoff = kBackoffMin;
+        side.call_succeeded();
         return true;
       }
+      if (side.token_refused(s)) continue;
       if (compacted(s)) {
         *was_compacted = true;
+        return false;
+      }
+      if (refused(s)) {
+        OUTPOST_LOG(kError, "refused by the cluster; stopping", log::kv("side", side.role()),
+                    log::kv("endpoint", side.endpoint()), log::kv("error", s.error_message()));
+        failed = true;
+        m.stop_ = true;
         return false;
       }
       if (stopping()) return false;
@@ -251,6 +417,7 @@ struct Mirror::Impl {
     bool comp = false;
     if (!range(dest, req, &resp, &comp)) return -2;
     if (resp.kvs_size() == 0) return -1;
+    dest_checkpoint = resp.kvs(0).value();
     try {
       return std::stoll(resp.kvs(0).value());
     } catch (...) {
@@ -376,8 +543,10 @@ struct Mirror::Impl {
           std::max<int64_t>(m.metrics_.source_revision, resp.header().revision());
       for (const auto& kv : resp.kvs()) {
         Op op{Op::kPut, map.to_dest(kv.key()), kv.value(), 0};
-        if (c.leases == LeaseMode::kMirror && kv.lease() != 0)
+        if (c.leases == LeaseMode::kMirror && kv.lease() != 0) {
           op.lease = dest_lease_for(kv.lease());
+          op.source_lease = kv.lease();
+        }
         if (delete_vanished) seen.insert(op.key);
         pending.push_back(std::move(op));
       }
@@ -431,6 +600,11 @@ struct Mirror::Impl {
 
   WatchEnd watch_once() {
     grpc::ClientContext ctx;
+    if (const grpc::Status ps = source.prepare(&ctx, false); !ps.ok()) {
+      if (!retryable(ps) && !source.token_refused(ps)) return WatchEnd::kFatal;
+      reconnect(source, ps.error_message());
+      return WatchEnd::kBroken;
+    }
     auto s = source.watch().Watch(&ctx);
     {
       std::lock_guard<std::mutex> lock(stream_mu);
@@ -511,27 +685,31 @@ struct Mirror::Impl {
           ev.lease = e.kv().lease();
           events.push_back(std::move(ev));
         }
-        for (const auto& batch : group_by_revision(events)) {
-          if (batch.revision <= checkpoint) {
-            // A progress notification ran ahead of the events after all: apply them anyway
-            // (the checkpoint follows the data back down, so a restart cannot skip them).
-            OUTPOST_LOG(kWarn, "events at or below the checkpoint; applying them",
-                        log::kv("revision", batch.revision), log::kv("checkpoint", checkpoint));
-          }
-          auto txns = c.leases == LeaseMode::kMirror
-                          ? plan_revision(
-                                batch, map, c.checkpoint_key, c.max_txn_ops,
-                                [](void* self, int64_t l) {
-                                  return static_cast<Impl*>(self)->dest_lease_for(l);
-                                },
-                                this)
-                          : plan_revision(batch, map, c.checkpoint_key, c.max_txn_ops);
-          if (!apply_all(txns, &fatal)) {
+        const auto batches = group_by_revision(events);
+        if (!batches.empty() && batches.front().revision <= checkpoint) {
+          // A progress notification ran ahead of the events after all: apply them anyway
+          // (the checkpoint follows the data back down, so a restart cannot skip them).
+          OUTPOST_LOG(kWarn, "events at or below the checkpoint; applying them",
+                      log::kv("revision", batches.front().revision),
+                      log::kv("checkpoint", checkpoint));
+        }
+        auto txns = c.leases == LeaseMode::kMirror
+                        ? plan_revisions(
+                              batches, map, c.checkpoint_key, c.max_txn_ops, c.coalesce,
+                              [](void* self, int64_t l) {
+                                return static_cast<Impl*>(self)->dest_lease_for(l);
+                              },
+                              this)
+                        : plan_revisions(batches, map, c.checkpoint_key, c.max_txn_ops, c.coalesce);
+        for (auto& t : txns) {
+          if (!apply(std::move(t.ops), &fatal)) {
             end = fatal ? WatchEnd::kFatal : WatchEnd::kStopped;
             break;
           }
-          m.metrics_.events_total += static_cast<int64_t>(batch.events.size());
-          set_checkpoint(batch.revision);
+          if (t.checkpoint != 0) set_checkpoint(t.checkpoint);
+        }
+        if (end != WatchEnd::kFatal && end != WatchEnd::kStopped) {
+          m.metrics_.events_total += static_cast<int64_t>(events.size());
         }
         if (end == WatchEnd::kFatal || end == WatchEnd::kStopped) break;
       }
@@ -624,41 +802,42 @@ struct Mirror::Impl {
   // Compacts the destination at `rev` (a destination revision our txns reached a minute ago).
   void compact_dest(int64_t rev) {
     if (rev <= 0) return;
-    for (const auto& ep : c.destination.endpoints) {
-      auto kv =
-          KV::NewStub(grpc::CreateChannel(grpc_target(ep), grpc::InsecureChannelCredentials()));
+    Side d("destination", c.destination);
+    for (size_t tries = 0; tries < d.endpoint_count(); ++tries) {
       grpc::ClientContext ctx;
-      set_deadline(&ctx);
       etcdserverpb::CompactionRequest req;
       req.set_revision(rev);
       etcdserverpb::CompactionResponse resp;
-      const grpc::Status s = kv->Compact(&ctx, req, &resp);
+      grpc::Status s = d.prepare(&ctx);
+      if (s.ok()) s = d.kv().Compact(&ctx, req, &resp);
       if (s.ok() || compacted(s)) {
         OUTPOST_LOG(kInfo, "compacted the destination", log::kv("revision", rev));
         return;
       }
+      if (tries + 1 < d.endpoint_count()) d.fail_over(s.error_message());
     }
   }
 
   int run() {
     ticker = std::thread([this] { tick_loop(); });
     if (c.leases == LeaseMode::kMirror) lease_thread = std::thread([this] { keep_leases(); });
-    const int code = loop();
+    int code = loop();
     ticker_stop = true;
     ticker.join();
     if (lease_thread.joinable()) lease_thread.join();
+    if (failed) code = 1;
     return code;
   }
 
   // Every second: for each mirrored lease, ask the source whether it still lives; keep the
-  // destination lease alive while it does, revoke it once it is gone. Its own channels, so a slow
-  // lease RPC never holds up the data path.
+  // destination lease alive while it does, revoke it once it is gone. While the source cannot be
+  // asked (the link is down), the destination leases are kept alive all the same: the source
+  // lease may well live, and if it expired meanwhile, the source deleted its keys and those
+  // deletes reach the destination through the watch once the link is back. Its own connections,
+  // so a slow lease RPC never holds up the data path.
   void keep_leases() {
-    size_t src_i = 0, dst_i = 0;
-    auto src_stub = Lease::NewStub(grpc::CreateChannel(grpc_target(c.source.endpoints[0]),
-                                                       grpc::InsecureChannelCredentials()));
-    auto dst_stub = Lease::NewStub(grpc::CreateChannel(grpc_target(c.destination.endpoints[0]),
-                                                       grpc::InsecureChannelCredentials()));
+    Side src("source", c.source);
+    Side dst("destination", c.destination);
     while (!ticker_stop) {
       for (int i = 0; i < 10 && !ticker_stop; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -668,57 +847,75 @@ struct Mirror::Impl {
         std::lock_guard<std::mutex> lock(leases_mu);
         snapshot.assign(leases.begin(), leases.end());
       }
+      bool source_down = false;
       for (const auto& [src_lease, dst_lease] : snapshot) {
-        etcdserverpb::LeaseTimeToLiveRequest tq;
-        tq.set_id(src_lease);
-        etcdserverpb::LeaseTimeToLiveResponse tr;
-        grpc::ClientContext tctx;
-        set_deadline(&tctx);
-        const grpc::Status ts = src_stub->LeaseTimeToLive(&tctx, tq, &tr);
-        if (!ts.ok() && ts.error_code() != grpc::StatusCode::NOT_FOUND) {
-          src_i = (src_i + 1) % c.source.endpoints.size();
-          src_stub = Lease::NewStub(grpc::CreateChannel(grpc_target(c.source.endpoints[src_i]),
-                                                        grpc::InsecureChannelCredentials()));
-          break;
+        if (ticker_stop) break;
+        bool source_gone = false;
+        if (!source_down) {
+          etcdserverpb::LeaseTimeToLiveRequest tq;
+          tq.set_id(src_lease);
+          etcdserverpb::LeaseTimeToLiveResponse tr;
+          grpc::ClientContext tctx;
+          grpc::Status ts = src.prepare(&tctx);
+          // Short: while this waits on a cut link, no destination lease is kept alive.
+          tctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+          if (ts.ok()) ts = src.lease().LeaseTimeToLive(&tctx, tq, &tr);
+          if (ts.ok() || ts.error_code() == grpc::StatusCode::NOT_FOUND) {
+            src.call_succeeded();
+            source_gone = !ts.ok() || tr.ttl() <= 0;
+          } else if (!src.token_refused(ts)) {
+            source_down = true;  // keep every destination lease alive this round
+            src.fail_over(ts.error_message());
+          }
         }
-        grpc::Status ds;
-        if (!ts.ok() || tr.ttl() <= 0) {
+        if (source_gone) {
           etcdserverpb::LeaseRevokeRequest rq;
           rq.set_id(dst_lease);
           etcdserverpb::LeaseRevokeResponse rr;
           grpc::ClientContext rctx;
-          set_deadline(&rctx);
-          ds = dst_stub->LeaseRevoke(&rctx, rq, &rr);
+          grpc::Status ds = dst.prepare(&rctx);
+          if (ds.ok()) ds = dst.lease().LeaseRevoke(&rctx, rq, &rr);
           if (ds.ok() || ds.error_code() == grpc::StatusCode::NOT_FOUND) {
             OUTPOST_LOG(kInfo, "source lease gone; revoked its destination lease",
                         log::kv_hex("source_lease", static_cast<uint64_t>(src_lease)),
                         log::kv_hex("destination_lease", static_cast<uint64_t>(dst_lease)));
             std::lock_guard<std::mutex> lock(leases_mu);
             leases.erase(src_lease);
-            continue;
+          } else if (!dst.token_refused(ds)) {
+            dst.fail_over(ds.error_message());
+            break;
           }
-        } else {
-          grpc::ClientContext kctx;
-          set_deadline(&kctx);
-          auto stream = dst_stub->LeaseKeepAlive(&kctx);
+          continue;
+        }
+        grpc::ClientContext kctx;
+        grpc::Status ds = dst.prepare(&kctx);
+        bool ok = false;
+        etcdserverpb::LeaseKeepAliveResponse kr;
+        if (ds.ok()) {
+          auto stream = dst.lease().LeaseKeepAlive(&kctx);
           etcdserverpb::LeaseKeepAliveRequest kq;
           kq.set_id(dst_lease);
-          etcdserverpb::LeaseKeepAliveResponse kr;
-          const bool ok = stream->Write(kq) && stream->Read(&kr);
+          ok = stream->Write(kq) && stream->Read(&kr);
           stream->WritesDone();
           ds = stream->Finish();
-          if (ok && kr.ttl() <= 0) {
-            // The destination lease expired meanwhile: forget it, the next put grants a new one.
-            std::lock_guard<std::mutex> lock(leases_mu);
-            leases.erase(src_lease);
-            continue;
-          }
-          if (ok) continue;
         }
-        if (!ds.ok()) {
-          dst_i = (dst_i + 1) % c.destination.endpoints.size();
-          dst_stub = Lease::NewStub(grpc::CreateChannel(grpc_target(c.destination.endpoints[dst_i]),
-                                                        grpc::InsecureChannelCredentials()));
+        if (ok && kr.ttl() <= 0) {
+          // The destination lease expired (the destination was out of reach longer than its
+          // TTL): forget it; the next write of one of its keys grants a new one (regrant_leases).
+          OUTPOST_LOG(kWarn, "destination lease expired while the source lease lives",
+                      log::kv_hex("source_lease", static_cast<uint64_t>(src_lease)),
+                      log::kv_hex("destination_lease", static_cast<uint64_t>(dst_lease)));
+          std::lock_guard<std::mutex> lock(leases_mu);
+          auto it = leases.find(src_lease);
+          if (it != leases.end() && it->second == dst_lease) leases.erase(it);
+          continue;
+        }
+        if (ok) {
+          dst.call_succeeded();
+          continue;
+        }
+        if (!dst.token_refused(ds)) {
+          dst.fail_over(ds.error_message());
           break;
         }
       }
@@ -779,21 +976,24 @@ int64_t Mirror::Impl::dest_lease_for(int64_t source_lease) {
     auto it = leases.find(source_lease);
     if (it != leases.end()) return it->second;
   }
-  // The source lease's remaining TTL.
+  // The source lease's remaining TTL, rounded down to whole seconds by the source: granted one
+  // second longer, so the destination copy never expires before the source's.
   etcdserverpb::LeaseTimeToLiveRequest tq;
   tq.set_id(source_lease);
   etcdserverpb::LeaseTimeToLiveResponse tr;
   grpc::ClientContext tctx;
-  set_deadline(&tctx);
-  if (!source.lease().LeaseTimeToLive(&tctx, tq, &tr).ok() || tr.ttl() <= 0) return 0;
+  grpc::Status ts = source.prepare(&tctx);
+  if (ts.ok()) ts = source.lease().LeaseTimeToLive(&tctx, tq, &tr);
+  if (!ts.ok() || tr.ttl() <= 0) return 0;
   etcdserverpb::LeaseGrantRequest gq;
-  gq.set_ttl(tr.ttl());
+  gq.set_ttl(tr.ttl() + 1);
   etcdserverpb::LeaseGrantResponse gr;
   grpc::ClientContext gctx;
-  set_deadline(&gctx);
-  if (!dest.lease().LeaseGrant(&gctx, gq, &gr).ok() || gr.id() == 0) return 0;
+  grpc::Status gs = dest.prepare(&gctx);
+  if (gs.ok()) gs = dest.lease().LeaseGrant(&gctx, gq, &gr);
+  if (!gs.ok() || gr.id() == 0) return 0;
   OUTPOST_LOG(kInfo, "mirrored a lease", log::kv_hex("source_lease", source_lease),
-              log::kv_hex("destination_lease", gr.id()), log::kv("ttl", tr.ttl()));
+              log::kv_hex("destination_lease", gr.id()), log::kv("ttl", gq.ttl()));
   std::lock_guard<std::mutex> lock(leases_mu);
   leases[source_lease] = gr.id();
   return gr.id();

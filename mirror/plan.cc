@@ -1,6 +1,8 @@
 #include "mirror/plan.h"
 
 #include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace outpost::mirror {
 
@@ -70,11 +72,70 @@ std::vector<std::vector<Op>> plan_revision(const RevisionBatch& batch, const Key
     op.key = map.to_dest(e.key);
     if (e.kind == Op::kPut) {
       op.value = e.value;
-      if (lease_of && e.lease != 0) op.lease = lease_of(lease_ctx, e.lease);
+      if (lease_of && e.lease != 0) {
+        op.lease = lease_of(lease_ctx, e.lease);
+        op.source_lease = e.lease;
+      }
     }
     ops.push_back(std::move(op));
   }
   return split_with_checkpoint(std::move(ops), checkpoint_key, batch.revision, max_txn_ops);
+}
+
+std::vector<PlannedTxn> plan_revisions(const std::vector<RevisionBatch>& batches, const KeyMap& map,
+                                       const std::string& checkpoint_key, int64_t max_txn_ops,
+                                       bool coalesce, int64_t (*lease_of)(void*, int64_t),
+                                       void* lease_ctx) {
+  const size_t limit = static_cast<size_t>(std::max<int64_t>(2, max_txn_ops));
+  std::vector<PlannedTxn> out;
+  std::vector<Op> group;                       // whole revisions packed so far, one op per key
+  std::unordered_map<std::string, size_t> at;  // destination key -> its op in group
+  int64_t group_rev = 0;
+  auto flush = [&] {
+    if (group_rev == 0) return;
+    group.push_back(Op{Op::kPut, checkpoint_key, std::to_string(group_rev), 0});
+    out.push_back(PlannedTxn{std::move(group), group_rev});
+    group.clear();
+    at.clear();
+    group_rev = 0;
+  };
+  for (const auto& batch : batches) {
+    std::unordered_set<std::string> keys;
+    for (const auto& e : batch.events) keys.insert(map.to_dest(e.key));
+    if (!coalesce || keys.size() + 1 > limit) {
+      flush();
+      auto txns = plan_revision(batch, map, checkpoint_key, max_txn_ops, lease_of, lease_ctx);
+      for (size_t i = 0; i < txns.size(); ++i) {
+        out.push_back(PlannedTxn{std::move(txns[i]), i + 1 == txns.size() ? batch.revision : 0});
+      }
+      continue;
+    }
+    size_t added = 0;
+    for (const auto& k : keys) added += at.count(k) ? 0 : 1;
+    if (group.size() + added + 1 > limit) flush();
+    for (const auto& e : batch.events) {
+      Op op;
+      op.kind = e.kind;
+      op.key = map.to_dest(e.key);
+      if (e.kind == Op::kPut) {
+        op.value = e.value;
+        if (lease_of && e.lease != 0) {
+          op.lease = lease_of(lease_ctx, e.lease);
+          op.source_lease = e.lease;
+        }
+      }
+      auto it = at.find(op.key);
+      if (it != at.end()) {
+        group[it->second] = std::move(op);
+      } else {
+        at.emplace(op.key, group.size());
+        group.push_back(std::move(op));
+      }
+    }
+    group_rev = batch.revision;
+  }
+  flush();
+  return out;
 }
 
 }  // namespace outpost::mirror

@@ -19,7 +19,8 @@ struct Op {
   Kind kind = kPut;
   std::string key;  // destination key
   std::string value;
-  int64_t lease = 0;  // destination lease; 0: none
+  int64_t lease = 0;         // destination lease; 0: none
+  int64_t source_lease = 0;  // the source lease it stands for (leases = "mirror")
 };
 
 // One watch event as the mirror sees it (a mvccpb::Event, flattened).
@@ -66,6 +67,26 @@ std::vector<std::vector<Op>> plan_revision(const RevisionBatch& batch, const Key
                                            const std::string& checkpoint_key, int64_t max_txn_ops,
                                            int64_t (*lease_of)(void*, int64_t) = nullptr,
                                            void* lease_ctx = nullptr);
+
+// One destination txn and the source revision its checkpoint Put records (0: none; a part of a
+// revision cut by max_txn_ops other than the last).
+struct PlannedTxn {
+  std::vector<Op> ops;
+  int64_t checkpoint = 0;
+};
+
+// Destination txns for consecutive source revisions (a catch-up backlog arrives as many revisions
+// in one watch response). Whole revisions are packed together while they fit in max_txn_ops
+// (checkpoint included), keeping one operation per destination key, the last: a txn may not name
+// a key twice, and the state after the txn is the source's at its last revision either way. A
+// revision that does not fit alone is cut as plan_revision cuts it. Each txn that ends a revision
+// writes that revision's checkpoint, so a destination reader sees the source as it was at some
+// revision, never half of one; what it skips are intermediate values of a key that changed twice
+// within one txn. coalesce = false: one revision per txn, exactly plan_revision's output.
+std::vector<PlannedTxn> plan_revisions(const std::vector<RevisionBatch>& batches, const KeyMap& map,
+                                       const std::string& checkpoint_key, int64_t max_txn_ops,
+                                       bool coalesce, int64_t (*lease_of)(void*, int64_t) = nullptr,
+                                       void* lease_ctx = nullptr);
 
 // Cuts ops into txns of at most max_txn_ops, appending Put(checkpoint_key, revision) to the last.
 std::vector<std::vector<Op>> split_with_checkpoint(std::vector<Op> ops,

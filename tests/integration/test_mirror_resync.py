@@ -211,9 +211,9 @@ def main() -> int:
         res = harness.run([args.mirror, "--frobnicate", "127.0.0.1:1"])
         r.check(res.rc == 2 and "unknown flag --frobnicate" in res.stderr, "an unknown flag",
                 res.stderr)
-        res = harness.run([args.mirror, "--dest-cacert=/ca.pem", "127.0.0.1:1"])
-        r.check(res.rc == 2 and "not supported yet" in res.stderr,
-                "TLS settings are refused as not supported yet", res.stderr)
+        res = harness.run([args.mirror, "--dest-cacert=/no/such/ca.pem", "127.0.0.1:1"])
+        r.check(res.rc == 2 and 'destination.cacert: cannot read "/no/such/ca.pem"' in res.stderr,
+                "an unreadable CA file is named", res.stderr)
         res = harness.run([args.mirror, "--help"])
         r.check(res.rc == 0 and "\\x00outpost-mirror/<name>" in res.stdout,
                 "--help shows the default checkpoint key", res.stdout)

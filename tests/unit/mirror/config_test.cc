@@ -90,12 +90,35 @@ TEST_CASE("a bad flag names the flag") {
         std::string::npos);
 }
 
-TEST_CASE("TLS and authentication are refused as not supported yet") {
+TEST_CASE("TLS and authentication settings are checked and completed") {
   MirrorConfig c;
-  const std::string err = parse({"--dest-cacert=/ca.pem", "d:1"}, &c);
-  CHECK(err.rfind("destination.cacert: TLS and authentication are not supported yet", 0) == 0);
+  std::string err = parse({"--dest-cacert=/no/such/ca.pem", "d:1"}, &c);
+  CHECK(err == "destination.cacert: cannot read \"/no/such/ca.pem\"");
+
   MirrorConfig d;
   REQUIRE(load_toml_text("[source]\nuser = \"root\"\n", "m.toml", &d) == "");
   d.destination.endpoints = {"d:1"};
-  CHECK(validate(&d).rfind("source.user:", 0) == 0);
+  CHECK(validate(&d) == "source.user: no password given");
+
+  MirrorConfig e;
+  CHECK(parse({"--user=root:pw", "--dest-cert=/etc/hostname", "d:1"}, &e) ==
+        "destination.cert: cert and key must be given together");
+
+  MirrorConfig f;
+  REQUIRE(parse({"--user=root:s3:cret", "--endpoints=https://a:1",
+                 "--dest-insecure-transport=false", "d:1"},
+                &f) == "");
+  CHECK(f.source.user == "root");
+  CHECK(f.source.password == "s3:cret");
+  CHECK(f.source.tls);
+  CHECK(f.destination.tls);
+
+  MirrorConfig g;
+  REQUIRE(parse({"d:1"}, &g) == "");
+  CHECK_FALSE(g.source.tls);
+  CHECK_FALSE(g.destination.tls);
+  CHECK(g.coalesce);
+  MirrorConfig h;
+  REQUIRE(parse({"--coalesce=false", "d:1"}, &h) == "");
+  CHECK_FALSE(h.coalesce);
 }

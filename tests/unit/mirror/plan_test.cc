@@ -78,3 +78,56 @@ TEST_CASE("leases are mapped through the callback, or dropped") {
       b, KeyMap("", "", false, false), "ck", 128, [](void*, int64_t l) { return l + 1; }, nullptr);
   CHECK(mapped[0][0].lease == 78);
 }
+
+TEST_CASE("consecutive revisions are packed into one txn, one op per key, the last") {
+  KeyMap m("", "", false, false);
+  std::vector<RevisionBatch> b = {
+      {4, {put("a", 4), put("b", 4)}}, {5, {del("a", 5)}}, {6, {put("c", 6)}}, {7, {put("a", 7)}}};
+  b[3].events[0].value = "new";
+  auto t = plan_revisions(b, m, "ck", 128, true);
+  REQUIRE(t.size() == 1);
+  CHECK(t[0].checkpoint == 7);
+  REQUIRE(t[0].ops.size() == 4);  // a (the put of 7), b, c, checkpoint
+  CHECK(t[0].ops[0].key == "a");
+  CHECK(t[0].ops[0].kind == Op::kPut);
+  CHECK(t[0].ops[0].value == "new");
+  CHECK(t[0].ops[1].key == "b");
+  CHECK(t[0].ops[2].key == "c");
+  CHECK(t[0].ops[3].key == "ck");
+  CHECK(t[0].ops[3].value == "7");
+
+  SECTION("a delete after a put of the same key wins") {
+    auto d = plan_revisions({{4, {put("a", 4)}}, {5, {del("a", 5)}}}, m, "ck", 128, true);
+    REQUIRE(d.size() == 1);
+    REQUIRE(d[0].ops.size() == 2);
+    CHECK(d[0].ops[0].kind == Op::kDelete);
+  }
+  SECTION("coalesce = false: one txn per revision") {
+    auto one = plan_revisions(b, m, "ck", 128, false);
+    REQUIRE(one.size() == 4);
+    for (size_t i = 0; i < one.size(); ++i) {
+      CHECK(one[i].checkpoint == b[i].revision);
+      CHECK(one[i].ops.back().value == std::to_string(b[i].revision));
+    }
+  }
+}
+
+TEST_CASE("packing never cuts a revision that fits, and cuts one that does not as before") {
+  KeyMap m("", "", false, false);
+  // max 4 ops: revision 1 (2 keys) + revision 2 (2 keys) would need 5 with the checkpoint.
+  std::vector<RevisionBatch> b = {
+      {1, {put("a", 1), put("b", 1)}}, {2, {put("c", 2), put("d", 2)}}, {3, {}}, {9, {}}};
+  for (int i = 0; i < 6; ++i) b[3].events.push_back(put("big" + std::to_string(i), 9));
+  b.erase(b.begin() + 2);
+  auto t = plan_revisions(b, m, "ck", 4, true);
+  // [a b ck=1] [c d ck=2] [big0..3] [big4 big5 ck=9]
+  REQUIRE(t.size() == 4);
+  CHECK(t[0].checkpoint == 1);
+  CHECK(t[0].ops.size() == 3);
+  CHECK(t[1].checkpoint == 2);
+  CHECK(t[2].checkpoint == 0);
+  CHECK(t[2].ops.size() == 4);
+  CHECK(t[3].checkpoint == 9);
+  CHECK(t[3].ops.back().value == "9");
+  for (const auto& x : t) CHECK(x.ops.size() <= 4);
+}
