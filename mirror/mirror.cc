@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <fstream>
 #include <mutex>
 #include <optional>
@@ -440,6 +441,19 @@ struct Mirror::Impl {
 
   int64_t dest_lease_for(int64_t source_lease);
 
+  // The source's current revision as one of its members answers it; 0 when it cannot be asked.
+  static int64_t source_revision_of(Side& side) {
+    etcdserverpb::RangeRequest req;
+    req.set_key(std::string(1, '\0'));
+    req.set_limit(1);
+    req.set_count_only(true);
+    etcdserverpb::RangeResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status s = side.prepare(&ctx);
+    if (s.ok()) s = side.kv().Range(&ctx, req, &resp);
+    return s.ok() ? resp.header().revision() : 0;
+  }
+
   // Pages through [key, end) on `side`, keys only, calling fn for each kv. false: stopping.
   template <typename Fn>
   bool scan(Side& side, std::string key, const std::string& end, Fn fn) {
@@ -598,6 +612,19 @@ struct Mirror::Impl {
 
   enum class WatchEnd { kStopped, kCompacted, kBroken, kFatal, kCaughtUp };
 
+  // Reads the watch stream on a thread of its own into an inbox, so that while one destination
+  // txn is on its way the responses behind it pile up, and the next round applies all of them
+  // together (plan_revisions packs them): a backlog drains at the destination's txn rate times
+  // the revisions per txn, not one revision per round trip.
+  struct Inbox {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<etcdserverpb::WatchResponse> q;
+    bool done = false;     // the stream ended
+    bool abandon = false;  // the loop stopped reading: drop what comes
+  };
+  static constexpr size_t kInboxMax = 4096;  // responses; the reader waits beyond (flow control)
+
   WatchEnd watch_once() {
     grpc::ClientContext ctx;
     if (const grpc::Status ps = source.prepare(&ctx, false); !ps.ok()) {
@@ -629,11 +656,55 @@ struct Mirror::Impl {
       std::lock_guard<std::mutex> lock(stream_mu);
       ok = s->Write(create);
     }
-    etcdserverpb::WatchResponse resp;
-    while (ok && s->Read(&resp)) {
-      last_activity_ms = now_ms();
-      const int64_t hdr = resp.header().revision();
-      if (hdr > m.metrics_.source_revision) m.metrics_.source_revision = hdr;
+    Inbox inbox;
+    std::thread reader([&] {
+      etcdserverpb::WatchResponse r;
+      while (ok && s->Read(&r)) {
+        last_activity_ms = now_ms();
+        std::unique_lock<std::mutex> l(inbox.mu);
+        inbox.cv.wait(l, [&] { return inbox.q.size() < kInboxMax || inbox.abandon; });
+        if (inbox.abandon) continue;
+        inbox.q.push_back(std::move(r));
+        inbox.cv.notify_all();
+      }
+      std::lock_guard<std::mutex> l(inbox.mu);
+      inbox.done = true;
+      inbox.cv.notify_all();
+    });
+    bool fatal = false;
+    std::vector<Event> events;  // event responses taken together, in order
+    // Applies the events gathered so far. false: the loop must end (end is set).
+    auto flush_events = [&]() -> bool {
+      if (events.empty()) return true;
+      const auto batches = group_by_revision(events);
+      if (batches.front().revision <= checkpoint) {
+        // A progress notification ran ahead of the events after all: apply them anyway
+        // (the checkpoint follows the data back down, so a restart cannot skip them).
+        OUTPOST_LOG(kWarn, "events at or below the checkpoint; applying them",
+                    log::kv("revision", batches.front().revision),
+                    log::kv("checkpoint", checkpoint));
+      }
+      auto txns = c.leases == LeaseMode::kMirror
+                      ? plan_revisions(
+                            batches, map, c.checkpoint_key, c.max_txn_ops, c.coalesce,
+                            [](void* self, int64_t l) {
+                              return static_cast<Impl*>(self)->dest_lease_for(l);
+                            },
+                            this)
+                      : plan_revisions(batches, map, c.checkpoint_key, c.max_txn_ops, c.coalesce);
+      for (auto& t : txns) {
+        if (!apply(std::move(t.ops), &fatal)) {
+          end = fatal ? WatchEnd::kFatal : WatchEnd::kStopped;
+          return false;
+        }
+        if (t.checkpoint != 0) set_checkpoint(t.checkpoint);
+      }
+      m.metrics_.events_total += static_cast<int64_t>(events.size());
+      events.clear();
+      return true;
+    };
+    // Handles one response that is not events. false: the loop must end (end is set).
+    auto on_other = [&](const etcdserverpb::WatchResponse& resp) -> bool {
       if (resp.canceled()) {
         if (resp.compact_revision() > 0) {
           OUTPOST_LOG(kWarn, "the source compacted past the checkpoint; re-syncing",
@@ -644,82 +715,74 @@ struct Mirror::Impl {
           OUTPOST_LOG(kWarn, "watch cancelled by the source",
                       log::kv("reason", resp.cancel_reason()));
         }
-        break;
+        return false;
       }
       if (resp.created()) {
         backoff = kBackoffMin;
         request_progress();
-        continue;
+        return true;
       }
-      bool fatal = false;
-      if (resp.events_size() == 0) {
-        // A progress notification. etcd 3.4.23 (and Outpost, which follows it)
-        // answers a progress request with the current revision even while the watcher is still
-        // catching up, so events at or below that revision may still be on their way. A
-        // progress revision is trusted only once a later notification arrived at least
-        // kProgressTrustDelay after it; by then the catch-up (every 100 ms in etcd) is done.
-        const auto now = Clock::now();
-        int64_t trusted = 0;
-        if (pending_rev > 0 && now - pending_at >= kProgressTrustDelay) trusted = pending_rev;
-        if (pending_rev == 0 || now - pending_at >= kProgressTrustDelay) {
-          pending_rev = hdr;
-          pending_at = now;
-        }
-        if (trusted > checkpoint) {
-          if (!apply_all(split_with_checkpoint({}, c.checkpoint_key, trusted, c.max_txn_ops),
-                         &fatal)) {
-            end = fatal ? WatchEnd::kFatal : WatchEnd::kStopped;
-            break;
-          }
-          set_checkpoint(trusted);
-        }
-      } else {
-        std::vector<Event> events;
-        events.reserve(static_cast<size_t>(resp.events_size()));
-        for (const auto& e : resp.events()) {
-          Event ev;
-          ev.kind = e.type() == mvccpb::Event::DELETE ? Op::kDelete : Op::kPut;
-          ev.key = e.kv().key();
-          ev.value = e.kv().value();
-          ev.mod_revision = e.kv().mod_revision();
-          ev.lease = e.kv().lease();
-          events.push_back(std::move(ev));
-        }
-        const auto batches = group_by_revision(events);
-        if (!batches.empty() && batches.front().revision <= checkpoint) {
-          // A progress notification ran ahead of the events after all: apply them anyway
-          // (the checkpoint follows the data back down, so a restart cannot skip them).
-          OUTPOST_LOG(kWarn, "events at or below the checkpoint; applying them",
-                      log::kv("revision", batches.front().revision),
-                      log::kv("checkpoint", checkpoint));
-        }
-        auto txns = c.leases == LeaseMode::kMirror
-                        ? plan_revisions(
-                              batches, map, c.checkpoint_key, c.max_txn_ops, c.coalesce,
-                              [](void* self, int64_t l) {
-                                return static_cast<Impl*>(self)->dest_lease_for(l);
-                              },
-                              this)
-                        : plan_revisions(batches, map, c.checkpoint_key, c.max_txn_ops, c.coalesce);
-        for (auto& t : txns) {
-          if (!apply(std::move(t.ops), &fatal)) {
-            end = fatal ? WatchEnd::kFatal : WatchEnd::kStopped;
-            break;
-          }
-          if (t.checkpoint != 0) set_checkpoint(t.checkpoint);
-        }
-        if (end != WatchEnd::kFatal && end != WatchEnd::kStopped) {
-          m.metrics_.events_total += static_cast<int64_t>(events.size());
-        }
-        if (end == WatchEnd::kFatal || end == WatchEnd::kStopped) break;
+      // A progress notification. etcd 3.4.23 (and Outpost, which follows it) answers a
+      // progress request with the current revision even while the watcher is still catching
+      // up, so events at or below that revision may still be on their way. A progress
+      // revision is trusted only once a later notification arrived at least
+      // kProgressTrustDelay after it; by then the catch-up (every 100 ms in etcd) is done.
+      const int64_t hdr = resp.header().revision();
+      const auto now = Clock::now();
+      int64_t trusted = 0;
+      if (pending_rev > 0 && now - pending_at >= kProgressTrustDelay) trusted = pending_rev;
+      if (pending_rev == 0 || now - pending_at >= kProgressTrustDelay) {
+        pending_rev = hdr;
+        pending_at = now;
       }
-      if (c.once && checkpoint >= once_target) {
+      if (trusted > checkpoint) {
+        if (!apply_all(split_with_checkpoint({}, c.checkpoint_key, trusted, c.max_txn_ops),
+                       &fatal)) {
+          end = fatal ? WatchEnd::kFatal : WatchEnd::kStopped;
+          return false;
+        }
+        set_checkpoint(trusted);
+      }
+      return true;
+    };
+    bool go = true;
+    while (go) {
+      std::deque<etcdserverpb::WatchResponse> taken;
+      {
+        std::unique_lock<std::mutex> l(inbox.mu);
+        inbox.cv.wait(l, [&] { return !inbox.q.empty() || inbox.done; });
+        if (inbox.q.empty()) break;  // the stream ended
+        taken.swap(inbox.q);
+        inbox.cv.notify_all();
+      }
+      for (const auto& resp : taken) {
+        const int64_t hdr = resp.header().revision();
+        if (hdr > m.metrics_.source_revision) m.metrics_.source_revision = hdr;
+        if (resp.events_size() > 0 && !resp.canceled()) {
+          for (const auto& e : resp.events()) {
+            Event ev;
+            ev.kind = e.type() == mvccpb::Event::DELETE ? Op::kDelete : Op::kPut;
+            ev.key = e.kv().key();
+            ev.value = e.kv().value();
+            ev.mod_revision = e.kv().mod_revision();
+            ev.lease = e.kv().lease();
+            events.push_back(std::move(ev));
+          }
+          continue;
+        }
+        if (!flush_events() || !on_other(resp)) {
+          go = false;
+          break;
+        }
+      }
+      if (go && !flush_events()) go = false;
+      if (go && c.once && checkpoint >= once_target) {
         end = WatchEnd::kCaughtUp;
-        break;
+        go = false;
       }
-      if (stopping()) {
+      if (go && stopping()) {
         end = WatchEnd::kStopped;
-        break;
+        go = false;
       }
     }
     {
@@ -728,6 +791,12 @@ struct Mirror::Impl {
       stream = nullptr;
     }
     ctx.TryCancel();
+    {
+      std::lock_guard<std::mutex> l(inbox.mu);
+      inbox.abandon = true;
+      inbox.cv.notify_all();
+    }
+    reader.join();
     const grpc::Status st = s->Finish();
     if (stopping() && end == WatchEnd::kBroken) end = WatchEnd::kStopped;
     if (end == WatchEnd::kBroken) {
@@ -829,15 +898,18 @@ struct Mirror::Impl {
     return code;
   }
 
-  // Every second: for each mirrored lease, ask the source whether it still lives; keep the
-  // destination lease alive while it does, revoke it once it is gone. While the source cannot be
-  // asked (the link is down), the destination leases are kept alive all the same: the source
-  // lease may well live, and if it expired meanwhile, the source deleted its keys and those
-  // deletes reach the destination through the watch once the link is back. Its own connections,
-  // so a slow lease RPC never holds up the data path.
+  // Every second: for each mirrored lease, ask the source whether it still lives and keep the
+  // destination lease alive. A source lease that is gone (expired or revoked) is revoked at the
+  // destination only once the mirror has applied the source up to a revision at which it was
+  // already gone: by then the deletes its end caused at the source are at the destination, in
+  // source order, so the revoke deletes nothing a reader would see early; until then it is kept
+  // alive like the others. While the source cannot be asked (a cut link), the destination
+  // leases are kept alive all the same, for the same reason. Its own connections, so a slow
+  // lease RPC never holds up the data path.
   void keep_leases() {
     Side src("source", c.source);
     Side dst("destination", c.destination);
+    std::unordered_map<int64_t, int64_t> gone_at;  // source lease -> a revision it was gone at
     while (!ticker_stop) {
       for (int i = 0; i < 10 && !ticker_stop; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -850,8 +922,7 @@ struct Mirror::Impl {
       bool source_down = false;
       for (const auto& [src_lease, dst_lease] : snapshot) {
         if (ticker_stop) break;
-        bool source_gone = false;
-        if (!source_down) {
+        if (!source_down && !gone_at.count(src_lease)) {
           etcdserverpb::LeaseTimeToLiveRequest tq;
           tq.set_id(src_lease);
           etcdserverpb::LeaseTimeToLiveResponse tr;
@@ -860,15 +931,18 @@ struct Mirror::Impl {
           // Short: while this waits on a cut link, no destination lease is kept alive.
           tctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
           if (ts.ok()) ts = src.lease().LeaseTimeToLive(&tctx, tq, &tr);
-          if (ts.ok() || ts.error_code() == grpc::StatusCode::NOT_FOUND) {
-            src.call_succeeded();
-            source_gone = !ts.ok() || tr.ttl() <= 0;
-          } else if (!src.token_refused(ts)) {
+          if (ts.ok() && tr.ttl() <= 0) {
+            gone_at[src_lease] = tr.header().revision();
+          } else if (ts.error_code() == grpc::StatusCode::NOT_FOUND) {
+            const int64_t rev = source_revision_of(src);
+            if (rev > 0) gone_at[src_lease] = rev;
+          } else if (!ts.ok() && !src.token_refused(ts)) {
             source_down = true;  // keep every destination lease alive this round
             src.fail_over(ts.error_message());
           }
         }
-        if (source_gone) {
+        if (auto g = gone_at.find(src_lease);
+            g != gone_at.end() && m.metrics_.mirrored_revision >= g->second) {
           etcdserverpb::LeaseRevokeRequest rq;
           rq.set_id(dst_lease);
           etcdserverpb::LeaseRevokeResponse rr;
@@ -878,7 +952,9 @@ struct Mirror::Impl {
           if (ds.ok() || ds.error_code() == grpc::StatusCode::NOT_FOUND) {
             OUTPOST_LOG(kInfo, "source lease gone; revoked its destination lease",
                         log::kv_hex("source_lease", static_cast<uint64_t>(src_lease)),
-                        log::kv_hex("destination_lease", static_cast<uint64_t>(dst_lease)));
+                        log::kv_hex("destination_lease", static_cast<uint64_t>(dst_lease)),
+                        log::kv("gone_at_revision", g->second));
+            gone_at.erase(g);
             std::lock_guard<std::mutex> lock(leases_mu);
             leases.erase(src_lease);
           } else if (!dst.token_refused(ds)) {
@@ -905,6 +981,7 @@ struct Mirror::Impl {
           OUTPOST_LOG(kWarn, "destination lease expired while the source lease lives",
                       log::kv_hex("source_lease", static_cast<uint64_t>(src_lease)),
                       log::kv_hex("destination_lease", static_cast<uint64_t>(dst_lease)));
+          gone_at.erase(src_lease);
           std::lock_guard<std::mutex> lock(leases_mu);
           auto it = leases.find(src_lease);
           if (it != leases.end() && it->second == dst_lease) leases.erase(it);
@@ -981,10 +1058,16 @@ int64_t Mirror::Impl::dest_lease_for(int64_t source_lease) {
   etcdserverpb::LeaseTimeToLiveRequest tq;
   tq.set_id(source_lease);
   etcdserverpb::LeaseTimeToLiveResponse tr;
-  grpc::ClientContext tctx;
-  grpc::Status ts = source.prepare(&tctx);
-  if (ts.ok()) ts = source.lease().LeaseTimeToLive(&tctx, tq, &tr);
-  if (!ts.ok() || tr.ttl() <= 0) return 0;
+  for (;;) {
+    grpc::ClientContext tctx;
+    grpc::Status ts = source.prepare(&tctx);
+    if (ts.ok()) ts = source.lease().LeaseTimeToLive(&tctx, tq, &tr);
+    if (ts.ok()) break;
+    // Gone at the source: the key is written without a lease; its delete follows in the stream.
+    if (ts.error_code() == grpc::StatusCode::NOT_FOUND || stopping()) return 0;
+    if (!source.token_refused(ts)) reconnect(source, ts.error_message());
+  }
+  if (tr.ttl() <= 0) return 0;
   etcdserverpb::LeaseGrantRequest gq;
   gq.set_ttl(tr.ttl() + 1);
   etcdserverpb::LeaseGrantResponse gr;

@@ -89,13 +89,24 @@ std::vector<PlannedTxn> plan_revisions(const std::vector<RevisionBatch>& batches
   const size_t limit = static_cast<size_t>(std::max<int64_t>(2, max_txn_ops));
   std::vector<PlannedTxn> out;
   std::vector<Op> group;                       // whole revisions packed so far, one op per key
+  std::vector<int64_t> op_rev;                 // the source revision of each op in group
   std::unordered_map<std::string, size_t> at;  // destination key -> its op in group
   int64_t group_rev = 0;
   auto flush = [&] {
     if (group_rev == 0) return;
-    group.push_back(Op{Op::kPut, checkpoint_key, std::to_string(group_rev), 0});
-    out.push_back(PlannedTxn{std::move(group), group_rev});
+    // In source order (a key rewritten later moves to its last revision), so the destination's
+    // events for the txn come in the order the source made them.
+    std::vector<size_t> order(group.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return op_rev[a] < op_rev[b]; });
+    std::vector<Op> ops;
+    ops.reserve(group.size() + 1);
+    for (size_t i : order) ops.push_back(std::move(group[i]));
+    ops.push_back(Op{Op::kPut, checkpoint_key, std::to_string(group_rev), 0});
+    out.push_back(PlannedTxn{std::move(ops), group_rev});
     group.clear();
+    op_rev.clear();
     at.clear();
     group_rev = 0;
   };
@@ -127,9 +138,11 @@ std::vector<PlannedTxn> plan_revisions(const std::vector<RevisionBatch>& batches
       auto it = at.find(op.key);
       if (it != at.end()) {
         group[it->second] = std::move(op);
+        op_rev[it->second] = batch.revision;
       } else {
         at.emplace(op.key, group.size());
         group.push_back(std::move(op));
+        op_rev.push_back(batch.revision);
       }
     }
     group_rev = batch.revision;

@@ -87,12 +87,12 @@ TEST_CASE("consecutive revisions are packed into one txn, one op per key, the la
   auto t = plan_revisions(b, m, "ck", 128, true);
   REQUIRE(t.size() == 1);
   CHECK(t[0].checkpoint == 7);
-  REQUIRE(t[0].ops.size() == 4);  // a (the put of 7), b, c, checkpoint
-  CHECK(t[0].ops[0].key == "a");
-  CHECK(t[0].ops[0].kind == Op::kPut);
-  CHECK(t[0].ops[0].value == "new");
-  CHECK(t[0].ops[1].key == "b");
-  CHECK(t[0].ops[2].key == "c");
+  REQUIRE(t[0].ops.size() == 4);  // b (4), c (6), a (the put of 7), checkpoint: source order
+  CHECK(t[0].ops[0].key == "b");
+  CHECK(t[0].ops[1].key == "c");
+  CHECK(t[0].ops[2].key == "a");
+  CHECK(t[0].ops[2].kind == Op::kPut);
+  CHECK(t[0].ops[2].value == "new");
   CHECK(t[0].ops[3].key == "ck");
   CHECK(t[0].ops[3].value == "7");
 
