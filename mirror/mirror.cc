@@ -96,6 +96,10 @@ class Side {
     connect();
   }
 
+  // The same endpoint on a new connection: whatever the old one still had in flight (a silent
+  // link's backlog for a cancelled watch) is dropped with it instead of arriving first.
+  void renew() { connect(); }
+
   // Readies a call's context: the RPC deadline (unless deadline = false: a watch stream) and, on a
   // side with a user, the token (authenticating first when there is none). Not OK: the
   // authentication failed, with its status (retryable when the endpoint did not answer).
@@ -804,7 +808,9 @@ struct Mirror::Impl {
                                              : "watch stream ended: " + st.error_message();
       m.metrics_.reconnects_total++;
       OUTPOST_LOG(kWarn, "watch broken; reconnecting", log::kv("error", why));
-      if (!idle_cancelled && st.error_code() != grpc::StatusCode::OK) {
+      if (idle_cancelled) {
+        source.renew();
+      } else if (st.error_code() != grpc::StatusCode::OK) {
         source.fail_over(why);
       }
       sleep_backoff();
@@ -931,7 +937,9 @@ struct Mirror::Impl {
           // Short: while this waits on a cut link, no destination lease is kept alive.
           tctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
           if (ts.ok()) ts = src.lease().LeaseTimeToLive(&tctx, tq, &tr);
-          if (ts.ok() && tr.ttl() <= 0) {
+          if (ts.ok() && tr.ttl() < 0) {
+            // -1: the source does not know it any more. Its revoke, which deleted its keys, is
+            // at or below this answer's revision. (0: expired, revoke not applied yet: wait.)
             gone_at[src_lease] = tr.header().revision();
           } else if (ts.error_code() == grpc::StatusCode::NOT_FOUND) {
             const int64_t rev = source_revision_of(src);
