@@ -151,7 +151,8 @@ struct Transport::Peer {
   size_t queued_bytes = 0;
   bool use_tls = false;             // an https peer URL
   std::unique_ptr<TlsSession> tls;  // this connection's, while there is one
-  std::string last_error;           // the last dial failure logged (logged again once it changes)
+  std::string last_error;  // the last dial failure logged (again once it changes, or after 30 s)
+  std::chrono::steady_clock::time_point last_error_at;
 
   // quiet: the caller logs the cause itself.
   void disconnect(const char* why, bool quiet = false) {
@@ -600,7 +601,6 @@ void Transport::peer_ready(Peer* p) {
   p->connected = true;
   p->since = clock().now();
   p->backoff_ms = opts_.min_backoff_ms;
-  p->last_error.clear();
   if (p->timer) uv_timer_stop(p->timer);
   std::string hs(kMagic, 4);
   hs.push_back(char(kVersion));
@@ -614,8 +614,12 @@ void Transport::peer_ready(Peer* p) {
 
 void Transport::peer_failed(Peer* p, std::string why) {
   const std::string full = "peer " + host_port(p->host, p->port) + ": " + why;
-  if (full != p->last_error) {
-    // Logged once per cause, not once per re-dial.
+  const auto now = std::chrono::steady_clock::now();
+  if (full != p->last_error || now - p->last_error_at > std::chrono::seconds(30)) {
+    // Logged once per cause (again after 30 s), not once per re-dial. (With TLS 1.3 a client
+    // finishes its handshake before the server has checked its certificate, so a refused
+    // connection may look established for a moment.)
+    p->last_error_at = now;
     OUTPOST_LOG(kWarn, "cannot connect to peer", log::kv_hex("peer-id", p->id),
                 log::kv("reason", full));
     p->last_error = full;

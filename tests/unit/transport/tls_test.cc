@@ -6,13 +6,17 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <functional>
 #include <string>
 #include <thread>
@@ -337,6 +341,66 @@ TEST_CASE("auto TLS: self-signed certificates, nothing verified", "[tls]") {
   REQUIRE(l.run_until([&] { return a.connected(2); }));
   REQUIRE(a.send(2, MessageKind::kRaft, "auto"));
   REQUIRE(l.run_until([&] { return rb.msgs.size() == 1; }));
+}
+
+namespace {
+// A CRL signed by the test CA that revokes the certificate in revoked_cert; written to path.
+void write_crl(const std::string& revoked_cert, const std::string& path) {
+  auto read = [](const std::string& f, auto fn) {
+    FILE* in = std::fopen(f.c_str(), "r");
+    REQUIRE(in);
+    auto* x = fn(in, nullptr, nullptr, nullptr);
+    std::fclose(in);
+    REQUIRE(x);
+    return x;
+  };
+  X509* ca = read(pki().f("ca.crt"), PEM_read_X509);
+  EVP_PKEY* key = read(pki().f("ca.key"), PEM_read_PrivateKey);
+  X509* cert = read(revoked_cert, PEM_read_X509);
+  X509_CRL* crl = X509_CRL_new();
+  X509_CRL_set_version(crl, 1);
+  X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca));
+  ASN1_TIME* now = ASN1_TIME_set(nullptr, std::time(nullptr));
+  X509_CRL_set1_lastUpdate(crl, now);
+  X509_REVOKED* rev = X509_REVOKED_new();
+  X509_REVOKED_set_serialNumber(rev, X509_get_serialNumber(cert));
+  X509_REVOKED_set_revocationDate(rev, now);
+  X509_CRL_add0_revoked(crl, rev);
+  REQUIRE(X509_CRL_sign(crl, key, EVP_sha256()) > 0);
+  FILE* out = std::fopen(path.c_str(), "w");
+  REQUIRE(out);
+  PEM_write_X509_CRL(out, crl);
+  std::fclose(out);
+  ASN1_TIME_free(now);
+  X509_CRL_free(crl);
+  X509_free(cert);
+  X509_free(ca);
+  EVP_PKEY_free(key);
+}
+}  // namespace
+
+TEST_CASE("a client certificate the CRL lists is refused; others get in", "[tls]") {
+  Loop l;
+  Received rb;
+  write_crl(pki().f("client-stranger.crt"), pki().f("test.crl"));
+  TlsOptions server = member_tls();
+  server.crl_file = pki().f("test.crl");
+  Transport b(&l.loop, opts(2, ctx(server)), rb.handler());
+  std::string err;
+  REQUIRE(b.listen(&err));
+  Transport revoked(&l.loop, opts(1, ctx(member_tls("client-stranger.crt", "client-stranger.key"))),
+                    noop);
+  revoked.add_peer(2, "127.0.0.1", b.port(), true);
+  REQUIRE(l.run_until([&] { return b.stats().rejected_connections >= 2; }));
+  revoked.send(2, MessageKind::kRaft, "x");
+  l.run_for(50);
+  CHECK(rb.msgs.empty());
+  Transport ok(&l.loop, opts(3, ctx(member_tls())), noop);
+  ok.add_peer(2, "127.0.0.1", b.port(), true);
+  REQUIRE(l.run_until([&] { return ok.connected(2); }));
+  REQUIRE(ok.send(2, MessageKind::kRaft, "in"));
+  REQUIRE(l.run_until([&] { return rb.msgs.size() == 1; }));
+  CHECK(rb.msgs[0].first == 3);
 }
 
 TEST_CASE("a TLS context names the file it cannot load", "[tls]") {
