@@ -157,13 +157,13 @@ void TlsSession::feed(const char* data, size_t n) {
 }
 
 bool TlsSession::take_output(std::string* out) {
-  const size_t pending = BIO_ctrl_pending(out_);
-  if (pending == 0) return false;
-  const size_t old = out->size();
-  out->resize(old + pending);
-  const int n = BIO_read(out_, out->data() + old, int(pending));
-  out->resize(old + size_t(n > 0 ? n : 0));
-  return n > 0;
+  // Appended straight from the BIO's buffer, which is then emptied: one copy, no zero fill.
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(out_, &data);
+  if (n <= 0) return false;
+  out->append(data, size_t(n));
+  (void)BIO_reset(out_);
+  return true;
 }
 
 TlsSession::Step TlsSession::fail(int rc, const char* what) {
@@ -273,6 +273,18 @@ bool TlsSession::write(const char* data, size_t n) {
     data += wrote;
     n -= wrote;
     if (fd_ >= 0 && !flush_fd()) return false;
+  }
+  return true;
+}
+
+bool TlsSession::seal(const char* data, size_t n, std::string* out) {
+  constexpr size_t kPiece = 64 * 1024;
+  while (n > 0) {
+    const size_t k = n < kPiece ? n : kPiece;
+    if (!write(data, k)) return false;
+    take_output(out);
+    data += k;
+    n -= k;
   }
   return true;
 }

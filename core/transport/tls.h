@@ -94,6 +94,9 @@ class TlsSession {
   // Encrypts data; memory mode: the records wait in take_output(); blocking: sent. False when it
   // failed (see error()).
   bool write(const char* data, size_t n);
+  // Memory mode: write() then take_output(out), in pieces, so the memory BIO never holds more
+  // than one piece (it grows by copying). False when it failed (see error()).
+  bool seal(const char* data, size_t n, std::string* out);
   // Sends a close_notify (queued in memory mode).
   void shutdown();
 

@@ -674,28 +674,42 @@ void Transport::flush(Peer* p) {
   stats_.frames_sent += w->parts.size() / 2;
   if (p->tls) {
     // Small parts (headers, heartbeats) are gathered into records of up to 16 KiB; a large
-    // payload is encrypted straight from its string. The batch leaves as one buffer.
-    constexpr size_t kRecord = 16 * 1024;
+    // payload is encrypted straight from its string. The ciphertext goes out in buffers of
+    // about 1 MiB, all of one size, so the allocator reuses them from batch to batch.
+    constexpr size_t kRecord = 16 * 1024, kOut = 1 << 20, kPiece = 256 * 1024;
+    std::vector<std::string> sealed(1);
+    sealed.back().reserve(kOut + kPiece + kPiece / 512 + 1024);
+    auto seal = [&](const char* d, size_t n) {
+      while (n > 0) {
+        const size_t k = std::min(n, kPiece);
+        if (!p->tls->seal(d, k, &sealed.back())) return false;
+        d += k;
+        n -= k;
+        if (sealed.back().size() >= kOut) {
+          sealed.emplace_back();
+          sealed.back().reserve(kOut + kPiece + kPiece / 512 + 1024);
+        }
+      }
+      return true;
+    };
     std::string small;
     bool ok = true;
     for (auto& s : w->parts) {
       if (s.size() >= kRecord) {
-        if (!small.empty()) ok = ok && p->tls->write(small.data(), small.size());
+        if (!small.empty()) ok = ok && seal(small.data(), small.size());
         small.clear();
-        ok = ok && p->tls->write(s.data(), s.size());
+        ok = ok && seal(s.data(), s.size());
       } else {
         small += s;
         if (small.size() >= kRecord) {
-          ok = ok && p->tls->write(small.data(), small.size());
+          ok = ok && seal(small.data(), small.size());
           small.clear();
         }
       }
     }
-    if (!small.empty()) ok = ok && p->tls->write(small.data(), small.size());
-    std::string sealed;
-    p->tls->take_output(&sealed);
-    w->parts.clear();
-    w->parts.push_back(std::move(sealed));
+    if (!small.empty()) ok = ok && seal(small.data(), small.size());
+    if (sealed.back().empty()) sealed.pop_back();
+    w->parts = std::move(sealed);
     if (!ok) {
       const std::string why = p->tls->error();
       delete w;
