@@ -191,7 +191,8 @@ TlsSession::Step TlsSession::fail(int rc, const char* what) {
 }
 
 bool TlsSession::flush_fd() {
-  std::string o;
+  std::string& o = scratch_;
+  o.clear();
   if (!take_output(&o)) return true;
   size_t off = 0;
   while (off < o.size()) {
@@ -264,7 +265,9 @@ bool TlsSession::write(const char* data, size_t n) {
   while (n > 0) {
     size_t wrote = 0;
     ERR_clear_error();
-    const int rc = SSL_write_ex(ssl_, data, n, &wrote);
+    // Blocking mode sends as it goes: the memory BIO holds one piece at a time.
+    const size_t piece = fd_ >= 0 && n > 64 * 1024 ? 64 * 1024 : n;
+    const int rc = SSL_write_ex(ssl_, data, piece, &wrote);
     if (rc != 1) {
       fail(rc, "TLS write");
       if (error_.empty()) error_ = "TLS write failed";

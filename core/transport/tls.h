@@ -110,6 +110,7 @@ class TlsSession {
   bool fill_fd();   // blocking mode: receives once and feeds
   ssl_st* ssl_ = nullptr;
   int fd_ = -1;
+  std::string scratch_;    // blocking mode: the ciphertext being sent
   bio_st* in_ = nullptr;   // memory mode: ciphertext from the peer
   bio_st* out_ = nullptr;  // memory mode: ciphertext to the peer
   bool done_ = false;
