@@ -15,11 +15,19 @@
 namespace outpost::transport {
 namespace {
 
+// The first reason on OpenSSL's error queue (a system error as strerror: "No such file or
+// directory"), and the queue emptied.
 std::string openssl_reason() {
-  const unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  const char* r = e ? ERR_reason_error_string(e) : nullptr;
-  return r ? r : "unknown OpenSSL error";
+  std::string why;
+  while (const unsigned long e = ERR_get_error()) {
+    if (!why.empty()) continue;
+    if (ERR_GET_LIB(e) == ERR_LIB_SYS) {
+      why = std::strerror(ERR_GET_REASON(e));
+    } else if (const char* r = ERR_reason_error_string(e)) {
+      why = r;
+    }
+  }
+  return why.empty() ? "unknown OpenSSL error" : why;
 }
 
 bool is_ip(const std::string& h) {
