@@ -109,6 +109,33 @@ struct ReplicaConfig {
   uint64_t join_timeout_s = 60;
 };
 
+// ---- [peer_transport_security] ------------------------------------------------
+// TLS between members (etcd's --peer-* security flags; etcd's config file calls
+// the table peer-transport-security). TLS is on for a listen peer URL with the
+// https scheme, and for dialling a peer whose peer URL is https; an https listen
+// URL needs cert_file + key_file or auto_tls. Paths are PEM files.
+struct PeerTransportSecurity {
+  std::string cert_file;        // --peer-cert-file: this member's certificate (both directions)
+  std::string key_file;         // --peer-key-file: its private key
+  std::string trusted_ca_file;  // --peer-trusted-ca-file: CA bundle peers are verified against;
+                                // "" = the system's roots
+  // --peer-client-cert-auth: inbound peers must present a certificate that
+  // verifies against trusted_ca_file. Default: false.
+  bool client_cert_auth = false;
+  // --peer-auto-tls: a self-signed certificate under <data-dir>/fixtures/peer
+  // for the listen peer hosts, and peers' certificates are not verified
+  // (etcd's behaviour). Ignored (with a warning) when cert_file is set.
+  bool auto_tls = false;
+  // --peer-cert-allowed-cn: an inbound peer's certificate must have this
+  // Common Name; "" = any. Needs client_cert_auth.
+  std::string allowed_cn;
+  // --peer-crl-file: inbound peer certificates whose serial this PEM CRL
+  // lists are refused. Needs client_cert_auth.
+  std::string crl_file;
+
+  bool empty() const { return cert_file.empty() && key_file.empty(); }
+};
+
 // The etcd release whose flags, defaults and messages we follow.
 inline constexpr const char* kEtcdCompatVersion = "3.4.23";
 
@@ -124,6 +151,9 @@ struct Config {
   std::vector<Url> listen_peer_urls{{"http", "localhost", 2380}};       // --listen-peer-urls
   std::vector<Url> initial_advertise_peer_urls{
       {"http", "localhost", 2380}};  // --initial-advertise-peer-urls
+
+  // ---- peer TLS --------------------------------------------------------------
+  PeerTransportSecurity peer_security;  // [peer_transport_security] / --peer-* flags
 
   // ---- cluster bootstrap ---------------------------------------------------
   // --initial-cluster "n1=url,n2=url,n1=url2": member name -> peer URLs, in

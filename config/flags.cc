@@ -32,6 +32,27 @@ bool set_lpurls(Config& c, std::string_view v, std::string* w) {
 bool set_apurls(Config& c, std::string_view v, std::string* w) {
   return parse_url_list(v, &c.initial_advertise_peer_urls, w);
 }
+bool set_peer_cert(Config& c, std::string_view v, std::string*) {
+  return c.peer_security.cert_file = v, true;
+}
+bool set_peer_key(Config& c, std::string_view v, std::string*) {
+  return c.peer_security.key_file = v, true;
+}
+bool set_peer_ca(Config& c, std::string_view v, std::string*) {
+  return c.peer_security.trusted_ca_file = v, true;
+}
+bool set_peer_client_auth(Config& c, std::string_view v, std::string* w) {
+  return parse_bool(v, &c.peer_security.client_cert_auth, w);
+}
+bool set_peer_auto_tls(Config& c, std::string_view v, std::string* w) {
+  return parse_bool(v, &c.peer_security.auto_tls, w);
+}
+bool set_peer_cn(Config& c, std::string_view v, std::string*) {
+  return c.peer_security.allowed_cn = v, true;
+}
+bool set_peer_crl(Config& c, std::string_view v, std::string*) {
+  return c.peer_security.crl_file = v, true;
+}
 bool set_cluster(Config& c, std::string_view v, std::string* w) {
   return parse_initial_cluster(v, &c.initial_cluster, w);
 }
@@ -153,6 +174,13 @@ constexpr FlagSpec kFlags[] = {
     {"enable-pprof", kBool, set_pprof},
     {"auto-compaction-mode", kValue, set_compaction_mode},
     {"auto-compaction-retention", kValue, set_retention},
+    {"peer-cert-file", kValue, set_peer_cert},
+    {"peer-key-file", kValue, set_peer_key},
+    {"peer-client-cert-auth", kBool, set_peer_client_auth},
+    {"peer-trusted-ca-file", kValue, set_peer_ca},
+    {"peer-cert-allowed-cn", kValue, set_peer_cn},
+    {"peer-auto-tls", kBool, set_peer_auto_tls},
+    {"peer-crl-file", kValue, set_peer_crl},
     // Outpost extensions.
     {"max-learners", kValue, set_max_learners},
     {"snapshot-rate-limit", kValue, set_rate_limit},
@@ -193,14 +221,7 @@ constexpr FlagSpec kFlags[] = {
     {"client-cert-allowed-hostname", kValue, nullptr},
     {"trusted-ca-file", kValue, nullptr},
     {"auto-tls", kBool, nullptr},
-    {"peer-cert-file", kValue, nullptr},
-    {"peer-key-file", kValue, nullptr},
-    {"peer-client-cert-auth", kBool, nullptr},
-    {"peer-trusted-ca-file", kValue, nullptr},
-    {"peer-cert-allowed-cn", kValue, nullptr},
     {"peer-cert-allowed-hostname", kValue, nullptr},
-    {"peer-auto-tls", kBool, nullptr},
-    {"peer-crl-file", kValue, nullptr},
     {"cipher-suites", kValue, nullptr},
     {"cors", kValue, nullptr},
     {"host-whitelist", kValue, nullptr},

@@ -145,6 +145,7 @@ LoadResult load(const std::vector<std::string>& args,
     return failure(std::move(result), err);
   }
 
+  for (auto& w : detail::peer_security_warnings(config)) result.warnings.push_back(std::move(w));
   std::string ignored;
   for (const auto& [name, value] : config.ignored_flags)
     ignored += (ignored.empty() ? "--" : ", --") + name;
@@ -203,6 +204,17 @@ Cluster:
   --snapshot-rate-limit SIZE        snapshot streaming speed per peer, bytes per second or
                                     "64MiB"; 0 = unlimited (Outpost; default 64MiB)
 
+Peer security (TLS between members; on for https peer URLs):
+  --peer-cert-file FILE             this member's certificate for peer connections (PEM)
+  --peer-key-file FILE              its private key (PEM)
+  --peer-trusted-ca-file FILE       CA bundle peer certificates are verified against
+  --peer-client-cert-auth[=BOOL]    require and verify a certificate from dialling peers
+                                    (default false)
+  --peer-cert-allowed-cn CN         accept only peer certificates with this Common Name
+  --peer-crl-file FILE              refuse peer certificates listed in this CRL (PEM)
+  --peer-auto-tls[=BOOL]            self-signed peer certificate, peers not verified
+                                    (default false)
+
 Replica (Outpost; the policies apply while the member is a learner):
   --replica-read-policy POLICY      how a linearizable read is answered: "refuse" (etcd's),
                                     "serializable" (local), "linearizable" (read index from
@@ -238,7 +250,7 @@ Logging:
   --debug[=BOOL]                    same as --log-level=debug (default false)
 
 Accepted for etcd compatibility and ignored (a warning names the ones given):
-  --enable-pprof, TLS and auth flags (--cert-file, --peer-auto-tls, --auth-token, ...),
+  --enable-pprof, client TLS and auth flags (--cert-file, --auth-token, ...),
   discovery and v2 proxy flags, gRPC and backend tuning, --experimental-*,
   --unsafe-no-fsync and every other flag etcd 3.4.23 lists in its help.
   --config-file (etcd's YAML file) is refused: use --config FILE.toml.

@@ -66,6 +66,13 @@ constexpr Key kKeys[] = {
     {"log", "logger", "logger", Kind::kString},
     {"log", "outputs", "log-outputs", Kind::kStrings},
     {"log", "level", "log-level", Kind::kString},
+    {"peer_transport_security", "cert_file", "peer-cert-file", Kind::kString},
+    {"peer_transport_security", "key_file", "peer-key-file", Kind::kString},
+    {"peer_transport_security", "trusted_ca_file", "peer-trusted-ca-file", Kind::kString},
+    {"peer_transport_security", "client_cert_auth", "peer-client-cert-auth", Kind::kBool},
+    {"peer_transport_security", "auto_tls", "peer-auto-tls", Kind::kBool},
+    {"peer_transport_security", "allowed_cn", "peer-cert-allowed-cn", Kind::kString},
+    {"peer_transport_security", "crl_file", "peer-crl-file", Kind::kString},
     {"replica", "role", "role", Kind::kString},
     {"replica", "read_policy", "replica-read-policy", Kind::kString},
     {"replica", "writes", "replica-writes", Kind::kString},
@@ -78,8 +85,9 @@ constexpr Key kKeys[] = {
     {"replica", "join_timeout_s", "replica-join-timeout-s", Kind::kPositive},
 };
 
-constexpr std::string_view kTables[] = {"client", "peer",       "cluster", "raft",
-                                        "limits", "compaction", "log",     "replica"};
+constexpr std::string_view kTables[] = {"client",     "peer", "peer_transport_security",
+                                        "cluster",    "raft", "limits",
+                                        "compaction", "log",  "replica"};
 
 const char* type_name(toml::node_type t) {
   switch (t) {

@@ -47,6 +47,31 @@ std::string check_advertise(const char* flag, const std::vector<Url>& urls) {
   return "";
 }
 
+// Peer TLS: an https peer URL needs a certificate (or auto TLS); the files
+// that only make sense together come together.
+std::string check_peer_security(const Config& c) {
+  const PeerTransportSecurity& s = c.peer_security;
+  if (s.cert_file.empty() != s.key_file.empty()) {
+    return s.cert_file.empty() ? "--peer-key-file is set but --peer-cert-file is not: give both"
+                               : "--peer-cert-file is set but --peer-key-file is not: give both";
+  }
+  for (const auto& u : c.listen_peer_urls) {
+    if (u.scheme == "https" && s.empty() && !s.auto_tls) {
+      return "TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer url " +
+             u.str() + " with HTTPS scheme (or use --peer-auto-tls)";
+    }
+  }
+  if (!s.allowed_cn.empty() && !s.client_cert_auth) {
+    return "--peer-cert-allowed-cn needs --peer-client-cert-auth: without it peers present no "
+           "certificate to check";
+  }
+  if (!s.crl_file.empty() && !s.client_cert_auth) {
+    return "--peer-crl-file needs --peer-client-cert-auth: without it peers present no "
+           "certificate to check";
+  }
+  return "";
+}
+
 const std::vector<Url>* member_urls(const Config& c) {
   for (const auto& [name, urls] : c.initial_cluster) {
     if (name == c.name) return &urls;
@@ -137,6 +162,8 @@ std::string finalize_and_validate(Config& c, const std::set<std::string>& set_fl
   if (auto e = check_advertise("--advertise-client-urls", c.advertise_client_urls); !e.empty())
     return e;
 
+  if (auto e = check_peer_security(c); !e.empty()) return e;
+
   const int64_t tick = c.heartbeat_interval.count();
   const int64_t election = c.election_timeout.count();
   if (tick <= 0) return "--heartbeat-interval must be >0 (set to " + std::to_string(tick) + "ms)";
@@ -197,6 +224,26 @@ std::string finalize_and_validate(Config& c, const std::set<std::string>& set_fl
     return "initial cluster " + cluster_string(c.initial_cluster) + " has duplicate url";
   }
   return "";
+}
+
+std::vector<std::string> peer_security_warnings(const Config& c) {
+  std::vector<std::string> out;
+  const PeerTransportSecurity& s = c.peer_security;
+  if (s.auto_tls && !s.empty()) out.push_back("ignoring peer auto TLS since certs given");
+  for (const auto& u : c.listen_peer_urls) {
+    if (u.scheme != "http") continue;
+    if (!s.empty())
+      out.push_back(
+          "scheme is HTTP while key and cert files are present; ignoring key and cert "
+          "files for peer url " +
+          u.str());
+    if (s.client_cert_auth)
+      out.push_back(
+          "scheme is HTTP while --peer-client-cert-auth is enabled; ignoring client "
+          "cert auth for peer url " +
+          u.str());
+  }
+  return out;
 }
 
 }  // namespace outpost::config::detail

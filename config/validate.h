@@ -3,6 +3,7 @@
 
 #include <set>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 
@@ -14,5 +15,9 @@ namespace outpost::config::detail {
 // existing cluster), then checks the result. set_flags holds
 // the flag names that any source set explicitly. Returns "" or one message.
 std::string finalize_and_validate(Config& config, const std::set<std::string>& set_flags);
+
+// What a valid config does that the user may not expect (etcd's warnings):
+// peer certificates beside http listen peer URLs, auto TLS beside certificates.
+std::vector<std::string> peer_security_warnings(const Config& config);
 
 }  // namespace outpost::config::detail

@@ -16,6 +16,7 @@
 #include "core/api/server.h"
 #include "core/common/log.h"
 #include "core/server/member.h"
+#include "core/transport/self_signed.h"
 #include "core/transport/transport.h"
 #include "replica/join.h"
 #include "replica/replica.h"
@@ -41,6 +42,37 @@ int fail(const std::string& msg) {
 }
 
 }  // namespace
+
+// Peer TLS from the --peer-* flags: the certificates (with --peer-auto-tls, a self-signed one under
+// <data-dir>/fixtures/peer, as etcd) and whether the listener speaks TLS (an https listen URL).
+static std::string set_peer_tls(const outpost::config::Config& cfg,
+                                outpost::server::MemberOptions* mo) {
+  using namespace outpost;
+  const config::PeerTransportSecurity& sec = cfg.peer_security;
+  mo->peer_listen_tls = !cfg.listen_peer_urls.empty() && cfg.listen_peer_urls[0].scheme == "https";
+  transport::TlsOptions t;
+  if (!sec.empty()) {
+    t.cert_file = sec.cert_file;
+    t.key_file = sec.key_file;
+    t.trusted_ca_file = sec.trusted_ca_file;
+    t.client_cert_auth = sec.client_cert_auth;
+    t.allowed_cn = sec.allowed_cn;
+    t.crl_file = sec.crl_file;
+  } else if (sec.auto_tls) {
+    std::vector<std::string> hosts;
+    for (const auto& u : cfg.listen_peer_urls) hosts.push_back(u.host);
+    auto files = transport::make_self_signed(cfg.data_dir + "/fixtures/peer", hosts);
+    if (!files) return "--peer-auto-tls: " + files.status().message();
+    t.cert_file = files.value().cert_file;
+    t.key_file = files.value().key_file;
+    t.skip_verify = true;  // etcd: peers' certificates are not verified with auto TLS
+  } else {
+    return "";
+  }
+  if (!mo->peer_listen_tls) t.client_cert_auth = false;  // etcd: ignored on an http listen URL
+  mo->peer_tls = t;
+  return "";
+}
 
 int main(int argc, char** argv) {
   using namespace outpost;
@@ -94,6 +126,7 @@ int main(int argc, char** argv) {
     mo.listen_peer_host = cfg.listen_peer_urls[0].host;
     mo.listen_peer_port = cfg.listen_peer_urls[0].port;
   }
+  if (std::string e = set_peer_tls(cfg, &mo); !e.empty()) return fail(e);
   mo.promote = replica::promote_mode(cfg.replica.promote);
   mo.failover_after_s = uint32_t(cfg.replica.failover_after_s);
 

@@ -21,6 +21,7 @@ Result<outpostpb::ClusterInfo> join_cluster(const JoinOptions& opts, const Clock
         ErrorCode::kInternal,
         "--initial-cluster-state existing: --initial-cluster names no other member to join");
   std::string last_error;
+  std::shared_ptr<const transport::TlsContext> tls_default;
   const auto give_up = clock.now() + std::chrono::seconds(10);
   outpostpb::ClusterInfo got;
   bool have = false;
@@ -32,7 +33,16 @@ Result<outpostpb::ClusterInfo> join_cluster(const JoinOptions& opts, const Clock
         last_error = "bad peer URL " + u;
         continue;
       }
-      auto r = transport::Transport::query_cluster(host, port, 2000);
+      const transport::TlsContext* tls = nullptr;
+      if (u.rfind("https://", 0) == 0) {
+        if (!opts.tls) {
+          auto def = transport::TlsContext::create({});
+          if (!def) return def.status();
+          tls_default = def.value();
+        }
+        tls = opts.tls ? opts.tls.get() : tls_default.get();
+      }
+      auto r = transport::Transport::query_cluster(host, port, 2000, tls);
       if (r && got.ParseFromString(r.value()) && got.cluster_id() != 0) {
         have = true;
         break;

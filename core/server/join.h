@@ -4,12 +4,14 @@
 // trying each peer URL for up to 10 s. The member must have been added (member add) already:
 // it finds itself in the answer by its peer URLs.
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "core/common/clock.h"
 #include "core/common/status.h"
+#include "core/transport/tls.h"
 #include "outpostpb/internal.pb.h"
 
 namespace outpost::server {
@@ -18,6 +20,8 @@ struct JoinOptions {
   std::string name;  // this member's name
   std::vector<std::pair<std::string, std::vector<std::string>>> initial_cluster;
   std::vector<std::string> advertise_peer_urls;  // how the cluster knows this member
+  // Peer TLS for https peer URLs; null: the system roots, no client certificate.
+  std::shared_ptr<const transport::TlsContext> tls;
 };
 
 // The cluster as a peer sees it, with local_id set to this member's id and its name filled in.

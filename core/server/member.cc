@@ -31,8 +31,8 @@ Status Member::load_cluster() {
       return {ErrorCode::kCorrupt, "corrupt cluster record in " + opts_.data_dir};
   } else {
     if (opts_.join_existing) {
-      auto joined =
-          join_cluster({opts_.name, opts_.initial_cluster, opts_.advertise_peer_urls}, clock_);
+      auto joined = join_cluster(
+          {opts_.name, opts_.initial_cluster, opts_.advertise_peer_urls, peer_tls_}, clock_);
       if (!joined) return joined.status();
       info = std::move(joined.value());
     } else {
@@ -59,6 +59,11 @@ Status Member::load_cluster() {
 }
 
 Status Member::init() {
+  if (opts_.peer_tls) {
+    auto tls = transport::TlsContext::create(*opts_.peer_tls);
+    if (!tls) return Status(ErrorCode::kIo, "peer TLS: " + tls.status().message());
+    peer_tls_ = tls.value();
+  }
   auto engine = storage::Engine::open(opts_.data_dir);
   if (!engine) return engine.status();
   engine_ = std::move(engine.value());
@@ -149,6 +154,8 @@ Status Member::start_raft() {
   ro.cluster_id = cluster_id();
   ro.listen_host = opts_.listen_peer_host;
   ro.listen_port = opts_.listen_peer_port;
+  ro.peer_tls = peer_tls_;
+  ro.listen_tls = opts_.peer_listen_tls;
   ro.applied = applier_->applied_index();
   ro.heartbeat_ms = opts_.heartbeat_ms;
   ro.election_ticks = int(std::max<uint64_t>(1, opts_.election_timeout_ms / opts_.heartbeat_ms));

@@ -63,6 +63,11 @@ struct MemberOptions {
   std::vector<std::string> advertise_client_urls;
   std::string listen_peer_host = "127.0.0.1";  // where peers connect to us
   int listen_peer_port = 2380;
+  // Peer TLS (etcd's --peer-* security flags): the certificates, and whether the peer listener
+  // speaks TLS (an https listen peer URL). Peers with https peer URLs are dialled with TLS;
+  // nullopt: no certificates (an https peer is then verified against the system roots).
+  std::optional<transport::TlsOptions> peer_tls;
+  bool peer_listen_tls = false;
   uint64_t max_request_bytes = 1572864;
   uint64_t snapshot_count = 100000;
   uint64_t heartbeat_ms = 100;
@@ -205,6 +210,7 @@ class Member {
                    LeaderCalls::Reply reply);
 
   MemberOptions opts_;
+  std::shared_ptr<const transport::TlsContext> peer_tls_;  // from opts_.peer_tls; may be null
   const Clock& clock_;
   std::unique_ptr<storage::Engine> engine_;
   std::unique_ptr<mvcc::Store> store_;

@@ -93,7 +93,8 @@ Result<std::unique_ptr<RaftNode>> RaftNode::start(RaftNodeOptions opts, storage:
         self->post([&](Inbox& in) { in.tasks.push_back(std::move(fn)); });
       });
   n->snapshots_out_ = std::make_unique<SnapshotSender>(
-      *engine, opts.cluster_id, opts.id, opts.snapshot_rate_limit, [self](uint64_t peer, bool ok) {
+      *engine, opts.cluster_id, opts.id, opts.snapshot_rate_limit, opts.peer_tls,
+      [self](uint64_t peer, bool ok) {
         self->post([&](Inbox& in) { in.snapshot_reports.emplace_back(peer, ok); });
       });
   n->snapshots_in_ = std::make_unique<SnapshotReceiver>(*engine);
@@ -104,6 +105,8 @@ Result<std::unique_ptr<RaftNode>> RaftNode::start(RaftNodeOptions opts, storage:
   to.cluster_id = opts.cluster_id;
   to.listen_host = opts.listen_host;
   to.listen_port = opts.listen_port;
+  to.tls = opts.peer_tls;
+  to.listen_tls = opts.listen_tls;
   to.clock = n->clock_;
   n->transport_ = std::make_unique<transport::Transport>(
       &n->loop_, to, [self](uint64_t from, transport::MessageKind kind, std::string payload) {
@@ -471,11 +474,14 @@ void RaftNode::set_peer(const outpostpb::MemberInfo& m) {
     OUTPOST_LOG(kWarn, "member has no usable peer URL", log::kv_hex("member-id", m.id()));
     return;
   }
+  addr.tls = m.peer_urls(0).rfind("https://", 0) == 0;
   auto it = peers_.find(m.id());
-  if (it != peers_.end() && it->second.host == addr.host && it->second.port == addr.port) return;
+  if (it != peers_.end() && it->second.host == addr.host && it->second.port == addr.port &&
+      it->second.tls == addr.tls)
+    return;
   if (it != peers_.end()) transport_->remove_peer(m.id());
   peers_[m.id()] = addr;
-  transport_->add_peer(m.id(), addr.host, addr.port);
+  transport_->add_peer(m.id(), addr.host, addr.port, addr.tls);
 }
 
 void RaftNode::publish_peer_state() {
@@ -514,7 +520,7 @@ void RaftNode::send_snapshot(raftpb::Message m) {
     return;
   }
   // False when a stream to the peer is under way: Raft waits for its report.
-  (void)snapshots_out_->send(std::move(m), peer->second.host, peer->second.port);
+  (void)snapshots_out_->send(std::move(m), peer->second.host, peer->second.port, peer->second.tls);
 }
 
 void RaftNode::on_snapshot_stream(uint64_t stream, uint64_t from, transport::SnapshotEvent ev,

@@ -49,6 +49,7 @@ namespace outpost::server {
 struct PeerAddr {
   std::string host;
   int port = 0;
+  bool tls = false;  // an https peer URL
 };
 
 struct RaftNodeOptions {
@@ -64,6 +65,9 @@ struct RaftNodeOptions {
   bool force_new_cluster = false;
   std::string listen_host = "127.0.0.1";
   int listen_port = 0;
+  // Peer TLS (transport::Options::tls / listen_tls): null: no certificates.
+  std::shared_ptr<const transport::TlsContext> peer_tls;
+  bool listen_tls = false;
   uint64_t applied = 0;  // state machine's consistent index
   uint64_t heartbeat_ms = 100;
   int election_ticks = 10;

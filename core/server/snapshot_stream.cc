@@ -46,19 +46,26 @@ bool next_record(std::string_view& in, int* cf, std::string_view* k, std::string
 constexpr size_t kChunkBytes = 1 << 20;
 }  // namespace
 
-bool SnapshotSender::send(raftpb::Message m, const std::string& host, int port) {
+bool SnapshotSender::send(raftpb::Message m, const std::string& host, int port, bool tls) {
   const uint64_t to = m.to();
   std::lock_guard l(mu_);
   if (senders_.count(to)) return false;
-  senders_[to] = std::thread([this, m = std::move(m), host, port, to] {
+  senders_[to] = std::thread([this, m = std::move(m), host, port, to, tls] {
     pthread_setname_np(pthread_self(), "snap-send");
-    Status s = stream(m, host, port);
+    Status s = stream(m, host, port, tls);
     report_(to, s.is_ok());
   });
   return true;
 }
 
-Status SnapshotSender::stream(const raftpb::Message& m, const std::string& host, int port) {
+Status SnapshotSender::stream(const raftpb::Message& m, const std::string& host, int port,
+                              bool tls) {
+  std::shared_ptr<const transport::TlsContext> ctx = tls_;
+  if (tls && !ctx) {
+    auto def = transport::TlsContext::create({});
+    if (!def) return def.status();
+    ctx = def.value();
+  }
   const uint64_t to = m.to();
   const auto started = Clock::real().now();
   uint64_t bytes = 0, records = 0, next_log = 64ull << 20;
@@ -89,7 +96,7 @@ Status SnapshotSender::stream(const raftpb::Message& m, const std::string& host,
         if (ok && !chunk.empty()) ok = emit(chunk);
         return ok ? Status::ok() : Status::io("snapshot stream broke");
       },
-      rate_, cancel_);
+      rate_, cancel_, tls ? ctx.get() : nullptr);
   const double secs = std::chrono::duration<double>(Clock::real().now() - started).count();
   if (s) {
     OUTPOST_LOG(kInfo, "sent snapshot", log::kv_hex("to", to), log::kv("bytes", bytes),

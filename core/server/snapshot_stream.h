@@ -33,12 +33,15 @@ class SnapshotSender {
  public:
   using Report = std::function<void(uint64_t peer, bool ok)>;
 
+  // tls: for peers with https peer URLs (null: the system roots, no client certificate).
   SnapshotSender(const storage::Engine& engine, uint64_t cluster_id, uint64_t self,
-                 uint64_t bytes_per_sec, Report report)
+                 uint64_t bytes_per_sec, std::shared_ptr<const transport::TlsContext> tls,
+                 Report report)
       : engine_(engine),
         cluster_id_(cluster_id),
         self_(self),
         rate_(bytes_per_sec),
+        tls_(std::move(tls)),
         report_(std::move(report)) {}
   ~SnapshotSender() { stop(); }
   SnapshotSender(const SnapshotSender&) = delete;
@@ -46,17 +49,18 @@ class SnapshotSender {
 
   // Starts streaming the state with m (a MsgSnap) to m.to() at host:port; false when a stream
   // to that peer is still under way (Raft waits for its report before sending another).
-  bool send(raftpb::Message m, const std::string& host, int port);
+  bool send(raftpb::Message m, const std::string& host, int port, bool tls = false);
   // The stream to peer has reported: releases its thread.
   void reap(uint64_t peer);
   // Cancels every stream and waits for the threads.
   void stop();
 
  private:
-  Status stream(const raftpb::Message& m, const std::string& host, int port);
+  Status stream(const raftpb::Message& m, const std::string& host, int port, bool tls);
 
   const storage::Engine& engine_;
   const uint64_t cluster_id_, self_, rate_;
+  std::shared_ptr<const transport::TlsContext> tls_;
   const Report report_;
   std::mutex mu_;
   std::map<uint64_t, std::thread> senders_;

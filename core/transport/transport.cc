@@ -94,6 +94,46 @@ void alloc_cb(uv_handle_t*, size_t suggested, uv_buf_t* buf) {
   buf->len = suggested;
 }
 
+// Sends bytes on sock, fire and forget: a failure shows on the read side.
+void send_bytes(uv_tcp_t* sock, std::string bytes) {
+  struct Pending {
+    uv_write_t req;
+    std::string bytes;
+  };
+  auto* w = new Pending{{}, std::move(bytes)};
+  w->req.data = w;
+  uv_buf_t b = uv_buf_init(w->bytes.data(), unsigned(w->bytes.size()));
+  if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(sock), &b, 1,
+               [](uv_write_t* r, int) { delete static_cast<Pending*>(r->data); }) != 0)
+    delete w;
+}
+
+// Sends what a TLS session has for the peer (handshake records, alerts).
+void send_tls_output(uv_tcp_t* sock, TlsSession& tls) {
+  std::string out;
+  if (sock && tls.take_output(&out)) send_bytes(sock, std::move(out));
+}
+
+std::string peer_address(uv_tcp_t* sock) {
+  sockaddr_storage a;
+  int len = sizeof a;
+  if (uv_tcp_getpeername(sock, reinterpret_cast<sockaddr*>(&a), &len) != 0) return "unknown";
+  char ip[64] = "";
+  if (a.ss_family == AF_INET6) {
+    uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&a), ip, sizeof ip);
+    return "[" + std::string(ip) +
+           "]:" + std::to_string(ntohs(reinterpret_cast<sockaddr_in6*>(&a)->sin6_port));
+  }
+  uv_ip4_name(reinterpret_cast<sockaddr_in*>(&a), ip, sizeof ip);
+  return std::string(ip) + ":" +
+         std::to_string(ntohs(reinterpret_cast<sockaddr_in*>(&a)->sin_port));
+}
+
+std::string host_port(const std::string& host, int port) {
+  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+         std::to_string(port);
+}
+
 }  // namespace
 
 struct Transport::Peer {
@@ -109,15 +149,21 @@ struct Transport::Peer {
   uint64_t backoff_ms = 0;
   std::deque<std::string> queue;
   size_t queued_bytes = 0;
+  bool use_tls = false;             // an https peer URL
+  std::unique_ptr<TlsSession> tls;  // this connection's, while there is one
+  std::string last_error;  // the last dial failure logged (again once it changes, or after 30 s)
+  std::chrono::steady_clock::time_point last_error_at;
 
-  void disconnect(const char* why) {
+  // quiet: the caller logs the cause itself.
+  void disconnect(const char* why, bool quiet = false) {
     if (sock) {
-      if (connected)
+      if (connected && !quiet)
         OUTPOST_LOG(kWarn, "lost connection to peer", log::kv_hex("peer-id", id),
                     log::kv("reason", why));
       close_handle(sock);
       sock = nullptr;
     }
+    tls.reset();
     const bool was = connected;
     connected = false;
     writing = false;
@@ -128,6 +174,9 @@ struct Transport::Peer {
 struct Transport::Inbound {
   Transport* t = nullptr;
   uv_tcp_t* sock = nullptr;
+  uv_timer_t* timer = nullptr;  // the handshake deadline
+  std::unique_ptr<TlsSession> tls;
+  std::string addr;  // the dialing end's address, for logs
   std::string buf;
   size_t off = 0;
   bool handshaken = false;
@@ -135,6 +184,7 @@ struct Transport::Inbound {
   bool snapshot_done = false;
   uint64_t stream = 0;
   uint64_t from = 0;
+  ~Inbound() { close_handle(timer); }
 };
 
 struct WriteReq {
@@ -180,17 +230,17 @@ bool Transport::listen(std::string* error) {
 }
 
 namespace {
-// Writes msg (as one frame if framed) to an inbound connection, then closes it; the connection
-// is no longer read and belongs to the write from here on (closing it now would cancel the
-// write). The caller still removes `in`.
+// Writes msg (bytes as they go on the wire) to an inbound connection, then closes it; the
+// connection is no longer read and belongs to the write from here on (closing it now would
+// cancel the write). The caller still removes `in`. Nothing to write: the caller closes it.
 template <class In>
-void write_and_hang_up(In* in, std::string msg, bool framed) {
+void write_and_hang_up(In* in, std::string msg) {
   struct Pending {
     uv_write_t req;
     std::string msg;
     uv_tcp_t* sock;
   };
-  if (framed) msg = len_prefix(msg.size()) + msg;
+  if (msg.empty() || !in->sock) return;
   auto* w = new Pending{{}, std::move(msg), in->sock};
   w->req.data = w;
   uv_read_stop(reinterpret_cast<uv_stream_t*>(in->sock));
@@ -220,94 +270,164 @@ void Transport::on_accept() {
     return;
   }
   uv_tcp_nodelay(in->sock, 1);
+  in->addr = peer_address(in->sock);
   Inbound* raw = in.get();
   inbound_[raw] = std::move(in);
+  if (opts_.handshake_timeout_ms > 0) {
+    raw->timer = new uv_timer_t;
+    uv_timer_init(loop_, raw->timer);
+    raw->timer->data = raw;
+    uv_timer_start(
+        raw->timer,
+        [](uv_timer_t* h) {
+          auto* in = static_cast<Inbound*>(h->data);
+          if (!in) return;
+          const std::string why = "peer " + in->addr + ": no handshake within " +
+                                  std::to_string(in->t->opts_.handshake_timeout_ms) + " ms";
+          in->t->drop_inbound(in, why.c_str());
+        },
+        opts_.handshake_timeout_ms, 0);
+  }
   uv_read_start(reinterpret_cast<uv_stream_t*>(raw->sock), alloc_cb,
                 [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
                   std::unique_ptr<char[]> owned(buf->base);
                   auto* in = static_cast<Inbound*>(s->data);
                   if (!in) return;
-                  Transport* t = in->t;
                   if (n < 0) {
-                    t->drop_inbound(in, n == UV_EOF ? nullptr : uv_strerror(int(n)));
+                    in->t->drop_inbound(in, n == UV_EOF ? nullptr : uv_strerror(int(n)));
                     return;
                   }
-                  in->buf.append(buf->base, size_t(n));
-                  if (!in->handshaken) {
-                    if (in->buf.size() < kHandshakeLen) return;
-                    const char* p = in->buf.data();
-                    if (std::memcmp(p, kQueryMagic, 4) == 0 && t->on_query_) {
-                      // A joining member's question: one frame back, then hang up.
-                      write_and_hang_up(in, t->on_query_(), /*framed=*/true);
-                      t->inbound_.erase(in);
-                      return;
-                    }
-                    in->snapshot = std::memcmp(p, kSnapMagic, 4) == 0 && t->on_snapshot_;
-                    if (!in->snapshot && std::memcmp(p, kMagic, 4) != 0) {
-                      t->drop_inbound(in, "not an Outpost peer (bad handshake)");
-                      return;
-                    }
-                    if (uint8_t(p[4]) != kVersion) {
-                      t->drop_inbound(in, "unsupported peer protocol version");
-                      return;
-                    }
-                    if (get_u64(p + 5) != t->opts_.cluster_id) {
-                      char why[160];
-                      std::snprintf(why, sizeof why,
-                                    "cluster id mismatch: this member is in cluster %llx, the "
-                                    "dialing member in %llx",
-                                    static_cast<unsigned long long>(t->opts_.cluster_id),
-                                    static_cast<unsigned long long>(get_u64(p + 5)));
-                      // Tell the dialing member why before hanging up: it logs the reason.
-                      write_and_hang_up(in, std::string("rejected: ") + why, /*framed=*/false);
-                      t->drop_inbound(in, why);
-                      return;
-                    }
-                    in->from = get_u64(p + 13);
-                    in->handshaken = true;
-                    if (in->snapshot) in->stream = ++t->next_stream_;
-                    in->off = kHandshakeLen;
-                  }
-                  for (;;) {
-                    const size_t avail = in->buf.size() - in->off;
-                    if (avail < 4) break;
-                    const auto* p = reinterpret_cast<const uint8_t*>(in->buf.data() + in->off);
-                    const size_t len =
-                        (size_t(p[0]) << 24) | (size_t(p[1]) << 16) | (size_t(p[2]) << 8) | p[3];
-                    if (len > t->opts_.max_frame_bytes) {
-                      t->drop_inbound(in, "frame larger than the limit");
-                      return;
-                    }
-                    if (avail < 4 + len) break;
-                    if (!in->snapshot && (len == 0 || !known_kind(p[4]))) {
-                      t->drop_inbound(in, "frame without a known message kind");
-                      return;
-                    }
-                    // A message frame's first byte is its kind (the envelope), not payload.
-                    const size_t skip = in->snapshot ? 0 : 1;
-                    std::string payload = in->buf.substr(in->off + 4 + skip, len - skip);
-                    const auto kind = in->snapshot ? MessageKind::kRaft : MessageKind(p[4]);
-                    in->off += 4 + len;
-                    ++t->stats_.frames_received;
-                    if (in->snapshot) {
-                      const bool end = payload.empty();
-                      if (end) in->snapshot_done = true;
-                      t->on_snapshot_(in->stream, in->from,
-                                      end ? SnapshotEvent::kEnd : SnapshotEvent::kData,
-                                      std::move(payload));
-                    } else {
-                      t->on_message_(in->from, kind, std::move(payload));
-                    }
-                    if (!s->data) return;  // the handler closed the transport
-                  }
-                  if (in->off > 0 && in->off == in->buf.size()) {
-                    in->buf.clear();
-                    in->off = 0;
-                  } else if (in->off > (1u << 20)) {
-                    in->buf.erase(0, in->off);
-                    in->off = 0;
-                  }
+                  in->t->on_inbound_read(in, buf->base, size_t(n));
                 });
+}
+
+void Transport::on_inbound_read(Inbound* in, const char* data, size_t n) {
+  using Step = TlsSession::Step;
+  Step step = Step::kWant;
+  if (opts_.listen_tls && opts_.tls) {
+    if (!in->tls) {
+      if (n == 0) return;
+      if (!looks_like_tls(std::string_view(data, n))) {
+        const std::string why =
+            "peer " + in->addr + ": first record does not look like a TLS handshake";
+        reject_inbound(in,
+                       "rejected: this member's peer port speaks TLS only (give it an https "
+                       "peer URL and peer certificates)",
+                       why.c_str());
+        return;
+      }
+      in->tls = std::make_unique<TlsSession>(*opts_.tls, TlsSession::Role::kServer);
+    }
+    in->tls->feed(data, n);
+    if (!in->tls->handshake_done()) step = in->tls->handshake();
+    if (in->tls->handshake_done() && step != Step::kError) step = in->tls->read(&in->buf);
+    if (step == Step::kError) {
+      const std::string why = "peer " + in->addr + ": " + in->tls->error();
+      std::string alert;
+      in->tls->take_output(&alert);
+      write_and_hang_up(in, std::move(alert));
+      drop_inbound(in, why.c_str());
+      return;
+    }
+    send_tls_output(in->sock, *in->tls);
+  } else {
+    in->buf.append(data, n);
+  }
+  uv_tcp_t* sock = in->sock;
+  on_inbound_frames(in);
+  // The handler may have closed the transport, or the connection been dropped.
+  if (!sock->data) return;
+  if (step == Step::kClosed) drop_inbound(in, nullptr);
+}
+
+void Transport::on_inbound_frames(Inbound* in) {
+  Transport* t = this;
+  uv_tcp_t* s = in->sock;
+  if (!in->handshaken) {
+    if (in->buf.size() < kHandshakeLen) return;
+    const char* p = in->buf.data();
+    if (std::memcmp(p, kQueryMagic, 4) == 0 && t->on_query_) {
+      // A joining member's question: one frame back, then hang up.
+      std::string answer = t->on_query_();
+      reject_inbound(in, len_prefix(answer.size()) + answer, nullptr);
+      return;
+    }
+    in->snapshot = std::memcmp(p, kSnapMagic, 4) == 0 && t->on_snapshot_;
+    if (!in->snapshot && std::memcmp(p, kMagic, 4) != 0) {
+      t->drop_inbound(in, "not an Outpost peer (bad handshake)");
+      return;
+    }
+    if (uint8_t(p[4]) != kVersion) {
+      t->drop_inbound(in, "unsupported peer protocol version");
+      return;
+    }
+    if (get_u64(p + 5) != t->opts_.cluster_id) {
+      char why[160];
+      std::snprintf(why, sizeof why,
+                    "cluster id mismatch: this member is in cluster %llx, the "
+                    "dialing member in %llx",
+                    static_cast<unsigned long long>(t->opts_.cluster_id),
+                    static_cast<unsigned long long>(get_u64(p + 5)));
+      // Tell the dialing member why before hanging up: it logs the reason.
+      reject_inbound(in, std::string("rejected: ") + why, why);
+      return;
+    }
+    in->from = get_u64(p + 13);
+    in->handshaken = true;
+    if (in->timer) uv_timer_stop(in->timer);
+    if (in->snapshot) in->stream = ++t->next_stream_;
+    in->off = kHandshakeLen;
+  }
+  for (;;) {
+    const size_t avail = in->buf.size() - in->off;
+    if (avail < 4) break;
+    const auto* p = reinterpret_cast<const uint8_t*>(in->buf.data() + in->off);
+    const size_t len = (size_t(p[0]) << 24) | (size_t(p[1]) << 16) | (size_t(p[2]) << 8) | p[3];
+    if (len > t->opts_.max_frame_bytes) {
+      t->drop_inbound(in, "frame larger than the limit");
+      return;
+    }
+    if (avail < 4 + len) break;
+    if (!in->snapshot && (len == 0 || !known_kind(p[4]))) {
+      t->drop_inbound(in, "frame without a known message kind");
+      return;
+    }
+    // A message frame's first byte is its kind (the envelope), not payload.
+    const size_t skip = in->snapshot ? 0 : 1;
+    std::string payload = in->buf.substr(in->off + 4 + skip, len - skip);
+    const auto kind = in->snapshot ? MessageKind::kRaft : MessageKind(p[4]);
+    in->off += 4 + len;
+    ++t->stats_.frames_received;
+    if (in->snapshot) {
+      const bool end = payload.empty();
+      if (end) in->snapshot_done = true;
+      t->on_snapshot_(in->stream, in->from, end ? SnapshotEvent::kEnd : SnapshotEvent::kData,
+                      std::move(payload));
+    } else {
+      t->on_message_(in->from, kind, std::move(payload));
+    }
+    if (!s->data) return;  // the handler closed the transport
+  }
+  if (in->off > 0 && in->off == in->buf.size()) {
+    in->buf.clear();
+    in->off = 0;
+  } else if (in->off > (1u << 20)) {
+    in->buf.erase(0, in->off);
+    in->off = 0;
+  }
+}
+
+void Transport::reject_inbound(Inbound* in, std::string msg, const char* why) {
+  if (in->tls && in->tls->handshake_done()) {
+    std::string sealed;
+    if (in->tls->write(msg.data(), msg.size())) {
+      in->tls->shutdown();
+      in->tls->take_output(&sealed);
+    }
+    msg = std::move(sealed);
+  }
+  write_and_hang_up(in, std::move(msg));
+  drop_inbound(in, why);
 }
 
 void Transport::drop_inbound(Inbound* in, const char* why) {
@@ -316,19 +436,20 @@ void Transport::drop_inbound(Inbound* in, const char* why) {
   if (why) {
     ++stats_.rejected_connections;
     OUTPOST_LOG(kWarn, "closed peer connection", log::kv("reason", why),
-                log::kv_hex("peer-id", in->from));
+                log::kv("remote-addr", in->addr), log::kv_hex("peer-id", in->from));
   }
   close_handle(in->sock);
   inbound_.erase(in);
 }
 
-void Transport::add_peer(uint64_t id, const std::string& host, int port) {
+void Transport::add_peer(uint64_t id, const std::string& host, int port, bool tls) {
   if (closed_ || peers_.count(id)) return;
   auto p = std::make_unique<Peer>();
   p->t = this;
   p->id = id;
   p->host = host;
   p->port = port;
+  p->use_tls = tls;
   p->backoff_ms = opts_.min_backoff_ms;
   p->timer = new uv_timer_t;
   uv_timer_init(loop_, p->timer);
@@ -372,34 +493,59 @@ void Transport::dial(Peer* p) {
           return;
         }
         uv_tcp_nodelay(sock, 1);
-        p->connected = true;
-        p->since = p->t->clock().now();
-        p->backoff_ms = p->t->opts_.min_backoff_ms;
-        std::string hs(kMagic, 4);
-        hs.push_back(char(kVersion));
-        put_u64(hs, p->t->opts_.cluster_id);
-        put_u64(hs, p->t->opts_.local_id);
-        // The handshake goes first; it is not a frame and is not counted in the queue.
-        p->queue.push_front(std::move(hs));
-        p->queued_bytes += kHandshakeLen;
-        // Nothing is expected back; reading tells us when the peer goes away.
+        // Nothing is expected back but TLS records and why a peer refuses us; reading also
+        // tells us when the peer goes away.
         uv_read_start(reinterpret_cast<uv_stream_t*>(sock), alloc_cb,
                       [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
                         std::unique_ptr<char[]> owned(buf->base);
                         auto* p = static_cast<Peer*>(s->data);
-                        if (p && n > 0) {
-                          // The only thing a peer ever sends back: why it refuses us.
-                          ++p->t->stats_.refused_by_peers;
-                          OUTPOST_LOG(kError, "peer refused this member",
-                                      log::kv_hex("peer-id", p->id),
-                                      log::kv("reason", std::string_view(buf->base, size_t(n))));
+                        if (!p) return;
+                        if (n > 0) {
+                          p->t->on_peer_read(p, buf->base, size_t(n));
                           return;
                         }
-                        if (!p || n >= 0) return;
-                        p->disconnect(n == UV_EOF ? "closed by peer" : uv_strerror(int(n)));
+                        if (n == 0) return;
+                        const char* why = n == UV_EOF ? "closed by peer" : uv_strerror(int(n));
+                        if (p->tls && !p->connected) {
+                          p->t->peer_failed(p, std::string(why) + " during the TLS handshake");
+                          return;
+                        }
+                        p->disconnect(why);
                         p->t->schedule_redial(p);
                       });
-        p->t->flush(p);
+        Transport* t = p->t;
+        if (!p->use_tls) {
+          t->peer_ready(p);
+          return;
+        }
+        if (!t->opts_.tls) {
+          auto ctx = TlsContext::create({});
+          if (!ctx) {
+            t->peer_failed(p, ctx.status().message());
+            return;
+          }
+          t->opts_.tls = ctx.value();
+        }
+        p->tls = std::make_unique<TlsSession>(*t->opts_.tls, TlsSession::Role::kClient, p->host);
+        if (p->tls->handshake() == TlsSession::Step::kError) {
+          t->peer_failed(p, p->tls->error());
+          return;
+        }
+        send_tls_output(sock, *p->tls);
+        if (t->opts_.handshake_timeout_ms > 0)
+          uv_timer_start(
+              p->timer,
+              [](uv_timer_t* h) {
+                auto* p = static_cast<Peer*>(h->data);
+                if (!p) return;
+                if (!p->sock)
+                  p->t->dial(p);
+                else if (!p->connected)
+                  p->t->peer_failed(p, "no TLS handshake within " +
+                                           std::to_string(p->t->opts_.handshake_timeout_ms) +
+                                           " ms");
+              },
+              t->opts_.handshake_timeout_ms, 0);
       });
   if (rc != 0) {
     delete req;
@@ -407,6 +553,79 @@ void Transport::dial(Peer* p) {
     p->sock = nullptr;
     schedule_redial(p);
   }
+}
+
+void Transport::on_peer_read(Peer* p, const char* data, size_t n) {
+  std::string said;
+  if (p->tls) {
+    using Step = TlsSession::Step;
+    p->tls->feed(data, n);
+    Step st = Step::kDone;
+    if (!p->tls->handshake_done()) {
+      st = p->tls->handshake();
+      send_tls_output(p->sock, *p->tls);
+      if (st == Step::kError) {
+        peer_failed(p, p->tls->error());
+        return;
+      }
+      if (st != Step::kDone) return;
+      peer_ready(p);
+      if (!p->tls) return;
+    }
+    st = p->tls->read(&said);
+    if (st == Step::kError || st == Step::kClosed) {
+      if (!said.empty()) {
+        ++stats_.refused_by_peers;
+        OUTPOST_LOG(kError, "peer refused this member", log::kv_hex("peer-id", p->id),
+                    log::kv("reason", said));
+      }
+      if (st == Step::kError) {
+        peer_failed(p, p->tls->error());  // e.g. an alert: the peer refused our certificate
+        return;
+      }
+      p->disconnect("closed by peer");
+      schedule_redial(p);
+      return;
+    }
+    if (said.empty()) return;
+  } else {
+    said.assign(data, n);
+  }
+  // The only thing a peer ever sends back: why it refuses us.
+  ++stats_.refused_by_peers;
+  OUTPOST_LOG(kError, "peer refused this member", log::kv_hex("peer-id", p->id),
+              log::kv("reason", said));
+}
+
+void Transport::peer_ready(Peer* p) {
+  p->connected = true;
+  p->since = clock().now();
+  p->backoff_ms = opts_.min_backoff_ms;
+  if (p->timer) uv_timer_stop(p->timer);
+  std::string hs(kMagic, 4);
+  hs.push_back(char(kVersion));
+  put_u64(hs, opts_.cluster_id);
+  put_u64(hs, opts_.local_id);
+  // The handshake goes first; it is not a frame and is not counted in the queue.
+  p->queue.push_front(std::move(hs));
+  p->queued_bytes += kHandshakeLen;
+  flush(p);
+}
+
+void Transport::peer_failed(Peer* p, std::string why) {
+  const std::string full = "peer " + host_port(p->host, p->port) + ": " + why;
+  const auto now = std::chrono::steady_clock::now();
+  if (full != p->last_error || now - p->last_error_at > std::chrono::seconds(30)) {
+    // Logged once per cause (again after 30 s), not once per re-dial. (With TLS 1.3 a client
+    // finishes its handshake before the server has checked its certificate, so a refused
+    // connection may look established for a moment.)
+    p->last_error_at = now;
+    OUTPOST_LOG(kWarn, "cannot connect to peer", log::kv_hex("peer-id", p->id),
+                log::kv("reason", full));
+    p->last_error = full;
+  }
+  p->disconnect(why.c_str(), /*quiet=*/true);
+  schedule_redial(p);
 }
 
 void Transport::schedule_redial(Peer* p) {
@@ -449,14 +668,58 @@ void Transport::flush(Peer* p) {
     w->parts.push_back(std::move(p->queue.front()));
     p->queue.pop_front();
   }
-  std::vector<uv_buf_t> bufs;
   size_t bytes = 0;
-  for (auto& s : w->parts) {
-    bufs.push_back(uv_buf_init(s.data(), unsigned(s.size())));
-    bytes += s.size();
-  }
+  for (auto& s : w->parts) bytes += s.size();
   p->queued_bytes -= std::min(p->queued_bytes, bytes);
   stats_.frames_sent += w->parts.size() / 2;
+  if (p->tls) {
+    // Small parts (headers, heartbeats) are gathered into records of up to 16 KiB; a large
+    // payload is encrypted straight from its string. The ciphertext goes out in buffers of
+    // about 1 MiB, all of one size, so the allocator reuses them from batch to batch.
+    constexpr size_t kRecord = 16 * 1024, kOut = 1 << 20, kPiece = 256 * 1024;
+    std::vector<std::string> sealed(1);
+    sealed.back().reserve(kOut + kPiece + kPiece / 512 + 1024);
+    auto seal = [&](const char* d, size_t n) {
+      while (n > 0) {
+        const size_t k = std::min(n, kPiece);
+        if (!p->tls->seal(d, k, &sealed.back())) return false;
+        d += k;
+        n -= k;
+        if (sealed.back().size() >= kOut) {
+          sealed.emplace_back();
+          sealed.back().reserve(kOut + kPiece + kPiece / 512 + 1024);
+        }
+      }
+      return true;
+    };
+    std::string small;
+    bool ok = true;
+    for (auto& s : w->parts) {
+      if (s.size() >= kRecord) {
+        if (!small.empty()) ok = ok && seal(small.data(), small.size());
+        small.clear();
+        ok = ok && seal(s.data(), s.size());
+      } else {
+        small += s;
+        if (small.size() >= kRecord) {
+          ok = ok && seal(small.data(), small.size());
+          small.clear();
+        }
+      }
+    }
+    if (!small.empty()) ok = ok && seal(small.data(), small.size());
+    if (sealed.back().empty()) sealed.pop_back();
+    w->parts = std::move(sealed);
+    if (!ok) {
+      const std::string why = p->tls->error();
+      delete w;
+      p->disconnect(why.c_str());
+      schedule_redial(p);
+      return;
+    }
+  }
+  std::vector<uv_buf_t> bufs;
+  for (auto& s : w->parts) bufs.push_back(uv_buf_init(s.data(), unsigned(s.size())));
   p->writing = true;
   w->req.data = w;
   const int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(p->sock), bufs.data(),
@@ -482,12 +745,22 @@ void Transport::flush(Peer* p) {
 Status Transport::send_snapshot(const std::string& host, int port, uint64_t cluster_id,
                                 uint64_t local_id,
                                 const std::function<Status(const Emit&)>& produce,
-                                uint64_t bytes_per_sec, const std::atomic<bool>& cancel) {
+                                uint64_t bytes_per_sec, const std::atomic<bool>& cancel,
+                                const TlsContext* tls) {
   Fd conn;
   // A peer that stops reading (or never closes) for 30 s is given up on.
   if (Status d = dial_blocking(host, port, 30000, &conn); !d) return d;
   const int fd = conn.fd;
+  std::unique_ptr<TlsSession> session;
+  if (tls) {
+    session = std::make_unique<TlsSession>(*tls, TlsSession::Role::kClient, host);
+    session->attach(fd);
+    if (session->handshake() != TlsSession::Step::kDone)
+      return Status::io("snapshot stream to " + host_port(host, port) +
+                        ": TLS handshake failed: " + session->error());
+  }
   auto write_all = [&](const std::string& b) -> bool {
+    if (session) return session->write(b.data(), b.size());
     size_t off = 0;
     while (off < b.size()) {
       const ssize_t n = ::send(fd, b.data() + off, b.size() - off, MSG_NOSIGNAL);
@@ -523,7 +796,9 @@ Status Transport::send_snapshot(const std::string& host, int port, uint64_t clus
   if (!s) return s;
   if (cancel.load()) return Status::io("snapshot stream cancelled");
   if (broken || !write_all(len_prefix(0)))
-    return Status::io(std::string("snapshot stream broke: ") + std::strerror(errno));
+    return Status::io(std::string("snapshot stream broke: ") +
+                      (session ? session->error() : std::strerror(errno)));
+  if (session) session->shutdown();
   ::shutdown(fd, SHUT_WR);
   char c;
   while (::recv(fd, &c, 1, 0) > 0) {
@@ -531,8 +806,9 @@ Status Transport::send_snapshot(const std::string& host, int port, uint64_t clus
   return Status::ok();
 }
 
-Result<std::string> Transport::query_cluster(const std::string& host, int port, int timeout_ms) {
-  const std::string where = host + ":" + std::to_string(port);
+Result<std::string> Transport::query_cluster(const std::string& host, int port, int timeout_ms,
+                                             const TlsContext* tls) {
+  const std::string where = host_port(host, port);
   Fd conn;
   if (Status d = dial_blocking(host, port, timeout_ms, &conn); !d) return d;
   const int fd = conn.fd;
@@ -540,11 +816,25 @@ Result<std::string> Transport::query_cluster(const std::string& host, int port, 
   hs.push_back(char(kVersion));
   put_u64(hs, 0);
   put_u64(hs, 0);
-  if (::send(fd, hs.data(), hs.size(), MSG_NOSIGNAL) != ssize_t(hs.size()))
-    return Status::io("cannot ask " + where + ": " + std::strerror(errno));
   std::string in;
+  if (tls) {
+    TlsSession session(*tls, TlsSession::Role::kClient, host);
+    session.attach(fd);
+    if (session.handshake() != TlsSession::Step::kDone || !session.write(hs.data(), hs.size()))
+      return Status::io("cannot ask " + where + ": " + session.error());
+    for (;;) {
+      const auto st = session.read(&in);
+      if (in.size() > (64u << 20)) return Status::io("answer from " + where + " is too large");
+      if (st == TlsSession::Step::kDone) continue;
+      if (st == TlsSession::Step::kError && in.size() < 4)
+        return Status::io("no answer from " + where + ": " + session.error());
+      break;  // closed (or broke off after the answer: checked below)
+    }
+  }
+  if (!tls && ::send(fd, hs.data(), hs.size(), MSG_NOSIGNAL) != ssize_t(hs.size()))
+    return Status::io("cannot ask " + where + ": " + std::strerror(errno));
   char buf[64 * 1024];
-  for (;;) {
+  for (; !tls;) {
     const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
     if (n < 0) return Status::io("no answer from " + where + ": " + std::strerror(errno));
     if (n == 0) break;

@@ -17,6 +17,16 @@
 // A connection is one-way: the dialing member sends, the accepting member receives. Each member
 // dials every peer it sends to, so two members talk over two connections.
 //
+// TLS (etcd's https peer URLs, tls.h): with Options::listen_tls every inbound connection must
+// open with a TLS handshake (anything else is answered "rejected: ..." in plain text and
+// closed), and everything above -- handshake, frames, streams, queries -- travels inside it. A
+// peer added with tls, and the blocking send_snapshot / query_cluster given a TlsContext, dial
+// with TLS. Libuv streams run OpenSSL over memory BIOs: ciphertext from the read callback is
+// fed in, records to send are flushed through uv_write; the frame and queue logic is unchanged.
+// A connection whose TLS (or Outpost) handshake fails is closed and logged with the peer's
+// address and the reason; one that has not finished its handshakes within handshake_timeout_ms
+// is closed too.
+//
 // Guarantees:
 //   - A peer that sends a wrong magic or cluster id, an unknown version, or a frame larger than
 //     max_frame_bytes is disconnected and logged; nothing it sent is delivered.
@@ -40,6 +50,7 @@
 
 #include "core/common/clock.h"
 #include "core/common/status.h"
+#include "core/transport/tls.h"
 
 namespace outpost::transport {
 
@@ -63,6 +74,13 @@ struct Options {
   size_t max_frame_bytes = 128u << 20;
   uint64_t min_backoff_ms = 50;
   uint64_t max_backoff_ms = 2000;
+  // Inbound connections must finish their handshakes (TLS, then Outpost's) within this; an
+  // outbound TLS handshake too, else it is closed and re-dialled. 0: no limit.
+  uint64_t handshake_timeout_ms = 10000;
+  // Peer TLS: what dialling with TLS uses, and (with listen_tls) the listener. nullptr: no TLS
+  // (a peer added with tls is then dialled with system roots and no client certificate).
+  std::shared_ptr<const TlsContext> tls;
+  bool listen_tls = false;  // the listener accepts TLS connections only (an https listen URL)
   // Where connected_since() times come from; nullptr: Clock::real(). Must outlive the transport.
   const Clock* clock = nullptr;
 };
@@ -85,7 +103,9 @@ class Transport {
 
   // Asks the member listening at host:port for its answer to a query (see "OUTQ" above).
   // Blocking; gives up after timeout_ms.
-  static Result<std::string> query_cluster(const std::string& host, int port, int timeout_ms);
+  // tls: dial with TLS (an https peer URL); nullptr: plain TCP.
+  static Result<std::string> query_cluster(const std::string& host, int port, int timeout_ms,
+                                           const TlsContext* tls = nullptr);
 
   // Whether something accepts TCP connections at host:port (a self-joining member's peer URL is
   // dialled before the member is added). Blocking; gives up after timeout_ms.
@@ -109,11 +129,13 @@ class Transport {
   // Sends one snapshot stream to host:port: produce(emit) calls emit(chunk) for every chunk (not
   // empty) in order; emit returns false once the stream broke or was cancelled, and produce
   // should stop then. At most bytes_per_sec (0: unlimited). Blocking: call it from a thread of
-  // its own. Returns once the receiver has everything (or with what went wrong).
+  // its own. Returns once the receiver has everything (or with what went wrong). tls: dial with
+  // TLS; nullptr: plain TCP.
   using Emit = std::function<bool(const std::string& chunk)>;
   static Status send_snapshot(const std::string& host, int port, uint64_t cluster_id,
                               uint64_t local_id, const std::function<Status(const Emit&)>& produce,
-                              uint64_t bytes_per_sec, const std::atomic<bool>& cancel);
+                              uint64_t bytes_per_sec, const std::atomic<bool>& cancel,
+                              const TlsContext* tls = nullptr);
   ~Transport();
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
@@ -122,8 +144,9 @@ class Transport {
   bool listen(std::string* error);
   int port() const { return port_; }
 
-  // Peers to send to (host is an IP literal or name resolved at dial time).
-  void add_peer(uint64_t id, const std::string& host, int port);
+  // Peers to send to (host is an IP literal or name resolved at dial time); tls: dial with TLS
+  // and verify the peer's certificate against host (an https peer URL).
+  void add_peer(uint64_t id, const std::string& host, int port, bool tls = false);
   void remove_peer(uint64_t id);
 
   // Queues payload (of the given kind) for peer `to`; false when the peer is unknown or its
@@ -153,7 +176,14 @@ class Transport {
   void schedule_redial(Peer* p);
   void flush(Peer* p);
   void on_accept();
+  void on_inbound_read(Inbound* in, const char* data, size_t n);
+  void on_inbound_frames(Inbound* in);
+  void on_peer_read(Peer* p, const char* data, size_t n);
+  void peer_ready(Peer* p);
+  void peer_failed(Peer* p, std::string why);
   void drop_inbound(Inbound* in, const char* why);
+  // Writes msg to an inbound connection (through its TLS session, if any) and closes it.
+  void reject_inbound(Inbound* in, std::string msg, const char* why);
   const Clock& clock() const { return opts_.clock ? *opts_.clock : Clock::real(); }
 
   uv_loop_t* loop_;

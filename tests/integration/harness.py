@@ -265,8 +265,9 @@ class Member:
     """
 
     def __init__(self, args: argparse.Namespace, name: str = "m1", kind: Optional[str] = None,
-                 extra_flags: Sequence[str] = ()):
+                 extra_flags: Sequence[str] = (), peer_scheme: str = "http"):
         self.args = args
+        self.peer_scheme = peer_scheme  # "https": peer TLS (give the --peer-* flags in extra_flags)
         self.kind = kind or args.server
         self.binary = server_binary(args, self.kind)
         self.name = name
@@ -289,7 +290,7 @@ class Member:
 
     @property
     def peer_url(self) -> str:
-        return f"http://127.0.0.1:{self.peer_port}"
+        return f"{self.peer_scheme}://127.0.0.1:{self.peer_port}"
 
     @property
     def endpoint(self) -> str:
@@ -522,7 +523,8 @@ class ClusterMember(Member):
 
     def __init__(self, args: argparse.Namespace, cluster: "Cluster", name: str,
                  kind: Optional[str] = None, extra_flags: Sequence[str] = ()):
-        super().__init__(args, name=name, kind=kind, extra_flags=extra_flags)
+        super().__init__(args, name=name, kind=kind, extra_flags=extra_flags,
+                         peer_scheme=cluster.peer_scheme)
         self.cluster = cluster
         self.token = cluster.token
         # The peer URL the others dial (and the one in --initial-cluster); a proxy's URL when the
@@ -620,11 +622,14 @@ class Cluster:
 
     def __init__(self, args: argparse.Namespace, prefix: str = "c", size: int = 3,
                  extra_flags: Sequence[str] = (), heartbeat_ms: int = HEARTBEAT_MS,
-                 election_ms: int = ELECTION_MS, peer_network=None):
+                 election_ms: int = ELECTION_MS, peer_network=None, peer_scheme: str = "http"):
         """peer_network: optional proxy.PeerNetwork (anything with proxy_for(name, port) -> an
         object with .url, and register(name, pid_fn)); each member then advertises its proxy's URL
-        as its peer URL (in --initial-cluster too) while listening on its own port."""
+        as its peer URL (in --initial-cluster too) while listening on its own port.
+        peer_scheme: "https" gives every member (and members added later) https peer URLs; the
+        --peer-* TLS flags go in extra_flags."""
         self.args = args
+        self.peer_scheme = peer_scheme
         self.heartbeat_ms = heartbeat_ms
         self.election_ms = election_ms
         self.token = f"outpost-integ-{prefix}-{os.getpid()}"

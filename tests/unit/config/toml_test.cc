@@ -295,11 +295,11 @@ TEST_CASE("unknown keys and tables are named with their dotted path and position
         "election_timeout_ms, snapshot_count, snapshot_rate_limit)");
   CHECK(toml_err("name = \"a\"\nnmae = \"b\"\n") ==
         "F:2:1: unknown key \"nmae\" (valid top-level keys: name, data_dir, wal_dir, [client], "
-        "[peer], "
+        "[peer], [peer_transport_security], "
         "[cluster], [raft], [limits], [compaction], [log], [replica])");
   CHECK(toml_err("[tls]\ncert = \"x\"\n") ==
         "F:1:2: unknown key \"tls\" (valid top-level keys: name, data_dir, wal_dir, [client], "
-        "[peer], "
+        "[peer], [peer_transport_security], "
         "[cluster], [raft], [limits], [compaction], [log], [replica])");
 }
 
