@@ -129,9 +129,12 @@ struct ClientTransportSecurity {
   // for the client URLs' hosts, no client verification. Ignored (with a
   // warning) when cert_file/key_file are given, as in etcd.
   bool auto_tls = false;
-  // --client-crl-file and --client-cert-allowed-hostname: not supported yet;
-  // a member given either refuses to start rather than ignore it.
+  // --client-crl-file: PEM CRLs; a client certificate they revoke fails the
+  // handshake. Needs trusted_ca_file, and a CRL from every CA that signs
+  // client certificates (OpenSSL refuses a certificate whose issuer has none).
   std::string crl_file;
+  // --client-cert-allowed-hostname: not supported yet; a member given it
+  // refuses to start rather than ignore it.
   std::string allowed_hostname;
 };
 

@@ -259,7 +259,9 @@ Client TLS (etcd's flags; TOML [client_transport_security]):
   --cipher-suites LIST              comma list of Go TLS 1.2 cipher suite names (default: the
                                     TLS library's)
   --tls-min-version VER             TLS1.2 or TLS1.3 (default TLS1.2; etcd 3.5's flag)
-  --client-crl-file FILE, --client-cert-allowed-hostname NAME
+  --client-crl-file FILE            PEM CRLs: a client certificate they revoke fails the handshake
+                                    (needs --trusted-ca-file)
+  --client-cert-allowed-hostname NAME
                                     not supported yet: the member refuses to start
 
 Compaction:

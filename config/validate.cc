@@ -106,9 +106,9 @@ bool has_duplicate_url(const Cluster& cluster) {
 // [client_transport_security], --cipher-suites, --tls-min-version.
 std::string check_client_tls(const Config& c) {
   const ClientTransportSecurity& t = c.client_tls;
-  if (!t.crl_file.empty()) {
-    return "--client-crl-file (client_transport_security.crl_file) is not supported by Outpost "
-           "yet; remove it (a member never ignores a security setting)";
+  if (!t.crl_file.empty() && t.trusted_ca_file.empty()) {
+    return "--client-crl-file (client_transport_security.crl_file) needs --trusted-ca-file: "
+           "revocation is checked on the client certificates that CA signs";
   }
   if (!t.allowed_hostname.empty()) {
     return "--client-cert-allowed-hostname (client_transport_security.allowed_hostname) is not "

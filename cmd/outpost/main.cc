@@ -20,6 +20,7 @@
 #include "core/api/tls.h"
 #include "core/common/log.h"
 #include "core/server/member.h"
+#include "core/transport/crl.h"
 #include "core/transport/self_signed.h"
 #include "core/transport/transport.h"
 #include "replica/join.h"
@@ -65,6 +66,7 @@ bool read_pem(const char* flag, const std::string& path, std::string* out, std::
 struct ClientTls {
   outpost::api::TlsPem pem;
   bool require_client_cert = false;  // etcd 3.4: a trusted CA or --client-cert-auth
+  std::string crl_directory;         // --client-crl-file, hashed for OpenSSL; "" = none
 };
 
 bool load_client_tls(const outpost::config::Config& cfg, ClientTls* tls, std::string* error) {
@@ -100,6 +102,14 @@ bool load_client_tls(const outpost::config::Config& cfg, ClientTls* tls, std::st
       !read_pem("--trusted-ca-file", t.trusted_ca_file, &tls->pem.root_certs, error))
     return false;
   tls->require_client_cert = !t.trusted_ca_file.empty() || t.client_cert_auth;
+  if (!t.crl_file.empty() && serves_https) {
+    tls->crl_directory = cfg.data_dir + "/fixtures/client-crl";
+    if (outpost::Status s = outpost::transport::make_crl_directory(t.crl_file, tls->crl_directory);
+        !s) {
+      *error = "--client-crl-file \"" + t.crl_file + "\": " + s.message();
+      return false;
+    }
+  }
   return true;
 }
 
@@ -274,7 +284,8 @@ int main(int argc, char** argv) {
                   std::to_string(u.port);
     if (u.scheme == "https") {
       if (!server_tls)
-        server_tls = api::server_credentials(client_tls.pem, client_tls.require_client_cert);
+        server_tls = api::server_credentials(client_tls.pem, client_tls.require_client_cert,
+                                             client_tls.crl_directory);
       a.tls = server_tls;
     }
     addrs.push_back(std::move(a));

@@ -2,15 +2,30 @@
 
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <stdlib.h>
 
 namespace outpost::api {
 
 std::shared_ptr<grpc::ServerCredentials> server_credentials(const TlsPem& pem,
-                                                            bool require_client_cert) {
-  grpc::SslServerCredentialsOptions o(
-      require_client_cert ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-                          : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+                                                            bool require_client_cert,
+                                                            const std::string& crl_directory) {
+  const auto request = require_client_cert
+                           ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                           : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
+  if (!crl_directory.empty()) {
+    auto provider = std::make_shared<grpc::experimental::StaticDataCertificateProvider>(
+        pem.root_certs,
+        std::vector<grpc::experimental::IdentityKeyCertPair>{{pem.private_key, pem.cert_chain}});
+    grpc::experimental::TlsServerCredentialsOptions o(provider);
+    o.watch_identity_key_cert_pairs();
+    if (!pem.root_certs.empty()) o.watch_root_certs();
+    o.set_cert_request_type(request);
+    o.set_crl_directory(crl_directory);
+    return grpc::experimental::TlsServerCredentials(o);
+  }
+  grpc::SslServerCredentialsOptions o(request);
   o.pem_root_certs = pem.root_certs;
   o.pem_key_cert_pairs.push_back({pem.private_key, pem.cert_chain});
   return grpc::SslServerCredentials(o);

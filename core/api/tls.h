@@ -34,9 +34,12 @@ struct TlsPem {
 
 // Server credentials for an https:// client URL. require_client_cert: the handshake fails unless
 // the client presents a certificate signed by pem.root_certs (which must then be set); etcd 3.4
-// requires one whenever a trusted CA is given, and so does the caller.
+// requires one whenever a trusted CA is given, and so does the caller. crl_directory: client
+// certificates are also checked against the CRLs there (transport::make_crl_directory; gRPC's
+// experimental TLS credentials then, its SSL credentials take no CRLs); "" = no CRL check.
 std::shared_ptr<grpc::ServerCredentials> server_credentials(const TlsPem& pem,
-                                                            bool require_client_cert);
+                                                            bool require_client_cert,
+                                                            const std::string& crl_directory = "");
 
 // Channel credentials for dialling an https:// client URL: verifies the server against
 // pem.root_certs (the system roots when empty) and presents pem's certificate when it has one.

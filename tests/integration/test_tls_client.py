@@ -147,6 +147,21 @@ def handshake_checks_under_client_cert_auth():
 
 
 @runner.test
+def revoked_client_cert():
+    crl = pki.crl(["mallory"])
+    mallory = pki.client("mallory")
+    results: dict = {"client cert not revoked": {}, "revoked client cert": {}}
+    for kind in KINDS:
+        with tls_member(kind, CLIENT_CERT_AUTH + [f"--client-crl-file={crl}"], AS_ALICE) as m:
+            results["client cert not revoked"][kind] = m.ctl("put", "k1", "v1")
+            results["revoked client cert"][kind] = ctl(
+                m, "get", "k1", flags=CACERT + [f"--cert={mallory[0]}", f"--key={mallory[1]}"])
+            alive_and_serving(m, kind)
+    for what, res in results.items():
+        compare(f"--client-crl-file, {what}", res, want_ok=(what == "client cert not revoked"))
+
+
+@runner.test
 def client_refuses_bad_server_certs():
     results: dict = {"expired server cert": {}, "server cert from another CA": {}}
     for kind in KINDS:

@@ -91,12 +91,18 @@ TEST_CASE("--client-cert-auth needs a CA to verify against", "[tls][validate]") 
 }
 
 TEST_CASE("unsupported client TLS settings stop the member, never ignored", "[tls][validate]") {
-  CHECK(err(https({"--cert-file=s.crt", "--key-file=s.key", "--client-crl-file=x.crl"})) ==
-        "--client-crl-file (client_transport_security.crl_file) is not supported by Outpost yet; "
-        "remove it (a member never ignores a security setting)");
   CHECK(err({"--client-cert-allowed-hostname=h"}) ==
         "--client-cert-allowed-hostname (client_transport_security.allowed_hostname) is not "
         "supported by Outpost yet; remove it (a member never ignores a security setting)");
+}
+
+TEST_CASE("--client-crl-file needs a trusted CA", "[tls][validate]") {
+  CHECK(err(https({"--cert-file=s.crt", "--key-file=s.key", "--client-crl-file=x.crl"})) ==
+        "--client-crl-file (client_transport_security.crl_file) needs --trusted-ca-file: "
+        "revocation is checked on the client certificates that CA signs");
+  CHECK(ok(https({"--cert-file=s.crt", "--key-file=s.key", "--client-crl-file=x.crl",
+                  "--trusted-ca-file=ca.crt"}))
+            .client_tls.crl_file == "x.crl");
 }
 
 TEST_CASE("--cipher-suites takes Go's names", "[tls][flags]") {
