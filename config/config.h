@@ -133,8 +133,9 @@ struct ClientTransportSecurity {
   // handshake. Needs trusted_ca_file, and a CRL from every CA that signs
   // client certificates (OpenSSL refuses a certificate whose issuer has none).
   std::string crl_file;
-  // --client-cert-allowed-hostname: not supported yet; a member given it
-  // refuses to start rather than ignore it.
+  // --client-cert-allowed-hostname: a client certificate must also be valid
+  // for this host (IP SANs for an IP, DNS SANs for a name). Needs
+  // trusted_ca_file.
   std::string allowed_hostname;
 };
 

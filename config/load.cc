@@ -262,7 +262,8 @@ Client TLS (etcd's flags; TOML [client_transport_security]):
   --client-crl-file FILE            PEM CRLs: a client certificate they revoke fails the handshake
                                     (needs --trusted-ca-file)
   --client-cert-allowed-hostname NAME
-                                    not supported yet: the member refuses to start
+                                    client certificates must be valid for this host name or IP
+                                    (needs --trusted-ca-file)
 
 Compaction:
   --auto-compaction-mode MODE       "periodic" or "revision" (default periodic)

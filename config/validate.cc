@@ -110,9 +110,9 @@ std::string check_client_tls(const Config& c) {
     return "--client-crl-file (client_transport_security.crl_file) needs --trusted-ca-file: "
            "revocation is checked on the client certificates that CA signs";
   }
-  if (!t.allowed_hostname.empty()) {
-    return "--client-cert-allowed-hostname (client_transport_security.allowed_hostname) is not "
-           "supported by Outpost yet; remove it (a member never ignores a security setting)";
+  if (!t.allowed_hostname.empty() && t.trusted_ca_file.empty()) {
+    return "--client-cert-allowed-hostname (client_transport_security.allowed_hostname) needs "
+           "--trusted-ca-file: the host is checked on the client certificates that CA signs";
   }
   if (t.cert_file.empty() != t.key_file.empty()) {
     return "KeyFile and CertFile must both be present[key: " + t.key_file +

@@ -67,6 +67,7 @@ struct ClientTls {
   outpost::api::TlsPem pem;
   bool require_client_cert = false;  // etcd 3.4: a trusted CA or --client-cert-auth
   std::string crl_directory;         // --client-crl-file, hashed for OpenSSL; "" = none
+  std::string allowed_hostname;      // --client-cert-allowed-hostname
 };
 
 bool load_client_tls(const outpost::config::Config& cfg, ClientTls* tls, std::string* error) {
@@ -102,6 +103,7 @@ bool load_client_tls(const outpost::config::Config& cfg, ClientTls* tls, std::st
       !read_pem("--trusted-ca-file", t.trusted_ca_file, &tls->pem.root_certs, error))
     return false;
   tls->require_client_cert = !t.trusted_ca_file.empty() || t.client_cert_auth;
+  tls->allowed_hostname = t.allowed_hostname;
   if (!t.crl_file.empty() && serves_https) {
     tls->crl_directory = cfg.data_dir + "/fixtures/client-crl";
     if (outpost::Status s = outpost::transport::make_crl_directory(t.crl_file, tls->crl_directory);
@@ -284,8 +286,9 @@ int main(int argc, char** argv) {
                   std::to_string(u.port);
     if (u.scheme == "https") {
       if (!server_tls)
-        server_tls = api::server_credentials(client_tls.pem, client_tls.require_client_cert,
-                                             client_tls.crl_directory);
+        server_tls = api::server_credentials(
+            client_tls.pem, {client_tls.require_client_cert, client_tls.crl_directory,
+                             client_tls.allowed_hostname});
       a.tls = server_tls;
     }
     addrs.push_back(std::move(a));

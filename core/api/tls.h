@@ -32,14 +32,24 @@ struct TlsPem {
   std::string root_certs;   // "" = server: clients are not verified; client: system roots
 };
 
-// Server credentials for an https:// client URL. require_client_cert: the handshake fails unless
-// the client presents a certificate signed by pem.root_certs (which must then be set); etcd 3.4
-// requires one whenever a trusted CA is given, and so does the caller. crl_directory: client
-// certificates are also checked against the CRLs there (transport::make_crl_directory; gRPC's
-// experimental TLS credentials then, its SSL credentials take no CRLs); "" = no CRL check.
+// How the server side of an https:// client URL treats clients.
+struct ServerTlsOptions {
+  // The handshake fails unless the client presents a certificate signed by pem.root_certs (which
+  // must then be set); etcd 3.4 requires one whenever a trusted CA is given, and so does main.
+  bool require_client_cert = false;
+  // Client certificates are also checked against the CRLs in this directory
+  // (transport::make_crl_directory); "" = no CRL check.
+  std::string crl_directory;
+  // --client-cert-allowed-hostname: a client certificate must be valid for this host (an IP
+  // literal against its IP SANs, a name against its DNS SANs, "*." wildcards one label deep, as
+  // Go's VerifyHostname); "" = any.
+  std::string allowed_hostname;
+};
+
+// Server credentials for an https:// client URL: gRPC's SSL credentials, or its experimental TLS
+// credentials when a CRL directory or an allowed hostname asks for more than SSL ones can do.
 std::shared_ptr<grpc::ServerCredentials> server_credentials(const TlsPem& pem,
-                                                            bool require_client_cert,
-                                                            const std::string& crl_directory = "");
+                                                            const ServerTlsOptions& options);
 
 // Channel credentials for dialling an https:// client URL: verifies the server against
 // pem.root_certs (the system roots when empty) and presents pem's certificate when it has one.

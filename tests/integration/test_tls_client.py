@@ -162,6 +162,22 @@ def revoked_client_cert():
 
 
 @runner.test
+def allowed_hostname():
+    # Client certificates from tls_util carry SAN IP:127.0.0.1 and DNS:localhost.
+    results: dict = {}
+    for host, want in (("localhost", True), ("127.0.0.1", True), ("example.com", False),
+                       ("10.0.0.1", False)):
+        res = results.setdefault((host, want), {})
+        for kind in KINDS:
+            flags = CLIENT_CERT_AUTH + [f"--client-cert-allowed-hostname={host}"]
+            with tls_member(kind, flags, AS_ALICE, wait=want) as m:
+                res[kind] = ctl(m, "put", "k1", "v1")
+                runner.check(m.running(), f"{kind}: alive after a client of host {host}")
+    for (host, want), res in results.items():
+        compare(f"--client-cert-allowed-hostname={host}", res, want_ok=want)
+
+
+@runner.test
 def client_refuses_bad_server_certs():
     results: dict = {"expired server cert": {}, "server cert from another CA": {}}
     for kind in KINDS:

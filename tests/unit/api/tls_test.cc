@@ -40,9 +40,10 @@ struct TlsServer {
 
   explicit TlsServer(bool require_client_cert) {
     grpc::ServerBuilder b;
-    b.AddListeningPort("127.0.0.1:0",
-                       server_credentials({kServerCert, kServerKey, kCaCert}, require_client_cert),
-                       &port);
+    b.AddListeningPort(
+        "127.0.0.1:0",
+        server_credentials({kServerCert, kServerKey, kCaCert}, {require_client_cert, "", ""}),
+        &port);
     b.RegisterService(&service);
     server = b.BuildAndStart();
     REQUIRE(server);

@@ -90,10 +90,12 @@ TEST_CASE("--client-cert-auth needs a CA to verify against", "[tls][validate]") 
         "Outpost verifies client certificates against that CA bundle only");
 }
 
-TEST_CASE("unsupported client TLS settings stop the member, never ignored", "[tls][validate]") {
+TEST_CASE("--client-cert-allowed-hostname needs a trusted CA", "[tls][validate]") {
   CHECK(err({"--client-cert-allowed-hostname=h"}) ==
-        "--client-cert-allowed-hostname (client_transport_security.allowed_hostname) is not "
-        "supported by Outpost yet; remove it (a member never ignores a security setting)");
+        "--client-cert-allowed-hostname (client_transport_security.allowed_hostname) needs "
+        "--trusted-ca-file: the host is checked on the client certificates that CA signs");
+  CHECK(ok({"--client-cert-allowed-hostname=h", "--trusted-ca-file=ca.crt"})
+            .client_tls.allowed_hostname == "h");
 }
 
 TEST_CASE("--client-crl-file needs a trusted CA", "[tls][validate]") {
