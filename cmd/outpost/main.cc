@@ -81,7 +81,7 @@ bool load_client_tls(const outpost::config::Config& cfg, ClientTls* tls, std::st
   std::string cert_file = t.cert_file, key_file = t.key_file;
   if (cert_file.empty() && t.auto_tls && serves_https) {
     // etcd's --auto-tls: a self-signed certificate for the client URLs' hosts; no client
-    // verification (a trusted CA and --client-cert-auth do not apply to it).
+    // verification (--client-cert-auth, a CRL and an allowed hostname do not apply to it).
     std::vector<std::string> hosts;
     for (const auto* urls : {&cfg.listen_client_urls, &cfg.advertise_client_urls})
       for (const auto& u : *urls)
@@ -91,8 +91,11 @@ bool load_client_tls(const outpost::config::Config& cfg, ClientTls* tls, std::st
       *error = "--auto-tls: cannot make a self-signed certificate: " + made.status().message();
       return false;
     }
+    // The trusted CA still serves this member's own connections to https:// URLs (self-join).
     return read_pem("--cert-file", made.value().cert_file, &tls->pem.cert_chain, error) &&
-           read_pem("--key-file", made.value().key_file, &tls->pem.private_key, error);
+           read_pem("--key-file", made.value().key_file, &tls->pem.private_key, error) &&
+           (t.trusted_ca_file.empty() ||
+            read_pem("--trusted-ca-file", t.trusted_ca_file, &tls->pem.root_certs, error));
   }
   if (!cert_file.empty()) {
     if (!read_pem("--cert-file", cert_file, &tls->pem.cert_chain, error) ||
