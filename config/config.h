@@ -27,6 +27,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -136,6 +137,43 @@ struct PeerTransportSecurity {
   bool empty() const { return cert_file.empty() && key_file.empty(); }
 };
 
+// ---- [client_transport_security] -----------------------------------------
+// TLS on the client URLs, with etcd's flags and meaning. Used by every
+// https:// URL in listen_client_urls; http:// URLs stay plain text (a warning
+// says so when certificates are given). Outpost's own outgoing connections to
+// https:// client URLs (self-join) use the same files as a client.
+struct ClientTransportSecurity {
+  std::string cert_file;  // --cert-file: the server's PEM certificate (chain)
+  std::string key_file;   // --key-file: its PEM private key
+  // --trusted-ca-file: PEM CA bundle. As in etcd 3.4, once it is set every
+  // client of an https URL must present a certificate signed by it (the TLS
+  // handshake fails otherwise), whether or not client_cert_auth is set.
+  std::string trusted_ca_file;
+  // --client-cert-auth: require a client certificate signed by
+  // trusted_ca_file (which must then be set); its CN names the user.
+  bool client_cert_auth = false;
+  // --auto-tls: a self-signed certificate under <data-dir>/fixtures/client
+  // for the client URLs' hosts, no client verification. Ignored (with a
+  // warning) when cert_file/key_file are given, as in etcd.
+  bool auto_tls = false;
+  // --client-crl-file: PEM CRLs; a client certificate they revoke fails the
+  // handshake. Needs trusted_ca_file, and a CRL from every CA that signs
+  // client certificates (OpenSSL refuses a certificate whose issuer has none).
+  std::string crl_file;
+  // --client-cert-allowed-hostname: a client certificate must also be valid
+  // for this host (IP SANs for an IP, DNS SANs for a name). Needs
+  // trusted_ca_file.
+  std::string allowed_hostname;
+};
+
+// --tls-min-version (etcd 3.5+; etcd 3.4 has no such flag).
+enum class TlsVersion { kTls12, kTls13 };
+const char* to_string(TlsVersion v);  // "TLS1.2" "TLS1.3"
+// OpenSSL's name of a cipher suite --cipher-suites accepts, by Go's name
+// ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" -> "ECDHE-RSA-AES128-GCM-SHA256");
+// "" for a name it does not accept.
+std::string openssl_cipher_name(std::string_view go_name);
+
 // The etcd release whose flags, defaults and messages we follow.
 inline constexpr const char* kEtcdCompatVersion = "3.4.23";
 
@@ -172,6 +210,14 @@ struct Config {
 
   // ---- replica (Outpost) ---------------------------------------------------
   ReplicaConfig replica;  // [replica] table / --replica-* flags
+
+  // ---- TLS -----------------------------------------------------------------
+  ClientTransportSecurity client_tls;  // [client_transport_security] / --cert-file ...
+  // --cipher-suites: Go's names of the TLS 1.2 cipher suites to allow
+  // ("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", ...); empty = the TLS
+  // library's defaults. TLS 1.3 suites are not configurable (as in Go).
+  std::vector<std::string> cipher_suites;
+  TlsVersion tls_min_version = TlsVersion::kTls12;  // --tls-min-version
 
   // ---- raft ----------------------------------------------------------------
   std::chrono::milliseconds heartbeat_interval{100};  // --heartbeat-interval

@@ -143,6 +143,34 @@ bool set_join_timeout(Config& c, std::string_view v, std::string* w) {
   return parse_positive(v, &c.replica.join_timeout_s, w);
 }
 
+bool set_cert_file(Config& c, std::string_view v, std::string*) {
+  return c.client_tls.cert_file = v, true;
+}
+bool set_key_file(Config& c, std::string_view v, std::string*) {
+  return c.client_tls.key_file = v, true;
+}
+bool set_trusted_ca_file(Config& c, std::string_view v, std::string*) {
+  return c.client_tls.trusted_ca_file = v, true;
+}
+bool set_client_cert_auth(Config& c, std::string_view v, std::string* w) {
+  return parse_bool(v, &c.client_tls.client_cert_auth, w);
+}
+bool set_auto_tls(Config& c, std::string_view v, std::string* w) {
+  return parse_bool(v, &c.client_tls.auto_tls, w);
+}
+bool set_client_crl_file(Config& c, std::string_view v, std::string*) {
+  return c.client_tls.crl_file = v, true;
+}
+bool set_client_allowed_hostname(Config& c, std::string_view v, std::string*) {
+  return c.client_tls.allowed_hostname = v, true;
+}
+bool set_cipher_suites(Config& c, std::string_view v, std::string* w) {
+  return parse_cipher_suites(v, &c.cipher_suites, w);
+}
+bool set_tls_min_version(Config& c, std::string_view v, std::string* w) {
+  return parse_tls_version(v, &c.tls_min_version, w);
+}
+
 constexpr bool kBool = true;
 constexpr bool kValue = false;
 
@@ -181,6 +209,16 @@ constexpr FlagSpec kFlags[] = {
     {"peer-cert-allowed-cn", kValue, set_peer_cn},
     {"peer-auto-tls", kBool, set_peer_auto_tls},
     {"peer-crl-file", kValue, set_peer_crl},
+    // Client TLS ([client_transport_security]).
+    {"cert-file", kValue, set_cert_file},
+    {"key-file", kValue, set_key_file},
+    {"trusted-ca-file", kValue, set_trusted_ca_file},
+    {"client-cert-auth", kBool, set_client_cert_auth},
+    {"auto-tls", kBool, set_auto_tls},
+    {"client-crl-file", kValue, set_client_crl_file},
+    {"client-cert-allowed-hostname", kValue, set_client_allowed_hostname},
+    {"cipher-suites", kValue, set_cipher_suites},
+    {"tls-min-version", kValue, set_tls_min_version},  // etcd 3.5+
     // Outpost extensions.
     {"max-learners", kValue, set_max_learners},
     {"snapshot-rate-limit", kValue, set_rate_limit},
@@ -214,15 +252,7 @@ constexpr FlagSpec kFlags[] = {
     {"pre-vote", kBool, nullptr},
     {"enable-v2", kBool, nullptr},
     // security
-    {"cert-file", kValue, nullptr},
-    {"key-file", kValue, nullptr},
-    {"client-cert-auth", kBool, nullptr},
-    {"client-crl-file", kValue, nullptr},
-    {"client-cert-allowed-hostname", kValue, nullptr},
-    {"trusted-ca-file", kValue, nullptr},
-    {"auto-tls", kBool, nullptr},
     {"peer-cert-allowed-hostname", kValue, nullptr},
-    {"cipher-suites", kValue, nullptr},
     {"cors", kValue, nullptr},
     {"host-whitelist", kValue, nullptr},
     // auth

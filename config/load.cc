@@ -37,6 +37,7 @@ const char* to_string(PromoteMode m) {
   }
   return "manual";
 }
+const char* to_string(TlsVersion v) { return v == TlsVersion::kTls13 ? "TLS1.3" : "TLS1.2"; }
 const char* to_string(LogLevel l) {
   switch (l) {
     case LogLevel::kDebug: return "debug";
@@ -146,6 +147,27 @@ LoadResult load(const std::vector<std::string>& args,
   }
 
   for (auto& w : detail::peer_security_warnings(config)) result.warnings.push_back(std::move(w));
+  // etcd's warnings for TLS settings that a URL does not use.
+  const ClientTransportSecurity& tls = config.client_tls;
+  const bool certs_given = !tls.cert_file.empty() || !tls.key_file.empty();
+  if (tls.auto_tls && certs_given)
+    result.warnings.push_back("ignoring client auto TLS since certs given");
+  for (const auto& u : config.listen_client_urls) {
+    if (u.scheme != "http") continue;
+    if (certs_given) {
+      result.warnings.push_back(
+          "scheme is HTTP while key and cert files are present; ignoring "
+          "key and cert files for client URL " +
+          u.str());
+    }
+    if (tls.client_cert_auth) {
+      result.warnings.push_back(
+          "scheme is HTTP while --client-cert-auth is enabled; ignoring "
+          "client cert auth for client URL " +
+          u.str());
+    }
+  }
+
   std::string ignored;
   for (const auto& [name, value] : config.ignored_flags)
     ignored += (ignored.empty() ? "--" : ", --") + name;
@@ -237,6 +259,24 @@ Replica (Outpost; the policies apply while the member is a learner):
   --replica-join-timeout-s S        seconds to keep trying to join before removing its own entry
                                     and exiting non-zero, > 0 (default 60)
 
+Client TLS (etcd's flags; TOML [client_transport_security]):
+  --cert-file FILE                  client server TLS certificate (PEM), for https:// client URLs
+  --key-file FILE                   its private key (PEM)
+  --trusted-ca-file FILE            CA bundle client certificates must be signed by; once set,
+                                    every https client must present one (as etcd 3.4)
+  --client-cert-auth[=BOOL]         require a client certificate signed by --trusted-ca-file
+                                    (default false)
+  --auto-tls[=BOOL]                 client TLS with a self-signed certificate under
+                                    <data-dir>/fixtures/client (default false)
+  --cipher-suites LIST              comma list of Go TLS 1.2 cipher suite names (default: the
+                                    TLS library's)
+  --tls-min-version VER             TLS1.2 or TLS1.3 (default TLS1.2; etcd 3.5's flag)
+  --client-crl-file FILE            PEM CRLs: a client certificate they revoke fails the handshake
+                                    (needs --trusted-ca-file)
+  --client-cert-allowed-hostname NAME
+                                    client certificates must be valid for this host name or IP
+                                    (needs --trusted-ca-file)
+
 Compaction:
   --auto-compaction-mode MODE       "periodic" or "revision" (default periodic)
   --auto-compaction-retention VAL   periodic: hours or a duration like "30m"; revision: a
@@ -250,7 +290,7 @@ Logging:
   --debug[=BOOL]                    same as --log-level=debug (default false)
 
 Accepted for etcd compatibility and ignored (a warning names the ones given):
-  --enable-pprof, client TLS and auth flags (--cert-file, --auth-token, ...),
+  --enable-pprof, --peer-cert-allowed-hostname, auth flags (--auth-token, ...),
   discovery and v2 proxy flags, gRPC and backend tuning, --experimental-*,
   --unsafe-no-fsync and every other flag etcd 3.4.23 lists in its help.
   --config-file (etcd's YAML file) is refused: use --config FILE.toml.

@@ -44,6 +44,8 @@ constexpr Key kKeys[] = {
     {"", "name", "name", Kind::kString},
     {"", "data_dir", "data-dir", Kind::kString},
     {"", "wal_dir", "wal-dir", Kind::kString},
+    {"", "cipher_suites", "cipher-suites", Kind::kStrings},
+    {"", "tls_min_version", "tls-min-version", Kind::kString},
     {"client", "listen_urls", "listen-client-urls", Kind::kUrls},
     {"client", "advertise_urls", "advertise-client-urls", Kind::kUrls},
     {"peer", "listen_urls", "listen-peer-urls", Kind::kUrls},
@@ -83,11 +85,26 @@ constexpr Key kKeys[] = {
     {"replica", "failover_after_s", "replica-failover-after-s", Kind::kPositive},
     {"replica", "join", "replica-join", Kind::kUrls},
     {"replica", "join_timeout_s", "replica-join-timeout-s", Kind::kPositive},
+    {"client_transport_security", "cert_file", "cert-file", Kind::kString},
+    {"client_transport_security", "key_file", "key-file", Kind::kString},
+    {"client_transport_security", "trusted_ca_file", "trusted-ca-file", Kind::kString},
+    {"client_transport_security", "client_cert_auth", "client-cert-auth", Kind::kBool},
+    {"client_transport_security", "auto_tls", "auto-tls", Kind::kBool},
+    {"client_transport_security", "crl_file", "client-crl-file", Kind::kString},
+    {"client_transport_security", "allowed_hostname", "client-cert-allowed-hostname",
+     Kind::kString},
 };
 
-constexpr std::string_view kTables[] = {"client",     "peer", "peer_transport_security",
-                                        "cluster",    "raft", "limits",
-                                        "compaction", "log",  "replica"};
+constexpr std::string_view kTables[] = {"client",
+                                        "peer",
+                                        "client_transport_security",
+                                        "peer_transport_security",
+                                        "cluster",
+                                        "raft",
+                                        "limits",
+                                        "compaction",
+                                        "log",
+                                        "replica"};
 
 const char* type_name(toml::node_type t) {
   switch (t) {

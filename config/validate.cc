@@ -128,6 +128,48 @@ bool has_duplicate_url(const Cluster& cluster) {
   return std::adjacent_find(all.begin(), all.end()) != all.end();
 }
 
+// [client_transport_security], --cipher-suites, --tls-min-version.
+std::string check_client_tls(const Config& c) {
+  const ClientTransportSecurity& t = c.client_tls;
+  if (!t.crl_file.empty() && t.trusted_ca_file.empty()) {
+    return "--client-crl-file (client_transport_security.crl_file) needs --trusted-ca-file: "
+           "revocation is checked on the client certificates that CA signs";
+  }
+  if (!t.allowed_hostname.empty() && t.trusted_ca_file.empty()) {
+    return "--client-cert-allowed-hostname (client_transport_security.allowed_hostname) needs "
+           "--trusted-ca-file: the host is checked on the client certificates that CA signs";
+  }
+  if (t.cert_file.empty() != t.key_file.empty()) {
+    return "KeyFile and CertFile must both be present[key: " + t.key_file +
+           ", cert: " + t.cert_file + "] (--key-file, --cert-file)";
+  }
+  const bool certs = !t.cert_file.empty();
+  if (t.client_cert_auth && t.trusted_ca_file.empty() && certs) {
+    return "--client-cert-auth needs --trusted-ca-file "
+           "(client_transport_security.trusted_ca_file): "
+           "Outpost verifies client certificates against that CA bundle only";
+  }
+  if (!c.cipher_suites.empty() && c.tls_min_version == TlsVersion::kTls13) {
+    return "cipher suites cannot be configured when only TLS1.3 is enabled (--cipher-suites with "
+           "--tls-min-version=TLS1.3)";
+  }
+  for (const auto& u : c.listen_client_urls) {
+    if (u.scheme != "https") continue;
+    if (!certs && !t.auto_tls) {
+      return "TLS key/cert (--cert-file, --key-file) must be provided for client url " + u.str() +
+             " with HTTPS scheme";
+    }
+    for (const auto& v : c.listen_client_urls) {
+      if (v.scheme == "http" && v.host == u.host && v.port == u.port && u.port != 0) {
+        return "--listen-client-urls has " + v.str() + " and " + u.str() +
+               " on one port: Outpost serves plain text and TLS on different ports; give each "
+               "its own port";
+      }
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 std::string finalize_and_validate(Config& c, const std::set<std::string>& set_flags) {
@@ -188,6 +230,7 @@ std::string finalize_and_validate(Config& c, const std::set<std::string>& set_fl
       !check_compaction_retention(c.auto_compaction_mode, c.auto_compaction_retention, &why)) {
     return why;
   }
+  if (auto e = check_client_tls(c); !e.empty()) return e;
   if (self_join) {
     if (c.force_new_cluster) {
       return "--replica-join (replica.join) cannot be used with --force-new-cluster: a member "

@@ -278,6 +278,73 @@ bool parse_log_outputs(std::string_view s, std::vector<std::string>* out, std::s
 
 namespace {
 
+// Go's names (crypto/tls, plus etcd's CHACHA20 aliases) of the TLS 1.2 suites
+// OpenSSL 3 offers, with OpenSSL's names. Go's RC4 and 3DES suites and its
+// TLS 1.3 names are left out: OpenSSL's default security level refuses the
+// former, and TLS 1.3 suites are not configurable in Go either.
+struct CipherName {
+  std::string_view go, openssl;
+};
+constexpr CipherName kCiphers[] = {
+    {"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256"},
+    {"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "ECDHE-ECDSA-AES256-GCM-SHA384"},
+    {"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "ECDHE-RSA-AES128-GCM-SHA256"},
+    {"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "ECDHE-RSA-AES256-GCM-SHA384"},
+    {"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305"},
+    {"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305", "ECDHE-ECDSA-CHACHA20-POLY1305"},
+    {"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-RSA-CHACHA20-POLY1305"},
+    {"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305", "ECDHE-RSA-CHACHA20-POLY1305"},
+    {"TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", "ECDHE-ECDSA-AES128-SHA"},
+    {"TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA", "ECDHE-ECDSA-AES256-SHA"},
+    {"TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", "ECDHE-RSA-AES128-SHA"},
+    {"TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA", "ECDHE-RSA-AES256-SHA"},
+    {"TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256", "ECDHE-ECDSA-AES128-SHA256"},
+    {"TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256", "ECDHE-RSA-AES128-SHA256"},
+    {"TLS_RSA_WITH_AES_128_GCM_SHA256", "AES128-GCM-SHA256"},
+    {"TLS_RSA_WITH_AES_256_GCM_SHA384", "AES256-GCM-SHA384"},
+    {"TLS_RSA_WITH_AES_128_CBC_SHA", "AES128-SHA"},
+    {"TLS_RSA_WITH_AES_256_CBC_SHA", "AES256-SHA"},
+    {"TLS_RSA_WITH_AES_128_CBC_SHA256", "AES128-SHA256"},
+};
+
+}  // namespace
+
+bool parse_cipher_suites(std::string_view s, std::vector<std::string>* out, std::string* why) {
+  std::vector<std::string> names;
+  for (std::string_view part : split_commas(s)) {
+    part = trim(part);
+    if (part.empty()) continue;
+    if (openssl_cipher_name(part).empty())
+      return set_why(why, "unexpected TLS cipher suite " + quote(part));
+    if (std::find(names.begin(), names.end(), part) == names.end()) names.emplace_back(part);
+  }
+  *out = std::move(names);
+  return true;
+}
+
+bool parse_tls_version(std::string_view s, TlsVersion* out, std::string* why) {
+  if (s == "TLS1.2" || s.empty()) return *out = TlsVersion::kTls12, true;
+  if (s == "TLS1.3") return *out = TlsVersion::kTls13, true;
+  return set_why(why, "unexpected TLS version " + quote(s) + " (must be one of: TLS1.2, TLS1.3)");
+}
+
+}  // namespace outpost::config::detail
+
+namespace outpost::config {
+
+std::string openssl_cipher_name(std::string_view go_name) {
+  for (const auto& c : detail::kCiphers) {
+    if (c.go == go_name) return std::string(c.openssl);
+  }
+  return "";
+}
+
+}  // namespace outpost::config
+
+namespace outpost::config::detail {
+
+namespace {
+
 // Go's time.ParseDuration grammar without a sign: ([0-9]*(\.[0-9]*)?unit)+ or "0".
 bool is_go_duration(std::string_view s) {
   if (s == "0") return true;

@@ -55,6 +55,12 @@ bool parse_log_outputs(std::string_view s, std::vector<std::string>* out, std::s
 // Checks a retention value against its mode (see Config::auto_compaction_retention).
 bool check_compaction_retention(CompactionMode mode, std::string_view s, std::string* why);
 
+// --cipher-suites: a comma list of Go cipher suite names, each one Outpost
+// can map to OpenSSL ("unexpected TLS cipher suite \"X\"" otherwise).
+bool parse_cipher_suites(std::string_view s, std::vector<std::string>* out, std::string* why);
+// --tls-min-version: "TLS1.2" | "TLS1.3".
+bool parse_tls_version(std::string_view s, TlsVersion* out, std::string* why);
+
 std::string quote(std::string_view s);  // Go's %q for plain text: "a\"b"
 
 }  // namespace outpost::config::detail

@@ -25,9 +25,13 @@ bool unreachable(const grpc::Status& s) {
          s.error_message().rfind("etcdserver:", 0) != 0;
 }
 
-std::unique_ptr<etcdserverpb::Cluster::Stub> stub_for(const std::string& url) {
+std::unique_ptr<etcdserverpb::Cluster::Stub> stub_for(
+    const std::string& url, const std::shared_ptr<grpc::ChannelCredentials>& https_credentials) {
+  const bool https = url.rfind("https://", 0) == 0;
   return etcdserverpb::Cluster::NewStub(
-      grpc::CreateChannel(target_of(url), grpc::InsecureChannelCredentials()));
+      grpc::CreateChannel(target_of(url), https && https_credentials ? https_credentials
+                                          : https                    ? grpc::SslCredentials({})
+                                                  : grpc::InsecureChannelCredentials()));
 }
 
 void fill(const etcdserverpb::MemberAddResponse& r, uint64_t id, const std::string& name,
@@ -73,12 +77,13 @@ std::optional<Joined> take_over(etcdserverpb::Cluster::Stub& stub, const std::st
 
 Result<Joined> ask_to_join(const std::vector<std::string>& client_urls, const std::string& name,
                            const std::vector<std::string>& peer_urls,
-                           std::chrono::steady_clock::time_point until) {
+                           std::chrono::steady_clock::time_point until,
+                           const std::shared_ptr<grpc::ChannelCredentials>& https_credentials) {
   std::string tried;
   for (;;) {
     tried.clear();
     for (const auto& url : client_urls) {
-      auto stub = stub_for(url);
+      auto stub = stub_for(url, https_credentials);
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
       ctx.AddMetadata(api::kSelfJoinHeader, "1");
@@ -114,10 +119,11 @@ Result<Joined> ask_to_join(const std::vector<std::string>& client_urls, const st
 }
 
 Status leave(const std::vector<std::string>& client_urls, uint64_t id,
-             std::chrono::milliseconds timeout) {
+             std::chrono::milliseconds timeout,
+             const std::shared_ptr<grpc::ChannelCredentials>& https_credentials) {
   std::string last = "no URL given";
   for (const auto& url : client_urls) {
-    auto stub = stub_for(url);
+    auto stub = stub_for(url, https_credentials);
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + timeout);
     etcdserverpb::MemberRemoveRequest req;

@@ -16,11 +16,16 @@
 // a misconfigured replica never leaves a dead member behind.
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "core/common/status.h"
+
+namespace grpc {
+class ChannelCredentials;
+}
 
 namespace outpost::replica {
 
@@ -30,14 +35,17 @@ struct Joined {
   std::string via;  // the client URL that took the request
 };
 
-// client_urls: "http://host:port" of core members.
+// client_urls: "http://host:port" or "https://host:port" of core members; https ones are dialled
+// with https_credentials (api::channel_credentials from this member's client TLS files).
 Result<Joined> ask_to_join(const std::vector<std::string>& client_urls, const std::string& name,
                            const std::vector<std::string>& peer_urls,
-                           std::chrono::steady_clock::time_point until);
+                           std::chrono::steady_clock::time_point until,
+                           const std::shared_ptr<grpc::ChannelCredentials>& https_credentials);
 
 // Removes member id through any of client_urls.
 Status leave(const std::vector<std::string>& client_urls, uint64_t id,
-             std::chrono::milliseconds timeout);
+             std::chrono::milliseconds timeout,
+             const std::shared_ptr<grpc::ChannelCredentials>& https_credentials);
 
 // Whether data_dir already holds a member's data (a restart: no self-join).
 bool has_member_data(const std::string& data_dir);

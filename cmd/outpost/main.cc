@@ -4,9 +4,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <string>
@@ -14,8 +17,10 @@
 
 #include "config/config.h"
 #include "core/api/server.h"
+#include "core/api/tls.h"
 #include "core/common/log.h"
 #include "core/server/member.h"
+#include "core/transport/crl.h"
 #include "core/transport/self_signed.h"
 #include "core/transport/transport.h"
 #include "replica/join.h"
@@ -39,6 +44,78 @@ std::map<std::string, std::string> environment() {
 int fail(const std::string& msg) {
   std::fprintf(stderr, "outpost: %s\n", msg.c_str());
   return 2;
+}
+
+// The contents of a file a TLS flag names; the error names the flag and the path.
+bool read_pem(const char* flag, const std::string& path, std::string* out, std::string* error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *error = "cannot read " + std::string(flag) + " \"" + path + "\": " + std::strerror(errno);
+    return false;
+  }
+  out->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  if (out->find("-----BEGIN") == std::string::npos) {
+    *error = std::string(flag) + " \"" + path + "\" holds no PEM data";
+    return false;
+  }
+  return true;
+}
+
+// Client TLS as configured: what the https:// client URLs serve with, and what Outpost's own
+// connections to https:// client URLs present and trust (etcd's ClientTLSInfo).
+struct ClientTls {
+  outpost::api::TlsPem pem;
+  bool require_client_cert = false;  // etcd 3.4: a trusted CA or --client-cert-auth
+  std::string crl_directory;         // --client-crl-file, hashed for OpenSSL; "" = none
+  std::string allowed_hostname;      // --client-cert-allowed-hostname
+};
+
+bool load_client_tls(const outpost::config::Config& cfg, ClientTls* tls, std::string* error) {
+  const auto& t = cfg.client_tls;
+  bool serves_https = false;
+  for (const auto& u : cfg.listen_client_urls) serves_https = serves_https || u.scheme == "https";
+  bool dials_https = false;
+  for (const auto& u : cfg.replica.join) dials_https = dials_https || u.scheme == "https";
+  if (!serves_https && !dials_https) return true;
+
+  std::string cert_file = t.cert_file, key_file = t.key_file;
+  if (cert_file.empty() && t.auto_tls && serves_https) {
+    // etcd's --auto-tls: a self-signed certificate for the client URLs' hosts; no client
+    // verification (--client-cert-auth, a CRL and an allowed hostname do not apply to it).
+    std::vector<std::string> hosts;
+    for (const auto* urls : {&cfg.listen_client_urls, &cfg.advertise_client_urls})
+      for (const auto& u : *urls)
+        if (std::find(hosts.begin(), hosts.end(), u.host) == hosts.end()) hosts.push_back(u.host);
+    auto made = outpost::transport::make_self_signed(cfg.data_dir + "/fixtures/client", hosts);
+    if (!made) {
+      *error = "--auto-tls: cannot make a self-signed certificate: " + made.status().message();
+      return false;
+    }
+    // The trusted CA still serves this member's own connections to https:// URLs (self-join).
+    return read_pem("--cert-file", made.value().cert_file, &tls->pem.cert_chain, error) &&
+           read_pem("--key-file", made.value().key_file, &tls->pem.private_key, error) &&
+           (t.trusted_ca_file.empty() ||
+            read_pem("--trusted-ca-file", t.trusted_ca_file, &tls->pem.root_certs, error));
+  }
+  if (!cert_file.empty()) {
+    if (!read_pem("--cert-file", cert_file, &tls->pem.cert_chain, error) ||
+        !read_pem("--key-file", key_file, &tls->pem.private_key, error))
+      return false;
+  }
+  if (!t.trusted_ca_file.empty() &&
+      !read_pem("--trusted-ca-file", t.trusted_ca_file, &tls->pem.root_certs, error))
+    return false;
+  tls->require_client_cert = !t.trusted_ca_file.empty() || t.client_cert_auth;
+  tls->allowed_hostname = t.allowed_hostname;
+  if (!t.crl_file.empty() && serves_https) {
+    tls->crl_directory = cfg.data_dir + "/fixtures/client-crl";
+    if (outpost::Status s = outpost::transport::make_crl_directory(t.crl_file, tls->crl_directory);
+        !s) {
+      *error = "--client-crl-file \"" + t.crl_file + "\": " + s.message();
+      return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace
@@ -96,9 +173,21 @@ int main(int argc, char** argv) {
   std::string err;
   if (!log::configure(cfg.log_outputs, level, &err)) return fail(err);
 
-  for (const auto& u : cfg.listen_client_urls)
-    if (u.scheme != "http")
-      return fail("--listen-client-urls " + u.str() + ": TLS is not supported yet; use http://");
+  std::vector<std::string> ciphers;
+  for (const auto& c : cfg.cipher_suites) ciphers.push_back(config::openssl_cipher_name(c));
+  if (Status s =
+          api::configure_grpc_tls(ciphers, cfg.tls_min_version == config::TlsVersion::kTls13);
+      !s)
+    return fail(s.message());
+  ClientTls client_tls;
+  if (!load_client_tls(cfg, &client_tls, &err)) {
+    OUTPOST_LOG(kFatal, "cannot set up client TLS", log::kv("error", err));
+    std::fprintf(stderr, "outpost: %s\n", err.c_str());
+    return 1;
+  }
+  std::shared_ptr<grpc::ChannelCredentials> join_credentials;
+  for (const auto& u : cfg.replica.join)
+    if (u.scheme == "https") join_credentials = api::channel_credentials(client_tls.pem);
 
   server::MemberOptions mo;
   mo.name = cfg.name;
@@ -144,7 +233,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "outpost: %s\n", hold.status().message().c_str());
       return 1;
     }
-    auto j = replica::ask_to_join(join_urls, cfg.name, mo.advertise_peer_urls, join_deadline);
+    auto j = replica::ask_to_join(join_urls, cfg.name, mo.advertise_peer_urls, join_deadline,
+                                  join_credentials);
     if (!j) {
       OUTPOST_LOG(kFatal, "cannot join the cluster", log::kv("error", j.status().message()));
       std::fprintf(stderr, "outpost: %s\n", j.status().message().c_str());
@@ -160,7 +250,9 @@ int main(int argc, char** argv) {
   auto give_up = [&](const std::string& cause) {
     OUTPOST_LOG(kFatal, "self-join failed; removing this member's entry", log::kv("error", cause));
     std::fprintf(stderr, "outpost: self-join failed: %s\n", cause.c_str());
-    if (Status s = replica::leave(join_urls, joined->id, std::chrono::seconds(10)); !s) {
+    if (Status s =
+            replica::leave(join_urls, joined->id, std::chrono::seconds(10), join_credentials);
+        !s) {
       OUTPOST_LOG(kError, "cannot remove this member's entry", log::kv("error", s.message()));
       std::fprintf(stderr, "outpost: %s\n", s.message().c_str());
     }
@@ -219,10 +311,23 @@ int main(int argc, char** argv) {
           return api::HttpResponse{405, "text/plain; charset=utf-8", "Method Not Allowed\n"};
         return api::HttpResponse{200, "application/json", edge.status_json()};
       });
-  std::vector<std::string> addrs;
-  for (const auto& u : cfg.listen_client_urls)
-    addrs.push_back((u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host) + ":" +
-                    std::to_string(u.port));
+  // https:// URLs: gRPC's own TLS port, gRPC API only (no /version, /replica, ...; see
+  // core/api/tls.h). http:// URLs: gRPC and the HTTP/1.1 routes on one port.
+  std::shared_ptr<grpc::ServerCredentials> server_tls;
+  std::vector<api::ClientAddr> addrs;
+  for (const auto& u : cfg.listen_client_urls) {
+    api::ClientAddr a;
+    a.host_port = (u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host) + ":" +
+                  std::to_string(u.port);
+    if (u.scheme == "https") {
+      if (!server_tls)
+        server_tls = api::server_credentials(
+            client_tls.pem, {client_tls.require_client_cert, client_tls.crl_directory,
+                             client_tls.allowed_hostname});
+      a.tls = server_tls;
+    }
+    addrs.push_back(std::move(a));
+  }
   if (!api.start(addrs, &err)) {
     OUTPOST_LOG(kFatal, "cannot serve clients", log::kv("error", err));
     member.value()->stop();

@@ -48,18 +48,32 @@ void ApiServer::add_http_route(std::string path, HttpHandler handler) {
   routes_[std::move(path)] = std::move(handler);
 }
 
-bool ApiServer::start(const std::vector<std::string>& listen_addrs, std::string* error) {
-  ClientListenerOptions lo;
-  // A JSON body carries the request base64-encoded: 4/3 of its bytes, plus the JSON around it.
-  lo.max_body_bytes = size_t(max_request_bytes_ / 3 * 4 + kGrpcOverheadBytes);
-  listener_ = std::make_unique<ClientListener>(
-      routes_, [this](int fd) { grpc::AddInsecureChannelFromFd(server_.get(), fd); }, lo);
-  if (!listener_->listen(listen_addrs, error)) {
-    listener_.reset();
-    return false;
+bool ApiServer::start(const std::vector<ClientAddr>& addrs, std::string* error) {
+  std::vector<std::string> plain;
+  for (const auto& a : addrs)
+    if (!a.tls) plain.push_back(a.host_port);
+  if (!plain.empty()) {
+    ClientListenerOptions lo;
+    // A JSON body carries the request base64-encoded: 4/3 of its bytes, plus the JSON around it.
+    lo.max_body_bytes = size_t(max_request_bytes_ / 3 * 4 + kGrpcOverheadBytes);
+    listener_ = std::make_unique<ClientListener>(
+        routes_, [this](int fd) { grpc::AddInsecureChannelFromFd(server_.get(), fd); }, lo);
+    if (!listener_->listen(plain, error)) {
+      listener_.reset();
+      return false;
+    }
   }
 
-  grpc::ServerBuilder b;  // no listening port: the listener hands connections over
+  grpc::ServerBuilder b;  // plain text: no listening port, the listener hands connections over
+  // TLS: gRPC's own listening ports. Its default SO_REUSEPORT would let a second process bind the
+  // same port; a client port in use must be an error, as for the plain-text ones.
+  b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  std::vector<std::unique_ptr<int>> tls_ports;  // filled by BuildAndStart()
+  for (const auto& a : addrs) {
+    if (!a.tls) continue;
+    tls_ports.push_back(std::make_unique<int>(0));
+    b.AddListeningPort(a.host_port, a.tls, tls_ports.back().get());
+  }
   b.SetMaxReceiveMessageSize(
       int(std::min<uint64_t>(max_request_bytes_ + kGrpcOverheadBytes, uint64_t(INT32_MAX))));
   b.SetMaxSendMessageSize(INT32_MAX);
@@ -70,18 +84,31 @@ bool ApiServer::start(const std::vector<std::string>& listen_addrs, std::string*
   b.RegisterService(&lease_);
   b.RegisterService(&auth_);
   server_ = b.BuildAndStart();
-  if (!server_) {
-    *error = "cannot start the gRPC server for clients";
+  bool bound = server_ != nullptr;
+  for (const auto& p : tls_ports) bound = bound && *p != 0;
+  if (!bound) {
+    std::string tls_addrs;
+    for (const auto& a : addrs)
+      if (a.tls) tls_addrs += (tls_addrs.empty() ? "" : ", ") + a.host_port;
+    *error = tls_addrs.empty()
+                 ? "cannot start the gRPC server for clients"
+                 : "cannot serve TLS on " + tls_addrs +
+                       " (address in use, or a certificate or key gRPC cannot load: check "
+                       "--cert-file, --key-file and --trusted-ca-file)";
+    if (server_) server_->Shutdown(std::chrono::system_clock::now());
+    server_.reset();
     listener_.reset();
     return false;
   }
-  listener_->start();
+  ports_.clear();
+  size_t next_plain = 0, next_tls = 0;
+  for (const auto& a : addrs)
+    ports_.push_back(a.tls ? *tls_ports[next_tls++] : listener_->ports()[next_plain++]);
+  if (listener_) listener_->start();
   return true;
 }
 
-std::vector<int> ApiServer::ports() const {
-  return listener_ ? listener_->ports() : std::vector<int>{};
-}
+std::vector<int> ApiServer::ports() const { return ports_; }
 
 void ApiServer::shutdown() {
   // The listener first: once it has stopped, no connection reaches gRPC after its shutdown.

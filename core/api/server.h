@@ -4,10 +4,12 @@
 // are served; Auth and the other methods are registered by their generated base classes and
 // answer UNIMPLEMENTED until their issues land.
 //
-// The gRPC server has no listening port of its own: a ClientListener (client_listener.h) accepts
-// on every client address, hands the connections that open with the HTTP/2 preface to gRPC and
-// serves the others as HTTP/1.1 from the routes added with add_http_route(). Built in: GET
-// /version, as etcd answers it.
+// Plain-text client addresses (http:// URLs) are not gRPC's listening ports: a ClientListener
+// (client_listener.h) accepts on them, hands the connections that open with the HTTP/2 preface to
+// gRPC and serves the others as HTTP/1.1 from the routes added with add_http_route(). Built in:
+// GET /version, as etcd answers it. TLS client addresses (https:// URLs) are listening ports of
+// gRPC's own with TLS server credentials (tls.h says why): they serve the gRPC API only, not the
+// HTTP/1.1 routes.
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,13 +19,20 @@
 
 namespace grpc {
 class Server;
-}
+class ServerCredentials;
+}  // namespace grpc
 
 namespace outpost::api {
 
 // etcd's /version handler: {"etcdserver":"3.4.23","etcdcluster":"3.4.0"} for GET and HEAD (the
 // cluster version is the server's MAJOR.MINOR.0, as etcd reports it), 405 for other methods.
 HttpHandler version_handler(const std::string& server_version);
+
+// One client address to listen on: "host:port" ("[v6]:port"; port 0 picks one).
+struct ClientAddr {
+  std::string host_port;
+  std::shared_ptr<grpc::ServerCredentials> tls;  // nullptr = plain text (gRPC and HTTP/1.1)
+};
 
 class ApiServer {
  public:
@@ -32,8 +41,9 @@ class ApiServer {
   // Adds an HTTP route (exact path, query string stripped); before start() only. A path added
   // twice keeps the last handler.
   void add_http_route(std::string path, HttpHandler handler);
-  // Listens on every host:port given; false with *error when one cannot be bound.
-  bool start(const std::vector<std::string>& listen_addrs, std::string* error);
+  // Listens on every address given; false with *error when one cannot be bound (nothing is left
+  // listening then).
+  bool start(const std::vector<ClientAddr>& addrs, std::string* error);
   // The bound port of each address given to start(), in order (useful with port 0).
   std::vector<int> ports() const;
   // Stops accepting, closes HTTP connections, shuts gRPC down (2 s for calls in flight).
@@ -53,6 +63,7 @@ class ApiServer {
   HttpRoutes routes_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<ClientListener> listener_;
+  std::vector<int> ports_;  // per address given to start()
 };
 
 }  // namespace outpost::api

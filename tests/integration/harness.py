@@ -10,7 +10,9 @@ What this module gives a test:
                          OUTPOST_RAW_GRPC are the defaults.
   * ``free_port()``      a free loopback port (bind 127.0.0.1:0).
   * ``Member``           one server process: start / wait_ready (polling) / stop (SIGTERM, then
-                         SIGKILL) / kill9 / restart on the same data dir and ports. Every started
+                         SIGKILL) / kill9 / restart on the same data dir and ports. TLS:
+                         ``client_scheme = "https"`` and ``ctl_flags`` (--cacert, --cert, --key)
+                         for every ``ctl()``; the server's TLS flags go in ``extra_flags``. Every started
                          process is registered and killed, by pid, at exit, even if the test dies.
   * ``etcdctl()``        run etcdctl with a timeout, capture stdout, stderr and exit code.
   * ``Runner``           a tiny assert-style runner: ``check(cond, what)``, named test functions,
@@ -279,6 +281,10 @@ class Member:
             self.peer_port = free_port()
         self.token = f"outpost-integ-{name}"
         self.extra_flags = list(extra_flags)
+        # "https": the client URL is https:// (give the server its TLS flags in extra_flags).
+        self.client_scheme = "http"
+        # etcdctl flags put before every ctl() command (e.g. --cacert=..., --cert=..., --key=...).
+        self.ctl_flags: list[str] = []
         self.proc: Optional[subprocess.Popen] = None
         self.starts = 0
         self.log_path = ""
@@ -286,7 +292,7 @@ class Member:
     # -- addresses
     @property
     def client_url(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
+        return f"{self.client_scheme}://127.0.0.1:{self.client_port}"
 
     @property
     def peer_url(self) -> str:
@@ -411,7 +417,7 @@ class Member:
 
     # -- convenience
     def ctl(self, *cmd: str, **kw) -> Result:
-        return etcdctl(self.args, self.endpoint, *cmd, **kw)
+        return etcdctl(self.args, self.endpoint, *self.ctl_flags, *cmd, **kw)
 
     def __enter__(self) -> "Member":
         return self

@@ -8,6 +8,7 @@ make_pki(dir) writes, under dir, a test PKI and returns a Pki with the file path
   client-<name>.crt/.key   client certificates with CN=<name> (see Pki.client)
   expired.crt / expired.key  signed by ca, but expired yesterday
   wrong-ca-server.crt/.key signed by other-ca, with the same SANs as server.crt
+Pki.crl(names) writes a CRL from ca revoking the client certificates of those names (openssl ca).
 Keys are P-256 EC, which every client in the tests accepts. Nothing here needs the network.
 """
 
@@ -64,6 +65,24 @@ class Pki:
         if not os.path.exists(cert):
             _leaf(self.dir, f"client-{name}", name, "ca", 30)
         return cert, os.path.join(self.dir, f"client-{name}.key")
+
+    def crl(self, revoked: list[str]) -> str:
+        """A PEM CRL signed by ca that revokes client(name) for each name; returns its path."""
+        db = os.path.join(self.dir, "crl-" + "-".join(revoked))
+        os.makedirs(db, exist_ok=True)
+        open(os.path.join(db, "index.txt"), "w").close()
+        with open(os.path.join(db, "crlnumber"), "w") as f:
+            f.write("01\n")
+        with open(os.path.join(db, "ca.cnf"), "w") as f:
+            f.write("[ca]\ndefault_ca = d\n[d]\n"
+                    f"database = {db}/index.txt\ncrlnumber = {db}/crlnumber\n"
+                    "default_md = sha256\ndefault_crl_days = 30\n")
+        ca = ["-config", os.path.join(db, "ca.cnf"), "-keyfile", "ca.key", "-cert", "ca.crt"]
+        for name in revoked:
+            _run(["openssl", "ca", *ca, "-revoke", self.client(name)[0]], self.dir)
+        out = os.path.join(db, "crl.pem")
+        _run(["openssl", "ca", *ca, "-gencrl", "-out", out], self.dir)
+        return out
 
 
 def make_pki(d: str) -> Pki:

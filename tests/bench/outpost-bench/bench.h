@@ -33,6 +33,10 @@ void finish_clients(Run& run, Connections& conns);
 // error.
 int print_result(const Options& o, RunResult& result, const Run& run, const std::string& feature);
 
+// The channel credentials the options ask for: TLS (--cacert/--cert/--key, or an https://
+// endpoint) or insecure. Exits with kExitUsage when a file cannot be read.
+std::shared_ptr<grpc::ChannelCredentials> credentials(const Options& o);
+
 // `size` bytes: zeros with the zig-zag varint of `n` at the front (etcd's benchmark keys).
 std::string varint_key(int64_t n, int size);
 std::string random_bytes(size_t size, uint64_t seed);

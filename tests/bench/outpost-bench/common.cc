@@ -1,10 +1,32 @@
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <random>
 
 #include "bench.h"
 
 namespace outpost::bench {
+
+std::shared_ptr<grpc::ChannelCredentials> credentials(const Options& o) {
+  bool tls = !o.cacert.empty() || !o.cert.empty();
+  for (const auto& e : o.endpoints) tls = tls || e.rfind("https://", 0) == 0;
+  if (!tls) return grpc::InsecureChannelCredentials();
+  const auto read = [](const char* flag, const std::string& path) {
+    if (path.empty()) return std::string();
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      std::fprintf(stderr, "outpost-bench: cannot read %s %s\n", flag, path.c_str());
+      std::exit(kExitUsage);
+    }
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  grpc::SslCredentialsOptions so;
+  so.pem_root_certs = read("--cacert", o.cacert);
+  so.pem_cert_chain = read("--cert", o.cert);
+  so.pem_private_key = read("--key", o.key);
+  return grpc::SslCredentials(so);
+}
 
 void finish_clients(Run& run, Connections& conns) {
   // Every call carries the run's deadline, so gRPC ends them by then; the grace covers the

@@ -34,6 +34,7 @@ const char* code_name(grpc::StatusCode code) {
 
 std::string strip_scheme(const std::string& endpoint) {
   if (endpoint.rfind("http://", 0) == 0) return endpoint.substr(7);
+  if (endpoint.rfind("https://", 0) == 0) return endpoint.substr(8);
   return endpoint;
 }
 
@@ -57,7 +58,8 @@ std::string describe(const grpc::Status& status) {
 
 // --------------------------------------------------------------------------------------------
 
-Connections::Connections(const std::vector<std::string>& endpoints, int conns) {
+Connections::Connections(const std::vector<std::string>& endpoints, int conns,
+                         std::shared_ptr<grpc::ChannelCredentials> creds) {
   for (int i = 0; i < conns; ++i) {
     const std::string target = strip_scheme(endpoints[size_t(i) % endpoints.size()]);
     grpc::ChannelArguments args;
@@ -67,8 +69,7 @@ Connections::Connections(const std::vector<std::string>& endpoints, int conns) {
     args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 64 << 20);
     args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
     args.SetString(GRPC_ARG_PRIMARY_USER_AGENT_STRING, "outpost-bench");
-    channels_.push_back(
-        grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+    channels_.push_back(grpc::CreateCustomChannel(target, creds, args));
     targets_.push_back(target);
   }
   const int nqueues = std::min(conns, kMaxQueues);

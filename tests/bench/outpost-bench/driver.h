@@ -56,7 +56,9 @@ class Connections {
  public:
   static constexpr int kMaxQueues = 4;
 
-  Connections(const std::vector<std::string>& endpoints, int conns);
+  // creds: for every channel (TLS or insecure).
+  Connections(const std::vector<std::string>& endpoints, int conns,
+              std::shared_ptr<grpc::ChannelCredentials> creds);
   ~Connections();
   Connections(const Connections&) = delete;
   Connections& operator=(const Connections&) = delete;

@@ -93,7 +93,7 @@ template <class Req, class Resp>
 int run_unary(const Options& o, const std::string& op,
               typename UnaryClient<Req, Resp>::Prepare prepare,
               typename UnaryClient<Req, Resp>::Make make, const std::string& note) {
-  Connections conns(o.endpoints, o.conns);
+  Connections conns(o.endpoints, o.conns, credentials(o));
   if (std::string err = conns.connect(o.dial_timeout_s); !err.empty()) {
     std::fprintf(stderr, "outpost-bench: %s\n", err.c_str());
     return kExitErrors;

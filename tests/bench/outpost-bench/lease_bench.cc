@@ -125,7 +125,7 @@ class KeepAliveClient final : public Handler {
 }  // namespace
 
 int run_lease_keepalive(const Options& o) {
-  Connections conns(o.endpoints, o.conns);
+  Connections conns(o.endpoints, o.conns, credentials(o));
   if (std::string err = conns.connect(o.dial_timeout_s); !err.empty()) {
     std::fprintf(stderr, "outpost-bench: %s\n", err.c_str());
     return kExitErrors;

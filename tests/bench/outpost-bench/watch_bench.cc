@@ -172,7 +172,7 @@ constexpr auto kEventWait = std::chrono::seconds(5);
 }  // namespace
 
 int run_watch_latency(const Options& o) {
-  Connections conns(o.endpoints, o.conns);
+  Connections conns(o.endpoints, o.conns, credentials(o));
   if (std::string err = conns.connect(o.dial_timeout_s); !err.empty()) {
     std::fprintf(stderr, "outpost-bench: %s\n", err.c_str());
     return kExitErrors;

@@ -153,11 +153,11 @@ TEST_CASE("ETCD_CONFIG_FILE is refused like --config-file", "[env][errors]") {
 }
 
 TEST_CASE("ignored etcd flags can come from the environment", "[env]") {
-  const LoadResult r = run({}, {{"ETCD_AUTO_TLS", "true"}});
+  const LoadResult r = run({}, {{"ETCD_PRE_VOTE", "true"}});
   REQUIRE(r.config);
-  CHECK(r.config->ignored_flags.at("auto-tls") == "true");
+  CHECK(r.config->ignored_flags.at("pre-vote") == "true");
   REQUIRE(r.warnings.size() == 1);
-  CHECK(r.warnings[0] == "ignoring etcd flags that Outpost does not use: --auto-tls");
+  CHECK(r.warnings[0] == "ignoring etcd flags that Outpost does not use: --pre-vote");
 }
 
 TEST_CASE("environment variables override the TOML file", "[env][precedence]") {
