@@ -37,6 +37,12 @@ int print_result(const Options& o, RunResult& result, const Run& run, const std:
 // endpoint) or insecure. Exits with kExitUsage when a file cannot be read.
 std::shared_ptr<grpc::ChannelCredentials> credentials(const Options& o);
 
+// With --user: authenticates at the first endpoint (a simple token is valid on every member)
+// and keeps the token for authorize(). "" or the error.
+std::string authenticate(const Options& o, const std::shared_ptr<grpc::ChannelCredentials>& creds);
+// Adds the token (if any) to a call's metadata; call before the call starts.
+void authorize(grpc::ClientContext* ctx);
+
 // `size` bytes: zeros with the zig-zag varint of `n` at the front (etcd's benchmark keys).
 std::string varint_key(int64_t n, int size);
 std::string random_bytes(size_t size, uint64_t seed);

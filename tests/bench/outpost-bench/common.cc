@@ -1,3 +1,4 @@
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -5,6 +6,7 @@
 #include <random>
 
 #include "bench.h"
+#include "etcdserverpb/rpc.grpc.pb.h"
 
 namespace outpost::bench {
 
@@ -26,6 +28,36 @@ std::shared_ptr<grpc::ChannelCredentials> credentials(const Options& o) {
   so.pem_cert_chain = read("--cert", o.cert);
   so.pem_private_key = read("--key", o.key);
   return grpc::SslCredentials(so);
+}
+
+namespace {
+std::string g_token;  // set once by authenticate(), before any client starts
+}  // namespace
+
+std::string authenticate(const Options& o, const std::shared_ptr<grpc::ChannelCredentials>& creds) {
+  if (o.user.empty()) return "";
+  std::string name = o.user, password = o.password;
+  if (const auto colon = name.find(':'); colon != std::string::npos) {
+    password = name.substr(colon + 1);
+    name.resize(colon);
+  }
+  std::string target = o.endpoints.empty() ? "127.0.0.1:2379" : o.endpoints[0];
+  if (const auto p = target.find("://"); p != std::string::npos) target = target.substr(p + 3);
+  auto auth = etcdserverpb::Auth::NewStub(grpc::CreateChannel(target, creds));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  etcdserverpb::AuthenticateRequest req;
+  req.set_name(name);
+  req.set_password(password);
+  etcdserverpb::AuthenticateResponse resp;
+  const grpc::Status s = auth->Authenticate(&ctx, req, &resp);
+  if (!s.ok()) return "authenticate as " + name + ": " + s.error_message();
+  g_token = resp.token();
+  return "";
+}
+
+void authorize(grpc::ClientContext* ctx) {
+  if (!g_token.empty()) ctx->AddMetadata("token", g_token);
 }
 
 void finish_clients(Run& run, Connections& conns) {

@@ -23,8 +23,10 @@ struct Options {
   double timeout_s = 120;     // the whole run stops after this, whatever is left
   double dial_timeout_s = 5;  // every connection must be ready within this
   // TLS (etcdctl's flags): with any of them, or an https:// endpoint, connections use TLS.
-  std::string cacert;  // PEM CA bundle to verify the server with ("" = the system's)
-  std::string cert;    // client certificate (PEM), with key
+  std::string user;      // --user name[:password]: etcd authentication ("" = none)
+  std::string password;  // --password (when not in --user)
+  std::string cacert;    // PEM CA bundle to verify the server with ("" = the system's)
+  std::string cert;      // client certificate (PEM), with key
   std::string key;
 
   // put, txn-put, range, lease-keepalive.

@@ -65,6 +65,7 @@ class UnaryClient final : public Handler {
   void send() {
     context_ = std::make_unique<grpc::ClientContext>();
     context_->set_deadline(to_system(run_.deadline()));
+    authorize(context_.get());
     start_ = Clock::now();
     reader_ = (stub_->*prepare_)(context_.get(), request_, cq_);
     reader_->StartCall();
@@ -93,6 +94,10 @@ template <class Req, class Resp>
 int run_unary(const Options& o, const std::string& op,
               typename UnaryClient<Req, Resp>::Prepare prepare,
               typename UnaryClient<Req, Resp>::Make make, const std::string& note) {
+  if (std::string err = authenticate(o, credentials(o)); !err.empty()) {
+    std::fprintf(stderr, "outpost-bench: %s\n", err.c_str());
+    return kExitErrors;
+  }
   Connections conns(o.endpoints, o.conns, credentials(o));
   if (std::string err = conns.connect(o.dial_timeout_s); !err.empty()) {
     std::fprintf(stderr, "outpost-bench: %s\n", err.c_str());

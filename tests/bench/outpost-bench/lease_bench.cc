@@ -20,6 +20,7 @@ class KeepAliveClient final : public Handler {
 
   void begin() {
     grant_context_.set_deadline(to_system(run_.deadline()));
+    authorize(&grant_context_);
     etcdserverpb::LeaseGrantRequest req;
     req.set_ttl(kLeaseTtl);
     grant_ = stub_->PrepareAsyncLeaseGrant(&grant_context_, req, cq_);
@@ -69,6 +70,7 @@ class KeepAliveClient final : public Handler {
     }
     id_ = grant_response_.id();
     stream_context_.set_deadline(to_system(run_.deadline()));
+    authorize(&stream_context_);
     stream_ = stub_->PrepareAsyncLeaseKeepAlive(&stream_context_, cq_);
     stream_->StartCall(&start_tag_);
   }
@@ -125,6 +127,10 @@ class KeepAliveClient final : public Handler {
 }  // namespace
 
 int run_lease_keepalive(const Options& o) {
+  if (std::string err = authenticate(o, credentials(o)); !err.empty()) {
+    std::fprintf(stderr, "outpost-bench: %s\n", err.c_str());
+    return kExitErrors;
+  }
   Connections conns(o.endpoints, o.conns, credentials(o));
   if (std::string err = conns.connect(o.dial_timeout_s); !err.empty()) {
     std::fprintf(stderr, "outpost-bench: %s\n", err.c_str());

@@ -72,6 +72,7 @@ class WatchStream final : public Handler {
 
   void begin() {
     context_.set_deadline(to_system(run_.deadline()));
+    authorize(&context_);
     stream_ = stub_->PrepareAsyncWatch(&context_, cq_);
     ++pending_;
     stream_->StartCall(&start_tag_);
@@ -172,6 +173,10 @@ constexpr auto kEventWait = std::chrono::seconds(5);
 }  // namespace
 
 int run_watch_latency(const Options& o) {
+  if (std::string err = authenticate(o, credentials(o)); !err.empty()) {
+    std::fprintf(stderr, "outpost-bench: %s\n", err.c_str());
+    return kExitErrors;
+  }
   Connections conns(o.endpoints, o.conns, credentials(o));
   if (std::string err = conns.connect(o.dial_timeout_s); !err.empty()) {
     std::fprintf(stderr, "outpost-bench: %s\n", err.c_str());
@@ -232,6 +237,7 @@ int run_watch_latency(const Options& o) {
     req.set_value(value);
     etcdserverpb::PutResponse resp;
     const auto start = Clock::now();
+    authorize(&ctx);
     grpc::Status st = kv->Put(&ctx, req, &resp);
     if (!st.ok()) {
       run.error("put: " + describe(st));
