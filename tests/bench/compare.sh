@@ -15,6 +15,11 @@
 #   --scale F     multiply every --total by F (default 1; the default matrix takes ~2-4 minutes
 #                 on 2 cores)
 #   --keep        keep the work dir (data dirs, server logs, raw JSON results)
+#   --secure      TLS and auth on both servers, with the same certificates and users: a test PKI
+#                 (tests/integration/tls_util.py, openssl), https client and peer URLs with
+#                 --client-cert-auth and --peer-client-cert-auth, auth enabled (root, and a user
+#                 "bench" whose role may read and write every key); outpost-bench connects with a
+#                 client certificate and --user bench
 # Each benchmark run stops after 20 s whatever is left (marked * in the table), so a slow server
 # cannot stretch the script past ~10 minutes.
 # Traffic goes to 127.0.0.1 only. Needs bash, python3 (free ports, the table) and, to seed the
@@ -29,6 +34,7 @@ ETCDCTL=$(command -v etcdctl || true)
 MEMBERS=1
 SCALE=1
 KEEP=0
+SECURE=0
 OPS="put range-l range-s txn-put"
 RUN_TIMEOUT=20s   # per benchmark run: a slow server ends a run early (marked * in the table)
 CLIENT_LEVELS="1 16 256"
@@ -40,6 +46,7 @@ while [[ $# -gt 0 ]]; do
     --members) MEMBERS=$2; shift 2 ;;
     --scale) SCALE=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
+    --secure) SECURE=1; shift ;;
     --ops) OPS=$2; shift 2 ;;
     --clients) CLIENT_LEVELS=$2; shift 2 ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
@@ -58,6 +65,22 @@ RESULTS="$WORK/results.jsonl"
 : >"$RESULTS"
 MEMBER_PIDS=()
 ENDPOINTS=""
+SCHEME=http
+SERVER_TLS=()  # server flags for --secure
+BENCH_TLS=()   # outpost-bench's TLS flags
+BENCH_AUTH=()  # outpost-bench's user, once auth is on
+CTL_TLS=()     # etcdctl's TLS flags
+if [[ $SECURE == 1 ]]; then
+  P="$WORK/pki"
+  python3 "$REPO/tests/integration/tls_util.py" "$P" >/dev/null ||
+    { echo "compare.sh: could not make the test PKI (openssl)" >&2; exit 1; }
+  SCHEME=https
+  SERVER_TLS=(--cert-file "$P/server.crt" --key-file "$P/server.key" --trusted-ca-file "$P/ca.crt"
+              --client-cert-auth --peer-cert-file "$P/server.crt" --peer-key-file "$P/server.key"
+              --peer-trusted-ca-file "$P/ca.crt" --peer-client-cert-auth)
+  BENCH_TLS=(--cacert "$P/ca.crt" --cert "$P/client-alice.crt" --key "$P/client-alice.key")
+  CTL_TLS=("${BENCH_TLS[@]}")
+fi
 BENCH_PID=""
 
 stop_members() {
@@ -97,25 +120,25 @@ start_members() {
       used+="$p "
       if [[ $which == c ]]; then cports+=("$p"); else pports+=("$p"); fi
     done
-    cluster+="${cluster:+,}$kind$i=http://127.0.0.1:${pports[$((i-1))]}"
+    cluster+="${cluster:+,}$kind$i=$SCHEME://127.0.0.1:${pports[$((i-1))]}"
   done
   for i in $(seq 1 "$count"); do
     local cp=${cports[$((i-1))]} pp=${pports[$((i-1))]} dir="$WORK/$kind$i"
     mkdir -p "$dir"
     "$bin" --name "$kind$i" --data-dir "$dir/data" \
-      --listen-client-urls "http://127.0.0.1:$cp" --advertise-client-urls "http://127.0.0.1:$cp" \
-      --listen-peer-urls "http://127.0.0.1:$pp" --initial-advertise-peer-urls "http://127.0.0.1:$pp" \
+      --listen-client-urls "$SCHEME://127.0.0.1:$cp" --advertise-client-urls "$SCHEME://127.0.0.1:$cp" \
+      --listen-peer-urls "$SCHEME://127.0.0.1:$pp" --initial-advertise-peer-urls "$SCHEME://127.0.0.1:$pp" \
       --initial-cluster "$cluster" --initial-cluster-token "compare-$kind" \
-      --initial-cluster-state new >"$dir/server.log" 2>&1 &
+      --initial-cluster-state new "${SERVER_TLS[@]}" >"$dir/server.log" 2>&1 &
     MEMBER_PIDS+=($!)
-    urls+=("http://127.0.0.1:$cp")
+    urls+=("$SCHEME://127.0.0.1:$cp")
   done
   ENDPOINTS=$(IFS=,; echo "${urls[*]}")
   local url ok
   for url in "${urls[@]}"; do
     ok=0
     for _ in $(seq 1 150); do
-      if "$BENCH" --endpoints "$url" --dial-timeout 1s --timeout 5s range ready-probe --total 1 \
+      if "$BENCH" "${BENCH_TLS[@]}" --endpoints "$url" --dial-timeout 1s --timeout 5s range ready-probe --total 1 \
           >/dev/null 2>&1; then ok=1; break; fi
       sleep 0.2
     done
@@ -167,7 +190,7 @@ run_matrix() {
         args+=(--total "$(total_for "$op" "$clients")")
       fi
       # In the background and waited for, so a signal to this script runs the trap at once.
-      "$BENCH" --endpoints "$ENDPOINTS" --clients "$clients" --conns "$(conns_for "$clients")" \
+      "$BENCH" "${BENCH_TLS[@]}" "${BENCH_AUTH[@]}" --endpoints "$ENDPOINTS" --clients "$clients" --conns "$(conns_for "$clients")" \
         --timeout "$RUN_TIMEOUT" --json "${args[@]}" \
         >"$WORK/run.json" 2>>"$WORK/bench-$server.err" &
       BENCH_PID=$!
@@ -191,17 +214,30 @@ OUTPOST_VERSION=$("$OUTPOST" --version 2>/dev/null | head -1)
 for server in etcd outpost; do
   echo "== $server: starting $MEMBERS member(s)" >&2
   start_members "$server" "$MEMBERS"
+  CTL_AUTH=()
+  if [[ $SECURE == 1 ]]; then
+    for cmd in "user add root:rootpw" "role add root" "user grant-role root root" \
+               "user add bench:benchpw" "role add bench" \
+               "role grant-permission bench readwrite --from-key ''" "user grant-role bench bench" \
+               "auth enable"; do
+      eval "ETCDCTL_API=3 \"\$ETCDCTL\" \"\${CTL_TLS[@]}\" --endpoints \"\$ENDPOINTS\" $cmd" >/dev/null ||
+        { echo "compare.sh: $server: etcdctl $cmd failed" >&2; exit 1; }
+    done
+    CTL_AUTH=(--user root:rootpw)
+    BENCH_AUTH=(--user bench:benchpw)
+  fi
   if [[ -n "$ETCDCTL" ]]; then
-    ETCDCTL_API=3 "$ETCDCTL" --endpoints "$ENDPOINTS" put foo "$(printf 'v%.0s' $(seq 1 256))" >/dev/null 2>&1 ||
+    ETCDCTL_API=3 "$ETCDCTL" "${CTL_TLS[@]}" "${CTL_AUTH[@]}" --endpoints "$ENDPOINTS" put foo "$(printf 'v%.0s' $(seq 1 256))" >/dev/null 2>&1 ||
       echo "compare.sh: could not seed key foo with etcdctl; range reads a missing key" >&2
   fi
   run_matrix "$server"
+  BENCH_AUTH=()
   stop_members
 done
 
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
 python3 - "$RESULTS" "$MEMBERS" "$ETCD_VERSION" "$OUTPOST_VERSION" "$(nproc 2>/dev/null || echo ?)" \
-  "$LOAD_BEFORE" "$LOAD_AFTER" <<'PY'
+  "$LOAD_BEFORE" "$LOAD_AFTER" "$SECURE" <<'PY'
 import json, sys
 rows = {}
 order = []
@@ -221,7 +257,7 @@ def num(v, f): return f % v if v is not None else "-"
 def ratio(a, b): return "%.2f" % (a / b) if a is not None and b else "-"
 def errs(d): return str(d.get("errors", "?")) if d and "failed" not in d else "fail"
 
-print("Outpost vs etcd, %s member(s) each, same machine, one after the other" % sys.argv[2])
+print("Outpost vs etcd, %s member(s) each, same machine, one after the other%s" % (sys.argv[2], " (TLS on client and peer ports with client certificates, auth on, user bench)" if sys.argv[8] == "1" else ""))
 print("etcd: %s; outpost: %s; %s cores; load average before %s, after %s" % tuple(sys.argv[3:8]))
 print("rps o/e > 1: Outpost faster; p99 o/e < 1: Outpost lower tail latency; * = run hit its timeout")
 print()
