@@ -32,6 +32,7 @@ struct Fixture {
   std::unique_ptr<storage::Engine> engine;
   std::unique_ptr<mvcc::Store> store;
   std::unique_ptr<lease::Lessor> lessor;
+  auth::AuthStore auth{clock};
   ClusterRecord cluster;
   Waiters waiters{clock, 10s};
   std::unique_ptr<Applier> applier;
@@ -54,7 +55,7 @@ struct Fixture {
     Applier::Options o;
     o.max_learners = 1;
     o.on_removed = [this] { ++removed; };
-    applier = std::make_unique<Applier>(*engine, *store, *lessor, cluster, waiters, o);
+    applier = std::make_unique<Applier>(*engine, *store, *lessor, auth, cluster, waiters, o);
   }
 
   uint64_t next_index = 1;
