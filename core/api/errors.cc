@@ -60,4 +60,17 @@ grpc::Status to_grpc(const Status& s) {
   return grpc::Status(code, s.message());
 }
 
+grpc::Status to_grpc_unconverted_auth(const Status& s) {
+  const char* text = nullptr;
+  switch (s.code()) {
+    case ErrorCode::kPermissionDenied: text = "auth: permission denied"; break;
+    case ErrorCode::kUserEmpty: text = "auth: user name is empty"; break;
+    case ErrorCode::kUserNotFound: text = "auth: user not found"; break;
+    case ErrorCode::kInvalidAuthToken: text = "auth: invalid auth token"; break;
+    case ErrorCode::kAuthOldRevision: text = "auth: revision in header is old"; break;
+    default: return to_grpc(s);
+  }
+  return grpc::Status(grpc::StatusCode::UNKNOWN, text);
+}
+
 }  // namespace outpost::api

@@ -44,20 +44,22 @@ grpc::ServerUnaryReactor* MaintenanceService::Alarm(RawCtx* ctx, const Raw* in, 
 }
 
 grpc::ServerUnaryReactor* MaintenanceService::HashKV(RawCtx* ctx, const Raw* in, Raw* out) {
-  return serve_unary<pb::HashKVRequest, pb::HashKVResponse>(
-      ctx, in, out, with_caller(m_, o_.client_cert_auth, [this](auto* call) {
-        outpost::Status s = authorize(m_, call->caller, call->req);  // root only, as etcd
-        if (!s) return call->finish(to_grpc(s));
-        mvcc::Store::Hash h;
-        s = m_.store().hash_kv(call->req.revision(), &h);
-        if (s) {
-          call->resp.mutable_header()->set_revision(h.current_rev);
-          call->resp.set_hash(h.hash);
-          call->resp.set_compact_revision(h.compact_rev);
-          fill_header(m_, call->resp.mutable_header());
-        }
-        call->finish(to_grpc(s));
-      }));
+  return serve_unary<pb::HashKVRequest, pb::HashKVResponse>(ctx, in, out, [this](auto* call) {
+    // Root only, as etcd; its authMaintenanceServer returns auth errors unconverted.
+    auto ai = resolve_caller_now(m_, call->creds, o_.client_cert_auth);
+    outpost::Status s = ai.status();
+    if (ai) s = authorize(m_, ai.value(), call->req);
+    if (!s) return call->finish(to_grpc_unconverted_auth(s));
+    mvcc::Store::Hash h;
+    s = m_.store().hash_kv(call->req.revision(), &h);
+    if (s) {
+      call->resp.mutable_header()->set_revision(h.current_rev);
+      call->resp.set_hash(h.hash);
+      call->resp.set_compact_revision(h.compact_rev);
+      fill_header(m_, call->resp.mutable_header());
+    }
+    call->finish(to_grpc(s));
+  });
 }
 
 void MaintenanceService::register_forwarded(ForwardRegistry& r) {
