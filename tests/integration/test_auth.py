@@ -124,6 +124,10 @@ def session() -> list[td.Step]:
         ctl(ROOT, "lease", "revoke", "{lease1:x}"),
         ctl(ROOT, "get", "secret"),
         ctl(BOB, "endpoint", "hashkv"),                          # root only
+        ctl(BOB, "member", "add", "extra", "--peer-urls=http://127.0.0.1:1"),  # root only
+        ctl(BOB, "member", "remove", "1234"),
+        ctl(BOB, "member", "promote", "1234"),
+        ctl(ROOT, "member", "remove", "1234"),                   # allowed: no such member
         # ---- management as non-root, root's protections
         ctl(ALICE, "user", "list"),
         ctl(ALICE, "role", "list"),
