@@ -227,6 +227,16 @@ struct Config {
   // snapshot to a peer; 0 = unlimited.
   uint64_t snapshot_rate_limit = 64ull * 1024 * 1024;
 
+  // ---- auth ([auth] table) ---------------------------------------------------
+  // --auth-token: "simple" (etcd's default: random tokens every member knows, assigned through
+  // the log). etcd's "jwt,..." is refused with an error: not supported yet.
+  std::string auth_token = "simple";
+  // --bcrypt-cost: cost of the bcrypt hashes of passwords; outside 4..31 the default (10) is
+  // used with a warning, as etcd does.
+  uint32_t bcrypt_cost = 10;
+  // --auth-token-ttl: seconds a simple token lives after its last use. Default: 300.
+  uint32_t auth_token_ttl = 300;
+
   // ---- limits --------------------------------------------------------------
   uint64_t max_request_bytes = 1572864;  // --max-request-bytes
   uint64_t max_txn_ops = 128;            // --max-txn-ops

@@ -91,6 +91,25 @@ bool set_max_learners(Config& c, std::string_view v, std::string* w) {
 bool set_rate_limit(Config& c, std::string_view v, std::string* w) {
   return parse_byte_size(v, &c.snapshot_rate_limit, w);
 }
+bool set_auth_token(Config& c, std::string_view v, std::string* w) {
+  const std::string_view type = v.substr(0, v.find(','));
+  if (type == "simple") {
+    c.auth_token = std::string(v);
+    return true;
+  }
+  if (type == "jwt") {
+    *w = "JWT tokens are not supported yet; use --auth-token simple";
+    return false;
+  }
+  *w = "unknown token type (expected simple)";
+  return false;
+}
+bool set_bcrypt_cost(Config& c, std::string_view v, std::string* w) {
+  return parse_uint32(v, &c.bcrypt_cost, w);
+}
+bool set_auth_token_ttl(Config& c, std::string_view v, std::string* w) {
+  return parse_uint32(v, &c.auth_token_ttl, w);
+}
 bool set_strict(Config& c, std::string_view v, std::string* w) {
   return parse_bool(v, &c.strict_reconfig_check, w);
 }
@@ -256,9 +275,9 @@ constexpr FlagSpec kFlags[] = {
     {"cors", kValue, nullptr},
     {"host-whitelist", kValue, nullptr},
     // auth
-    {"auth-token", kValue, nullptr},
-    {"bcrypt-cost", kValue, nullptr},
-    {"auth-token-ttl", kValue, nullptr},
+    {"auth-token", kValue, set_auth_token},
+    {"bcrypt-cost", kValue, set_bcrypt_cost},
+    {"auth-token-ttl", kValue, set_auth_token_ttl},
     // monitoring, logging
     {"metrics", kValue, nullptr},
     {"log-package-levels", kValue, nullptr},

@@ -289,8 +289,13 @@ Logging:
   --log-level LEVEL                 debug, info, warn, error, panic or fatal (default info)
   --debug[=BOOL]                    same as --log-level=debug (default false)
 
+Authentication ([auth] in TOML):
+  --auth-token TYPE                 "simple" (default); "jwt,..." is not supported yet
+  --bcrypt-cost N                   bcrypt cost of password hashes, 4..31 (default 10)
+  --auth-token-ttl S                seconds a simple token lives after its last use (default 300)
+
 Accepted for etcd compatibility and ignored (a warning names the ones given):
-  --enable-pprof, --peer-cert-allowed-hostname, auth flags (--auth-token, ...),
+  --enable-pprof, --peer-cert-allowed-hostname,
   discovery and v2 proxy flags, gRPC and backend tuning, --experimental-*,
   --unsafe-no-fsync and every other flag etcd 3.4.23 lists in its help.
   --config-file (etcd's YAML file) is refused: use --config FILE.toml.

@@ -31,6 +31,7 @@ void AutoPromotion::tick() {
   outpostpb::ForwardedCall call;
   call.set_method("/etcdserverpb.Cluster/MemberPromote");
   call.set_request(req.SerializeAsString());
+  call.set_internal(true);  // the member's own request: no client's credentials apply
   m_.forward(std::move(call), [this](const Status& s, outpostpb::ForwardedAnswer a) {
     std::lock_guard l(mu_);
     asking_ = false;

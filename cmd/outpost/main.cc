@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "core/api/server.h"
 #include "core/api/tls.h"
+#include "core/auth/bcrypt.h"
 #include "core/common/log.h"
 #include "core/server/member.h"
 #include "core/transport/crl.h"
@@ -207,6 +208,7 @@ int main(int argc, char** argv) {
   mo.join_existing = cfg.initial_cluster_state == config::ClusterState::kExisting;
   for (const auto& u : cfg.initial_advertise_peer_urls) mo.advertise_peer_urls.push_back(u.str());
   mo.max_learners = cfg.max_learners;
+  mo.auth_token_ttl = std::chrono::seconds(cfg.auth_token_ttl ? cfg.auth_token_ttl : 300);
   mo.strict_reconfig_check = cfg.strict_reconfig_check;
   mo.force_new_cluster = cfg.force_new_cluster;
   // A removed member stops, as etcd's does: through the signal path below.
@@ -304,6 +306,16 @@ int main(int argc, char** argv) {
   api::ApiOptions ao;
   ao.max_txn_ops = int64_t(cfg.max_txn_ops);
   ao.learner = replica::learner_options(cfg.replica);
+  ao.bcrypt_cost = int(cfg.bcrypt_cost);
+  // etcd: under --client-cert-auth, a call without a token is the user its certificate's CN names.
+  ao.client_cert_auth = cfg.client_tls.client_cert_auth;
+  if (ao.bcrypt_cost < auth::kBcryptMinCost || ao.bcrypt_cost > auth::kBcryptMaxCost) {
+    OUTPOST_LOG(
+        kWarn, "use default bcrypt cost instead of the invalid given cost",
+        log::kv("min-cost", auth::kBcryptMinCost), log::kv("max-cost", auth::kBcryptMaxCost),
+        log::kv("default-cost", auth::kBcryptDefaultCost), log::kv("given-cost", ao.bcrypt_cost));
+    ao.bcrypt_cost = auth::kBcryptDefaultCost;
+  }
   api::ApiServer api(*member.value(), ao, cfg.max_request_bytes);
   api.add_http_route(
       "/replica", [&edge](const std::string& method, const std::string&, const std::string&) {

@@ -126,35 +126,41 @@ grpc::ServerUnaryReactor* ClusterService::MemberAdd(RawCtx* ctx, const Raw* in, 
   // adding it, so a misconfigured replica never leaves a member behind that nobody can reach.
   const bool self_join = ctx->client_metadata().count(kSelfJoinHeader) > 0;
   return serve_unary<pb::MemberAddRequest, pb::MemberAddResponse>(
-      ctx, in, out, [this, self_join](auto* call) {
+      ctx, in, out, with_caller(m_, o_.client_cert_auth, [this, self_join](auto* call) {
         if (!self_join || m_.is_learner()) {
           return leader_side(m_, o_.learner, "/etcdserverpb.Cluster/MemberAdd",
                              member_add_handler(m_, o_))(call);
         }
+        // A self-join is a membership change like any other: root only while auth is on.
+        Status allowed = authorize(m_, call->caller, call->req);
+        if (!allowed) return call->finish(to_grpc(allowed));
         if (m_.is_leader()) return self_join_add_handler(m_, o_)(call);
         forward_to_leader(m_, kSelfJoinMethod, call);
-      });
+      }));
 }
 
 grpc::ServerUnaryReactor* ClusterService::MemberRemove(RawCtx* ctx, const Raw* in, Raw* out) {
   return serve_unary<pb::MemberRemoveRequest, pb::MemberRemoveResponse>(
       ctx, in, out,
-      leader_side(m_, o_.learner, "/etcdserverpb.Cluster/MemberRemove",
-                  member_remove_handler(m_, o_)));
+      with_caller(m_, o_.client_cert_auth,
+                  leader_side(m_, o_.learner, "/etcdserverpb.Cluster/MemberRemove",
+                              member_remove_handler(m_, o_))));
 }
 
 grpc::ServerUnaryReactor* ClusterService::MemberUpdate(RawCtx* ctx, const Raw* in, Raw* out) {
   return serve_unary<pb::MemberUpdateRequest, pb::MemberUpdateResponse>(
       ctx, in, out,
-      leader_side(m_, o_.learner, "/etcdserverpb.Cluster/MemberUpdate",
-                  member_update_handler(m_, o_)));
+      with_caller(m_, o_.client_cert_auth,
+                  leader_side(m_, o_.learner, "/etcdserverpb.Cluster/MemberUpdate",
+                              member_update_handler(m_, o_))));
 }
 
 grpc::ServerUnaryReactor* ClusterService::MemberPromote(RawCtx* ctx, const Raw* in, Raw* out) {
   return serve_unary<pb::MemberPromoteRequest, pb::MemberPromoteResponse>(
       ctx, in, out,
-      leader_side(m_, o_.learner, "/etcdserverpb.Cluster/MemberPromote",
-                  member_promote_handler(m_, o_)));
+      with_caller(m_, o_.client_cert_auth,
+                  leader_side(m_, o_.learner, "/etcdserverpb.Cluster/MemberPromote",
+                              member_promote_handler(m_, o_))));
 }
 
 void ClusterService::register_forwarded(ForwardRegistry& r) {

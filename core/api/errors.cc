@@ -29,6 +29,23 @@ grpc::Status to_grpc(const Status& s) {
     case ErrorCode::kTooManyLearners: code = StatusCode::FAILED_PRECONDITION; break;
     case ErrorCode::kMemberBadUrls: code = StatusCode::INVALID_ARGUMENT; break;
     case ErrorCode::kMemberNotFound: code = StatusCode::NOT_FOUND; break;
+    case ErrorCode::kRootUserNotExist:
+    case ErrorCode::kRootRoleNotExist:
+    case ErrorCode::kUserAlreadyExist:
+    case ErrorCode::kUserNotFound:
+    case ErrorCode::kRoleAlreadyExist:
+    case ErrorCode::kRoleNotFound:
+    case ErrorCode::kRoleNotGranted:
+    case ErrorCode::kPermissionNotGranted:
+    case ErrorCode::kAuthNotEnabled: code = StatusCode::FAILED_PRECONDITION; break;
+    case ErrorCode::kUserEmpty:
+    case ErrorCode::kRoleEmpty:
+    case ErrorCode::kAuthFailed:
+    case ErrorCode::kInvalidAuthMgmt:
+    case ErrorCode::kAuthOldRevision: code = StatusCode::INVALID_ARGUMENT; break;
+    case ErrorCode::kNoPasswordUser: code = StatusCode::UNKNOWN; break;
+    case ErrorCode::kPermissionDenied: code = StatusCode::PERMISSION_DENIED; break;
+    case ErrorCode::kInvalidAuthToken: code = StatusCode::UNAUTHENTICATED; break;
     case ErrorCode::kUnhealthy:
     case ErrorCode::kNotSupportedForLearner:
     case ErrorCode::kLeaderChanged:
@@ -41,6 +58,19 @@ grpc::Status to_grpc(const Status& s) {
     case ErrorCode::kInternal: code = StatusCode::INTERNAL; break;
   }
   return grpc::Status(code, s.message());
+}
+
+grpc::Status to_grpc_unconverted_auth(const Status& s) {
+  const char* text = nullptr;
+  switch (s.code()) {
+    case ErrorCode::kPermissionDenied: text = "auth: permission denied"; break;
+    case ErrorCode::kUserEmpty: text = "auth: user name is empty"; break;
+    case ErrorCode::kUserNotFound: text = "auth: user not found"; break;
+    case ErrorCode::kInvalidAuthToken: text = "auth: invalid auth token"; break;
+    case ErrorCode::kAuthOldRevision: text = "auth: revision in header is old"; break;
+    default: return to_grpc(s);
+  }
+  return grpc::Status(grpc::StatusCode::UNKNOWN, text);
 }
 
 }  // namespace outpost::api

@@ -9,4 +9,8 @@ namespace outpost::api {
 
 grpc::Status to_grpc(const Status& s);
 
+// etcd's Maintenance service returns the auth store's own error unconverted: code Unknown and
+// the auth package's text ("auth: permission denied"). Other errors as to_grpc.
+grpc::Status to_grpc_unconverted_auth(const Status& s);
+
 }  // namespace outpost::api

@@ -61,6 +61,9 @@ auto txn_handler(server::Member& m, const ApiOptions& o) {
     if (s) s = check_txn_keys(call->req);
     if (!s) return call->finish(to_grpc(s));
     if (mvcc::is_txn_read_only(call->req)) {
+      // A read: checked here (a write is checked by leader_side and again when applied).
+      s = authorize(m, call->caller, call->req);
+      if (!s) return call->finish(to_grpc(s));
       auto run = [&m, call] {
         mvcc::ReadTxn txn(m.store());
         Status s = mvcc::txn(txn, nullptr, call->req, &call->resp,
@@ -88,44 +91,55 @@ auto compact_handler(server::Member& m, const ApiOptions&) {
 }  // namespace
 
 grpc::ServerUnaryReactor* KvService::Range(RawCtx* ctx, const Raw* in, Raw* out) {
-  return serve_unary<pb::RangeRequest, pb::RangeResponse>(ctx, in, out, [this](auto* call) {
-    Status s = check_range(call->req);
-    if (!s) return call->finish(to_grpc(s));
-    auto run = [this, call] {
-      mvcc::ReadTxn txn(m_.store());
-      Status s = mvcc::range(txn, call->req, &call->resp);
-      if (s) fill_header(m_, call->resp.mutable_header());
-      call->finish(to_grpc(s));
-    };
-    read_with_policy(m_, o_.learner, call->req.serializable(), call, run);
-  });
+  return serve_unary<pb::RangeRequest, pb::RangeResponse>(
+      ctx, in, out, with_caller(m_, o_.client_cert_auth, [this](auto* call) {
+        Status s = check_range(call->req);
+        if (!s) return call->finish(to_grpc(s));
+        auto run = [this, call] {
+          // Checked against the store the read sees (after the read index, as etcd).
+          Status s = authorize(m_, call->caller, call->req);
+          if (!s) return call->finish(to_grpc(s));
+          mvcc::ReadTxn txn(m_.store());
+          s = mvcc::range(txn, call->req, &call->resp);
+          if (s) fill_header(m_, call->resp.mutable_header());
+          call->finish(to_grpc(s));
+        };
+        read_with_policy(m_, o_.learner, call->req.serializable(), call, run);
+      }));
 }
 
 grpc::ServerUnaryReactor* KvService::Put(RawCtx* ctx, const Raw* in, Raw* out) {
   return serve_unary<pb::PutRequest, pb::PutResponse>(
-      ctx, in, out, leader_side(m_, o_.learner, "/etcdserverpb.KV/Put", put_handler(m_, o_)));
+      ctx, in, out,
+      with_caller(m_, o_.client_cert_auth,
+                  leader_side(m_, o_.learner, "/etcdserverpb.KV/Put", put_handler(m_, o_))));
 }
 
 grpc::ServerUnaryReactor* KvService::DeleteRange(RawCtx* ctx, const Raw* in, Raw* out) {
   return serve_unary<pb::DeleteRangeRequest, pb::DeleteRangeResponse>(
       ctx, in, out,
-      leader_side(m_, o_.learner, "/etcdserverpb.KV/DeleteRange", delete_range_handler(m_, o_)));
+      with_caller(m_, o_.client_cert_auth,
+                  leader_side(m_, o_.learner, "/etcdserverpb.KV/DeleteRange",
+                              delete_range_handler(m_, o_))));
 }
 
 grpc::ServerUnaryReactor* KvService::Txn(RawCtx* ctx, const Raw* in, Raw* out) {
-  return serve_unary<pb::TxnRequest, pb::TxnResponse>(ctx, in, out, [this](auto* call) {
-    // A read-only txn is a read: a learner with a read policy serves it under that policy.
-    if (m_.is_learner() && o_.learner.reads != ReadPolicy::kRefuse &&
-        mvcc::is_txn_read_only(call->req))
-      return txn_handler(m_, o_)(call);
-    leader_side(m_, o_.learner, "/etcdserverpb.KV/Txn", txn_handler(m_, o_))(call);
-  });
+  return serve_unary<pb::TxnRequest, pb::TxnResponse>(
+      ctx, in, out, with_caller(m_, o_.client_cert_auth, [this](auto* call) {
+        // A read-only txn is a read: a learner with a read policy serves it under that policy.
+        if (m_.is_learner() && o_.learner.reads != ReadPolicy::kRefuse &&
+            mvcc::is_txn_read_only(call->req))
+          return txn_handler(m_, o_)(call);
+        leader_side(m_, o_.learner, "/etcdserverpb.KV/Txn", txn_handler(m_, o_))(call);
+      }));
 }
 
 grpc::ServerUnaryReactor* KvService::Compact(RawCtx* ctx, const Raw* in, Raw* out) {
   return serve_unary<pb::CompactionRequest, pb::CompactionResponse>(
       ctx, in, out,
-      leader_side(m_, o_.learner, "/etcdserverpb.KV/Compact", compact_handler(m_, o_)));
+      with_caller(
+          m_, o_.client_cert_auth,
+          leader_side(m_, o_.learner, "/etcdserverpb.KV/Compact", compact_handler(m_, o_))));
 }
 
 void KvService::register_forwarded(ForwardRegistry& r) {

@@ -26,7 +26,7 @@ void ForwardRegistry::run(outpostpb::ForwardedCall call, server::Member::Forward
     a.set_message("unknown method " + call.method() + " forwarded");
     return reply(std::move(a));
   }
-  it->second(std::move(*call.mutable_request()), std::move(reply));
+  it->second(std::move(call), std::move(reply));
 }
 
 }  // namespace outpost::api

@@ -12,6 +12,7 @@
 #include <map>
 #include <string>
 
+#include "core/api/auth.h"
 #include "core/api/errors.h"
 #include "core/api/unary.h"
 #include "core/server/member.h"
@@ -61,6 +62,11 @@ void forward_to_leader(server::Member& m, const char* method, Call* call) {
   outpostpb::ForwardedCall fc;
   fc.set_method(method);
   fc.set_request(call->req.SerializeAsString());
+  // The caller's identity goes along; the leader resolves and checks it again.
+  if (!call->creds.token.empty())
+    fc.set_auth_token(call->creds.token);
+  else
+    fc.set_auth_user(call->caller.user);
   m.forward(std::move(fc), [call](const Status& s, outpostpb::ForwardedAnswer a) {
     if (!s) return call->finish(to_grpc(s));
     if (a.code() != 0) return call->finish(grpc::Status(grpc::StatusCode(a.code()), a.message()));
@@ -70,11 +76,14 @@ void forward_to_leader(server::Member& m, const char* method, Call* call) {
   });
 }
 
-// Wraps a handler of a call only the leader's side may run (writes, leases, membership): a
-// voter runs it; a learner forwards it or refuses it, as configured.
+// Wraps a handler of a call only the leader's side may run (writes, leases, membership): the
+// caller (resolved already, auth.h with_caller) must be allowed the request here; then a voter
+// runs it, a learner forwards it or refuses it, as configured.
 template <class Fn>
 auto leader_side(server::Member& m, const LearnerOptions& o, const char* method, Fn fn) {
   return [&m, &o, method, fn = std::move(fn)](auto* call) mutable {
+    Status allowed = authorize(m, call->caller, call->req);
+    if (!allowed) return call->finish(to_grpc(allowed));
     if (!m.is_learner()) return fn(call);
     if (!o.forward_writes)
       return call->finish(to_grpc(Status::of(ErrorCode::kNotSupportedForLearner)));
@@ -82,13 +91,20 @@ auto leader_side(server::Member& m, const LearnerOptions& o, const char* method,
   };
 }
 
-// The leader's side of forwarding: runs a forwarded call through the handler of its method.
+// The leader's side of forwarding: runs a forwarded call through the handler of its method,
+// as the caller the learner named (resolved and checked again here).
 class ForwardRegistry {
  public:
+  explicit ForwardRegistry(server::Member& m) : m_(m) {}
+
   template <class Req, class Resp, class Fn>
   void add(std::string method, Fn fn) {
-    runners_[std::move(method)] = [fn](std::string request, server::Member::ForwardReply reply) {
-      auto* call = new UnaryCall<Req, Resp>{nullptr, nullptr, {}, {}, {}};
+    runners_[std::move(method)] = [this, fn](outpostpb::ForwardedCall fc,
+                                             server::Member::ForwardReply reply) {
+      auto* call = new UnaryCall<Req, Resp>{nullptr, nullptr, {}, {}, {}, {}, {}};
+      call->creds.token = fc.auth_token();
+      call->creds.cert_user = fc.auth_user();
+      call->creds.forwarded = true;
       call->local_done = [reply = std::move(reply)](const grpc::Status& s, const Resp& resp) {
         outpostpb::ForwardedAnswer a;
         a.set_code(int(s.error_code()));
@@ -96,19 +112,26 @@ class ForwardRegistry {
         if (s.ok()) a.set_response(resp.SerializeAsString());
         reply(std::move(a));
       };
-      if (!call->req.ParseFromString(request)) {
+      if (!call->req.ParseFromString(fc.request())) {
         return call->finish(
             grpc::Status(grpc::StatusCode::INTERNAL,
                          "grpc: error unmarshalling request: invalid wire-format data for " +
                              call->req.GetTypeName()));
       }
-      fn(call);
+      if (fc.internal()) return fn(call);  // the learner's own request (auto-promotion)
+      with_caller(m_, false, [this, fn](auto* call) mutable {
+        Status allowed = authorize(m_, call->caller, call->req);
+        if (!allowed) return call->finish(to_grpc(allowed));
+        fn(call);
+      })(call);
     };
   }
   void run(outpostpb::ForwardedCall call, server::Member::ForwardReply reply) const;
 
  private:
-  std::map<std::string, std::function<void(std::string, server::Member::ForwardReply)>> runners_;
+  server::Member& m_;
+  std::map<std::string, std::function<void(outpostpb::ForwardedCall, server::Member::ForwardReply)>>
+      runners_;
 };
 
 }  // namespace outpost::api

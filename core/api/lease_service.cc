@@ -110,13 +110,17 @@ auto lease_leases_handler(server::Member& m, const ApiOptions&) {
 grpc::ServerUnaryReactor* LeaseService::LeaseGrant(RawCtx* ctx, const Raw* in, Raw* out) {
   return serve_unary<pb::LeaseGrantRequest, pb::LeaseGrantResponse>(
       ctx, in, out,
-      leader_side(m_, o_.learner, "/etcdserverpb.Lease/LeaseGrant", lease_grant_handler(m_, o_)));
+      with_caller(m_, o_.client_cert_auth,
+                  leader_side(m_, o_.learner, "/etcdserverpb.Lease/LeaseGrant",
+                              lease_grant_handler(m_, o_))));
 }
 
 grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(RawCtx* ctx, const Raw* in, Raw* out) {
   return serve_unary<pb::LeaseRevokeRequest, pb::LeaseRevokeResponse>(
       ctx, in, out,
-      leader_side(m_, o_.learner, "/etcdserverpb.Lease/LeaseRevoke", lease_revoke_handler(m_, o_)));
+      with_caller(m_, o_.client_cert_auth,
+                  leader_side(m_, o_.learner, "/etcdserverpb.Lease/LeaseRevoke",
+                              lease_revoke_handler(m_, o_))));
 }
 
 grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(RawCtx* ctx, const Raw* in, Raw* out) {

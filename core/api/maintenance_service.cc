@@ -38,13 +38,20 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(RawCtx* ctx, const Raw* in,
 grpc::ServerUnaryReactor* MaintenanceService::Alarm(RawCtx* ctx, const Raw* in, Raw* out) {
   return serve_unary<pb::AlarmRequest, pb::AlarmResponse>(
       ctx, in, out,
-      leader_side(m_, o_.learner, "/etcdserverpb.Maintenance/Alarm", alarm_handler(m_, o_)));
+      with_caller(
+          m_, o_.client_cert_auth,
+          leader_side(m_, o_.learner, "/etcdserverpb.Maintenance/Alarm", alarm_handler(m_, o_))));
 }
 
 grpc::ServerUnaryReactor* MaintenanceService::HashKV(RawCtx* ctx, const Raw* in, Raw* out) {
   return serve_unary<pb::HashKVRequest, pb::HashKVResponse>(ctx, in, out, [this](auto* call) {
+    // Root only, as etcd; its authMaintenanceServer returns auth errors unconverted.
+    auto ai = resolve_caller_now(m_, call->creds, o_.client_cert_auth);
+    outpost::Status s = ai.status();
+    if (ai) s = authorize(m_, ai.value(), call->req);
+    if (!s) return call->finish(to_grpc_unconverted_auth(s));
     mvcc::Store::Hash h;
-    outpost::Status s = m_.store().hash_kv(call->req.revision(), &h);
+    s = m_.store().hash_kv(call->req.revision(), &h);
     if (s) {
       call->resp.mutable_header()->set_revision(h.current_rev);
       call->resp.set_hash(h.hash);

@@ -26,13 +26,16 @@ ApiServer::ApiServer(server::Member& m, ApiOptions opts, uint64_t max_request_by
       kv_(m, opts),
       maintenance_(m, opts),
       cluster_(m, opts),
-      watch_(m),
-      lease_(m, opts) {
+      watch_(m, opts.client_cert_auth),
+      lease_(m, opts),
+      forwarded_(m),
+      auth_(m, opts) {
   // The leader runs the calls learners forward through the handlers its own clients reach.
   kv_.register_forwarded(forwarded_);
   maintenance_.register_forwarded(forwarded_);
   cluster_.register_forwarded(forwarded_);
   lease_.register_forwarded(forwarded_);
+  auth_.register_forwarded(forwarded_);
   m_.set_forward_handler([this](outpostpb::ForwardedCall call, server::Member::ForwardReply reply) {
     forwarded_.run(std::move(call), std::move(reply));
   });

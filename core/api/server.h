@@ -1,7 +1,7 @@
 #pragma once
 // ApiServer: a member's client URLs, serving the etcd v3 gRPC services and HTTP beside them on
 // the same ports. KV, Watch, Lease, Maintenance (Status, Alarm, HashKV) and Cluster (MemberList)
-// are served; Auth and the other methods are registered by their generated base classes and
+// and Auth are served; the other methods are registered by their generated base classes and
 // answer UNIMPLEMENTED until their issues land.
 //
 // Plain-text client addresses (http:// URLs) are not gRPC's listening ports: a ClientListener
@@ -59,7 +59,7 @@ class ApiServer {
   WatchService watch_;
   LeaseService lease_;
   ForwardRegistry forwarded_;
-  etcdserverpb::Auth::CallbackService auth_;
+  AuthService auth_;
   HttpRoutes routes_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<ClientListener> listener_;

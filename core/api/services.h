@@ -16,6 +16,10 @@ struct ApiOptions {
   int64_t max_txn_ops = 128;
   std::string version = "3.4.23";  // what Status reports: the etcd API level we serve
   LearnerOptions learner;          // what a learner does with reads and writes (learner.h)
+  // --client-cert-auth: a verified client certificate's common name is the user when the call
+  // carries no token (auth.h). Takes effect once client TLS is served.
+  bool client_cert_auth = false;
+  int bcrypt_cost = 10;  // --bcrypt-cost: bcrypt cost of the password hashes UserAdd makes
 };
 
 namespace pb = etcdserverpb;
@@ -106,14 +110,64 @@ class LeaseService final : public LeaseBase {
   ApiOptions o_;
 };
 
+using AuthBase = pb::Auth::WithRawCallbackMethod_AuthEnable<
+    pb::Auth::WithRawCallbackMethod_AuthDisable<pb::Auth::WithRawCallbackMethod_Authenticate<
+        pb::Auth::WithRawCallbackMethod_UserAdd<pb::Auth::WithRawCallbackMethod_UserGet<
+            pb::Auth::WithRawCallbackMethod_UserList<pb::Auth::WithRawCallbackMethod_UserDelete<
+                pb::Auth::WithRawCallbackMethod_UserChangePassword<
+                    pb::Auth::WithRawCallbackMethod_UserGrantRole<
+                        pb::Auth::WithRawCallbackMethod_UserRevokeRole<
+                            pb::Auth::WithRawCallbackMethod_RoleAdd<
+                                pb::Auth::WithRawCallbackMethod_RoleGet<
+                                    pb::Auth::WithRawCallbackMethod_RoleList<
+                                        pb::Auth::WithRawCallbackMethod_RoleDelete<
+                                            pb::Auth::WithRawCallbackMethod_RoleGrantPermission<
+                                                pb::Auth::
+                                                    WithRawCallbackMethod_RoleRevokePermission<
+                                                        pb::Auth::CallbackService>>>>>>>>>>>>>>>>;
+
+// The Auth service (auth_service.cc): user and role management and AuthEnable / AuthDisable go
+// through the log (root only once auth is enabled); Authenticate checks the password here and
+// proposes only the token; UserGet / UserList / RoleGet / RoleList read the local replicated
+// store after a read index, as etcd answers them through the log.
+class AuthService final : public AuthBase {
+ public:
+  AuthService(server::Member& m, ApiOptions o) : m_(m), o_(std::move(o)) {}
+  grpc::ServerUnaryReactor* AuthEnable(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerUnaryReactor* AuthDisable(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerUnaryReactor* Authenticate(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerUnaryReactor* UserAdd(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerUnaryReactor* UserGet(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerUnaryReactor* UserList(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerUnaryReactor* UserDelete(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerUnaryReactor* UserChangePassword(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerUnaryReactor* UserGrantRole(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerUnaryReactor* UserRevokeRole(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerUnaryReactor* RoleAdd(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerUnaryReactor* RoleGet(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerUnaryReactor* RoleList(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerUnaryReactor* RoleDelete(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerUnaryReactor* RoleGrantPermission(RawCtx* ctx, const Raw* in, Raw* out) override;
+  grpc::ServerUnaryReactor* RoleRevokePermission(RawCtx* ctx, const Raw* in, Raw* out) override;
+
+  // The leader's side of the calls a learner forwards (learner.h).
+  void register_forwarded(ForwardRegistry& r);
+
+ private:
+  server::Member& m_;
+  ApiOptions o_;
+};
+
 class WatchService final : public pb::Watch::CallbackService {
  public:
-  explicit WatchService(server::Member& m) : m_(m) {}
+  explicit WatchService(server::Member& m, bool client_cert_auth = false)
+      : m_(m), client_cert_auth_(client_cert_auth) {}
   grpc::ServerBidiReactor<pb::WatchRequest, pb::WatchResponse>* Watch(
       grpc::CallbackServerContext* ctx) override;
 
  private:
   server::Member& m_;
+  bool client_cert_auth_;
 };
 
 // Sets what etcd's header filler sets: ids and term always, and the revision when still 0

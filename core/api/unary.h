@@ -13,6 +13,9 @@
 #include <string>
 #include <utility>
 
+#include "core/api/credentials.h"
+#include "core/auth/store.h"
+
 namespace outpost::api {
 
 template <class Req, class Resp>
@@ -22,6 +25,8 @@ struct UnaryCall {
   Req req;
   Resp resp;
   std::function<void(const grpc::Status&, const Resp&)> local_done;
+  Credentials creds;      // as the call carried them
+  auth::AuthInfo caller;  // resolved from creds (auth.h with_caller) before the handler runs
 
   void finish(const grpc::Status& s) {
     if (!reactor) {
@@ -40,7 +45,8 @@ struct UnaryCall {
 template <class Req, class Resp, class Fn>
 grpc::ServerUnaryReactor* serve_unary(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
                                       grpc::ByteBuffer* out, Fn&& handler) {
-  auto* call = new UnaryCall<Req, Resp>{ctx->DefaultReactor(), out, {}, {}, {}};
+  auto* call = new UnaryCall<Req, Resp>{ctx->DefaultReactor(), out, {}, {}, {}, {}, {}};
+  call->creds = credentials_of(ctx);
   grpc::ServerUnaryReactor* reactor = call->reactor;
   grpc::ByteBuffer copy(*in);
   grpc::ProtoBufferReader reader(&copy);

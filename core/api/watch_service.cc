@@ -3,6 +3,7 @@
 #include <mutex>
 #include <set>
 
+#include "core/api/auth.h"
 #include "core/api/errors.h"
 #include "core/api/services.h"
 #include "core/mvcc/watch_hub.h"
@@ -19,7 +20,10 @@ constexpr size_t kMaxQueued = 1024;
 class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::WatchResponse>,
                           public mvcc::WatchSink {
  public:
-  WatchStream(server::Member& m, mvcc::WatchHub& hub) : m_(m), hub_(hub) { StartRead(&req_); }
+  WatchStream(server::Member& m, mvcc::WatchHub& hub, Credentials creds, bool client_cert_auth)
+      : m_(m), hub_(hub), creds_(std::move(creds)), client_cert_auth_(client_cert_auth) {
+    StartRead(&req_);
+  }
 
   void OnReadDone(bool ok) override {
     if (!ok) {
@@ -108,9 +112,9 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
       if (f == pb::WatchCreateRequest::NOPUT) spec.no_put = true;
       if (f == pb::WatchCreateRequest::NODELETE) spec.no_delete = true;
     }
-    std::string error;
+    std::string error = permission_error(c);
     const bool from_key = spec.end.size() == 1 && spec.end[0] == '\0';
-    if (!spec.end.empty() && !from_key && spec.key >= spec.end)
+    if (error.empty() && !spec.end.empty() && !from_key && spec.key >= spec.end)
       error = "mvcc: watcher range is empty";
     int64_t id = c.watch_id();
     {
@@ -149,6 +153,28 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
     send_next_locked();
   }
 
+  // Whether the caller may read what the watch covers (etcd checks each create): empty when
+  // it may, else the cancel reason etcd gives, the gRPC error's text.
+  std::string permission_error(const pb::WatchCreateRequest& c) {
+    auto ai = resolve_caller_now(m_, creds_, client_cert_auth_);
+    Status s = ai.status();
+    if (ai) {
+      // An empty key is the smallest key, "\0", as etcd reads it.
+      const std::string key = c.key().empty() ? std::string(1, '\0') : c.key();
+      s = m_.auth().check_range(ai.value(), key, c.range_end());
+    }
+    if (s) return {};
+    switch (s.code()) {
+      case ErrorCode::kInvalidAuthToken:
+        return "rpc error: code = Unauthenticated desc = " + s.message();
+      case ErrorCode::kAuthOldRevision:
+      case ErrorCode::kUserEmpty: return "rpc error: code = InvalidArgument desc = " + s.message();
+      default:
+        return "rpc error: code = PermissionDenied desc = " +
+               Status::of(ErrorCode::kPermissionDenied).message();
+    }
+  }
+
   void cancel(int64_t id) {
     if (!hub_.remove(this, id)) return;
     {
@@ -184,6 +210,8 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
 
   server::Member& m_;
   mvcc::WatchHub& hub_;
+  const Credentials creds_;  // the stream's, for every create on it
+  const bool client_cert_auth_;
   pb::WatchRequest req_;
   std::mutex mu_;
   std::deque<pb::WatchResponse> out_;
@@ -196,8 +224,8 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
 }  // namespace
 
 grpc::ServerBidiReactor<pb::WatchRequest, pb::WatchResponse>* WatchService::Watch(
-    grpc::CallbackServerContext*) {
-  return new WatchStream(m_, m_.watch_hub());
+    grpc::CallbackServerContext* ctx) {
+  return new WatchStream(m_, m_.watch_hub(), credentials_of(ctx), client_cert_auth_);
 }
 
 }  // namespace outpost::api

@@ -40,6 +40,28 @@ Status Status::of(ErrorCode code) {
     case ErrorCode::kPeerUnreachable:
       return {code, "etcdserver: the new member's peer URL cannot be reached"};
     case ErrorCode::kLeaderChanged: return {code, "etcdserver: leader changed"};
+    case ErrorCode::kRootUserNotExist: return {code, "etcdserver: root user does not exist"};
+    case ErrorCode::kRootRoleNotExist:
+      return {code, "etcdserver: root user does not have root role"};
+    case ErrorCode::kUserAlreadyExist: return {code, "etcdserver: user name already exists"};
+    case ErrorCode::kUserEmpty: return {code, "etcdserver: user name is empty"};
+    case ErrorCode::kUserNotFound: return {code, "etcdserver: user name not found"};
+    case ErrorCode::kRoleAlreadyExist: return {code, "etcdserver: role name already exists"};
+    case ErrorCode::kRoleNotFound: return {code, "etcdserver: role name not found"};
+    case ErrorCode::kRoleEmpty: return {code, "etcdserver: role name is empty"};
+    case ErrorCode::kAuthFailed:
+      return {code, "etcdserver: authentication failed, invalid user ID or password"};
+    case ErrorCode::kNoPasswordUser:
+      // etcd has no gRPC error for it and sends its internal text with code Unknown.
+      return {code, "auth: authentication failed, password was given for no password user"};
+    case ErrorCode::kPermissionDenied: return {code, "etcdserver: permission denied"};
+    case ErrorCode::kRoleNotGranted: return {code, "etcdserver: role is not granted to the user"};
+    case ErrorCode::kPermissionNotGranted:
+      return {code, "etcdserver: permission is not granted to the role"};
+    case ErrorCode::kAuthNotEnabled: return {code, "etcdserver: authentication is not enabled"};
+    case ErrorCode::kInvalidAuthToken: return {code, "etcdserver: invalid auth token"};
+    case ErrorCode::kInvalidAuthMgmt: return {code, "etcdserver: invalid auth management"};
+    case ErrorCode::kAuthOldRevision: return {code, "etcdserver: revision of auth store is old"};
     case ErrorCode::kStopped: return {code, "etcdserver: server stopped"};
     case ErrorCode::kNoLeader: return {code, "etcdserver: no leader"};
     case ErrorCode::kTimeout: return {code, "etcdserver: request timed out"};

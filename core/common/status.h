@@ -46,6 +46,24 @@ enum class ErrorCode {
   kPromoteReadOnly,  // Outpost: the learner is a read-only replica ([replica] promote = never)
   kPeerUnreachable,  // Outpost: a self-joining replica's peer URL cannot be dialled
   kLeaderChanged,
+  // Authentication and access control (etcd's auth errors; gRPC code in core/api/errors.cc).
+  kRootUserNotExist,
+  kRootRoleNotExist,
+  kUserAlreadyExist,
+  kUserEmpty,
+  kUserNotFound,
+  kRoleAlreadyExist,
+  kRoleNotFound,
+  kRoleEmpty,
+  kAuthFailed,
+  kNoPasswordUser,
+  kPermissionDenied,
+  kRoleNotGranted,
+  kPermissionNotGranted,
+  kAuthNotEnabled,
+  kInvalidAuthToken,
+  kInvalidAuthMgmt,
+  kAuthOldRevision,
   // Server state (UNAVAILABLE).
   kStopped,
   kNoLeader,

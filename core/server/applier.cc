@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include "core/auth/request_check.h"
 #include "core/common/log.h"
 #include "core/common/panic.h"
 #include "core/mvcc/kv_ops.h"
@@ -20,10 +21,11 @@ Resp* response_or(google::protobuf::Message* waiting, Resp* scratch) {
 }  // namespace
 
 Applier::Applier(storage::Engine& engine, mvcc::Store& store, lease::Lessor& lessor,
-                 ClusterRecord& cluster, Waiters& waiters, Options opts)
+                 auth::AuthStore& auth, ClusterRecord& cluster, Waiters& waiters, Options opts)
     : engine_(engine),
       store_(store),
       lessor_(lessor),
+      auth_(auth),
       cluster_(cluster),
       waiters_(waiters),
       opts_(std::move(opts)),
@@ -104,76 +106,125 @@ void Applier::apply_request(uint64_t index, const outpostpb::Request& req, Waite
   {
     mvcc::WriteTxn txn(store_);
     txn.set_consistent_index(index);
-    switch (req.op_case()) {
-      case outpostpb::Request::kPut: {
-        etcdserverpb::PutResponse scratch;
-        st = mvcc::put(txn, req.put(), response_or(w.resp, &scratch), leases);
-        break;
-      }
-      case outpostpb::Request::kDeleteRange: {
-        etcdserverpb::DeleteRangeResponse scratch;
-        st = mvcc::delete_range(txn, req.delete_range(), response_or(w.resp, &scratch));
-        break;
-      }
-      case outpostpb::Request::kTxn: {
-        etcdserverpb::TxnResponse scratch;
-        st = mvcc::txn(txn, &txn, req.txn(), response_or(w.resp, &scratch), leases);
-        break;
-      }
-      case outpostpb::Request::kCompaction: {
-        etcdserverpb::CompactionResponse scratch;
-        st = mvcc::compaction(txn, req.compaction(), response_or(w.resp, &scratch));
-        break;
-      }
-      case outpostpb::Request::kLeaseGrant: {
-        etcdserverpb::LeaseGrantResponse scratch;
-        auto* resp = response_or(w.resp, &scratch);
-        auto ttl = lessor_.grant(txn, req.lease_grant().id(), req.lease_grant().ttl());
-        st = ttl.status();
-        if (ttl) {
-          resp->set_id(req.lease_grant().id());
-          resp->set_ttl(ttl.value());
-          resp->mutable_header()->set_revision(txn.rev());
+    if (!req.internal()) {
+      auto lease_keys = [this](int64_t id) {
+        auto info = lessor_.lookup(id, /*with_keys=*/true);
+        return info ? info->keys : std::vector<std::string>{};
+      };
+      st = auth::check_request(auth_, {req.auth_user(), req.auth_revision()}, req, lease_keys);
+    }
+    // A refused request moves only the consistent index.
+    if (st && (auth::needs_admin(req) || req.has_authenticate())) {
+      st = apply_auth(index, txn, req, w.resp);
+    } else if (st) {
+      switch (req.op_case()) {
+        case outpostpb::Request::kPut: {
+          etcdserverpb::PutResponse scratch;
+          st = mvcc::put(txn, req.put(), response_or(w.resp, &scratch), leases);
+          break;
         }
-        break;
-      }
-      case outpostpb::Request::kLeaseRevoke: {
-        etcdserverpb::LeaseRevokeResponse scratch;
-        auto* resp = response_or(w.resp, &scratch);
-        st = lessor_.revoke(txn, req.lease_revoke().id());
-        resp->mutable_header()->set_revision(txn.rev());
-        break;
-      }
-      case outpostpb::Request::kLeaseRenew: {
-        // Log entries of earlier builds (renewals now go to the leader outside the log). Every
-        // member applies it; only the primary's renew moves a deadline.
-        etcdserverpb::LeaseKeepAliveResponse scratch;
-        auto* resp = response_or(w.resp, &scratch);
-        auto ttl = lessor_.renew(req.lease_renew().id());
-        resp->set_id(req.lease_renew().id());
-        resp->set_ttl(ttl ? ttl.value() : 0);
-        break;
-      }
-      case outpostpb::Request::kMemberAttrs: {
-        const auto& a = req.member_attrs();
-        cluster_.update([&](outpostpb::ClusterInfo& c) {
-          for (auto& m : *c.mutable_members()) {
-            if (m.id() != a.id()) continue;
-            m.set_name(a.name());
-            *m.mutable_client_urls() = a.client_urls();
-            m.set_promote(a.promote());
-            m.set_failover_after_s(a.failover_after_s());
+        case outpostpb::Request::kDeleteRange: {
+          etcdserverpb::DeleteRangeResponse scratch;
+          st = mvcc::delete_range(txn, req.delete_range(), response_or(w.resp, &scratch));
+          break;
+        }
+        case outpostpb::Request::kTxn: {
+          etcdserverpb::TxnResponse scratch;
+          st = mvcc::txn(txn, &txn, req.txn(), response_or(w.resp, &scratch), leases);
+          break;
+        }
+        case outpostpb::Request::kCompaction: {
+          etcdserverpb::CompactionResponse scratch;
+          st = mvcc::compaction(txn, req.compaction(), response_or(w.resp, &scratch));
+          break;
+        }
+        case outpostpb::Request::kLeaseGrant: {
+          etcdserverpb::LeaseGrantResponse scratch;
+          auto* resp = response_or(w.resp, &scratch);
+          auto ttl = lessor_.grant(txn, req.lease_grant().id(), req.lease_grant().ttl());
+          st = ttl.status();
+          if (ttl) {
+            resp->set_id(req.lease_grant().id());
+            resp->set_ttl(ttl.value());
+            resp->mutable_header()->set_revision(txn.rev());
           }
-          txn.put_meta(ClusterRecord::kMetaKey, c.SerializeAsString());
-        });
-        break;
+          break;
+        }
+        case outpostpb::Request::kLeaseRevoke: {
+          etcdserverpb::LeaseRevokeResponse scratch;
+          auto* resp = response_or(w.resp, &scratch);
+          st = lessor_.revoke(txn, req.lease_revoke().id());
+          resp->mutable_header()->set_revision(txn.rev());
+          break;
+        }
+        case outpostpb::Request::kLeaseRenew: {
+          // Log entries of earlier builds (renewals now go to the leader outside the log). Every
+          // member applies it; only the primary's renew moves a deadline.
+          etcdserverpb::LeaseKeepAliveResponse scratch;
+          auto* resp = response_or(w.resp, &scratch);
+          auto ttl = lessor_.renew(req.lease_renew().id());
+          resp->set_id(req.lease_renew().id());
+          resp->set_ttl(ttl ? ttl.value() : 0);
+          break;
+        }
+        case outpostpb::Request::kMemberAttrs: {
+          const auto& a = req.member_attrs();
+          cluster_.update([&](outpostpb::ClusterInfo& c) {
+            for (auto& m : *c.mutable_members()) {
+              if (m.id() != a.id()) continue;
+              m.set_name(a.name());
+              *m.mutable_client_urls() = a.client_urls();
+              m.set_promote(a.promote());
+              m.set_failover_after_s(a.failover_after_s());
+            }
+            txn.put_meta(ClusterRecord::kMetaKey, c.SerializeAsString());
+          });
+          break;
+        }
+        case outpostpb::Request::OP_NOT_SET: break;
+        default: break;
       }
-      case outpostpb::Request::OP_NOT_SET: break;
     }
     commit(txn, index);
   }
   applied_ = index;
   if (w.done) w.done(st);
+}
+
+Status Applier::apply_auth(uint64_t index, mvcc::WriteTxn& txn, const outpostpb::Request& req,
+                           google::protobuf::Message* waiting) {
+  // Every auth response has only a header besides what is set here (the API fills it).
+  switch (req.op_case()) {
+    case outpostpb::Request::kAuthEnable: return auth_.enable(txn);
+    case outpostpb::Request::kAuthDisable: return auth_.disable(txn);
+    case outpostpb::Request::kAuthUserAdd: return auth_.user_add(txn, req.auth_user_add());
+    case outpostpb::Request::kAuthUserDelete:
+      return auth_.user_delete(txn, req.auth_user_delete().name());
+    case outpostpb::Request::kAuthUserChangePassword:
+      return auth_.user_change_password(txn, req.auth_user_change_password());
+    case outpostpb::Request::kAuthUserGrantRole:
+      return auth_.user_grant_role(txn, req.auth_user_grant_role().user(),
+                                   req.auth_user_grant_role().role());
+    case outpostpb::Request::kAuthUserRevokeRole:
+      return auth_.user_revoke_role(txn, req.auth_user_revoke_role().name(),
+                                    req.auth_user_revoke_role().role());
+    case outpostpb::Request::kAuthRoleAdd: return auth_.role_add(txn, req.auth_role_add().name());
+    case outpostpb::Request::kAuthRoleDelete:
+      return auth_.role_delete(txn, req.auth_role_delete().role());
+    case outpostpb::Request::kAuthRoleGrantPermission:
+      return auth_.role_grant_permission(txn, req.auth_role_grant_permission());
+    case outpostpb::Request::kAuthRoleRevokePermission:
+      return auth_.role_revoke_permission(txn, req.auth_role_revoke_permission());
+    case outpostpb::Request::kAuthenticate: {
+      auto token =
+          auth_.authenticate(req.authenticate().name(), req.authenticate().simple_token(), index);
+      if (!token) return token.status();
+      etcdserverpb::AuthenticateResponse scratch;
+      response_or(waiting, &scratch)->set_token(token.value());
+      return Status::ok();
+    }
+    default: return Status::ok();
+  }
 }
 
 void Applier::apply_conf_change(const raftpb::Entry& e) {
@@ -215,6 +266,8 @@ Result<outpostpb::ClusterInfo> Applier::install(std::unique_ptr<storage::Engine:
     OUTPOST_PANIC("failed to install snapshot", log::kv("error", s.message()));
   }
   s = lessor_.restore(engine_, store_);
+  if (!s) return s;
+  s = auth_.restore(engine_);
   if (!s) return s;
   std::string raw;
   outpostpb::ClusterInfo info;

@@ -7,6 +7,10 @@
 // at or below the consistent index is in the state already and is skipped, so a restart that
 // replays the Raft log applies each entry exactly once.
 //
+// Requests from clients are checked against the auth store again here, with the identity the
+// proposal carries (core/auth/request_check.h): a refused one changes nothing but the consistent
+// index, and its waiter gets etcd's error.
+//
 // Conf changes are checked with etcd's rules against the recorded membership and applied to it
 // (the raft thread's MembershipView makes the same check on the same sequence, so both agree).
 //
@@ -25,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/auth/store.h"
 #include "core/common/status.h"
 #include "core/lease/lessor.h"
 #include "core/mvcc/store.h"
@@ -45,7 +50,7 @@ class Applier {
     std::function<void()> on_removed;
   };
 
-  Applier(storage::Engine& engine, mvcc::Store& store, lease::Lessor& lessor,
+  Applier(storage::Engine& engine, mvcc::Store& store, lease::Lessor& lessor, auth::AuthStore& auth,
           ClusterRecord& cluster, Waiters& waiters, Options opts);
   ~Applier();
   Applier(const Applier&) = delete;
@@ -71,12 +76,16 @@ class Applier {
   void apply_one(const raftpb::Entry& e);
   void apply_request(uint64_t index, const outpostpb::Request& req, Waiters::Waiter& w);
   void apply_conf_change(const raftpb::Entry& e);
+  // The auth store's part of apply_request (auth management and Authenticate).
+  Status apply_auth(uint64_t index, mvcc::WriteTxn& txn, const outpostpb::Request& req,
+                    google::protobuf::Message* waiting);
   // Commits txn (the state is ahead of the disk if that fails: panics, a restart replays).
   void commit(mvcc::WriteTxn& txn, uint64_t index);
 
   storage::Engine& engine_;
   mvcc::Store& store_;
   lease::Lessor& lessor_;
+  auth::AuthStore& auth_;
   ClusterRecord& cluster_;
   Waiters& waiters_;
   const Options opts_;

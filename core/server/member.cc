@@ -80,6 +80,9 @@ Status Member::init() {
   s = lessor_->restore(*engine_, *store_);
   if (!s) return s;
   store_->set_lease_hook(lessor_.get());
+  auth_ = std::make_unique<auth::AuthStore>(clock_, opts_.auth_token_ttl);
+  s = auth_->restore(*engine_);
+  if (!s) return s;
   // Every member serves watches from its own store: the applier's commits feed the hub.
   watch_hub_ = std::make_unique<mvcc::WatchHub>(*store_);
   store_->set_on_commit(
@@ -93,7 +96,8 @@ Status Member::init() {
   ao.max_learners = opts_.max_learners;
   ao.on_applied = [this](uint64_t applied) { on_applied(applied); };
   ao.on_removed = opts_.on_removed;
-  applier_ = std::make_unique<Applier>(*engine_, *store_, *lessor_, cluster_, *waiters_, ao);
+  applier_ =
+      std::make_unique<Applier>(*engine_, *store_, *lessor_, *auth_, cluster_, *waiters_, ao);
   barrier_ = std::make_unique<ReadBarrier>(applier_->applied_index());
   lag_ = std::make_unique<ReplicaLag>(clock_);
   lag_->on_applied(applier_->applied_index(), store_->current_revision());
@@ -320,6 +324,7 @@ void Member::revoke_expired_leases() {
     OUTPOST_LOG(kInfo, "lease expired; revoking", log::kv_hex("lease-id", uint64_t(id)));
     outpostpb::Request r;
     r.mutable_lease_revoke()->set_id(id);
+    r.set_internal(true);  // the leader's own revoke: no client's permissions apply
     auto resp = std::make_shared<etcdserverpb::LeaseRevokeResponse>();
     propose(std::move(r), resp.get(), [this, id, resp](const Status&) {
       std::lock_guard g(revoking_mu_);

@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "core/auth/store.h"
 #include "core/common/clock.h"
 #include "core/common/status.h"
 #include "core/lease/lessor.h"
@@ -83,6 +84,8 @@ struct MemberOptions {
   // name so the leader knows: never (refused), standby (promoted on failover), ...
   outpostpb::MemberInfo::Promote promote = outpostpb::MemberInfo::PROMOTE_MANUAL;
   uint32_t failover_after_s = 10;  // a standby's [replica] failover_after_s, published likewise
+  // How long a simple token lives after its last use (--auth-token-ttl).
+  Clock::duration auth_token_ttl = std::chrono::minutes(5);
   // Runs (on the applier thread) once this member has applied its own removal.
   std::function<void()> on_removed;
   // Where every timer of the member reads the time; must outlive it. Default: Clock::real().
@@ -170,6 +173,9 @@ class Member {
 
   mvcc::Store& store() { return *store_; }
   lease::Lessor& lessor() { return *lessor_; }
+  auth::AuthStore& auth() { return *auth_; }
+  // Runs done once this member has applied up to index (at once when it has).
+  void wait_applied(uint64_t index, Done done) { barrier_->wait(index, std::move(done)); }
   mvcc::WatchHub& watch_hub() { return *watch_hub_; }
   bool lease_exists(int64_t id) const { return lessor_->exists(id); }
   // A fresh positive lease id, unique across members (member id bits + time + counter).
@@ -215,6 +221,7 @@ class Member {
   std::unique_ptr<storage::Engine> engine_;
   std::unique_ptr<mvcc::Store> store_;
   std::unique_ptr<lease::Lessor> lessor_;
+  std::unique_ptr<auth::AuthStore> auth_;
   std::unique_ptr<mvcc::WatchHub> watch_hub_;
   ClusterRecord cluster_;
   std::unique_ptr<Waiters> waiters_;

@@ -467,9 +467,6 @@ TEST_CASE("every flag etcd 3.4.23 lists is accepted", "[flags][compat]") {
                                                 "peer-cert-allowed-hostname=h",
                                                 "cors=*",
                                                 "host-whitelist=*",
-                                                "auth-token=simple",
-                                                "bcrypt-cost=10",
-                                                "auth-token-ttl=300",
                                                 "metrics=basic",
                                                 "listen-metrics-urls=http://127.0.0.1:2381",
                                                 "proxy=off",
@@ -575,4 +572,16 @@ TEST_CASE("spaces around list items are ignored and empty cluster entries skippe
   CHECK(c.initial_cluster[1].first == "b");
   CHECK(url_strings(c.initial_advertise_peer_urls) ==
         std::vector<std::string>{"http://127.0.0.1:1"});
+}
+
+TEST_CASE("auth flags are honoured: token type, bcrypt cost, token TTL", "[flags][auth]") {
+  const Config c = ok({"--auth-token=simple", "--bcrypt-cost=4", "--auth-token-ttl=60"});
+  CHECK(c.auth_token == "simple");
+  CHECK(c.bcrypt_cost == 4);
+  CHECK(c.auth_token_ttl == 60);
+  CHECK(c.ignored_flags.count("bcrypt-cost") == 0);
+  const LoadResult jwt = run({"--auth-token=jwt,pub-key=a.pub,priv-key=a.priv,sign-method=RS256"});
+  CHECK_FALSE(jwt.config);
+  CHECK(jwt.error.find("JWT tokens are not supported yet") != std::string::npos);
+  CHECK_FALSE(run({"--auth-token=magic"}).config);
 }
