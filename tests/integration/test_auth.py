@@ -325,6 +325,39 @@ def main() -> int:
         leaks = clear_passwords_in(dirs)
         check(not leaks, "no clear password in any member's data dir or log", "\n".join(leaks))
 
+    @runner.test
+    def auto_promotion_works_with_auth_enabled():
+        # The learner's own MemberPromote goes to the leader as the member's request, not a
+        # client's: auth being on must not stop a when-caught-up replica from promoting itself.
+        if not ru.outpost_only(args, runner):
+            return
+        c = ru.fast_cluster(args, "ap", extra_flags=["--bcrypt-cost=4"])
+        try:
+            c.start()
+            leader, _, _ = c.wait_leader(timeout=15)
+            m, r = ru.add_replica(c, "ap4", ["--replica-promote=when-caught-up",
+                                             "--replica-promote-after-s=2"], start=False)
+            require(m is not None, "member add ap4 --learner (before auth is enabled)",
+                    r.describe())
+            bad = setup_auth(leader)
+            require(not bad, "auth set up and enabled", "\n".join(bad))
+            m.start(wait=False)
+
+            def promoted() -> bool:
+                ml = c.member_list(leader, timeout=5)
+                row = next((x for x in ml or [] if x.name == "ap4"), None)
+                return row is not None and row.is_learner is False
+
+            try:
+                harness.wait_for(promoted, 30, 0.2, "ap4 promoted")
+                ok = True
+            except TimeoutError:
+                ok = False
+            check(ok, "the replica promoted itself with auth enabled", m.log_tail(20))
+            m.is_learner = not ok
+        finally:
+            c.stop()
+
     return runner.main()
 
 
