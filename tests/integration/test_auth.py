@@ -11,6 +11,13 @@ identical_auth_transcripts
     with and without permission (`--user name:pass`), no user, a wrong password, user management
     as a non-root user, root's protections, a changed password, a deleted role and user, `auth
     disable`.
+identical_auth_transcripts_over_tls
+    The same session with both servers serving https (the same server certificate, etcdctl with
+    --cacert): identical transcripts.
+client_certificate_names_the_user
+    Both servers with --client-cert-auth and auth on: a call with no token is the user its client
+    certificate's CN names (alice: may read a/, may not write), a token still wins over the CN,
+    and a CN that is no user is refused; the same outcomes on etcd and on the server under test.
 auth_survives_restart
     A member with auth enabled, users and roles is stopped and started on the same data dir: auth
     is still enabled (no user: refused), the users, roles and permissions are the same, old
@@ -33,6 +40,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import replica_util as ru  # noqa: E402
+import tls_util  # noqa: E402
 import test_differential as td  # noqa: E402
 from test_differential import ctl, txn  # noqa: E402
 
@@ -211,19 +219,40 @@ def main() -> int:
     runner = harness.Runner(args, "auth: etcd vs " + args.server)
     check, eq, require = runner.check, runner.eq, runner.require
 
-    @runner.test
-    def identical_auth_transcripts():
+    made = []
+
+    def the_pki() -> tls_util.Pki:
+        if not made:
+            made.append(tls_util.make_pki(os.path.join(args.workdir, "pki")))
+        return made[0]
+
+    def tls_member(name: str, kind: str, client_cert: str = "", more=()) -> "AuthMember":
+        """A member serving https with the test PKI's server certificate; etcdctl trusts its CA
+        (and presents the client certificate of CN client_cert, if given)."""
+        pki = the_pki()
+        m = AuthMember(args, name=name, kind=kind, extra_flags=[
+            "--bcrypt-cost=4", f"--cert-file={pki.server_cert}", f"--key-file={pki.server_key}",
+            *more])
+        m.client_scheme = "https"
+        m.ctl_flags = [f"--cacert={pki.ca}"]
+        if client_cert:
+            cert, key = pki.client(client_cert)
+            m.ctl_flags += [f"--cert={cert}", f"--key={key}"]
+        return m
+
+    def compare_transcripts(tls: bool):
         steps = session()
         results = {}
         for side, kind in (("etcd", "etcd"), ("candidate", args.server)):
-            member = AuthMember(args, name="m1", kind=kind, extra_flags=["--bcrypt-cost=4"])
+            member = (tls_member("t1", kind) if tls else
+                      AuthMember(args, name="m1", kind=kind, extra_flags=["--bcrypt-cost=4"]))
             try:
                 member.start()
                 text, ctx = td.run_session(args, member, steps)
             finally:
                 member.stop()
             masked = td.mask(text, ctx)
-            path = os.path.join(args.workdir, f"auth.{side}-{kind}.txt")
+            path = os.path.join(args.workdir, f"auth{'.tls' if tls else ''}.{side}-{kind}.txt")
             with open(path, "w") as f:
                 f.write(masked)
             print(f"  {side} ({kind}): transcript {path}")
@@ -235,14 +264,58 @@ def main() -> int:
         import difflib
         diff = list(difflib.unified_diff(ref.splitlines(), cand.splitlines(), ref_path, cand_path,
                                          n=3, lineterm=""))
-        check(not diff, f"auth transcripts identical after masking ({len(steps)} steps)",
-              "\n".join(diff[:300]))
+        check(not diff, f"auth transcripts identical after masking ({len(steps)} steps"
+              f"{', over TLS' if tls else ''})", "\n".join(diff[:300]))
         for needle in ("etcdserver: root user does not exist",
                        "etcdserver: user name is empty", "etcdserver: permission denied",
                        "etcdserver: authentication failed, invalid user ID or password",
                        "etcdserver: invalid auth management", "Authentication Enabled",
                        "Password updated"):
             check(needle in ref, f"reference transcript contains {needle!r}")
+
+    @runner.test
+    def identical_auth_transcripts():
+        compare_transcripts(tls=False)
+
+    @runner.test
+    def identical_auth_transcripts_over_tls():
+        compare_transcripts(tls=True)
+
+    @runner.test
+    def client_certificate_names_the_user():
+        outcomes = {}
+        for kind in ("etcd", args.server):
+            got = []
+            ca = the_pki().ca
+            m = tls_member("cn", kind, client_cert="alice",
+                           more=[f"--trusted-ca-file={ca}", "--client-cert-auth"])
+            try:
+                m.start()
+                bad = setup_auth(m)
+                require(not bad, f"{kind}: auth set up", "\n".join(bad))
+                def outcome(r) -> str:
+                    # stdout and etcdctl's "Error: ..." line (its warning lines carry timestamps)
+                    errs = [ln for ln in r.stderr.splitlines() if ln.startswith("Error:")]
+                    return f"exit {r.rc}: " + " | ".join([r.stdout.strip()] + errs)
+
+                for cmd in (("get", "a/1"), ("put", "a/2", "x"), (BOB, "put", "a/2", "y"),
+                            ("get", "a/2")):
+                    got.append(f"{' '.join(cmd)} -> {outcome(m.ctl(*cmd))}")
+                # A certificate whose CN is no user.
+                cert, key = the_pki().client("mallory")
+                r = harness.etcdctl(args, m.endpoint, f"--cacert={ca}", f"--cert={cert}",
+                                    f"--key={key}", "get", "a/1")
+                got.append(f"mallory get a/1 -> {outcome(r)}")
+            finally:
+                m.stop()
+            outcomes[kind] = got
+        ref, cand = outcomes["etcd"], outcomes[args.server]
+        eq(cand, ref, "CN-as-user outcomes identical to etcd's")
+        check(ref[0].startswith("get a/1 -> exit 0") and "a/1" in ref[0],
+              "alice's certificate reads a/1 without a token", ref[0])
+        check("permission denied" in ref[1], "alice's certificate may not write a/2", ref[1])
+        check("exit 0: OK" in ref[2], "a token (bob) wins over the certificate's CN", ref[2])
+        check("exit 1" in ref[4], "a certificate whose CN is no user is refused", ref[4])
 
     @runner.test
     def auth_survives_restart():
