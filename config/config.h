@@ -108,6 +108,11 @@ struct ReplicaConfig {
   // Self-join: after this many seconds without getting in, remove our own
   // member entry and exit non-zero, > 0. --replica-join-timeout-s
   uint64_t join_timeout_s = 60;
+  // Self-join into a core with auth enabled: the user (etcdctl's "name[:password]") and password
+  // MemberAdd / MemberRemove are called as (root, as etcd requires). "" = no authentication.
+  // --replica-join-user, --replica-join-password
+  std::string join_user;
+  std::string join_password;
 };
 
 // ---- [peer_transport_security] ------------------------------------------------

@@ -161,6 +161,14 @@ bool set_join(Config& c, std::string_view v, std::string* w) {
 bool set_join_timeout(Config& c, std::string_view v, std::string* w) {
   return parse_positive(v, &c.replica.join_timeout_s, w);
 }
+bool set_join_user(Config& c, std::string_view v, std::string*) {
+  c.replica.join_user = std::string(v);
+  return true;
+}
+bool set_join_password(Config& c, std::string_view v, std::string*) {
+  c.replica.join_password = std::string(v);
+  return true;
+}
 
 bool set_cert_file(Config& c, std::string_view v, std::string*) {
   return c.client_tls.cert_file = v, true;
@@ -251,6 +259,8 @@ constexpr FlagSpec kFlags[] = {
     {"replica-failover-after-s", kValue, set_failover_after},
     {"replica-join", kValue, set_join},
     {"replica-join-timeout-s", kValue, set_join_timeout},
+    {"replica-join-user", kValue, set_join_user},
+    {"replica-join-password", kValue, set_join_password},
     // etcd flags accepted and ignored: member / gRPC tuning.
     {"initial-election-tick-advance", kBool, nullptr},
     {"max-snapshots", kValue, nullptr},

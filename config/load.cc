@@ -258,6 +258,8 @@ Replica (Outpost; the policies apply while the member is a learner):
                                     it a learner joining an existing cluster (default: no join)
   --replica-join-timeout-s S        seconds to keep trying to join before removing its own entry
                                     and exiting non-zero, > 0 (default 60)
+  --replica-join-user NAME[:PW]     user to join as when the core has auth on (root)
+  --replica-join-password PW        its password (when not given with the user)
 
 Client TLS (etcd's flags; TOML [client_transport_security]):
   --cert-file FILE                  client server TLS certificate (PEM), for https:// client URLs

@@ -88,6 +88,8 @@ constexpr Key kKeys[] = {
     {"replica", "failover_after_s", "replica-failover-after-s", Kind::kPositive},
     {"replica", "join", "replica-join", Kind::kUrls},
     {"replica", "join_timeout_s", "replica-join-timeout-s", Kind::kPositive},
+    {"replica", "join_user", "replica-join-user", Kind::kString},
+    {"replica", "join_password", "replica-join-password", Kind::kString},
     {"client_transport_security", "cert_file", "cert-file", Kind::kString},
     {"client_transport_security", "key_file", "key-file", Kind::kString},
     {"client_transport_security", "trusted_ca_file", "trusted-ca-file", Kind::kString},

@@ -25,13 +25,43 @@ bool unreachable(const grpc::Status& s) {
          s.error_message().rfind("etcdserver:", 0) != 0;
 }
 
-std::unique_ptr<etcdserverpb::Cluster::Stub> stub_for(
-    const std::string& url, const std::shared_ptr<grpc::ChannelCredentials>& https_credentials) {
+// A Cluster stub for one core member, and the auth token to call it with (none without a user).
+struct Core {
+  std::unique_ptr<etcdserverpb::Cluster::Stub> cluster;
+  std::unique_ptr<etcdserverpb::Auth::Stub> auth;
+  std::string token;
+};
+
+Core core_for(const std::string& url,
+              const std::shared_ptr<grpc::ChannelCredentials>& https_credentials) {
   const bool https = url.rfind("https://", 0) == 0;
-  return etcdserverpb::Cluster::NewStub(
-      grpc::CreateChannel(target_of(url), https && https_credentials ? https_credentials
-                                          : https                    ? grpc::SslCredentials({})
-                                                  : grpc::InsecureChannelCredentials()));
+  auto ch = grpc::CreateChannel(target_of(url), https && https_credentials ? https_credentials
+                                                : https ? grpc::SslCredentials({})
+                                                        : grpc::InsecureChannelCredentials());
+  return Core{etcdserverpb::Cluster::NewStub(ch), etcdserverpb::Auth::NewStub(ch), ""};
+}
+
+// With a user: authenticates at the member (once per Core) and puts the token on ctx.
+grpc::Status authorize(Core& core, const JoinAuth& auth, grpc::ClientContext* ctx) {
+  if (auth.user.empty()) return grpc::Status::OK;
+  if (core.token.empty()) {
+    std::string name = auth.user, password = auth.password;
+    if (const auto colon = name.find(':'); colon != std::string::npos && password.empty()) {
+      password = name.substr(colon + 1);
+      name.resize(colon);
+    }
+    grpc::ClientContext actx;
+    actx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    etcdserverpb::AuthenticateRequest req;
+    req.set_name(name);
+    req.set_password(password);
+    etcdserverpb::AuthenticateResponse resp;
+    grpc::Status s = core.auth->Authenticate(&actx, req, &resp);
+    if (!s.ok()) return s;
+    core.token = resp.token();
+  }
+  ctx->AddMetadata("token", core.token);
+  return grpc::Status::OK;
 }
 
 void fill(const etcdserverpb::MemberAddResponse& r, uint64_t id, const std::string& name,
@@ -54,12 +84,14 @@ bool not_ready(const grpc::Status& s) {
 }
 
 // An entry an earlier attempt added for peer_url that never started (no name yet), if any.
-std::optional<Joined> take_over(etcdserverpb::Cluster::Stub& stub, const std::string& url,
+std::optional<Joined> take_over(Core& core, const JoinAuth& auth, const std::string& url,
                                 const std::string& name, const std::string& peer_url) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   etcdserverpb::MemberListResponse list;
-  if (!stub.MemberList(&ctx, etcdserverpb::MemberListRequest(), &list).ok()) return std::nullopt;
+  if (!authorize(core, auth, &ctx).ok()) return std::nullopt;
+  if (!core.cluster->MemberList(&ctx, etcdserverpb::MemberListRequest(), &list).ok())
+    return std::nullopt;
   for (const auto& m : list.members()) {
     if (m.peerurls_size() == 0 || m.peerurls(0) != peer_url) continue;
     if (!m.name().empty() || !m.islearner()) return std::nullopt;
@@ -78,12 +110,13 @@ std::optional<Joined> take_over(etcdserverpb::Cluster::Stub& stub, const std::st
 Result<Joined> ask_to_join(const std::vector<std::string>& client_urls, const std::string& name,
                            const std::vector<std::string>& peer_urls,
                            std::chrono::steady_clock::time_point until,
-                           const std::shared_ptr<grpc::ChannelCredentials>& https_credentials) {
+                           const std::shared_ptr<grpc::ChannelCredentials>& https_credentials,
+                           const JoinAuth& auth) {
   std::string tried;
   for (;;) {
     tried.clear();
     for (const auto& url : client_urls) {
-      auto stub = stub_for(url, https_credentials);
+      Core core = core_for(url, https_credentials);
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
       ctx.AddMetadata(api::kSelfJoinHeader, "1");
@@ -91,7 +124,8 @@ Result<Joined> ask_to_join(const std::vector<std::string>& client_urls, const st
       for (const auto& u : peer_urls) req.add_peerurls(u);
       req.set_islearner(true);
       etcdserverpb::MemberAddResponse resp;
-      grpc::Status s = stub->MemberAdd(&ctx, req, &resp);
+      grpc::Status s = authorize(core, auth, &ctx);
+      if (s.ok()) s = core.cluster->MemberAdd(&ctx, req, &resp);
       if (s.ok()) {
         Joined j;
         j.via = url;
@@ -103,7 +137,7 @@ Result<Joined> ask_to_join(const std::vector<std::string>& client_urls, const st
         continue;
       }
       if (s.error_message() == "etcdserver: Peer URLs already exists" && !peer_urls.empty()) {
-        if (auto j = take_over(*stub, url, name, peer_urls[0])) return std::move(*j);
+        if (auto j = take_over(core, auth, url, name, peer_urls[0])) return std::move(*j);
       }
       return Status(ErrorCode::kInternal,
                     "cannot join the cluster: " + url +
@@ -120,16 +154,18 @@ Result<Joined> ask_to_join(const std::vector<std::string>& client_urls, const st
 
 Status leave(const std::vector<std::string>& client_urls, uint64_t id,
              std::chrono::milliseconds timeout,
-             const std::shared_ptr<grpc::ChannelCredentials>& https_credentials) {
+             const std::shared_ptr<grpc::ChannelCredentials>& https_credentials,
+             const JoinAuth& auth) {
   std::string last = "no URL given";
   for (const auto& url : client_urls) {
-    auto stub = stub_for(url, https_credentials);
+    Core core = core_for(url, https_credentials);
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + timeout);
     etcdserverpb::MemberRemoveRequest req;
     req.set_id(id);
     etcdserverpb::MemberRemoveResponse resp;
-    grpc::Status s = stub->MemberRemove(&ctx, req, &resp);
+    grpc::Status s = authorize(core, auth, &ctx);
+    if (s.ok()) s = core.cluster->MemberRemove(&ctx, req, &resp);
     if (s.ok() || s.error_message() == "etcdserver: member not found") return Status::ok();
     last = url + ": " + s.error_message();
   }

@@ -35,17 +35,26 @@ struct Joined {
   std::string via;  // the client URL that took the request
 };
 
+// With auth enabled at the core, MemberAdd and MemberRemove need root: the calls are made as
+// `user` ("name" or "name:password", as etcdctl's --user), authenticating at each member asked.
+struct JoinAuth {
+  std::string user;
+  std::string password;
+};
+
 // client_urls: "http://host:port" or "https://host:port" of core members; https ones are dialled
 // with https_credentials (api::channel_credentials from this member's client TLS files).
 Result<Joined> ask_to_join(const std::vector<std::string>& client_urls, const std::string& name,
                            const std::vector<std::string>& peer_urls,
                            std::chrono::steady_clock::time_point until,
-                           const std::shared_ptr<grpc::ChannelCredentials>& https_credentials);
+                           const std::shared_ptr<grpc::ChannelCredentials>& https_credentials,
+                           const JoinAuth& auth = {});
 
 // Removes member id through any of client_urls.
 Status leave(const std::vector<std::string>& client_urls, uint64_t id,
              std::chrono::milliseconds timeout,
-             const std::shared_ptr<grpc::ChannelCredentials>& https_credentials);
+             const std::shared_ptr<grpc::ChannelCredentials>& https_credentials,
+             const JoinAuth& auth = {});
 
 // Whether data_dir already holds a member's data (a restart: no self-join).
 bool has_member_data(const std::string& data_dir);

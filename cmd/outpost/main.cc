@@ -187,6 +187,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::shared_ptr<grpc::ChannelCredentials> join_credentials;
+  replica::JoinAuth join_auth;  // set when this member self-joins
   for (const auto& u : cfg.replica.join)
     if (u.scheme == "https") join_credentials = api::channel_credentials(client_tls.pem);
 
@@ -229,6 +230,7 @@ int main(int argc, char** argv) {
   for (const auto& u : cfg.replica.join) join_urls.push_back(u.str());
   std::optional<replica::Joined> joined;
   if (!join_urls.empty() && !replica::has_member_data(cfg.data_dir)) {
+    join_auth = {cfg.replica.join_user, cfg.replica.join_password};
     auto hold = transport::Transport::PortHold::listen(mo.listen_peer_host, mo.listen_peer_port);
     if (!hold) {
       OUTPOST_LOG(kFatal, "cannot join the cluster", log::kv("error", hold.status().message()));
@@ -236,7 +238,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     auto j = replica::ask_to_join(join_urls, cfg.name, mo.advertise_peer_urls, join_deadline,
-                                  join_credentials);
+                                  join_credentials, join_auth);
     if (!j) {
       OUTPOST_LOG(kFatal, "cannot join the cluster", log::kv("error", j.status().message()));
       std::fprintf(stderr, "outpost: %s\n", j.status().message().c_str());
@@ -252,8 +254,8 @@ int main(int argc, char** argv) {
   auto give_up = [&](const std::string& cause) {
     OUTPOST_LOG(kFatal, "self-join failed; removing this member's entry", log::kv("error", cause));
     std::fprintf(stderr, "outpost: self-join failed: %s\n", cause.c_str());
-    if (Status s =
-            replica::leave(join_urls, joined->id, std::chrono::seconds(10), join_credentials);
+    if (Status s = replica::leave(join_urls, joined->id, std::chrono::seconds(10), join_credentials,
+                                  join_auth);
         !s) {
       OUTPOST_LOG(kError, "cannot remove this member's entry", log::kv("error", s.message()));
       std::fprintf(stderr, "outpost: %s\n", s.message().c_str());

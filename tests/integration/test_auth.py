@@ -28,7 +28,9 @@ learner_enforces_the_same_rules
     serializable get is refused without a user, refused for a user without read permission and
     served for one with it; a write forwarded for a user without write permission is refused by
     the leader with etcd's error and changes nothing; one with permission is applied; user
-    management through the learner needs root. No clear password in any member's data dir or log.
+    management through the learner needs root. A replica that self-joins (--replica-join) without
+    a user is refused with etcd's error and exits; with --replica-join-user root it joins and
+    serves. No clear password in any member's data dir or log.
 """
 
 from __future__ import annotations
@@ -351,7 +353,8 @@ def main() -> int:
     def learner_enforces_the_same_rules():
         if not ru.outpost_only(args, runner):
             return
-        c = ru.fast_cluster(args, "auth", extra_flags=["--bcrypt-cost=4"])
+        c = ru.fast_cluster(args, "auth", extra_flags=["--bcrypt-cost=4", "--max-learners=3"])
+        extra_dirs: list[str] = []
         try:
             c.start()
             c.wait_leader(timeout=15)
@@ -392,9 +395,44 @@ def main() -> int:
             r = voter.ctl(ROOT, "user", "list")
             check("carol" in r.stdout.split(), "the user added through the learner exists",
                   r.describe())
+
+            # Self-join into a core with auth on: MemberAdd needs root, as `member add` does.
+            urls = [m.client_url for m in c.members[:3]]
+            nouser = ru.JoiningMember(args, c, "auth5", urls,
+                                      extra_flags=["--replica-join-timeout-s=5"])
+            nouser.start(wait=False)
+            nouser.proc.wait(timeout=30)
+            check(nouser.proc.returncode != 0 and
+                  "etcdserver: user name is empty" in nouser.log_tail(80),
+                  "self-join without a user: refused with etcd's error, exit non-zero",
+                  nouser.log_tail(20))
+            joiner = ru.JoiningMember(args, c, "auth6", urls, extra_flags=[
+                "--replica-join-timeout-s=30", "--replica-join-user=root",
+                "--replica-join-password=r00t-Secret", "--replica-read-policy=serializable",
+                "--replica-writes=forward"])
+            joiner.start(wait=False)
+            extra_dirs.extend([nouser.dir, joiner.dir])
+
+            def joined_and_serves() -> bool:
+                r = joiner.ctl(ALICE, "get", "a/1", "--consistency=s", "--print-value-only",
+                               command_timeout="2s")
+                return r.ok and r.stdout.strip() == "v1"
+
+            try:
+                harness.wait_for(joined_and_serves, 40, 0.2, "the self-joined replica")
+                ok = True
+            except TimeoutError:
+                ok = False
+            check(ok, "self-join with --replica-join-user root: joined, and serves alice's read",
+                  joiner.log_tail(30))
+            r = voter.ctl(ROOT, "member", "list")
+            check("auth6" in r.stdout and "auth5" not in r.stdout,
+                  "member list: the joined replica, and nothing left by the refused one",
+                  r.describe())
+            joiner.stop()
         finally:
             c.stop()
-        dirs = [m.dir for m in c.members]
+        dirs = [m.dir for m in c.members] + extra_dirs
         leaks = clear_passwords_in(dirs)
         check(not leaks, "no clear password in any member's data dir or log", "\n".join(leaks))
 

@@ -2,13 +2,16 @@
 // Outpost and from real etcd. Subcommands and flags follow etcd's benchmark tool; see usage().
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "bench.h"
 #include "flags.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   using namespace outpost::bench;
   std::signal(SIGPIPE, SIG_IGN);
   auto parsed = parse_options(std::vector<std::string>(argv + 1, argv + argc));
@@ -34,4 +37,15 @@ int main(int argc, char** argv) {
   if (o.command == "lease-keepalive") return run_lease_keepalive(o);
   std::fprintf(stderr, "outpost-bench: unknown command %s\n", o.command.c_str());
   return kExitUsage;
+}
+
+}  // namespace
+
+// Leaves with _Exit: gRPC's threads may still be in a TLS handshake (a channel that never
+// connected), and exit()'s OPENSSL_cleanup would pull OpenSSL from under them (a segfault at
+// exit, seen with --cacert against a port nobody listens on).
+int main(int argc, char** argv) {
+  const int code = run(argc, argv);
+  std::fflush(nullptr);
+  std::_Exit(code);
 }

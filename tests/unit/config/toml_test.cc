@@ -285,7 +285,7 @@ TEST_CASE("wrong types in [replica] say what was expected", "[toml][replica][err
   CHECK(toml_err("[replica]\nreadpolicy = \"bounded\"\n") ==
         "F:2:1: unknown key \"replica.readpolicy\" (valid keys in [replica]: role, read_policy, "
         "writes, promote, max_lag_ms, max_lag_revisions, promote_after_s, failover_after_s, join, "
-        "join_timeout_s)");
+        "join_timeout_s, join_user, join_password)");
 }
 
 TEST_CASE("unknown keys and tables are named with their dotted path and position",
