@@ -61,23 +61,32 @@ std::vector<std::vector<Op>> split_with_checkpoint(std::vector<Op> ops,
   return txns;
 }
 
+namespace {
+
+// The destination operation for one source event (its lease mapped, or dropped).
+Op op_for(const Event& e, const KeyMap& map, int64_t (*lease_of)(void*, int64_t), void* lease_ctx) {
+  Op op;
+  op.kind = e.kind;
+  op.key = map.to_dest(e.key);
+  if (e.kind == Op::kPut) {
+    op.value = e.value;
+    if (lease_of && e.lease != 0) {
+      op.lease = lease_of(lease_ctx, e.lease);
+      op.source_lease = e.lease;
+    }
+  }
+  return op;
+}
+
+}  // namespace
+
 std::vector<std::vector<Op>> plan_revision(const RevisionBatch& batch, const KeyMap& map,
                                            const std::string& checkpoint_key, int64_t max_txn_ops,
                                            int64_t (*lease_of)(void*, int64_t), void* lease_ctx) {
   std::vector<Op> ops;
   ops.reserve(batch.events.size() + 1);
   for (const auto& e : batch.events) {
-    Op op;
-    op.kind = e.kind;
-    op.key = map.to_dest(e.key);
-    if (e.kind == Op::kPut) {
-      op.value = e.value;
-      if (lease_of && e.lease != 0) {
-        op.lease = lease_of(lease_ctx, e.lease);
-        op.source_lease = e.lease;
-      }
-    }
-    ops.push_back(std::move(op));
+    ops.push_back(op_for(e, map, lease_of, lease_ctx));
   }
   return split_with_checkpoint(std::move(ops), checkpoint_key, batch.revision, max_txn_ops);
 }
@@ -125,16 +134,7 @@ std::vector<PlannedTxn> plan_revisions(const std::vector<RevisionBatch>& batches
     for (const auto& k : keys) added += at.count(k) ? 0 : 1;
     if (group.size() + added + 1 > limit) flush();
     for (const auto& e : batch.events) {
-      Op op;
-      op.kind = e.kind;
-      op.key = map.to_dest(e.key);
-      if (e.kind == Op::kPut) {
-        op.value = e.value;
-        if (lease_of && e.lease != 0) {
-          op.lease = lease_of(lease_ctx, e.lease);
-          op.source_lease = e.lease;
-        }
-      }
+      Op op = op_for(e, map, lease_of, lease_ctx);
       auto it = at.find(op.key);
       if (it != at.end()) {
         group[it->second] = std::move(op);
