@@ -34,6 +34,7 @@ constexpr auto kRpcTimeout = std::chrono::seconds(10);
 constexpr int64_t kPageSize = 1000;
 constexpr auto kProgressEvery = std::chrono::seconds(1);
 constexpr auto kProgressTrustDelay = std::chrono::milliseconds(900);
+constexpr auto kGoneLeaseMemory = std::chrono::seconds(10);
 const std::string kCheckpointFamily = std::string(1, '\0') + "outpost-mirror/";
 
 // A transport failure: worth trying the next endpoint.
@@ -158,6 +159,9 @@ class Side {
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
     args.SetMaxReceiveMessageSize(-1);
+    // A large receive window: after a silent link comes back, the source can send the whole
+    // backlog of the watch at once instead of one window per round trip.
+    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 << 20);
     auto ch = grpc::CreateCustomChannel(grpc_target(endpoint()), creds_, args);
     kv_ = KV::NewStub(ch);
     watch_ = Watch::NewStub(ch);
@@ -213,6 +217,10 @@ struct Mirror::Impl {
   // (dest_lease_for), kept alive and revoked by the lease thread (keep_leases).
   std::mutex leases_mu;
   std::unordered_map<int64_t, int64_t> leases;
+  // Source leases found gone (loop thread only), and when: a backlog names a gone lease on many
+  // keys, and one round trip to the source per key held a 30 s backlog up for seconds. Trusted for
+  // kGoneLeaseMemory (a client may grant the same id again later).
+  std::unordered_map<int64_t, Clock::time_point> gone_leases;
   std::thread lease_thread;
 
   std::thread ticker;
@@ -1061,21 +1069,45 @@ int64_t Mirror::Impl::dest_lease_for(int64_t source_lease) {
     auto it = leases.find(source_lease);
     if (it != leases.end()) return it->second;
   }
+  if (auto g = gone_leases.find(source_lease); g != gone_leases.end()) {
+    if (Clock::now() - g->second < kGoneLeaseMemory) return 0;
+    gone_leases.erase(g);
+  }
   // The source lease's remaining TTL, rounded down to whole seconds by the source: granted one
   // second longer, so the destination copy never expires before the source's.
   etcdserverpb::LeaseTimeToLiveRequest tq;
   tq.set_id(source_lease);
   etcdserverpb::LeaseTimeToLiveResponse tr;
-  for (;;) {
+  // Asked again every 2 s at most until answered, without the back-off of reconnect(): this
+  // holds up the stream, and when a cut link comes back the answer should come at once, not
+  // after a back-off grown during the cut. Another endpoint every third failure.
+  for (int failures = 0;;) {
     grpc::ClientContext tctx;
     grpc::Status ts = source.prepare(&tctx);
+    tctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    const auto asked = Clock::now();
     if (ts.ok()) ts = source.lease().LeaseTimeToLive(&tctx, tq, &tr);
     if (ts.ok()) break;
     // Gone at the source: the key is written without a lease; its delete follows in the stream.
-    if (ts.error_code() == grpc::StatusCode::NOT_FOUND || stopping()) return 0;
-    if (!source.token_refused(ts)) reconnect(source, ts.error_message());
+    if (ts.error_code() == grpc::StatusCode::NOT_FOUND) {
+      gone_leases[source_lease] = Clock::now();
+      return 0;
+    }
+    if (stopping()) return 0;
+    if (source.token_refused(ts)) continue;
+    if (++failures % 3 == 0) {
+      m.metrics_.reconnects_total++;
+      source.fail_over(ts.error_message());
+    }
+    // A failure that came at once (connection refused) waits a little before the next try.
+    if (Clock::now() - asked < std::chrono::milliseconds(200)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
   }
-  if (tr.ttl() <= 0) return 0;
+  if (tr.ttl() <= 0) {
+    gone_leases[source_lease] = Clock::now();
+    return 0;
+  }
   etcdserverpb::LeaseGrantRequest gq;
   gq.set_ttl(tr.ttl() + 1);
   etcdserverpb::LeaseGrantResponse gr;
