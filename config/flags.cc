@@ -161,6 +161,11 @@ bool set_join(Config& c, std::string_view v, std::string* w) {
 bool set_join_timeout(Config& c, std::string_view v, std::string* w) {
   return parse_positive(v, &c.replica.join_timeout_s, w);
 }
+// A security flag Outpost does not implement is refused, never ignored.
+bool refuse_peer_allowed_hostname(Config&, std::string_view, std::string* why) {
+  *why = "not supported by Outpost (use --peer-cert-allowed-cn)";
+  return false;
+}
 bool set_join_user(Config& c, std::string_view v, std::string*) {
   c.replica.join_user = std::string(v);
   return true;
@@ -281,7 +286,7 @@ constexpr FlagSpec kFlags[] = {
     {"pre-vote", kBool, nullptr},
     {"enable-v2", kBool, nullptr},
     // security
-    {"peer-cert-allowed-hostname", kValue, nullptr},
+    {"peer-cert-allowed-hostname", kValue, refuse_peer_allowed_hostname},
     {"cors", kValue, nullptr},
     {"host-whitelist", kValue, nullptr},
     // auth

@@ -233,6 +233,7 @@ Peer security (TLS between members; on for https peer URLs):
   --peer-client-cert-auth[=BOOL]    require and verify a certificate from dialling peers
                                     (default false)
   --peer-cert-allowed-cn CN         accept only peer certificates with this Common Name
+  --peer-cert-allowed-hostname H    refused: not supported (use --peer-cert-allowed-cn)
   --peer-crl-file FILE              refuse peer certificates listed in this CRL (PEM)
   --peer-auto-tls[=BOOL]            self-signed peer certificate, peers not verified
                                     (default false)
@@ -297,7 +298,7 @@ Authentication ([auth] in TOML):
   --auth-token-ttl S                seconds a simple token lives after its last use (default 300)
 
 Accepted for etcd compatibility and ignored (a warning names the ones given):
-  --enable-pprof, --peer-cert-allowed-hostname,
+  --enable-pprof,
   discovery and v2 proxy flags, gRPC and backend tuning, --experimental-*,
   --unsafe-no-fsync and every other flag etcd 3.4.23 lists in its help.
   --config-file (etcd's YAML file) is refused: use --config FILE.toml.

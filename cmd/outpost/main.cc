@@ -148,6 +148,13 @@ static std::string set_peer_tls(const outpost::config::Config& cfg,
     return "";
   }
   if (!mo->peer_listen_tls) t.client_cert_auth = false;  // etcd: ignored on an http listen URL
+  // --cipher-suites and --tls-min-version cover peer connections too, as in etcd.
+  for (const auto& c : cfg.cipher_suites) {
+    const std::string name = config::openssl_cipher_name(c);
+    if (name.empty() || name.rfind("TLS_", 0) == 0) continue;  // TLS 1.3 suites: not restricted
+    t.cipher_list += (t.cipher_list.empty() ? "" : ":") + name;
+  }
+  t.tls13_only = cfg.tls_min_version == config::TlsVersion::kTls13;
   mo->peer_tls = t;
   return "";
 }

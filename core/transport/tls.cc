@@ -84,7 +84,9 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::create(const TlsOptions& o
     if (!x) return fail("cannot create a TLS context");
     (server ? c->server_ : c->client_) = x;
     SSL_CTX_set_app_data(x, c.get());
-    SSL_CTX_set_min_proto_version(x, TLS1_2_VERSION);
+    SSL_CTX_set_min_proto_version(x, opts.tls13_only ? TLS1_3_VERSION : TLS1_2_VERSION);
+    if (!opts.cipher_list.empty() && SSL_CTX_set_cipher_list(x, opts.cipher_list.c_str()) != 1)
+      return fail("--cipher-suites: OpenSSL accepts none of " + opts.cipher_list);
     SSL_CTX_set_options(x, SSL_OP_NO_RENEGOTIATION);
     if (!opts.cert_file.empty()) {
       if (SSL_CTX_use_certificate_chain_file(x, opts.cert_file.c_str()) != 1)

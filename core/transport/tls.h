@@ -39,6 +39,10 @@ struct TlsOptions {
   std::string allowed_cn;         // inbound client certificates must have this CN; "": any
   bool client_cert_auth = false;  // inbound: require and verify a client certificate
   bool skip_verify = false;       // auto TLS: verify no peer certificate at all
+  // --cipher-suites: OpenSSL's names of the TLS 1.2 suites allowed, ':'-separated; "": OpenSSL's
+  // defaults. (TLS 1.3 suites are not restricted, as in Go.)
+  std::string cipher_list;
+  bool tls13_only = false;  // --tls-min-version TLS1.3
 };
 
 class TlsContext {

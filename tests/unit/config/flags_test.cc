@@ -464,7 +464,6 @@ TEST_CASE("every flag etcd 3.4.23 lists is accepted", "[flags][compat]") {
                                                 "discovery-fallback=proxy",
                                                 "discovery-proxy=http://p:1",
                                                 "discovery-srv-name=x",
-                                                "peer-cert-allowed-hostname=h",
                                                 "cors=*",
                                                 "host-whitelist=*",
                                                 "metrics=basic",
@@ -584,4 +583,12 @@ TEST_CASE("auth flags are honoured: token type, bcrypt cost, token TTL", "[flags
   CHECK_FALSE(jwt.config);
   CHECK(jwt.error.find("JWT tokens are not supported yet") != std::string::npos);
   CHECK_FALSE(run({"--auth-token=magic"}).config);
+}
+
+TEST_CASE("a security flag Outpost does not implement is refused, not ignored", "[flags][tls]") {
+  const LoadResult r = run({"--peer-cert-allowed-hostname=peer.example"});
+  CHECK_FALSE(r.config);
+  CHECK(r.error ==
+        "invalid value \"peer.example\" for flag --peer-cert-allowed-hostname: not supported by "
+        "Outpost (use --peer-cert-allowed-cn)");
 }
