@@ -159,13 +159,6 @@ std::string check_client_tls(const Config& c) {
       return "TLS key/cert (--cert-file, --key-file) must be provided for client url " + u.str() +
              " with HTTPS scheme";
     }
-    for (const auto& v : c.listen_client_urls) {
-      if (v.scheme == "http" && v.host == u.host && v.port == u.port && u.port != 0) {
-        return "--listen-client-urls has " + v.str() + " and " + u.str() +
-               " on one port: Outpost serves plain text and TLS on different ports; give each "
-               "its own port";
-      }
-    }
   }
   return "";
 }

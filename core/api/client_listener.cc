@@ -337,6 +337,11 @@ bool ClientListener::on_readable(std::unique_ptr<Conn>& c, short revents, Clock:
   if (n == 0) return false;
   if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
   c->recheck = {};
+  if (on_tls_ && static_cast<unsigned char>(buf[0]) == 0x16) {
+    on_tls_(c->fd);
+    c->fd = -1;
+    return false;
+  }
   if (kPreface.starts_with(std::string_view(buf, size_t(n)))) {
     if (size_t(n) < kPrefaceDecisive) {
       c->recheck = now + kRecheck;

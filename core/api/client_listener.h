@@ -7,7 +7,9 @@
 // ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", which every gRPC client sends first; "PRI " settles it) is
 // handed whole to gRPC by `on_grpc(fd)` (grpc::AddInsecureChannelFromFd): from then on gRPC's own
 // poller reads the socket, with no copy and no proxy, so gRPC runs as fast as on a port of its
-// own. Anything else is HTTP/1.1, served from an exact-path route table fixed at construction.
+// own. On a port shared by http:// and https:// URLs, a connection opening with a TLS handshake
+// record goes to `on_tls(fd)` (client_relay.h). Anything else is HTTP/1.1, served from an
+// exact-path route table fixed at construction.
 //
 // Threads. One poll thread ("client-listen") owns the listening sockets and every connection that
 // waits for bytes: accepted ones not yet classified, and HTTP connections between or inside
@@ -73,6 +75,10 @@ class ClientListener {
   ClientListener(const ClientListener&) = delete;
   ClientListener& operator=(const ClientListener&) = delete;
 
+  // A shared http:// and https:// port: connections that open with a TLS handshake record (0x16)
+  // are handed whole to on_tls (on the poll thread), which takes ownership of the socket. Without
+  // one, such a connection is answered as malformed HTTP. Call before start().
+  void set_tls_handler(std::function<void(int fd)> on_tls) { on_tls_ = std::move(on_tls); }
   // Binds and listens on every "host:port" ("[v6]:port" too; a name binds each address it
   // resolves to; port 0 picks one). False with *error naming the first address that cannot be
   // bound; nothing is left open then. Call once, before start().
@@ -108,6 +114,7 @@ class ClientListener {
 
   const HttpRoutes routes_;
   const std::function<void(int fd)> on_grpc_;
+  std::function<void(int fd)> on_tls_;
   const ClientListenerOptions opts_;
   std::vector<int> listen_fds_;
   std::vector<int> ports_;

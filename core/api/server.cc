@@ -3,6 +3,8 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/server_posix.h>
 
+#include <algorithm>
+
 namespace outpost::api {
 
 // gRPC framing on top of the largest request etcd accepts (etcd adds the same allowance).
@@ -52,9 +54,16 @@ void ApiServer::add_http_route(std::string path, HttpHandler handler) {
 }
 
 bool ApiServer::start(const std::vector<ClientAddr>& addrs, std::string* error) {
+  // Each distinct plain-text host:port is one listener address. A TLS address naming one of them
+  // too is a shared port (etcd's http:// and https:// URLs on one port): its TLS connections are
+  // relayed to an internal gRPC TLS port. Other TLS addresses are gRPC's own listening ports.
   std::vector<std::string> plain;
   for (const auto& a : addrs)
-    if (!a.tls) plain.push_back(a.host_port);
+    if (!a.tls && std::find(plain.begin(), plain.end(), a.host_port) == plain.end())
+      plain.push_back(a.host_port);
+  auto shared = [&](const ClientAddr& a) {
+    return a.tls && std::find(plain.begin(), plain.end(), a.host_port) != plain.end();
+  };
   if (!plain.empty()) {
     ClientListenerOptions lo;
     // A JSON body carries the request base64-encoded: 4/3 of its bytes, plus the JSON around it.
@@ -72,8 +81,17 @@ bool ApiServer::start(const std::vector<ClientAddr>& addrs, std::string* error) 
   // same port; a client port in use must be an error, as for the plain-text ones.
   b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   std::vector<std::unique_ptr<int>> tls_ports;  // filled by BuildAndStart()
+  int relay_port = 0;
+  bool relayed = false;
   for (const auto& a : addrs) {
     if (!a.tls) continue;
+    if (shared(a)) {
+      // One internal port for every shared address: all of a member's https:// URLs carry the
+      // same credentials.
+      if (!relayed) b.AddListeningPort("127.0.0.1:0", a.tls, &relay_port);
+      relayed = true;
+      continue;
+    }
     tls_ports.push_back(std::make_unique<int>(0));
     b.AddListeningPort(a.host_port, a.tls, tls_ports.back().get());
   }
@@ -89,6 +107,7 @@ bool ApiServer::start(const std::vector<ClientAddr>& addrs, std::string* error) 
   server_ = b.BuildAndStart();
   bool bound = server_ != nullptr;
   for (const auto& p : tls_ports) bound = bound && *p != 0;
+  bound = bound && (!relayed || relay_port != 0);
   if (!bound) {
     std::string tls_addrs;
     for (const auto& a : addrs)
@@ -104,9 +123,20 @@ bool ApiServer::start(const std::vector<ClientAddr>& addrs, std::string* error) 
     return false;
   }
   ports_.clear();
-  size_t next_plain = 0, next_tls = 0;
-  for (const auto& a : addrs)
-    ports_.push_back(a.tls ? *tls_ports[next_tls++] : listener_->ports()[next_plain++]);
+  size_t next_tls = 0;
+  for (const auto& a : addrs) {
+    if (a.tls && !shared(a)) {
+      ports_.push_back(*tls_ports[next_tls++]);
+      continue;
+    }
+    const auto i = size_t(std::find(plain.begin(), plain.end(), a.host_port) - plain.begin());
+    ports_.push_back(listener_->ports()[i]);
+  }
+  if (relayed) {
+    relay_ = std::make_unique<ClientRelay>(relay_port);
+    relay_->start();
+    listener_->set_tls_handler([this](int fd) { relay_->add(fd); });
+  }
   if (listener_) listener_->start();
   return true;
 }
@@ -116,6 +146,7 @@ std::vector<int> ApiServer::ports() const { return ports_; }
 void ApiServer::shutdown() {
   // The listener first: once it has stopped, no connection reaches gRPC after its shutdown.
   if (listener_) listener_->stop();
+  if (relay_) relay_->stop();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
 }
 

@@ -9,12 +9,15 @@
 // gRPC and serves the others as HTTP/1.1 from the routes added with add_http_route(). Built in:
 // GET /version, as etcd answers it. TLS client addresses (https:// URLs) are listening ports of
 // gRPC's own with TLS server credentials (tls.h says why): they serve the gRPC API only, not the
-// HTTP/1.1 routes.
+// HTTP/1.1 routes. A host:port named by both an http:// and an https:// URL is one port, as etcd
+// serves it: the ClientListener owns it and relays its TLS connections to an internal gRPC TLS
+// port on 127.0.0.1 (client_relay.h).
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/api/client_listener.h"
+#include "core/api/client_relay.h"
 #include "core/api/services.h"
 
 namespace grpc {
@@ -63,7 +66,8 @@ class ApiServer {
   HttpRoutes routes_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<ClientListener> listener_;
-  std::vector<int> ports_;  // per address given to start()
+  std::unique_ptr<ClientRelay> relay_;  // a port shared by http:// and https:// URLs
+  std::vector<int> ports_;              // per address given to start()
 };
 
 }  // namespace outpost::api

@@ -7,7 +7,8 @@
 // connected socket with insecure credentials only (grpc/grpc_posix.h). So an https:// client URL
 // is a listening port of gRPC's own, with these credentials, and serves the gRPC API only: the
 // HTTP/1.1 routes (/version, /health, /replica, ...) stay on http:// URLs. etcd serves them over
-// TLS too (cmux); that is a known departure (config/README.md).
+// TLS too (cmux); that is a known departure (config/README.md). A port named by both an http://
+// and an https:// URL relays its TLS connections to such a port on 127.0.0.1 (client_relay.h).
 //
 // With SSL credentials the gRPC auth context of a call carries the client certificate's subject
 // (x509_common_name, x509_subject_alternative_name, x509_pem_cert), which is where the caller's

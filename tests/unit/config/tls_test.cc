@@ -131,11 +131,10 @@ TEST_CASE("--tls-min-version is TLS1.2 or TLS1.3", "[tls][flags]") {
         "--tls-min-version=TLS1.3)");
 }
 
-TEST_CASE("plain text and TLS on one port is refused", "[tls][validate]") {
-  CHECK(err({"--listen-client-urls", "http://127.0.0.1:2379,https://127.0.0.1:2379",
-             "--advertise-client-urls", "https://127.0.0.1:2379", "--auto-tls"}) ==
-        "--listen-client-urls has http://127.0.0.1:2379 and https://127.0.0.1:2379 on one port: "
-        "Outpost serves plain text and TLS on different ports; give each its own port");
+TEST_CASE("plain text and TLS on one port, or on two", "[tls][validate]") {
+  const Config one = ok({"--listen-client-urls", "http://127.0.0.1:2379,https://127.0.0.1:2379",
+                         "--advertise-client-urls", "https://127.0.0.1:2379", "--auto-tls"});
+  CHECK(one.listen_client_urls.size() == 2);
   const Config c = ok({"--listen-client-urls", "http://127.0.0.1:2379,https://127.0.0.1:2378",
                        "--advertise-client-urls", "https://127.0.0.1:2378", "--auto-tls"});
   CHECK(c.listen_client_urls.size() == 2);
