@@ -138,6 +138,11 @@ struct PeerTransportSecurity {
   // --peer-crl-file: inbound peer certificates whose serial this PEM CRL
   // lists are refused. Needs client_cert_auth.
   std::string crl_file;
+  // --experimental-peer-skip-client-san-verification: an inbound peer's
+  // certificate is not checked against the address it connects from. By
+  // default, as in etcd, a certificate with IP or DNS SANs must name the
+  // connecting IP (or a name it reverse-resolves to).
+  bool skip_client_san_verify = false;
 
   bool empty() const { return cert_file.empty() && key_file.empty(); }
 };
@@ -247,6 +252,12 @@ struct Config {
   uint64_t max_txn_ops = 128;            // --max-txn-ops
   // --quota-backend-bytes: 0 = the default quota (2 GiB), < 0 = no quota.
   int64_t quota_backend_bytes = 0;
+  // --unsafe-no-fsync: Raft log writes are not fsynced (etcd: "Disables fsync, unsafe, will cause
+  // data loss."); a power loss can then lose acknowledged writes. For tests and benchmarks.
+  bool unsafe_no_fsync = false;
+  // --experimental-warning-apply-duration (etcd 3.4's name) or --warning-apply-duration (3.5's):
+  // an applied entry that takes longer is logged as "apply request took too long". Nanoseconds.
+  int64_t warning_apply_duration_ns = 100'000'000;
 
   // ---- compaction ----------------------------------------------------------
   CompactionMode auto_compaction_mode = CompactionMode::kPeriodic;  // --auto-compaction-mode

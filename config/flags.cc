@@ -47,6 +47,15 @@ bool set_peer_client_auth(Config& c, std::string_view v, std::string* w) {
 bool set_peer_auto_tls(Config& c, std::string_view v, std::string* w) {
   return parse_bool(v, &c.peer_security.auto_tls, w);
 }
+bool set_warning_apply(Config& c, std::string_view v, std::string* w) {
+  return parse_go_duration(v, &c.warning_apply_duration_ns, w);
+}
+bool set_unsafe_no_fsync(Config& c, std::string_view v, std::string* w) {
+  return parse_bool(v, &c.unsafe_no_fsync, w);
+}
+bool set_peer_skip_san(Config& c, std::string_view v, std::string* w) {
+  return parse_bool(v, &c.peer_security.skip_client_san_verify, w);
+}
 bool set_peer_cn(Config& c, std::string_view v, std::string*) {
   return c.peer_security.allowed_cn = v, true;
 }
@@ -224,6 +233,9 @@ constexpr FlagSpec kFlags[] = {
     {"max-request-bytes", kValue, set_max_request_bytes},
     {"max-txn-ops", kValue, set_max_txn_ops},
     {"quota-backend-bytes", kValue, set_quota},
+    {"unsafe-no-fsync", kBool, set_unsafe_no_fsync},
+    {"experimental-warning-apply-duration", kValue, set_warning_apply},
+    {"warning-apply-duration", kValue, set_warning_apply},
     {"strict-reconfig-check", kBool, set_strict},
     {"force-new-cluster", kBool, set_force_new},
     {"logger", kValue, set_logger},
@@ -241,6 +253,7 @@ constexpr FlagSpec kFlags[] = {
     {"peer-cert-allowed-cn", kValue, set_peer_cn},
     {"peer-auto-tls", kBool, set_peer_auto_tls},
     {"peer-crl-file", kValue, set_peer_crl},
+    {"experimental-peer-skip-client-san-verification", kBool, set_peer_skip_san},
     // Client TLS ([client_transport_security]).
     {"cert-file", kValue, set_cert_file},
     {"key-file", kValue, set_key_file},
@@ -312,10 +325,7 @@ constexpr FlagSpec kFlags[] = {
     {"experimental-enable-lease-checkpoint", kBool, nullptr},
     {"experimental-enable-lease-checkpoint-persist", kBool, nullptr},
     {"experimental-compaction-batch-limit", kValue, nullptr},
-    {"experimental-peer-skip-client-san-verification", kBool, nullptr},
     {"experimental-watch-progress-notify-interval", kValue, nullptr},
-    {"experimental-warning-apply-duration", kValue, nullptr},
-    {"unsafe-no-fsync", kBool, nullptr},
     // Flags etcd itself already ignores (v0.4/v2 leftovers); boolean-style.
     {"cluster-active-size", kBool, nullptr},
     {"cluster-remove-delay", kBool, nullptr},

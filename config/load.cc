@@ -209,6 +209,12 @@ Member:
   --max-txn-ops N                   most operations in one transaction (default 128)
   --quota-backend-bytes N           alarm when the store grows past N bytes (0 = 2 GiB,
                                     negative = no quota; default 0)
+  --warning-apply-duration D        log an applied entry slower than D as "apply request took
+                                    too long" (Go duration; default 100ms)
+  --experimental-warning-apply-duration D
+                                    etcd 3.4's name of --warning-apply-duration
+  --unsafe-no-fsync[=BOOL]          Raft log writes are not fsynced: unsafe, a machine crash
+                                    loses acknowledged writes (default false)
 
 Cluster:
   --initial-advertise-peer-urls URLS
@@ -235,6 +241,9 @@ Peer security (TLS between members; on for https peer URLs):
   --peer-cert-allowed-cn CN         accept only peer certificates with this Common Name
   --peer-cert-allowed-hostname H    refused: not supported (use --peer-cert-allowed-cn)
   --peer-crl-file FILE              refuse peer certificates listed in this CRL (PEM)
+  --experimental-peer-skip-client-san-verification[=BOOL]
+                                    do not check an inbound peer certificate's IP/DNS SANs
+                                    against the address it connects from (default false)
   --peer-auto-tls[=BOOL]            self-signed peer certificate, peers not verified
                                     (default false)
 
@@ -300,7 +309,7 @@ Authentication ([auth] in TOML):
 Accepted for etcd compatibility and ignored (a warning names the ones given):
   --enable-pprof,
   discovery and v2 proxy flags, gRPC and backend tuning, --experimental-*,
-  --unsafe-no-fsync and every other flag etcd 3.4.23 lists in its help.
+  and every other flag etcd 3.4.23 lists in its help.
   --config-file (etcd's YAML file) is refused: use --config FILE.toml.
 )";
 }

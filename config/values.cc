@@ -371,6 +371,41 @@ bool is_go_duration(std::string_view s) {
 
 }  // namespace
 
+bool parse_go_duration(std::string_view s, int64_t* ns, std::string* why) {
+  const std::string_view orig = s;
+  auto bad = [&] { return set_why(why, "time: invalid duration " + quote(orig)); };
+  if (s == "0") return *ns = 0, true;
+  if (s.empty()) return bad();
+  struct Unit {
+    std::string_view name;
+    double ns;
+  };
+  static constexpr Unit kUnits[] = {{"ns", 1},   {"us", 1e3}, {"µs", 1e3}, {"μs", 1e3},
+                                    {"ms", 1e6}, {"s", 1e9},  {"m", 60e9}, {"h", 3600e9}};
+  double total = 0;
+  while (!s.empty()) {
+    size_t n = 0, digits = 0;
+    while (n < s.size() && std::isdigit(static_cast<unsigned char>(s[n]))) ++n, ++digits;
+    if (n < s.size() && s[n] == '.') {
+      ++n;
+      while (n < s.size() && std::isdigit(static_cast<unsigned char>(s[n]))) ++n, ++digits;
+    }
+    if (digits == 0) return bad();
+    const double value = std::stod(std::string(s.substr(0, n)));
+    s.remove_prefix(n);
+    const Unit* best = nullptr;
+    for (const auto& u : kUnits)
+      if (s.substr(0, u.name.size()) == u.name && (!best || u.name.size() > best->name.size()))
+        best = &u;
+    if (!best) return set_why(why, "time: missing unit in duration " + quote(orig));
+    s.remove_prefix(best->name.size());
+    total += value * best->ns;
+  }
+  if (total > 9.2e18) return bad();
+  *ns = int64_t(total);
+  return true;
+}
+
 bool check_compaction_retention(CompactionMode mode, std::string_view s, std::string* why) {
   uint64_t n = 0;
   if (mode == CompactionMode::kRevision) {

@@ -52,6 +52,8 @@ bool parse_log_level(std::string_view s, LogLevel* out, std::string* why);
 bool parse_compaction_mode(std::string_view s, CompactionMode* out, std::string* why);
 // Comma list of stderr|stdout|default|file paths, duplicates dropped.
 bool parse_log_outputs(std::string_view s, std::vector<std::string>* out, std::string* why);
+// Go's time.ParseDuration without a sign ("100ms", "1.5s", "1h30m", "0"), in nanoseconds.
+bool parse_go_duration(std::string_view s, int64_t* ns, std::string* why);
 // Checks a retention value against its mode (see Config::auto_compaction_retention).
 bool check_compaction_retention(CompactionMode mode, std::string_view s, std::string* why);
 

@@ -136,6 +136,7 @@ static std::string set_peer_tls(const outpost::config::Config& cfg,
     t.client_cert_auth = sec.client_cert_auth;
     t.allowed_cn = sec.allowed_cn;
     t.crl_file = sec.crl_file;
+    t.skip_client_san_verify = sec.skip_client_san_verify;
   } else if (sec.auto_tls) {
     std::vector<std::string> hosts;
     for (const auto& u : cfg.listen_peer_urls) hosts.push_back(u.host);
@@ -201,6 +202,12 @@ int main(int argc, char** argv) {
   server::MemberOptions mo;
   mo.name = cfg.name;
   mo.data_dir = cfg.data_dir;
+  mo.unsafe_no_fsync = cfg.unsafe_no_fsync;
+  mo.warning_apply_duration = std::chrono::nanoseconds(cfg.warning_apply_duration_ns);
+  if (cfg.unsafe_no_fsync)
+    OUTPOST_LOG(kWarn,
+                "--unsafe-no-fsync: Raft log writes are not fsynced; a crash of the machine "
+                "can lose acknowledged writes");
   mo.cluster_token = cfg.initial_cluster_token;
   for (const auto& [name, urls] : cfg.initial_cluster) {
     std::vector<std::string> s;

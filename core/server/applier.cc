@@ -2,6 +2,9 @@
 
 #include <pthread.h>
 
+#include <chrono>
+#include <cstdio>
+
 #include "core/auth/request_check.h"
 #include "core/common/log.h"
 #include "core/common/panic.h"
@@ -87,7 +90,61 @@ void Applier::apply_one(const raftpb::Entry& e) {
     w = waiters_.take(req.id());
   }
   // Empty entries (a new leader's) only move the consistent index.
+  const auto start = std::chrono::steady_clock::now();
   apply_request(e.index(), req, w);
+  const auto took = std::chrono::steady_clock::now() - start;
+  if (took > opts_.warning_apply_duration) warn_slow_apply(req, took, opts_.warning_apply_duration);
+}
+
+namespace {
+
+// Go's time.Duration.String for the durations logged: "106.302511ms", "1.5s", "850µs".
+std::string go_duration(std::chrono::nanoseconds d) {
+  const int64_t ns = d.count();
+  char buf[64];
+  if (ns < 1000) {
+    std::snprintf(buf, sizeof buf, "%lldns", static_cast<long long>(ns));
+    return buf;
+  }
+  const char* unit = ns < 1'000'000 ? "µs" : ns < 1'000'000'000 ? "ms" : "s";
+  const double v = ns < 1'000'000       ? double(ns) / 1e3
+                   : ns < 1'000'000'000 ? double(ns) / 1e6
+                                        : double(ns) / 1e9;
+  std::snprintf(buf, sizeof buf, "%.9f", v);
+  std::string s = buf;
+  while (!s.empty() && s.back() == '0') s.pop_back();
+  if (!s.empty() && s.back() == '.') s.pop_back();
+  return s + unit;
+}
+
+// What etcd's loggable request shows: the operation and its key, values by their size only
+// (a value or a password never reaches the log).
+std::string loggable(const outpostpb::Request& req) {
+  const auto* field = req.GetDescriptor()->FindFieldByNumber(int(req.op_case()));
+  std::string op = field ? field->name() : "empty";
+  switch (req.op_case()) {
+    case outpostpb::Request::kPut:
+      return op + ":<key:\"" + req.put().key() +
+             "\" value_size:" + std::to_string(req.put().value().size()) +
+             " lease:" + std::to_string(req.put().lease()) + " >";
+    case outpostpb::Request::kDeleteRange:
+      return op + ":<key:\"" + req.delete_range().key() + "\" range_end:\"" +
+             req.delete_range().range_end() + "\" >";
+    case outpostpb::Request::kTxn:
+      return op + ":<compare_size:" + std::to_string(req.txn().compare_size()) +
+             " success_size:" + std::to_string(req.txn().success_size()) +
+             " failure_size:" + std::to_string(req.txn().failure_size()) + " >";
+    default: return op + ":<size:" + std::to_string(req.ByteSizeLong()) + " >";
+  }
+}
+
+}  // namespace
+
+void Applier::warn_slow_apply(const outpostpb::Request& req, std::chrono::nanoseconds took,
+                              std::chrono::nanoseconds expected) {
+  OUTPOST_LOG(kWarn, "apply request took too long", log::kv("took", go_duration(took)),
+              log::kv("expected-duration", go_duration(expected)), log::kv("prefix", ""),
+              log::kv("request", loggable(req)), log::kv("response", ""));
 }
 
 void Applier::commit(mvcc::WriteTxn& txn, uint64_t index) {

@@ -20,6 +20,7 @@
 // without a thread, a RaftNode or sockets.
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -48,6 +49,9 @@ class Applier {
     std::function<void(uint64_t applied)> on_applied;
     // Runs once, on the apply thread, when this member applied its own removal.
     std::function<void()> on_removed;
+    // An entry whose apply takes longer is logged as etcd logs it: "apply request took too long"
+    // (--warning-apply-duration).
+    std::chrono::nanoseconds warning_apply_duration = std::chrono::milliseconds(100);
   };
 
   Applier(storage::Engine& engine, mvcc::Store& store, lease::Lessor& lessor, auth::AuthStore& auth,
@@ -74,6 +78,8 @@ class Applier {
  private:
   void loop();
   void apply_one(const raftpb::Entry& e);
+  static void warn_slow_apply(const outpostpb::Request& req, std::chrono::nanoseconds took,
+                              std::chrono::nanoseconds expected);
   void apply_request(uint64_t index, const outpostpb::Request& req, Waiters::Waiter& w);
   void apply_conf_change(const raftpb::Entry& e);
   // The auth store's part of apply_request (auth management and Authenticate).

@@ -67,6 +67,7 @@ Status Member::init() {
   auto engine = storage::Engine::open(opts_.data_dir);
   if (!engine) return engine.status();
   engine_ = std::move(engine.value());
+  engine_->set_unsafe_no_fsync(opts_.unsafe_no_fsync);
   Status s = load_cluster();
   if (!s) return s;
 
@@ -96,6 +97,7 @@ Status Member::init() {
   ao.max_learners = opts_.max_learners;
   ao.on_applied = [this](uint64_t applied) { on_applied(applied); };
   ao.on_removed = opts_.on_removed;
+  ao.warning_apply_duration = opts_.warning_apply_duration;
   applier_ =
       std::make_unique<Applier>(*engine_, *store_, *lessor_, *auth_, cluster_, *waiters_, ao);
   barrier_ = std::make_unique<ReadBarrier>(applier_->applied_index());

@@ -59,6 +59,8 @@ namespace outpost::server {
 struct MemberOptions {
   std::string name = "default";
   std::string data_dir;
+  bool unsafe_no_fsync = false;  // --unsafe-no-fsync
+  std::chrono::nanoseconds warning_apply_duration = std::chrono::milliseconds(100);
   std::string cluster_token = "etcd-cluster";
   std::vector<std::pair<std::string, std::vector<std::string>>> initial_cluster;
   std::vector<std::string> advertise_client_urls;

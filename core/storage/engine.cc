@@ -123,7 +123,7 @@ Status Engine::write_raft(const RaftWrite& w) {
   for (const auto& r : w.records) wb.Put(raft_log_, encode_u64(r.index), r.data);
   for (const auto& [k, v] : w.meta) wb.Put(raft_meta_, k, v);
   rocksdb::WriteOptions wo;
-  wo.sync = w.sync;
+  wo.sync = w.sync && !no_fsync_;
   return from_rocks(log_db_->Write(wo, &wb), "write raft log");
 }
 

@@ -135,6 +135,8 @@ class Engine {
   // Approximate bytes on disk and in memory tables, for Status.dbSize.
   int64_t approximate_size() const;
   const std::string& dir() const { return dir_; }
+  // --unsafe-no-fsync: Raft log writes asked to sync are not synced.
+  void set_unsafe_no_fsync(bool v) { no_fsync_ = v; }
 
  private:
   Engine() = default;
@@ -147,6 +149,7 @@ class Engine {
   rocksdb::ColumnFamilyHandle* raft_meta_ = nullptr;
   rocksdb::ColumnFamilyHandle* kv_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+  bool no_fsync_ = false;
 };
 
 // Big-endian fixed-width encoding used by keys that must sort numerically.

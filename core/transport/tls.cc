@@ -1,6 +1,7 @@
 #include "core/transport/tls.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -11,6 +12,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 namespace outpost::transport {
 namespace {
@@ -300,6 +302,67 @@ bool TlsSession::seal(const char* data, size_t n, std::string* out) {
     n -= k;
   }
   return true;
+}
+
+Status TlsSession::check_client_san(const std::string& remote_ip) const {
+  X509* cert = SSL_get_peer_certificate(ssl_);
+  if (!cert) return Status::ok();
+  std::vector<std::string> ips, dns;
+  bool ip_match = false;
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  for (int i = 0; names && i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
+    if (n->type == GEN_DNS) {
+      dns.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(n->d.dNSName)),
+                       size_t(ASN1_STRING_length(n->d.dNSName)));
+    } else if (n->type == GEN_IPADD) {
+      const int len = ASN1_STRING_length(n->d.iPAddress);
+      char text[INET6_ADDRSTRLEN] = "";
+      inet_ntop(len == 16 ? AF_INET6 : AF_INET, ASN1_STRING_get0_data(n->d.iPAddress), text,
+                sizeof text);
+      ips.emplace_back(text);
+    }
+  }
+  if (names) GENERAL_NAMES_free(names);
+  if (!ips.empty()) ip_match = X509_check_ip_asc(cert, remote_ip.c_str(), 0) == 1;
+  X509_free(cert);
+  if ((ips.empty() && dns.empty()) || ip_match) return Status::ok();
+  if (dns.empty()) {
+    std::string valid;
+    for (const auto& ip : ips) valid += (valid.empty() ? "" : ", ") + ip;
+    return Status::io("x509: certificate is valid for " + valid + ", not " + remote_ip);
+  }
+  // The names the address reverse-resolves to, against the DNS SANs.
+  sockaddr_storage sa{};
+  socklen_t len = 0;
+  if (inet_pton(AF_INET, remote_ip.c_str(), &reinterpret_cast<sockaddr_in*>(&sa)->sin_addr) == 1) {
+    sa.ss_family = AF_INET;
+    len = sizeof(sockaddr_in);
+  } else if (inet_pton(AF_INET6, remote_ip.c_str(),
+                       &reinterpret_cast<sockaddr_in6*>(&sa)->sin6_addr) == 1) {
+    sa.ss_family = AF_INET6;
+    len = sizeof(sockaddr_in6);
+  }
+  char host[NI_MAXHOST] = "";
+  std::string lookup_error;
+  if (len == 0 || getnameinfo(reinterpret_cast<sockaddr*>(&sa), len, host, sizeof host, nullptr, 0,
+                              NI_NAMEREQD) != 0) {
+    lookup_error = " (lookup " + remote_ip + ": no name)";
+  } else {
+    std::string name = host;
+    if (!name.empty() && name.back() == '.') name.pop_back();
+    for (const auto& d : dns) {
+      if (d == name) return Status::ok();
+      if (d.rfind("*.", 0) == 0 && name.size() > d.size() - 1 &&
+          name.compare(name.size() - (d.size() - 1), d.size() - 1, d, 1) == 0)
+        return Status::ok();
+    }
+  }
+  std::string list;
+  for (const auto& d : dns) list += (list.empty() ? "" : " ") + ("\"" + d + "\"");
+  return Status::io("tls: \"" + remote_ip + "\" does not match any of DNSNames [" + list + "]" +
+                    lookup_error);
 }
 
 void TlsSession::shutdown() {

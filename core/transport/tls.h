@@ -39,6 +39,9 @@ struct TlsOptions {
   std::string allowed_cn;         // inbound client certificates must have this CN; "": any
   bool client_cert_auth = false;  // inbound: require and verify a client certificate
   bool skip_verify = false;       // auto TLS: verify no peer certificate at all
+  // Inbound: a client certificate with IP or DNS SANs must name the connecting address (etcd's
+  // checkSAN) unless this is set (--experimental-peer-skip-client-san-verification).
+  bool skip_client_san_verify = false;
   // --cipher-suites: OpenSSL's names of the TLS 1.2 suites allowed, ':'-separated; "": OpenSSL's
   // defaults. (TLS 1.3 suites are not restricted, as in Go.)
   std::string cipher_list;
@@ -103,6 +106,14 @@ class TlsSession {
   bool seal(const char* data, size_t n, std::string* out);
   // Sends a close_notify (queued in memory mode).
   void shutdown();
+
+  // Server side, after the handshake: whether the client's certificate (if it sent one) is valid
+  // for remote_ip, the address the connection comes from, as etcd checks an inbound TLS
+  // connection: a certificate without IP or DNS SANs passes; else remote_ip must match an IP SAN,
+  // or a name it reverse-resolves to must match a DNS SAN ("*." wildcards). The error is Go's
+  // wording. The reverse lookup blocks: it happens only for certificates with DNS SANs and no
+  // matching IP SAN.
+  Status check_client_san(const std::string& remote_ip) const;
 
   // Why the last step failed, e.g. "certificate verify failed: unable to get local issuer
   // certificate".

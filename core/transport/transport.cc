@@ -114,6 +114,12 @@ void send_tls_output(uv_tcp_t* sock, TlsSession& tls) {
   if (sock && tls.take_output(&out)) send_bytes(sock, std::move(out));
 }
 
+// The host of "ip:port" or "[ip6]:port".
+std::string host_of(const std::string& addr) {
+  if (!addr.empty() && addr[0] == '[') return addr.substr(1, addr.find(']') - 1);
+  return addr.substr(0, addr.rfind(':'));
+}
+
 std::string peer_address(uv_tcp_t* sock) {
   sockaddr_storage a;
   int len = sizeof a;
@@ -319,7 +325,17 @@ void Transport::on_inbound_read(Inbound* in, const char* data, size_t n) {
       in->tls = std::make_unique<TlsSession>(*opts_.tls, TlsSession::Role::kServer);
     }
     in->tls->feed(data, n);
-    if (!in->tls->handshake_done()) step = in->tls->handshake();
+    if (!in->tls->handshake_done()) {
+      step = in->tls->handshake();
+      if (in->tls->handshake_done() && !opts_.tls->options().skip_client_san_verify) {
+        const Status san = in->tls->check_client_san(host_of(in->addr));
+        if (!san) {
+          const std::string why = "peer " + in->addr + ": " + san.message();
+          drop_inbound(in, why.c_str());
+          return;
+        }
+      }
+    }
     if (in->tls->handshake_done() && step != Step::kError) step = in->tls->read(&in->buf);
     if (step == Step::kError) {
       const std::string why = "peer " + in->addr + ": " + in->tls->error();

@@ -208,6 +208,23 @@ def main() -> int:
         eq(unb64(get_json(m, "persist/last")["kvs"][0]["value"]), "l",
            "write just before a second restart is kept")
 
+    @runner.test
+    def slow_apply_is_logged():
+        # --warning-apply-duration=1ns: every applied entry is "too slow"; etcd's message and
+        # fields, the key and the value's size but never the value. With --unsafe-no-fsync.
+        with harness.Member(args, name="slow1", extra_flags=[
+                "--warning-apply-duration=1ns", "--unsafe-no-fsync"]).start() as m:
+            ctl_ok(m, "put", "slow/k", "secret-value-123")
+            harness.wait_for(lambda: "slow/k" in open(m.log_path, errors="replace").read(), 10, 0.1, "the slow-apply line")
+            line = next(ln for ln in open(m.log_path, errors="replace").read().splitlines() if "slow/k" in ln)
+            doc = json.loads(line)
+            eq((doc["level"], doc["msg"], doc["expected-duration"]),
+               ("warn", "apply request took too long", "1ns"), "etcd's slow-apply warning", line)
+            check(doc["request"].startswith('put:<key:"slow/k" value_size:16'),
+                  "the request names the key and the value's size", line)
+            check("secret-value-123" not in open(m.log_path, errors="replace").read(), "the value is not logged")
+            check("--unsafe-no-fsync" in open(m.log_path, errors="replace").read(), "--unsafe-no-fsync is warned about")
+
     return runner.main()
 
 

@@ -13,6 +13,9 @@ URLs, --peer-cert-file/--peer-key-file/--peer-trusted-ca-file and --peer-client-
     refusal with its address and "certificate verify failed", keep serving and stay alive;
   * a plain-text peer (an Outpost handshake without TLS) is refused, told why and logged; a half
     TLS record is closed by the member after its handshake timeout; the member stays alive;
+  * a peer certificate whose IP SAN is not the address it connects from is refused (logged with
+    Go's "x509: certificate is valid for ..., not ..."), and accepted with
+    --experimental-peer-skip-client-san-verification;
   * a cluster with --peer-auto-tls forms (self-signed certificates under
     <data-dir>/fixtures/peer) and serves.
 Outpost only (etcd's refusals are logged differently).
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -183,6 +187,53 @@ def main() -> int:
         check(all(m.running() for m in c.members[:3]), "every member alive afterwards")
         put(target, "tw/after", "y")
         c.stop()
+
+    @runner.test
+    def peer_certificate_sans_are_checked_against_the_address():
+        # A certificate from the right CA whose only SAN is another address: etcd's checkSAN
+        # refuses it from 127.0.0.1, unless --experimental-peer-skip-client-san-verification.
+        cert, key = pki.with_san("elsewhere", "IP:10.9.9.9")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(pki.ca)
+        ctx.load_cert_chain(cert, key)
+
+        def answer(m: harness.Member) -> bytes:
+            """Connects with that certificate, sends an Outpost handshake for another cluster and
+            returns what the member says before it hangs up."""
+            said = b""
+            with socket.create_connection(("127.0.0.1", m.peer_port), timeout=10) as raw:
+                with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                    try:
+                        s.sendall(b"OUTP" + bytes([2]) + struct.pack(">QQ", 1, 2))
+                        while chunk := s.recv(4096):
+                            said += chunk
+                    except (ssl.SSLError, OSError):
+                        pass
+            return said
+
+        for skip in (False, True):
+            flags = tls_flags(pki) + (["--experimental-peer-skip-client-san-verification"]
+                                      if skip else [])
+            c = harness.Cluster(args, prefix="ts" if not skip else "tk", size=1,
+                                peer_scheme="https", extra_flags=flags)
+            c.start()
+            said = answer(c[0])
+            refusal = "x509: certificate is valid for 10.9.9.9, not 127.0.0.1"
+            if not skip:
+                check(b"rejected" not in said, "without the flag the handshake frame is not "
+                      f"read: the connection is closed after TLS ({said!r})")
+                harness.wait_for(lambda: refusal in c[0].log_text(), 10, 0.1, "the SAN refusal")
+                line = next(ln for ln in c[0].log_text().splitlines() if refusal in ln)
+                check("peer 127.0.0.1:" in line, "the refusal names the peer and Go's reason",
+                      line)
+                print(f"  {line}")
+            else:
+                check(b"rejected" in said, "with the flag the certificate passes and the frame "
+                      f"is answered: {said.decode(errors='replace')!r}")
+                check(refusal not in c[0].log_text(), "no SAN refusal is logged")
+            put(c[0], "ts/k", "v")
+            check(c[0].running(), "the member serves and is alive")
+            c.stop()
 
     @runner.test
     def auto_tls_cluster_forms():

@@ -37,9 +37,9 @@ def _ca(d: str, name: str) -> None:
           "-days", "30"], d)
 
 
-def _leaf(d: str, name: str, cn: str, ca: str, days: int) -> None:
+def _leaf(d: str, name: str, cn: str, ca: str, days: int, san: str = "") -> None:
     with open(os.path.join(d, "leaf.ext"), "w") as f:
-        f.write(_EXT)
+        f.write(_EXT.replace("IP:127.0.0.1,DNS:localhost", san) if san else _EXT)
     _run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
           "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}"], d)
     _run(["openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey",
@@ -65,6 +65,13 @@ class Pki:
         if not os.path.exists(cert):
             _leaf(self.dir, f"client-{name}", name, "ca", 30)
         return cert, os.path.join(self.dir, f"client-{name}.key")
+
+    def with_san(self, name: str, san: str) -> tuple[str, str]:
+        """(cert, key) signed by ca, CN=name, with subjectAltName san (e.g. "IP:10.9.9.9")."""
+        cert = os.path.join(self.dir, f"san-{name}.crt")
+        if not os.path.exists(cert):
+            _leaf(self.dir, f"san-{name}", name, "ca", 30, san)
+        return cert, os.path.join(self.dir, f"san-{name}.key")
 
     def crl(self, revoked: list[str]) -> str:
         """A PEM CRL signed by ca that revokes client(name) for each name; returns its path."""

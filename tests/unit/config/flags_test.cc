@@ -479,15 +479,12 @@ TEST_CASE("every flag etcd 3.4.23 lists is accepted", "[flags][compat]") {
                                                 "experimental-backend-bbolt-freelist-type=array",
                                                 "experimental-compaction-batch-limit=1000",
                                                 "experimental-watch-progress-notify-interval=10m",
-                                                "experimental-warning-apply-duration=100ms",
                                                 "log-package-levels=etcdmain=INFO"};
   const std::vector<std::string> bool_flags = {"initial-election-tick-advance",
                                                "pre-vote",
                                                "enable-v2",
                                                "experimental-initial-corrupt-check",
                                                "experimental-enable-lease-checkpoint",
-                                               "experimental-peer-skip-client-san-verification",
-                                               "unsafe-no-fsync",
                                                "enable-grpc-gateway",
                                                "experimental-enable-lease-checkpoint-persist"};
   std::vector<std::string> args;
@@ -501,6 +498,32 @@ TEST_CASE("every flag etcd 3.4.23 lists is accepted", "[flags][compat]") {
   CHECK(c.ignored_flags.at("discovery-srv-name") == "x");
   CHECK(c.ignored_flags.at("log-package-levels") == "etcdmain=INFO");
   CHECK(c.ignored_flags.at("pre-vote") == "true");
+}
+
+TEST_CASE("--unsafe-no-fsync and the peer SAN check flag are honoured, not ignored",
+          "[flags][tls]") {
+  const Config d = ok({});
+  CHECK_FALSE(d.unsafe_no_fsync);
+  CHECK_FALSE(d.peer_security.skip_client_san_verify);
+  const Config c = ok({"--unsafe-no-fsync", "--experimental-peer-skip-client-san-verification"});
+  CHECK(c.unsafe_no_fsync);
+  CHECK(c.peer_security.skip_client_san_verify);
+  CHECK(c.ignored_flags.empty());
+  CHECK(err({"--unsafe-no-fsync=maybe"}).find("--unsafe-no-fsync") != std::string::npos);
+}
+
+TEST_CASE("the apply warning duration takes Go durations under both names", "[flags]") {
+  CHECK(ok({}).warning_apply_duration_ns == 100'000'000);
+  CHECK(ok({"--experimental-warning-apply-duration=250ms"}).warning_apply_duration_ns ==
+        250'000'000);
+  CHECK(ok({"--warning-apply-duration=1m30s"}).warning_apply_duration_ns == 90'000'000'000);
+  CHECK(ok({"--warning-apply-duration=1.5s"}).warning_apply_duration_ns == 1'500'000'000);
+  CHECK(err({"--warning-apply-duration=fast"}) ==
+        "invalid value \"fast\" for flag --warning-apply-duration: time: invalid duration "
+        "\"fast\"");
+  CHECK(err({"--warning-apply-duration=10"}) ==
+        "invalid value \"10\" for flag --warning-apply-duration: time: missing unit in duration "
+        "\"10\"");
 }
 
 TEST_CASE("ignored flags keep their raw value, space form included", "[flags][compat]") {

@@ -293,15 +293,18 @@ TEST_CASE("unknown keys and tables are named with their dotted path and position
   CHECK(toml_err("[raft]\nheartbeat_ms = 100\n") ==
         "F:2:1: unknown key \"raft.heartbeat_ms\" (valid keys in [raft]: heartbeat_interval_ms, "
         "election_timeout_ms, snapshot_count, snapshot_rate_limit)");
-  CHECK(
-      toml_err("name = \"a\"\nnmae = \"b\"\n") ==
-      "F:2:1: unknown key \"nmae\" (valid top-level keys: name, data_dir, wal_dir, cipher_suites, "
-      "tls_min_version, [client], [peer], [client_transport_security], "
-      "[peer_transport_security], [cluster], [raft], [limits], [compaction], [log], [replica])");
-  CHECK(toml_err("[tls]\ncert = \"x\"\n") ==
-        "F:1:2: unknown key \"tls\" (valid top-level keys: name, data_dir, wal_dir, cipher_suites, "
+  CHECK(toml_err("name = \"a\"\nnmae = \"b\"\n") ==
+        "F:2:1: unknown key \"nmae\" (valid top-level keys: name, data_dir, wal_dir, "
+        "unsafe_no_fsync, "
+        "cipher_suites, "
         "tls_min_version, [client], [peer], [client_transport_security], "
         "[peer_transport_security], [cluster], [raft], [limits], [compaction], [log], [replica])");
+  CHECK(
+      toml_err("[tls]\ncert = \"x\"\n") ==
+      "F:1:2: unknown key \"tls\" (valid top-level keys: name, data_dir, wal_dir, unsafe_no_fsync, "
+      "cipher_suites, "
+      "tls_min_version, [client], [peer], [client_transport_security], "
+      "[peer_transport_security], [cluster], [raft], [limits], [compaction], [log], [replica])");
 }
 
 TEST_CASE("wrong types say what was expected and what was found", "[toml][errors]") {
