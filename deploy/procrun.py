@@ -3,7 +3,10 @@
 
 Each line of output is prefixed with the process name; Ctrl-C (or SIGTERM) stops every process
 (SIGTERM, then SIGKILL after a grace period). If one process exits, the others are stopped too.
-Usage: procrun.py [Procfile]    (paths in the Procfile are relative to the repository root)
+Usage: procrun.py [Procfile] [--then COMMAND]
+  (paths in the Procfile are relative to the repository root)
+--then runs COMMAND once beside the processes and prints its output as it is (not prefixed); its
+exit stops nothing (scripts/run-local.sh prints the endpoints with it once the cluster serves).
 """
 import os
 import re
@@ -31,7 +34,15 @@ def parse(path):
 
 
 def main():
-    procfile = sys.argv[1] if len(sys.argv) > 1 else "deploy/Procfile"
+    argv = sys.argv[1:]
+    then = ""
+    if "--then" in argv:
+        i = argv.index("--then")
+        if i + 1 >= len(argv):
+            sys.exit("procrun: --then needs a command")
+        then = argv[i + 1]
+        del argv[i:i + 2]
+    procfile = argv[0] if argv else "deploy/Procfile"
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     procs = parse(procfile)
     width = max(len(n) for n, _ in procs)
@@ -59,6 +70,17 @@ def main():
                              stderr=subprocess.STDOUT, start_new_session=True)
         children.append(p)
         threading.Thread(target=pump, args=(name, idx, p), daemon=True).start()
+
+    if then:
+        def announce():
+            p = subprocess.Popen(then, shell=True, cwd=root, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
+            children.append(p)
+            out = p.communicate()[0]
+            with lock:
+                sys.stdout.write(out.decode(errors="replace"))
+                sys.stdout.flush()
+        threading.Thread(target=announce, daemon=True).start()
 
     def stop(*_):
         done.set()
