@@ -323,6 +323,7 @@ int main(int argc, char** argv) {
   ao.max_txn_ops = int64_t(cfg.max_txn_ops);
   ao.learner = replica::learner_options(cfg.replica);
   ao.bcrypt_cost = int(cfg.bcrypt_cost);
+  ao.outpost_version = kVersion;
   // etcd: under --client-cert-auth, a call without a token is the user its certificate's CN names.
   ao.client_cert_auth = cfg.client_tls.client_cert_auth;
   if (ao.bcrypt_cost < auth::kBcryptMinCost || ao.bcrypt_cost > auth::kBcryptMaxCost) {

@@ -10,11 +10,13 @@ namespace outpost::api {
 // gRPC framing on top of the largest request etcd accepts (etcd adds the same allowance).
 constexpr uint64_t kGrpcOverheadBytes = 512 * 1024;
 
-HttpHandler version_handler(const std::string& server_version) {
+HttpHandler version_handler(const std::string& server_version, const std::string& outpost_version) {
   const size_t dot = server_version.find('.', server_version.find('.') + 1);
   const std::string cluster = server_version.substr(0, dot) + ".0";
-  const std::string body =
-      R"({"etcdserver":")" + server_version + R"(","etcdcluster":")" + cluster + R"("})";
+  std::string body =
+      R"({"etcdserver":")" + server_version + R"(","etcdcluster":")" + cluster + R"(")";
+  if (!outpost_version.empty()) body += R"(,"outpost":")" + outpost_version + R"(")";
+  body += "}";
   return [body](const std::string& method, const std::string&, const std::string&) {
     if (method != "GET" && method != "HEAD")
       return HttpResponse{405, "text/plain; charset=utf-8", "Method Not Allowed\n"};
@@ -41,7 +43,7 @@ ApiServer::ApiServer(server::Member& m, ApiOptions opts, uint64_t max_request_by
   m_.set_forward_handler([this](outpostpb::ForwardedCall call, server::Member::ForwardReply reply) {
     forwarded_.run(std::move(call), std::move(reply));
   });
-  add_http_route("/version", version_handler(opts.version));
+  add_http_route("/version", version_handler(opts.version, opts.outpost_version));
 }
 
 ApiServer::~ApiServer() {

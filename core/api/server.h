@@ -29,7 +29,10 @@ namespace outpost::api {
 
 // etcd's /version handler: {"etcdserver":"3.4.23","etcdcluster":"3.4.0"} for GET and HEAD (the
 // cluster version is the server's MAJOR.MINOR.0, as etcd reports it), 405 for other methods.
-HttpHandler version_handler(const std::string& server_version);
+// With outpost_version, a third field says Outpost's own release: ...,"outpost":"0.1.0"} (etcd's
+// clients decode /version into a struct and ignore fields they do not know).
+HttpHandler version_handler(const std::string& server_version,
+                            const std::string& outpost_version = "");
 
 // One client address to listen on: "host:port" ("[v6]:port"; port 0 picks one).
 struct ClientAddr {

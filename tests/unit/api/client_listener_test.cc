@@ -146,6 +146,8 @@ TEST_CASE("GET /version answers etcd's JSON", "[api][http]") {
   CHECK(r.body == R"({"etcdserver":"3.4.23","etcdcluster":"3.4.0"})");
   CHECK(round_trip(f.port, "GET /version?pretty HTTP/1.0\r\n\r\n").status == 200);
   CHECK(round_trip(f.port, "DELETE /version HTTP/1.1\r\n\r\n").status == 405);
+  const HttpResponse with_ours = version_handler("3.4.23", "0.1.0")("GET", "/version", "");
+  CHECK(with_ours.body == R"({"etcdserver":"3.4.23","etcdcluster":"3.4.0","outpost":"0.1.0"})");
 }
 
 TEST_CASE("an unknown path is 404 with Go's body", "[api][http]") {
