@@ -167,10 +167,19 @@ std::string to_json(const gp::Message& m) {
   return out;
 }
 
+// grpc-gateway's decoder ignores unknown fields (AllowUnknownFields) but refuses an unknown enum
+// name; protobuf's ignore_unknown_fields ignores both. So: strictly first, and leniently again
+// only when the strict parse failed on a field name.
 bool from_json(std::string_view json, gp::Message* m, std::string* error) {
+  const gp::StringPiece in(json.data(), json.size());
   gp::util::JsonParseOptions o;
-  o.ignore_unknown_fields = true;  // grpc-gateway's decoder: AllowUnknownFields
-  const auto st = gp::util::JsonStringToMessage(gp::StringPiece(json.data(), json.size()), m, o);
+  auto st = gp::util::JsonStringToMessage(in, m, o);
+  if (st.ok()) return true;
+  *error = std::string(st.message());
+  if (error->find("Cannot find field") == std::string::npos) return false;
+  m->Clear();
+  o.ignore_unknown_fields = true;
+  st = gp::util::JsonStringToMessage(in, m, o);
   if (st.ok()) return true;
   *error = std::string(st.message());
   return false;
@@ -364,6 +373,11 @@ std::vector<std::pair<std::string, HttpRoute>> Gateway::routes() {
       out.emplace_back(std::string(prefix) + spec.path,
                        [this, rpc](const HttpRequest& r) { return serve(*rpc, r); });
   }
+  // Any other path: net/http's 404, with etcd's CORS headers (etcd wraps its whole mux).
+  out.emplace_back("/", [](const HttpRequest& r) {
+    if (r.method == "OPTIONS") return preflight();
+    return plain(404, "404 page not found\n");
+  });
   for (const char* prefix : kPrefixes)
     out.emplace_back(prefix, [](const HttpRequest& r) {
       if (r.method == "OPTIONS") return preflight();

@@ -75,7 +75,10 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
   bool offer(mvcc::WatchBatch&& b) override {
     pb::WatchResponse r;
     // etcd's compacted-watcher answer carries no revision in its header (it is sent as 0).
-    header(&r, b.compact_revision != 0 ? 0 : b.revision);
+    if (b.compact_revision != 0)
+      fill_header(m_, r.mutable_header(), false);
+    else
+      header(&r, b.revision);
     r.set_watch_id(b.watch_id);
     if (b.compact_revision != 0) {
       r.set_compact_revision(b.compact_revision);
