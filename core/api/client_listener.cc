@@ -554,7 +554,7 @@ void ClientListener::serve(std::unique_ptr<Job> job) {
   while (st == 200) {
     HttpResponse resp = dispatch(r);
     if (resp.stream) {
-      if (start_stream(std::move(job->conn), r, std::move(resp))) return;
+      if (start_stream(job->conn, r, std::move(resp))) return;
       st = 503;
       break;
     }
@@ -686,7 +686,8 @@ class ClientListener::Stream final : public HttpStream {
   bool broken_ = false;
 };
 
-bool ClientListener::start_stream(std::unique_ptr<Conn> conn, const Request& r, HttpResponse resp) {
+bool ClientListener::start_stream(std::unique_ptr<Conn>& conn, const Request& r,
+                                  HttpResponse resp) {
   std::lock_guard l(mu_);
   std::erase_if(streams_, [](const std::unique_ptr<StreamSlot>& s) {
     if (!s->done) return false;

@@ -171,8 +171,9 @@ class ClientListener {
   // error status to answer before closing. *send_continue: answer "100 Continue" now.
   int take_request(Conn& c, Request* r, bool* send_continue) const;
   HttpResponse dispatch(const Request& r) const;
-  // Hands a streamed answer to a thread of its own; false (and nothing started) at max_streams.
-  bool start_stream(std::unique_ptr<Conn> conn, const Request& r, HttpResponse resp);
+  // Hands a streamed answer and its connection to a thread of its own; false (conn kept, nothing
+  // started) at max_streams or when stopping.
+  bool start_stream(std::unique_ptr<Conn>& conn, const Request& r, HttpResponse resp);
   bool write_all(int fd, const std::string& data) const;
   void wake();
 
