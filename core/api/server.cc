@@ -40,7 +40,8 @@ ApiServer::ApiServer(server::Member& m, ApiOptions opts, uint64_t max_request_by
     forwarded_.run(std::move(call), std::move(reply));
   });
   add_http_route("/version", version_handler(opts.version));
-  for (auto& [path, route] : gateway_.routes()) add_http_route(path, std::move(route));
+  if (opts.grpc_gateway)
+    for (auto& [path, route] : gateway_.routes()) add_http_route(path, std::move(route));
 }
 
 ApiServer::~ApiServer() {

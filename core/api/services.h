@@ -19,7 +19,8 @@ struct ApiOptions {
   // --client-cert-auth: a verified client certificate's common name is the user when the call
   // carries no token (auth.h). Takes effect once client TLS is served.
   bool client_cert_auth = false;
-  int bcrypt_cost = 10;  // --bcrypt-cost: bcrypt cost of the password hashes UserAdd makes
+  int bcrypt_cost = 10;      // --bcrypt-cost: bcrypt cost of the password hashes UserAdd makes
+  bool grpc_gateway = true;  // --enable-grpc-gateway: the JSON gateway's routes (gateway.h)
 };
 
 namespace pb = etcdserverpb;
