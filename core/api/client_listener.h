@@ -72,7 +72,7 @@ struct HttpResponse {
         headers(std::move(headers_)) {}
 
   int status = 200;
-  std::string content_type = "application/json";
+  std::string content_type = "application/json";  // "": no Content-Type line
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // more header lines (name, value)
   // Set: a streamed answer, as Go's net/http sends one (Transfer-Encoding: chunked; body and

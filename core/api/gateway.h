@@ -30,7 +30,6 @@
 // Threads. Unary calls run on the listener's HTTP threads and wait for the answer; a stream runs
 // on the listener's thread for streamed answers, polling its gRPC call (a callback reactor) and
 // the HTTP client every 100 ms, and cancels the call when the client hangs up.
-#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
