@@ -199,6 +199,9 @@ struct Config {
   std::vector<Url> listen_peer_urls{{"http", "localhost", 2380}};       // --listen-peer-urls
   std::vector<Url> initial_advertise_peer_urls{
       {"http", "localhost", 2380}};  // --initial-advertise-peer-urls
+  // --enable-grpc-gateway: etcd's gRPC JSON gateway (POST /v3/kv/range, ...) on the http://
+  // client URLs. Default: true, as etcd.
+  bool enable_grpc_gateway = true;
 
   // ---- peer TLS --------------------------------------------------------------
   PeerTransportSecurity peer_security;  // [peer_transport_security] / --peer-* flags

@@ -126,6 +126,9 @@ bool set_force_new(Config& c, std::string_view v, std::string* w) {
   return parse_bool(v, &c.force_new_cluster, w);
 }
 bool set_debug(Config& c, std::string_view v, std::string* w) { return parse_bool(v, &c.debug, w); }
+bool set_grpc_gateway(Config& c, std::string_view v, std::string* w) {
+  return parse_bool(v, &c.enable_grpc_gateway, w);
+}
 bool set_pprof(Config& c, std::string_view v, std::string* w) {
   return parse_bool(v, &c.enable_pprof, w);
 }
@@ -244,6 +247,7 @@ constexpr FlagSpec kFlags[] = {
     {"log-level", kValue, set_log_level},
     {"debug", kBool, set_debug},
     {"enable-pprof", kBool, set_pprof},
+    {"enable-grpc-gateway", kBool, set_grpc_gateway},
     {"auto-compaction-mode", kValue, set_compaction_mode},
     {"auto-compaction-retention", kValue, set_retention},
     {"peer-cert-file", kValue, set_peer_cert},
@@ -309,7 +313,6 @@ constexpr FlagSpec kFlags[] = {
     // monitoring, logging
     {"metrics", kValue, nullptr},
     {"log-package-levels", kValue, nullptr},
-    {"enable-grpc-gateway", kBool, nullptr},
     // v2 proxy
     {"proxy", kValue, nullptr},
     {"proxy-failure-wait", kValue, nullptr},

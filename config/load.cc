@@ -204,6 +204,8 @@ Member:
   --advertise-client-urls URLS      client URLs other members and clients should use
                                     (default http://localhost:2379; required when
                                     --listen-client-urls is given)
+  --enable-grpc-gateway[=BOOL]      etcd's gRPC JSON gateway (POST /v3/...) on http:// client
+                                    URLs (default true)
   --listen-peer-urls URLS           URLs to serve peer traffic on (default http://localhost:2380)
   --max-request-bytes N             largest client request accepted (default 1572864)
   --max-txn-ops N                   most operations in one transaction (default 128)

@@ -49,6 +49,7 @@ constexpr Key kKeys[] = {
     {"", "tls_min_version", "tls-min-version", Kind::kString},
     {"client", "listen_urls", "listen-client-urls", Kind::kUrls},
     {"client", "advertise_urls", "advertise-client-urls", Kind::kUrls},
+    {"client", "enable_grpc_gateway", "enable-grpc-gateway", Kind::kBool},
     {"peer", "listen_urls", "listen-peer-urls", Kind::kUrls},
     {"peer", "advertise_urls", "initial-advertise-peer-urls", Kind::kUrls},
     {"cluster", "initial", "initial-cluster", Kind::kCluster},

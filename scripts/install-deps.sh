@@ -5,7 +5,7 @@ pkgs=(g++ cmake ninja-build pkg-config git python3
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
       librocksdb-dev libuv1-dev libtomlplusplus-dev catch2
       libssl-dev libcrypt-dev openssl
-      etcd-server etcd-client iproute2 clang-format)
+      etcd-server etcd-client iproute2 clang-format curl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

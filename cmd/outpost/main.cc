@@ -326,6 +326,7 @@ int main(int argc, char** argv) {
   ao.outpost_version = kVersion;
   // etcd: under --client-cert-auth, a call without a token is the user its certificate's CN names.
   ao.client_cert_auth = cfg.client_tls.client_cert_auth;
+  ao.grpc_gateway = cfg.enable_grpc_gateway;
   if (ao.bcrypt_cost < auth::kBcryptMinCost || ao.bcrypt_cost > auth::kBcryptMaxCost) {
     OUTPOST_LOG(
         kWarn, "use default bcrypt cost instead of the invalid given cost",

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <string_view>
@@ -74,6 +75,7 @@ const char* reason(int status) {
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
     case 505: return "HTTP Version Not Supported";
     default: return "Status";
   }
@@ -151,12 +153,25 @@ int bind_all(const std::string& host, const std::string& port, std::vector<int>*
   return chosen;
 }
 
-std::string render(int status, const std::string& content_type, const std::string& body,
-                   bool keep_alive, bool http10, bool head_only) {
+using HeaderLines = std::vector<std::pair<std::string, std::string>>;
+
+// The status line and the header lines every answer has; a handler's own lines around
+// Content-Type in name order, as Go's net/http sorts its header map.
+std::string render_head(int status, const std::string& content_type, const HeaderLines& extra) {
   std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reason(status) + "\r\n";
-  out += "Content-Type: " + content_type + "\r\n";
+  for (const auto& [name, value] : extra)
+    if (name < "Content-Type") out += name + ": " + value + "\r\n";
+  if (!content_type.empty()) out += "Content-Type: " + content_type + "\r\n";
+  for (const auto& [name, value] : extra)
+    if (!(name < "Content-Type")) out += name + ": " + value + "\r\n";
   if (content_type.starts_with("text/plain")) out += "X-Content-Type-Options: nosniff\r\n";
   out += "Date: " + http_date() + "\r\n";
+  return out;
+}
+
+std::string render(int status, const std::string& content_type, const std::string& body,
+                   bool keep_alive, bool http10, bool head_only, const HeaderLines& extra = {}) {
+  std::string out = render_head(status, content_type, extra);
   out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   if (!keep_alive)
     out += "Connection: close\r\n";
@@ -189,12 +204,21 @@ struct ClientListener::Conn {
   }
 };
 
-struct ClientListener::Request {
-  std::string method;
-  std::string path;
-  std::string body;
+const std::string* HttpRequest::header(std::string_view name) const {
+  for (const auto& [n, v] : headers)
+    if (iequals(n, name)) return &v;
+  return nullptr;
+}
+
+struct ClientListener::Request : HttpRequest {
   bool http10 = false;
   bool keep_alive = true;
+};
+
+// A streamed answer in progress: the thread that runs the producer.
+struct ClientListener::StreamSlot {
+  std::thread thread;
+  std::atomic<bool> done{false};
 };
 
 struct ClientListener::Job {
@@ -247,6 +271,9 @@ void ClientListener::stop() {
   if (poll_thread_.joinable()) poll_thread_.join();
   for (auto& t : http_threads_) t.join();
   http_threads_.clear();
+  // Producers see gone() and end; no stream starts once stopping_ is set.
+  for (auto& s : streams_) s->thread.join();
+  streams_.clear();
   // The threads are gone: what is left in the queues is closed here.
   jobs_.clear();
   returned_.clear();
@@ -472,6 +499,7 @@ int ClientListener::take_request(Conn& c, Request* r, bool* send_continue) const
     const std::string_view value = trim(line.substr(colon + 1));
     for (char ch : value)
       if ((static_cast<unsigned char>(ch) < 0x20 && ch != '\t') || ch == 0x7f) return 400;
+    r->headers.emplace_back(name, value);
     if (iequals(name, "Content-Length")) {
       if (value.empty() || value.size() > 18 ||
           !std::all_of(value.begin(), value.end(), [](char d) { return d >= '0' && d <= '9'; }))
@@ -529,10 +557,15 @@ void ClientListener::serve(std::unique_ptr<Job> job) {
   int st = job->error != 0 ? job->error : 200;
   Request& r = job->req;
   while (st == 200) {
-    const HttpResponse resp = dispatch(r);
+    HttpResponse resp = dispatch(r);
+    if (resp.stream) {
+      if (start_stream(job->conn, r, std::move(resp))) return;
+      st = 503;
+      break;
+    }
     const bool head_only = r.method == "HEAD";
     if (!write_all(c.fd, render(resp.status, resp.content_type, resp.body, r.keep_alive, r.http10,
-                                head_only)) ||
+                                head_only, resp.headers)) ||
         !r.keep_alive)
       return;
     // A pipelined request may already be here; else the poll thread waits for the next one.
@@ -554,10 +587,14 @@ void ClientListener::serve(std::unique_ptr<Job> job) {
 }
 
 HttpResponse ClientListener::dispatch(const Request& r) const {
-  const auto it = routes_.find(r.path);
+  auto it = routes_.find(r.path);
+  // No exact route: the longest route ending in "/" that begins the path (a subtree).
+  for (size_t slash = r.path.rfind('/'); it == routes_.end() && slash != std::string::npos;
+       slash = slash == 0 ? std::string::npos : r.path.rfind('/', slash - 1))
+    it = routes_.find(r.path.substr(0, slash + 1));
   if (it == routes_.end()) return {404, "text/plain; charset=utf-8", "404 page not found\n"};
   try {
-    return it->second(r.method, r.path, r.body);
+    return it->second.handler(r);
   } catch (const std::exception& e) {
     OUTPOST_LOG(kError, "HTTP handler failed", log::kv("path", r.path), log::kv("error", e.what()));
     return {500, "text/plain; charset=utf-8", "500 Internal Server Error"};
@@ -581,6 +618,103 @@ bool ClientListener::write_all(int fd, const std::string& data) const {
     pollfd p{fd, POLLOUT, 0};
     ::poll(&p, 1, 100);
   }
+  return true;
+}
+
+}  // namespace outpost::api
+
+namespace outpost::api {
+
+class ClientListener::Stream final : public HttpStream {
+ public:
+  Stream(const ClientListener& l, std::unique_ptr<Conn> conn, bool http10, HeaderLines headers,
+         std::string content_type)
+      : l_(l),
+        conn_(std::move(conn)),
+        http10_(http10),
+        headers_(std::move(headers)),
+        content_type_(std::move(content_type)) {}
+
+  bool write(std::string_view data, int status) override {
+    if (broken_ || gone()) return false;
+    std::string out;
+    if (!head_sent_) out = head(status);
+    if (!data.empty()) {
+      if (http10_) {
+        out.append(data);
+      } else {
+        char len[32];
+        snprintf(len, sizeof len, "%zx\r\n", data.size());
+        out += len;
+        out.append(data);
+        out += "\r\n";
+      }
+    }
+    if (out.empty()) return true;
+    broken_ = !l_.write_all(conn_->fd, out);
+    return !broken_;
+  }
+
+  bool gone() override {
+    if (broken_ || l_.stopping_) return true;
+    // A client that hung up (or reset): readable end-of-file, or an error. Bytes it sends meanwhile
+    // (a pipelined request) are not read, so POLLIN is not asked for.
+    pollfd p{conn_->fd, POLLRDHUP, 0};
+    if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+      broken_ = true;
+    return broken_;
+  }
+
+  // The end of the answer (a head first if the producer wrote nothing); the connection is closed.
+  void finish() {
+    if (broken_) return;
+    std::string out = head_sent_ ? std::string() : head(200);
+    if (!http10_) out += "0\r\n\r\n";
+    [[maybe_unused]] const bool ok = l_.write_all(conn_->fd, out);
+  }
+
+ private:
+  std::string head(int status) {
+    head_sent_ = true;
+    std::string out = render_head(status, content_type_, headers_);
+    // HTTP/1.0 has no chunks: the body ends when the connection closes, as Go's net/http does.
+    out += http10_ ? "Connection: close\r\n\r\n" : "Transfer-Encoding: chunked\r\n\r\n";
+    return out;
+  }
+
+  const ClientListener& l_;
+  std::unique_ptr<Conn> conn_;
+  const bool http10_;
+  const HeaderLines headers_;
+  const std::string content_type_;
+  bool head_sent_ = false;
+  bool broken_ = false;
+};
+
+bool ClientListener::start_stream(std::unique_ptr<Conn>& conn, const Request& r,
+                                  HttpResponse resp) {
+  std::lock_guard l(mu_);
+  std::erase_if(streams_, [](const std::unique_ptr<StreamSlot>& s) {
+    if (!s->done) return false;
+    s->thread.join();
+    return true;
+  });
+  if (stopping_ || streams_.size() >= opts_.max_streams) return false;
+  auto slot = std::make_unique<StreamSlot>();
+  StreamSlot* raw = slot.get();
+  auto stream = std::make_shared<Stream>(*this, std::move(conn), r.http10, std::move(resp.headers),
+                                         std::move(resp.content_type));
+  raw->thread = std::thread([this, raw, stream, produce = std::move(resp.stream)] {
+    pthread_setname_np(pthread_self(), "client-stream");
+    try {
+      produce(*stream);
+    } catch (const std::exception& e) {
+      OUTPOST_LOG(kError, "HTTP stream failed", log::kv("error", e.what()));
+    }
+    stream->finish();
+    raw->done = true;
+  });
+  streams_.push_back(std::move(slot));
   return true;
 }
 

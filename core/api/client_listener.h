@@ -26,35 +26,100 @@
 // The HTTP subset: HTTP/1.0 and 1.1, keep-alive (1.1 by default, 1.0 with "Connection:
 // keep-alive"), pipelining, "Connection: close", Content-Length bodies up to max_body_bytes (413
 // beyond), "Expect: 100-continue". Transfer-Encoding gets 501. The path is matched exactly as sent
-// (no percent-decoding), query string stripped. Malformed requests get 400 and the connection is
-// closed; unknown paths get Go net/http's 404. Written by hand: gRPC has no hook before its
-// HTTP/2 handshake, and the HTTP servers packaged in Debian want the listening socket themselves.
+// (no percent-decoding), query string stripped, else by the longest route ending in "/" that
+// begins it. Malformed requests get 400 and the connection is closed; unknown paths get Go
+// net/http's 404. Streamed answers (HttpResponse::stream, the gateway's Watch) are chunked, as
+// Go's; each runs on a thread of its own ("client-stream", at most max_streams), so a stream
+// that lasts hours holds none of the http_threads; it polls its connection for a hang-up (the
+// producer asks gone()) and ends when stop() is called. Written by hand: gRPC has no hook before
+// its HTTP/2 handshake, and the HTTP servers packaged in Debian want the listening socket
+// themselves.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace outpost::api {
 
-struct HttpResponse {
-  int status = 200;
-  std::string content_type = "application/json";
-  std::string body;
+// A streamed answer's writer, given to HttpResponse::stream on a thread of its own.
+class HttpStream {
+ public:
+  virtual ~HttpStream() = default;
+  // Writes data as one chunk (the head goes out before the first, with this status); false once
+  // the client is gone, a write timed out or the listener stops. Empty data writes nothing.
+  virtual bool write(std::string_view data, int status = 200) = 0;
+  // True once the client has hung up or the listener is stopping: the producer should end.
+  virtual bool gone() = 0;
 };
 
-// Called with the method ("GET", "POST", ...), the path without its query string, and the body.
-// Runs on one of the listener's HTTP threads; may run concurrently with itself.
+struct HttpResponse {
+  HttpResponse() = default;
+  HttpResponse(int status_, std::string content_type_, std::string body_,  // NOLINT: implicit
+               std::vector<std::pair<std::string, std::string>> headers_ = {})
+      : status(status_),
+        content_type(std::move(content_type_)),
+        body(std::move(body_)),
+        headers(std::move(headers_)) {}
+
+  int status = 200;
+  std::string content_type = "application/json";  // "": no Content-Type line
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // more header lines (name, value)
+  // Set: a streamed answer, as Go's net/http sends one (Transfer-Encoding: chunked; body and
+  // status ignored). It runs on a thread of its own (at most max_streams at once, beyond them 503)
+  // so that a long stream never holds one of the http_threads; when it returns the chunked body
+  // is ended and the connection closed.
+  std::function<void(HttpStream&)> stream;
+};
+
+// What a handler sees of a request: method ("GET", "POST", ...), path without its query string,
+// header lines as sent (name case kept), body.
+struct HttpRequest {
+  std::string method;
+  std::string path;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  // The value of the first header line named so (case-insensitive), or nullptr.
+  const std::string* header(std::string_view name) const;
+};
+
+// Called with the method, the path without its query string, and the body. Runs on one of the
+// listener's HTTP threads; may run concurrently with itself.
 using HttpHandler = std::function<HttpResponse(const std::string& method, const std::string& path,
                                                const std::string& body)>;
-using HttpRoutes = std::unordered_map<std::string, HttpHandler>;  // exact path → handler
+// The same with the whole request (headers too).
+using HttpRequestHandler = std::function<HttpResponse(const HttpRequest& request)>;
+
+// A route's handler: either kind converts to it.
+struct HttpRoute {
+  HttpRoute() = default;
+  template <class F>
+  requires std::is_invocable_r_v<HttpResponse, F&, const HttpRequest&> HttpRoute(F f)
+      : handler(std::move(f)) {}  // NOLINT: implicit on purpose
+  template <class F>
+  requires(!std::is_invocable_r_v<HttpResponse, F&, const HttpRequest&> &&
+           std::is_invocable_r_v<HttpResponse, F&, const std::string&, const std::string&,
+                                 const std::string&>) HttpRoute(F f)  // NOLINT: implicit on purpose
+      : handler([f = std::move(f)](const HttpRequest& r) mutable {
+          return f(r.method, r.path, r.body);
+        }) {}
+  HttpRequestHandler handler;
+};
+// Path → handler. A path ending in "/" also serves the paths under it that have no route of
+// their own (the longest such prefix wins), as Go's http.ServeMux does.
+using HttpRoutes = std::unordered_map<std::string, HttpRoute>;
 
 struct ClientListenerOptions {
   int sniff_timeout_ms = 5000;        // a new connection silent this long is closed
@@ -64,6 +129,7 @@ struct ClientListenerOptions {
   size_t max_body_bytes = 4 * 1024 * 1024;  // Content-Length beyond this: 413
   int http_threads = 2;                     // handler threads; at least 1
   size_t max_waiting_connections = 4096;    // new connections beyond this many waiting: closed
+  size_t max_streams = 128;  // streamed answers (one thread each) at once; beyond: 503
 };
 
 class ClientListener {
@@ -96,6 +162,8 @@ class ClientListener {
   struct Conn;
   struct Request;
   struct Job;
+  class Stream;
+  struct StreamSlot;
 
   void poll_loop();
   void accept_all(int listen_fd, Clock::time_point now);
@@ -109,6 +177,9 @@ class ClientListener {
   // error status to answer before closing. *send_continue: answer "100 Continue" now.
   int take_request(Conn& c, Request* r, bool* send_continue) const;
   HttpResponse dispatch(const Request& r) const;
+  // Hands a streamed answer and its connection to a thread of its own; false (conn kept, nothing
+  // started) at max_streams or when stopping.
+  bool start_stream(std::unique_ptr<Conn>& conn, const Request& r, HttpResponse resp);
   bool write_all(int fd, const std::string& data) const;
   void wake();
 
@@ -130,6 +201,7 @@ class ClientListener {
 
   std::thread poll_thread_;
   std::vector<std::thread> http_threads_;
+  std::list<std::unique_ptr<StreamSlot>> streams_;  // under mu_; finished ones reaped lazily
 };
 
 }  // namespace outpost::api

@@ -44,6 +44,8 @@ ApiServer::ApiServer(server::Member& m, ApiOptions opts, uint64_t max_request_by
     forwarded_.run(std::move(call), std::move(reply));
   });
   add_http_route("/version", version_handler(opts.version, opts.outpost_version));
+  if (opts.grpc_gateway)
+    for (auto& [path, route] : gateway_.routes()) add_http_route(path, std::move(route));
 }
 
 ApiServer::~ApiServer() {
@@ -51,7 +53,7 @@ ApiServer::~ApiServer() {
   m_.set_forward_handler(nullptr);
 }
 
-void ApiServer::add_http_route(std::string path, HttpHandler handler) {
+void ApiServer::add_http_route(std::string path, HttpRoute handler) {
   routes_[std::move(path)] = std::move(handler);
 }
 
@@ -124,6 +126,7 @@ bool ApiServer::start(const std::vector<ClientAddr>& addrs, std::string* error) 
     listener_.reset();
     return false;
   }
+  gateway_.attach(server_.get());
   ports_.clear();
   size_t next_tls = 0;
   for (const auto& a : addrs) {

@@ -7,7 +7,8 @@
 // Plain-text client addresses (http:// URLs) are not gRPC's listening ports: a ClientListener
 // (client_listener.h) accepts on them, hands the connections that open with the HTTP/2 preface to
 // gRPC and serves the others as HTTP/1.1 from the routes added with add_http_route(). Built in:
-// GET /version, as etcd answers it. TLS client addresses (https:// URLs) are listening ports of
+// GET /version, as etcd answers it, and etcd's gRPC JSON gateway under /v3/ and /v3beta/
+// (gateway.h). TLS client addresses (https:// URLs) are listening ports of
 // gRPC's own with TLS server credentials (tls.h says why): they serve the gRPC API only, not the
 // HTTP/1.1 routes. A host:port named by both an http:// and an https:// URL is one port, as etcd
 // serves it: the ClientListener owns it and relays its TLS connections to an internal gRPC TLS
@@ -18,6 +19,7 @@
 
 #include "core/api/client_listener.h"
 #include "core/api/client_relay.h"
+#include "core/api/gateway.h"
 #include "core/api/services.h"
 
 namespace grpc {
@@ -44,9 +46,9 @@ class ApiServer {
  public:
   ApiServer(server::Member& m, ApiOptions opts, uint64_t max_request_bytes);
   ~ApiServer();
-  // Adds an HTTP route (exact path, query string stripped); before start() only. A path added
-  // twice keeps the last handler.
-  void add_http_route(std::string path, HttpHandler handler);
+  // Adds an HTTP route (exact path, query string stripped; a path ending in "/" is a subtree, see
+  // HttpRoutes); before start() only. A path added twice keeps the last handler.
+  void add_http_route(std::string path, HttpRoute handler);
   // Listens on every address given; false with *error when one cannot be bound (nothing is left
   // listening then).
   bool start(const std::vector<ClientAddr>& addrs, std::string* error);
@@ -68,6 +70,7 @@ class ApiServer {
   AuthService auth_;
   HttpRoutes routes_;
   std::unique_ptr<grpc::Server> server_;
+  Gateway gateway_;  // its routes call server_; listener_ (serving them) goes first
   std::unique_ptr<ClientListener> listener_;
   std::unique_ptr<ClientRelay> relay_;  // a port shared by http:// and https:// URLs
   std::vector<int> ports_;              // per address given to start()

@@ -21,6 +21,7 @@ struct ApiOptions {
   bool client_cert_auth = false;
   int bcrypt_cost = 10;         // --bcrypt-cost: bcrypt cost of the password hashes UserAdd makes
   std::string outpost_version;  // Outpost's own release, added to /version when set
+  bool grpc_gateway = true;     // --enable-grpc-gateway: the JSON gateway's routes (gateway.h)
 };
 
 namespace pb = etcdserverpb;

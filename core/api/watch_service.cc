@@ -74,7 +74,11 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
   // WatchSink (called under the hub's lock, maybe the store's).
   bool offer(mvcc::WatchBatch&& b) override {
     pb::WatchResponse r;
-    header(&r, b.revision);
+    // etcd's compacted-watcher answer carries no revision in its header (it is sent as 0).
+    if (b.compact_revision != 0)
+      fill_header(m_, r.mutable_header(), false);
+    else
+      header(&r, b.revision);
     r.set_watch_id(b.watch_id);
     if (b.compact_revision != 0) {
       r.set_compact_revision(b.compact_revision);

@@ -40,7 +40,7 @@ struct Fixture {
   std::unique_ptr<ClientListener> listener;
   int port = 0;
 
-  explicit Fixture(ClientListenerOptions opts = {}) {
+  explicit Fixture(ClientListenerOptions opts = {}, HttpRoutes extra = {}) {
     grpc::ServerBuilder b;
     b.RegisterService(&maintenance);
     server = b.BuildAndStart();
@@ -51,6 +51,7 @@ struct Fixture {
                          const std::string& body) {
       return HttpResponse{200, "text/plain", method + " " + path + " " + body};
     };
+    for (auto& [path, route] : extra) routes[path] = std::move(route);
     listener = std::make_unique<ClientListener>(
         routes, [this](int fd) { grpc::AddInsecureChannelFromFd(server.get(), fd); }, opts);
     std::string err;
@@ -286,4 +287,109 @@ TEST_CASE("a port in use is reported with the address", "[api]") {
   const std::string addr = "127.0.0.1:" + std::to_string(f.port);
   CHECK_FALSE(other.listen({"127.0.0.1:0", addr}, &err));
   CHECK(err == "cannot listen for clients on " + addr + " (address in use?)");
+}
+
+namespace {
+
+// A route streaming "tick\n" once, then waiting for the client to go (or 5 s); counts the
+// streams that saw their client go.
+struct StreamRoute {
+  std::atomic<int> saw_gone{0};
+  std::atomic<int> running{0};
+  HttpRoute route() {
+    return [this](const HttpRequest& r) {
+      HttpResponse resp{200, "application/json", "", {{"Grpc-Metadata-X", "1"}}};
+      const std::string auth = r.header("authorization") ? *r.header("authorization") : "";
+      resp.stream = [this, auth](HttpStream& out) {
+        ++running;
+        REQUIRE(out.write("tick " + auth + "\n"));
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (!out.gone() && std::chrono::steady_clock::now() < deadline)
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        if (out.gone()) ++saw_gone;
+        --running;
+      };
+      return resp;
+    };
+  }
+};
+
+// Reads from fd until `needle` arrives (3 s at most).
+std::string read_until(int fd, const std::string& needle) {
+  std::string out;
+  char buf[4096];
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (out.find(needle) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, size_t(n));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a streamed answer is chunked, holds no HTTP thread, and sees its client go",
+          "[api][http][stream]") {
+  StreamRoute sr;
+  ClientListenerOptions opts;
+  opts.http_threads = 1;
+  Fixture f(opts, {{"/stream", sr.route()}});
+  std::vector<int> fds;
+  for (int i = 0; i < 3; ++i) {  // more streams than HTTP threads
+    const int fd = dial(f.port);
+    send_all(fd, "POST /stream HTTP/1.1\r\nHost: x\r\nAuthorization: tok\r\n\r\n");
+    const std::string got = read_until(fd, "tick tok\n\r\n");
+    CHECK(got.starts_with("HTTP/1.1 200 OK\r\n"));
+    CHECK(got.find("Transfer-Encoding: chunked\r\n") != std::string::npos);
+    CHECK(got.find("Grpc-Metadata-X: 1\r\n") != std::string::npos);
+    CHECK(got.find("Content-Length") == std::string::npos);
+    CHECK(got.ends_with("\r\n\r\n9\r\ntick tok\n\r\n"));
+    fds.push_back(fd);
+  }
+  CHECK(sr.running == 3);
+  // The one HTTP thread is free: a plain request is answered while the streams go on.
+  const Response r = round_trip(f.port, "GET /version HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(r.status == 200);
+  for (int fd : fds) close(fd);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (sr.saw_gone < 3 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(sr.saw_gone == 3);
+}
+
+TEST_CASE("streams beyond max_streams get 503; stop() ends the running ones",
+          "[api][http][stream]") {
+  StreamRoute sr;
+  ClientListenerOptions opts;
+  opts.max_streams = 1;
+  auto f = std::make_unique<Fixture>(opts, HttpRoutes{{"/stream", sr.route()}});
+  const int fd = dial(f->port);
+  send_all(fd, "POST /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(read_until(fd, "tick").find("tick") != std::string::npos);
+  const Response second = round_trip(f->port, "POST /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(second.status == 503);
+  const auto t0 = std::chrono::steady_clock::now();
+  f.reset();  // stop(): the producer sees gone() and the answer is ended
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+  CHECK(sr.saw_gone == 1);
+  close(fd);
+}
+
+TEST_CASE("a path ending in / serves the paths under it that have no route of their own",
+          "[api][http]") {
+  HttpRoutes extra;
+  extra["/v3/"] = [](const std::string&, const std::string& path, const std::string&) {
+    return HttpResponse{404, "text/plain; charset=utf-8", "subtree " + path};
+  };
+  extra["/v3/kv/range"] = [](const std::string&, const std::string&, const std::string&) {
+    return HttpResponse{200, "application/json", "{}"};
+  };
+  Fixture f({}, extra);
+  CHECK(round_trip(f.port, "POST /v3/kv/range HTTP/1.1\r\nHost: x\r\n\r\n").status == 200);
+  CHECK(round_trip(f.port, "POST /v3/kv/nothing HTTP/1.1\r\nHost: x\r\n\r\n").body ==
+        "subtree /v3/kv/nothing");
+  CHECK(round_trip(f.port, "POST /v3 HTTP/1.1\r\nHost: x\r\n\r\n").body == "404 page not found\n");
 }

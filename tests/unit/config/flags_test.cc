@@ -38,6 +38,7 @@ TEST_CASE("defaults equal etcd 3.4.23's", "[flags][defaults]") {
   CHECK(c.log_level == LogLevel::kInfo);
   CHECK_FALSE(c.debug);
   CHECK_FALSE(c.enable_pprof);
+  CHECK(c.enable_grpc_gateway);
   CHECK(c.auto_compaction_mode == CompactionMode::kPeriodic);
   CHECK(c.auto_compaction_retention == "0");
   // Outpost extensions.
@@ -485,7 +486,6 @@ TEST_CASE("every flag etcd 3.4.23 lists is accepted", "[flags][compat]") {
                                                "enable-v2",
                                                "experimental-initial-corrupt-check",
                                                "experimental-enable-lease-checkpoint",
-                                               "enable-grpc-gateway",
                                                "experimental-enable-lease-checkpoint-persist"};
   std::vector<std::string> args;
   for (const auto& f : value_flags) args.push_back("--" + f);

@@ -445,3 +445,14 @@ TEST_CASE("the replica example in config/README.md loads", "[toml][docs][replica
   CHECK(c.replica.join.size() == 3);
   CHECK(c.replica.join_timeout_s == 120);
 }
+
+TEST_CASE("client.enable_grpc_gateway and --enable-grpc-gateway turn the JSON gateway off and on",
+          "[toml][gateway]") {
+  CHECK(toml_ok("name = \"toml\"\n").enable_grpc_gateway);
+  CHECK_FALSE(
+      toml_ok("name = \"toml\"\n[client]\nenable_grpc_gateway = false\n").enable_grpc_gateway);
+  CHECK(
+      toml_ok("name = \"toml\"\n[client]\nenable_grpc_gateway = false\n", {"--enable-grpc-gateway"})
+          .enable_grpc_gateway);
+  CHECK_FALSE(toml_ok("name = \"toml\"\n", {"--enable-grpc-gateway=false"}).enable_grpc_gateway);
+}
