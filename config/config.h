@@ -194,6 +194,10 @@ struct Config {
   std::vector<Url> listen_peer_urls{{"http", "localhost", 2380}};       // --listen-peer-urls
   std::vector<Url> initial_advertise_peer_urls{
       {"http", "localhost", 2380}};  // --initial-advertise-peer-urls
+  // Extra URLs serving only HTTP: GET /metrics, and /health, /livez, /readyz, /version where the
+  // member has them; no gRPC. http:// only (HTTP over TLS is not served). Empty: none (/metrics
+  // is served on every http:// client URL anyway).
+  std::vector<Url> listen_metrics_urls;  // --listen-metrics-urls; [metrics] listen_urls
 
   // ---- peer TLS --------------------------------------------------------------
   PeerTransportSecurity peer_security;  // [peer_transport_security] / --peer-* flags

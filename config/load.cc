@@ -205,6 +205,8 @@ Member:
                                     (default http://localhost:2379; required when
                                     --listen-client-urls is given)
   --listen-peer-urls URLS           URLs to serve peer traffic on (default http://localhost:2380)
+  --listen-metrics-urls URLS        extra http://ip:port URLs serving only /metrics (and /health,
+                                    /version, ...), no gRPC (default none)
   --max-request-bytes N             largest client request accepted (default 1572864)
   --max-txn-ops N                   most operations in one transaction (default 128)
   --quota-backend-bytes N           alarm when the store grows past N bytes (0 = 2 GiB,

@@ -48,6 +48,7 @@ constexpr Key kKeys[] = {
     {"", "tls_min_version", "tls-min-version", Kind::kString},
     {"client", "listen_urls", "listen-client-urls", Kind::kUrls},
     {"client", "advertise_urls", "advertise-client-urls", Kind::kUrls},
+    {"metrics", "listen_urls", "listen-metrics-urls", Kind::kUrls},
     {"peer", "listen_urls", "listen-peer-urls", Kind::kUrls},
     {"peer", "advertise_urls", "initial-advertise-peer-urls", Kind::kUrls},
     {"cluster", "initial", "initial-cluster", Kind::kCluster},
@@ -109,6 +110,7 @@ constexpr std::string_view kTables[] = {"client",
                                         "limits",
                                         "compaction",
                                         "log",
+                                        "metrics",
                                         "replica"};
 
 const char* type_name(toml::node_type t) {

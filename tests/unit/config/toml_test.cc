@@ -297,11 +297,13 @@ TEST_CASE("unknown keys and tables are named with their dotted path and position
       toml_err("name = \"a\"\nnmae = \"b\"\n") ==
       "F:2:1: unknown key \"nmae\" (valid top-level keys: name, data_dir, wal_dir, cipher_suites, "
       "tls_min_version, [client], [peer], [client_transport_security], "
-      "[peer_transport_security], [cluster], [raft], [limits], [compaction], [log], [replica])");
+      "[peer_transport_security], [cluster], [raft], [limits], [compaction], [log], [metrics], "
+      "[replica])");
   CHECK(toml_err("[tls]\ncert = \"x\"\n") ==
         "F:1:2: unknown key \"tls\" (valid top-level keys: name, data_dir, wal_dir, cipher_suites, "
         "tls_min_version, [client], [peer], [client_transport_security], "
-        "[peer_transport_security], [cluster], [raft], [limits], [compaction], [log], [replica])");
+        "[peer_transport_security], [cluster], [raft], [limits], [compaction], [log], [metrics], "
+        "[replica])");
 }
 
 TEST_CASE("wrong types say what was expected and what was found", "[toml][errors]") {
@@ -441,4 +443,12 @@ TEST_CASE("the replica example in config/README.md loads", "[toml][docs][replica
   CHECK(c.replica.failover_after_s == 30);
   CHECK(c.replica.join.size() == 3);
   CHECK(c.replica.join_timeout_s == 120);
+}
+
+TEST_CASE("metrics.listen_urls is --listen-metrics-urls", "[toml]") {
+  const Config c = toml_ok(R"(
+[metrics]
+listen_urls = ["http://127.0.0.1:2381"]
+)");
+  CHECK(url_strings(c.listen_metrics_urls) == std::vector<std::string>{"http://127.0.0.1:2381"});
 }
