@@ -7,15 +7,23 @@
 // Plain-text client addresses (http:// URLs) are not gRPC's listening ports: a ClientListener
 // (client_listener.h) accepts on them, hands the connections that open with the HTTP/2 preface to
 // gRPC and serves the others as HTTP/1.1 from the routes added with add_http_route(). Built in:
-// GET /version, as etcd answers it. TLS client addresses (https:// URLs) are listening ports of
+// GET /version, as etcd answers it, and GET /metrics (Prometheus text exposition of
+// metrics::default_registry(), with this member's metrics: server/member_metrics.h). TLS client
+// addresses (https:// URLs) are listening ports of
 // gRPC's own with TLS server credentials (tls.h says why): they serve the gRPC API only, not the
 // HTTP/1.1 routes.
+//
+// Metrics addresses (--listen-metrics-urls): start_metrics() listens on them with a ClientListener
+// of their own that serves only /metrics, /health, /livez, /readyz and /version (those present in
+// the route table when it is called) and no gRPC: a connection opening with the HTTP/2 preface
+// is closed.
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/api/client_listener.h"
 #include "core/api/services.h"
+#include "core/server/member_metrics.h"
 
 namespace grpc {
 class Server;
@@ -27,6 +35,9 @@ namespace outpost::api {
 // etcd's /version handler: {"etcdserver":"3.4.23","etcdcluster":"3.4.0"} for GET and HEAD (the
 // cluster version is the server's MAJOR.MINOR.0, as etcd reports it), 405 for other methods.
 HttpHandler version_handler(const std::string& server_version);
+
+// GET /metrics: the text exposition of metrics::default_registry() (GET and HEAD; 405 else).
+HttpHandler metrics_handler();
 
 // One client address to listen on: "host:port" ("[v6]:port"; port 0 picks one).
 struct ClientAddr {
@@ -46,6 +57,10 @@ class ApiServer {
   bool start(const std::vector<ClientAddr>& addrs, std::string* error);
   // The bound port of each address given to start(), in order (useful with port 0).
   std::vector<int> ports() const;
+  // Listens on the metrics addresses ("host:port", plain HTTP); false with *error when one cannot
+  // be bound. Call once, after the routes are added.
+  bool start_metrics(const std::vector<std::string>& addrs, std::string* error);
+  const std::vector<int>& metrics_ports() const;
   // Stops accepting, closes HTTP connections, shuts gRPC down (2 s for calls in flight).
   void shutdown();
   void wait();
@@ -61,8 +76,10 @@ class ApiServer {
   ForwardRegistry forwarded_;
   AuthService auth_;
   HttpRoutes routes_;
+  server::MemberMetrics member_metrics_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<ClientListener> listener_;
+  std::unique_ptr<ClientListener> metrics_listener_;
   std::vector<int> ports_;  // per address given to start()
 };
 
