@@ -202,6 +202,10 @@ struct Config {
   // --enable-grpc-gateway: etcd's gRPC JSON gateway (POST /v3/kv/range, ...) on the http://
   // client URLs. Default: true, as etcd.
   bool enable_grpc_gateway = true;
+  // Extra URLs serving only HTTP: GET /metrics, and /health, /livez, /readyz, /version where the
+  // member has them; no gRPC. http:// only (HTTP over TLS is not served). Empty: none (/metrics
+  // is served on every http:// client URL anyway).
+  std::vector<Url> listen_metrics_urls;  // --listen-metrics-urls; [metrics] listen_urls
 
   // ---- peer TLS --------------------------------------------------------------
   PeerTransportSecurity peer_security;  // [peer_transport_security] / --peer-* flags

@@ -23,6 +23,9 @@ bool set_retention(Config& c, std::string_view v, std::string*) {
 bool set_lcurls(Config& c, std::string_view v, std::string* w) {
   return parse_url_list(v, &c.listen_client_urls, w);
 }
+bool set_lmurls(Config& c, std::string_view v, std::string* w) {
+  return parse_url_list(v, &c.listen_metrics_urls, w);
+}
 bool set_acurls(Config& c, std::string_view v, std::string* w) {
   return parse_url_list(v, &c.advertise_client_urls, w);
 }
@@ -224,6 +227,7 @@ constexpr FlagSpec kFlags[] = {
     {"data-dir", kValue, set_data_dir},
     {"wal-dir", kValue, set_wal_dir},
     {"listen-client-urls", kValue, set_lcurls},
+    {"listen-metrics-urls", kValue, set_lmurls},
     {"advertise-client-urls", kValue, set_acurls},
     {"listen-peer-urls", kValue, set_lpurls},
     {"initial-advertise-peer-urls", kValue, set_apurls},
@@ -293,7 +297,6 @@ constexpr FlagSpec kFlags[] = {
     {"grpc-keepalive-min-time", kValue, nullptr},
     {"grpc-keepalive-interval", kValue, nullptr},
     {"grpc-keepalive-timeout", kValue, nullptr},
-    {"listen-metrics-urls", kValue, nullptr},
     // clustering
     {"discovery", kValue, nullptr},
     {"discovery-fallback", kValue, nullptr},

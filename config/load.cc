@@ -207,6 +207,8 @@ Member:
   --enable-grpc-gateway[=BOOL]      etcd's gRPC JSON gateway (POST /v3/...) on http:// client
                                     URLs (default true)
   --listen-peer-urls URLS           URLs to serve peer traffic on (default http://localhost:2380)
+  --listen-metrics-urls URLS        extra http://ip:port URLs serving only /metrics (and /health,
+                                    /version, ...), no gRPC (default none)
   --max-request-bytes N             largest client request accepted (default 1572864)
   --max-txn-ops N                   most operations in one transaction (default 128)
   --quota-backend-bytes N           alarm when the store grows past N bytes (0 = 2 GiB,

@@ -50,6 +50,7 @@ constexpr Key kKeys[] = {
     {"client", "listen_urls", "listen-client-urls", Kind::kUrls},
     {"client", "advertise_urls", "advertise-client-urls", Kind::kUrls},
     {"client", "enable_grpc_gateway", "enable-grpc-gateway", Kind::kBool},
+    {"metrics", "listen_urls", "listen-metrics-urls", Kind::kUrls},
     {"peer", "listen_urls", "listen-peer-urls", Kind::kUrls},
     {"peer", "advertise_urls", "initial-advertise-peer-urls", Kind::kUrls},
     {"cluster", "initial", "initial-cluster", Kind::kCluster},
@@ -114,6 +115,7 @@ constexpr std::string_view kTables[] = {"client",
                                         "limits",
                                         "compaction",
                                         "log",
+                                        "metrics",
                                         "replica"};
 
 const char* type_name(toml::node_type t) {

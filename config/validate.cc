@@ -190,6 +190,13 @@ std::string finalize_and_validate(Config& c, const std::set<std::string>& set_fl
   if (c.name.empty()) return "--name must not be empty";
   if (auto e = check_bind(c.listen_peer_urls); !e.empty()) return e;
   if (auto e = check_bind(c.listen_client_urls); !e.empty()) return e;
+  if (auto e = check_bind(c.listen_metrics_urls); !e.empty()) return e;
+  for (const auto& u : c.listen_metrics_urls) {
+    if (u.scheme == "https")
+      return "--listen-metrics-urls " + u.str() +
+             ": Outpost does not serve HTTP over TLS; give an http:// URL (metrics are also "
+             "served on every http:// client URL)";
+  }
   if (auto e = check_advertise("--initial-advertise-peer-urls", c.initial_advertise_peer_urls);
       !e.empty()) {
     return e;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Outpost builds and tests with, if any is missing.
 set -euo pipefail
-pkgs=(g++ cmake ninja-build pkg-config git python3
+pkgs=(g++ cmake ninja-build pkg-config git python3 python3-prometheus-client
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
       librocksdb-dev libuv1-dev libtomlplusplus-dev catch2
       libssl-dev libcrypt-dev openssl

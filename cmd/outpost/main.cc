@@ -366,6 +366,22 @@ int main(int argc, char** argv) {
   std::vector<std::string> urls;
   for (const auto& u : cfg.listen_client_urls) urls.push_back(u.str());
   OUTPOST_LOG(kInfo, "serving client traffic", log::kv_strings("listen-client-urls", urls));
+  // --listen-metrics-urls: HTTP only (/metrics, /health, ...), no gRPC.
+  std::vector<std::string> metrics_addrs, metrics_urls;
+  for (const auto& u : cfg.listen_metrics_urls) {
+    metrics_addrs.push_back((u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host) +
+                            ":" + std::to_string(u.port));
+    metrics_urls.push_back(u.str());
+  }
+  if (!api.start_metrics(metrics_addrs, &err)) {
+    OUTPOST_LOG(kFatal, "cannot serve metrics", log::kv("error", err));
+    std::fprintf(stderr, "outpost: --listen-metrics-urls: %s\n", err.c_str());
+    api.shutdown();
+    member.value()->stop();
+    return 1;
+  }
+  if (!metrics_urls.empty())
+    OUTPOST_LOG(kInfo, "serving metrics", log::kv_strings("listen-metrics-urls", metrics_urls));
 
   int sig = 0;
   sigwait(&sigs, &sig);

@@ -2,8 +2,13 @@
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/server_posix.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <mutex>
+
+#include "core/api/grpc_metrics.h"
+#include "core/common/metrics.h"
 
 namespace outpost::api {
 
@@ -24,6 +29,17 @@ HttpHandler version_handler(const std::string& server_version, const std::string
   };
 }
 
+HttpHandler metrics_handler() {
+  static std::once_flag process;
+  std::call_once(process, [] { metrics::register_process_metrics(metrics::default_registry()); });
+  return [](const std::string& method, const std::string&, const std::string&) {
+    if (method != "GET" && method != "HEAD")
+      return HttpResponse{405, "text/plain; charset=utf-8", "Method Not Allowed\n"};
+    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
+                        metrics::default_registry().scrape()};
+  };
+}
+
 ApiServer::ApiServer(server::Member& m, ApiOptions opts, uint64_t max_request_bytes)
     : m_(m),
       max_request_bytes_(max_request_bytes),
@@ -33,7 +49,8 @@ ApiServer::ApiServer(server::Member& m, ApiOptions opts, uint64_t max_request_by
       watch_(m, opts.client_cert_auth),
       lease_(m, opts),
       forwarded_(m),
-      auth_(m, opts) {
+      auth_(m, opts),
+      member_metrics_(m) {
   // The leader runs the calls learners forward through the handlers its own clients reach.
   kv_.register_forwarded(forwarded_);
   maintenance_.register_forwarded(forwarded_);
@@ -46,6 +63,7 @@ ApiServer::ApiServer(server::Member& m, ApiOptions opts, uint64_t max_request_by
   add_http_route("/version", version_handler(opts.version, opts.outpost_version));
   if (opts.grpc_gateway)
     for (auto& [path, route] : gateway_.routes()) add_http_route(path, std::move(route));
+  add_http_route("/metrics", metrics_handler());
 }
 
 ApiServer::~ApiServer() {
@@ -102,6 +120,11 @@ bool ApiServer::start(const std::vector<ClientAddr>& addrs, std::string* error) 
   b.SetMaxReceiveMessageSize(
       int(std::min<uint64_t>(max_request_bytes_ + kGrpcOverheadBytes, uint64_t(INT32_MAX))));
   b.SetMaxSendMessageSize(INT32_MAX);
+  {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> ic;
+    ic.push_back(grpc_metrics_interceptor());
+    b.experimental().SetInterceptorCreators(std::move(ic));
+  }
   b.RegisterService(&kv_);
   b.RegisterService(&maintenance_);
   b.RegisterService(&cluster_);
@@ -148,10 +171,34 @@ bool ApiServer::start(const std::vector<ClientAddr>& addrs, std::string* error) 
 
 std::vector<int> ApiServer::ports() const { return ports_; }
 
+bool ApiServer::start_metrics(const std::vector<std::string>& addrs, std::string* error) {
+  if (addrs.empty()) return true;
+  HttpRoutes routes;
+  for (const char* path : {"/metrics", "/health", "/livez", "/readyz", "/version"}) {
+    auto it = routes_.find(path);
+    if (it != routes_.end()) routes.emplace(it->first, it->second);
+  }
+  // No gRPC here: a connection that opens with the HTTP/2 preface is closed.
+  metrics_listener_ =
+      std::make_unique<ClientListener>(std::move(routes), [](int fd) { ::close(fd); });
+  if (!metrics_listener_->listen(addrs, error)) {
+    metrics_listener_.reset();
+    return false;
+  }
+  metrics_listener_->start();
+  return true;
+}
+
+const std::vector<int>& ApiServer::metrics_ports() const {
+  static const std::vector<int> none;
+  return metrics_listener_ ? metrics_listener_->ports() : none;
+}
+
 void ApiServer::shutdown() {
   // The listener first: once it has stopped, no connection reaches gRPC after its shutdown.
   if (listener_) listener_->stop();
   if (relay_) relay_->stop();
+  if (metrics_listener_) metrics_listener_->stop();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
 }
 

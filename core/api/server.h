@@ -12,7 +12,13 @@
 // gRPC's own with TLS server credentials (tls.h says why): they serve the gRPC API only, not the
 // HTTP/1.1 routes. A host:port named by both an http:// and an https:// URL is one port, as etcd
 // serves it: the ClientListener owns it and relays its TLS connections to an internal gRPC TLS
-// port on 127.0.0.1 (client_relay.h).
+// port on 127.0.0.1 (client_relay.h). GET /metrics: Prometheus text exposition of
+// metrics::default_registry(), with this member's metrics (server/member_metrics.h).
+//
+// Metrics addresses (--listen-metrics-urls): start_metrics() listens on them with a ClientListener
+// of their own that serves only /metrics, /health, /livez, /readyz and /version (those present in
+// the route table when it is called) and no gRPC: a connection opening with the HTTP/2 preface
+// is closed.
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +27,7 @@
 #include "core/api/client_relay.h"
 #include "core/api/gateway.h"
 #include "core/api/services.h"
+#include "core/server/member_metrics.h"
 
 namespace grpc {
 class Server;
@@ -35,6 +42,9 @@ namespace outpost::api {
 // clients decode /version into a struct and ignore fields they do not know).
 HttpHandler version_handler(const std::string& server_version,
                             const std::string& outpost_version = "");
+
+// GET /metrics: the text exposition of metrics::default_registry() (GET and HEAD; 405 else).
+HttpHandler metrics_handler();
 
 // One client address to listen on: "host:port" ("[v6]:port"; port 0 picks one).
 struct ClientAddr {
@@ -54,6 +64,10 @@ class ApiServer {
   bool start(const std::vector<ClientAddr>& addrs, std::string* error);
   // The bound port of each address given to start(), in order (useful with port 0).
   std::vector<int> ports() const;
+  // Listens on the metrics addresses ("host:port", plain HTTP); false with *error when one cannot
+  // be bound. Call once, after the routes are added.
+  bool start_metrics(const std::vector<std::string>& addrs, std::string* error);
+  const std::vector<int>& metrics_ports() const;
   // Stops accepting, closes HTTP connections, shuts gRPC down (2 s for calls in flight).
   void shutdown();
   void wait();
@@ -69,11 +83,13 @@ class ApiServer {
   ForwardRegistry forwarded_;
   AuthService auth_;
   HttpRoutes routes_;
+  server::MemberMetrics member_metrics_;
   std::unique_ptr<grpc::Server> server_;
   Gateway gateway_;  // its routes call server_; listener_ (serving them) goes first
   std::unique_ptr<ClientListener> listener_;
   std::unique_ptr<ClientRelay> relay_;  // a port shared by http:// and https:// URLs
   std::vector<int> ports_;              // per address given to start()
+  std::unique_ptr<ClientListener> metrics_listener_;
 };
 
 }  // namespace outpost::api

@@ -2,6 +2,7 @@
 
 #include "core/common/crc32c.h"
 #include "core/common/log.h"
+#include "core/common/metrics.h"
 #include "core/common/panic.h"
 
 namespace outpost::mvcc {
@@ -202,14 +203,46 @@ void Store::with_history(
   fn(current_rev_, compact_rev_, read);
 }
 
+// ---------------------------------------------------------------- metrics
+
+namespace {
+// etcd's operation counters: one transaction (a client's Range, Put, DeleteRange or Txn; a lease
+// revocation) adds the operations it ran, and counts as a txn when it ran more than one.
+struct OpCounters {
+  metrics::Counter& range = metrics::default_registry()
+                                .counter("etcd_mvcc_range_total", "Ranges run by transactions.")
+                                .get();
+  metrics::Counter& put =
+      metrics::default_registry().counter("etcd_mvcc_put_total", "Keys put by transactions.").get();
+  metrics::Counter& del =
+      metrics::default_registry()
+          .counter("etcd_mvcc_delete_total", "Delete-ranges run by transactions.")
+          .get();
+  metrics::Counter& txn =
+      metrics::default_registry()
+          .counter("etcd_mvcc_txn_total", "Transactions that ran more than one operation.")
+          .get();
+};
+void count_ops(uint32_t ranges, uint32_t puts, uint32_t deletes) {
+  static OpCounters c;
+  if (ranges) c.range.inc(ranges);
+  if (puts) c.put.inc(puts);
+  if (deletes) c.del.inc(deletes);
+  if (ranges + puts + deletes > 1) c.txn.inc();
+}
+}  // namespace
+
 // ---------------------------------------------------------------- ReadTxn
 
 ReadTxn::ReadTxn(const Store& s) : s_(s), lock_(s.mu_), rev_(s.current_rev_) {}
+
+ReadTxn::~ReadTxn() { count_ops(ranges_, 0, 0); }
 
 int64_t ReadTxn::first_rev() const { return s_.compact_rev_; }
 
 Status ReadTxn::range(std::string_view key, std::string_view end, const RangeOptions& opts,
                       RangeResult* out) {
+  ++ranges_;
   return range_keys(s_.index_, rev_, s_.compact_rev_, key, end, opts, out,
                     [this](Revision r, mvccpb::KeyValue* kv) {
                       std::string v;
@@ -255,11 +288,13 @@ Status WriteTxn::read_record(Revision rev, mvccpb::KeyValue* kv) {
 
 Status WriteTxn::range(std::string_view key, std::string_view end, const RangeOptions& opts,
                        RangeResult* out) {
+  ++ranges_;
   return range_keys(s_.index_, rev(), s_.compact_rev_, key, end, opts, out,
                     [this](Revision r, mvccpb::KeyValue* kv) { return read_record(r, kv); });
 }
 
 int64_t WriteTxn::put(std::string_view key, std::string_view value, int64_t lease) {
+  ++puts_;
   const int64_t rev = begin_rev_ + 1;
   const Revision idx{rev, int64_t(changes_.size())};
   int64_t created = rev;
@@ -285,6 +320,7 @@ int64_t WriteTxn::put(std::string_view key, std::string_view value, int64_t leas
 }
 
 int64_t WriteTxn::delete_range(std::string_view key, std::string_view end, int64_t* out_rev) {
+  ++deletes_;
   const int64_t rev = begin_rev_ + 1;
   auto live = s_.index_.range(key, end, rev);
   for (const auto& [k, _] : live) {
@@ -333,6 +369,7 @@ Status WriteTxn::compact(int64_t rev) {
 Status WriteTxn::end() {
   if (ended_) return Status::ok();
   ended_ = true;
+  count_ops(ranges_, puts_, deletes_);
   const int64_t new_rev = begin_rev_ + (changes_.empty() ? 0 : 1);
   batch_.put_meta(kMetaConsistentIndex, storage::encode_u64(consistent_index_));
   if (!changes_.empty()) batch_.put_meta(kMetaCurrentRev, storage::encode_u64(uint64_t(new_rev)));

@@ -67,6 +67,7 @@ class LeaseHook {
 class ReadTxn final : public KvReader {
  public:
   explicit ReadTxn(const Store& s);
+  ~ReadTxn() override;  // counts the ranges it ran (etcd_mvcc_range_total, _txn_total)
   Status range(std::string_view key, std::string_view end, const RangeOptions& opts,
                RangeResult* out) override;
   int64_t rev() const override { return rev_; }
@@ -76,6 +77,7 @@ class ReadTxn final : public KvReader {
   const Store& s_;
   std::shared_lock<std::shared_mutex> lock_;
   int64_t rev_;
+  uint32_t ranges_ = 0;
 };
 
 class WriteTxn final : public KvReader {
@@ -119,6 +121,7 @@ class WriteTxn final : public KvReader {
   std::map<Revision, std::string> pending_;  // encoded records written by this txn
   bool compacted_ = false;
   bool ended_ = false;
+  uint32_t ranges_ = 0, puts_ = 0, deletes_ = 0;  // counted into etcd_mvcc_* by end()
 };
 
 class Store {

@@ -5,6 +5,7 @@
 
 #include "core/common/log.h"
 #include "core/server/join.h"
+#include "core/server/member_metrics.h"
 #include "core/server/membership.h"
 
 namespace outpost::server {
@@ -212,8 +213,10 @@ void Member::stop() {
 }
 
 void Member::on_leader(uint64_t leader) {
-  if (leader != 0 && leader != last_leader_)
+  if (leader != 0 && leader != last_leader_) {
     lead_elected_ = clock_.now().time_since_epoch().count();
+    leader_changes_seen().inc();
+  }
   last_leader_ = leader;
   // Only the leader keeps lease deadlines; a new leader gives every lease a full TTL, plus an
   // election timeout as etcd does.
@@ -224,6 +227,15 @@ void Member::on_leader(uint64_t leader) {
 }
 
 void Member::propose(outpostpb::Request req, google::protobuf::Message* resp, Done done) {
+  // etcd_server_proposals_pending / _failed_total (member_metrics.h).
+  proposals_pending().add(1);
+  done = [done = std::move(done)](const Status& s) {
+    proposals_pending().add(-1);
+    if (s.code() == ErrorCode::kTimeout || s.code() == ErrorCode::kTimeoutLeaderFail ||
+        s.code() == ErrorCode::kStopped || s.code() == ErrorCode::kNoLeader)
+      proposals_failed().inc();
+    done(s);
+  };
   const uint64_t id = waiters_->add(resp, done);
   if (id == 0) return done(Status::of(ErrorCode::kStopped));
   req.set_id(id);

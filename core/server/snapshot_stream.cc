@@ -6,8 +6,36 @@
 
 #include "core/common/clock.h"
 #include "core/common/log.h"
+#include "core/common/metrics.h"
 
 namespace outpost::server {
+
+namespace {
+// Outpost's snapshot stream metrics (the state streamed to a member too far behind for the log).
+metrics::Family<metrics::Counter>& snapshot_sent_bytes() {
+  static auto& f = metrics::default_registry().counter(
+      "outpost_snapshot_sent_bytes_total", "Snapshot stream bytes sent to each member.", {"To"});
+  return f;
+}
+metrics::Family<metrics::Counter>& snapshot_received_bytes() {
+  static auto& f = metrics::default_registry().counter(
+      "outpost_snapshot_received_bytes_total", "Snapshot stream bytes received from each member.",
+      {"From"});
+  return f;
+}
+metrics::Family<metrics::Gauge>& snapshot_send_rate() {
+  static auto& f = metrics::default_registry().gauge(
+      "outpost_snapshot_send_rate_bytes_per_second",
+      "Average rate of the last snapshot stream sent to each member, in bytes per second.", {"To"});
+  return f;
+}
+metrics::Family<metrics::Counter>& snapshot_sends() {
+  static auto& f = metrics::default_registry().counter(
+      "outpost_snapshot_sends_total", "Snapshot streams sent to each member, by outcome.",
+      {"To", "result"});
+  return f;
+}
+}  // namespace
 
 namespace {
 // A state record in a snapshot chunk: cf (1) | key length (4) | key | value length (4) | value.
@@ -69,6 +97,14 @@ Status SnapshotSender::stream(const raftpb::Message& m, const std::string& host,
   const uint64_t to = m.to();
   const auto started = Clock::real().now();
   uint64_t bytes = 0, records = 0, next_log = 64ull << 20;
+  metrics::Counter& sent = snapshot_sent_bytes().labels({metrics::id_label(to)});
+  if (rate_) {
+    static auto& limit = metrics::default_registry()
+                             .gauge("outpost_snapshot_rate_limit_bytes_per_second",
+                                    "The rate limit of snapshot streams, in bytes per second.")
+                             .get();
+    limit.set(double(rate_));
+  }
   OUTPOST_LOG(kInfo, "sending snapshot", log::kv_hex("to", to),
               log::kv("snapshot-index", m.snapshot().metadata().index()));
   Status s = transport::Transport::send_snapshot(
@@ -82,6 +118,7 @@ Status SnapshotSender::stream(const raftpb::Message& m, const std::string& host,
           ++records;
           if (chunk.size() < kChunkBytes) return true;
           bytes += chunk.size();
+          sent.inc(chunk.size());
           ok = emit(chunk);
           chunk.clear();
           if (bytes >= next_log) {
@@ -93,11 +130,14 @@ Status SnapshotSender::stream(const raftpb::Message& m, const std::string& host,
         });
         if (!scan) return scan;
         bytes += chunk.size();
+        sent.inc(chunk.size());
         if (ok && !chunk.empty()) ok = emit(chunk);
         return ok ? Status::ok() : Status::io("snapshot stream broke");
       },
       rate_, cancel_, tls ? ctx.get() : nullptr);
   const double secs = std::chrono::duration<double>(Clock::real().now() - started).count();
+  snapshot_sends().labels({metrics::id_label(to), s ? "ok" : "failed"}).inc();
+  if (s && secs > 0) snapshot_send_rate().labels({metrics::id_label(to)}).set(double(bytes) / secs);
   if (s) {
     OUTPOST_LOG(kInfo, "sent snapshot", log::kv_hex("to", to), log::kv("bytes", bytes),
                 log::kv("records", records), log::kv("seconds", secs));
@@ -170,6 +210,7 @@ std::optional<SnapshotReceiver::Received> SnapshotReceiver::on_event(uint64_t st
   if (ev == SnapshotEvent::kData) {
     if (in.ignore) return std::nullopt;
     in.r.bytes += payload.size();
+    snapshot_received_bytes().labels({metrics::id_label(from)}).inc(payload.size());
     std::string_view rest(payload);
     int cf = 0;
     std::string_view k, v;

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "core/common/log.h"
+#include "core/common/metrics.h"
 
 namespace outpost::transport {
 namespace {
@@ -142,6 +143,21 @@ std::string host_port(const std::string& host, int port) {
 
 }  // namespace
 
+namespace {
+// etcd's peer traffic counters (rafthttp), labelled with the peer's id as etcd prints it.
+metrics::Family<metrics::Counter>& peer_sent_bytes() {
+  static auto& f = metrics::default_registry().counter(
+      "etcd_network_peer_sent_bytes_total", "Bytes of messages sent to each peer.", {"To"});
+  return f;
+}
+metrics::Family<metrics::Counter>& peer_received_bytes() {
+  static auto& f =
+      metrics::default_registry().counter("etcd_network_peer_received_bytes_total",
+                                          "Bytes of messages received from each peer.", {"From"});
+  return f;
+}
+}  // namespace
+
 struct Transport::Peer {
   Transport* t = nullptr;
   uint64_t id = 0;
@@ -158,6 +174,7 @@ struct Transport::Peer {
   bool use_tls = false;             // an https peer URL
   std::unique_ptr<TlsSession> tls;  // this connection's, while there is one
   std::string last_error;  // the last dial failure logged (again once it changes, or after 30 s)
+  metrics::Counter* sent_bytes = nullptr;  // etcd_network_peer_sent_bytes_total{To=id}
   std::chrono::steady_clock::time_point last_error_at;
 
   // quiet: the caller logs the cause itself.
@@ -190,6 +207,7 @@ struct Transport::Inbound {
   bool snapshot_done = false;
   uint64_t stream = 0;
   uint64_t from = 0;
+  metrics::Counter* received_bytes = nullptr;  // {From=from}, once known
   ~Inbound() { close_handle(timer); }
 };
 
@@ -414,6 +432,9 @@ void Transport::on_inbound_frames(Inbound* in) {
     const auto kind = in->snapshot ? MessageKind::kRaft : MessageKind(p[4]);
     in->off += 4 + len;
     ++t->stats_.frames_received;
+    if (!in->received_bytes)
+      in->received_bytes = &peer_received_bytes().labels({metrics::id_label(in->from)});
+    in->received_bytes->inc(4 + len);
     if (in->snapshot) {
       const bool end = payload.empty();
       if (end) in->snapshot_done = true;
@@ -467,6 +488,7 @@ void Transport::add_peer(uint64_t id, const std::string& host, int port, bool tl
   p->port = port;
   p->use_tls = tls;
   p->backoff_ms = opts_.min_backoff_ms;
+  p->sent_bytes = &peer_sent_bytes().labels({metrics::id_label(id)});
   p->timer = new uv_timer_t;
   uv_timer_init(loop_, p->timer);
   p->timer->data = p.get();
@@ -688,6 +710,7 @@ void Transport::flush(Peer* p) {
   for (auto& s : w->parts) bytes += s.size();
   p->queued_bytes -= std::min(p->queued_bytes, bytes);
   stats_.frames_sent += w->parts.size() / 2;
+  p->sent_bytes->inc(bytes);
   if (p->tls) {
     // Small parts (headers, heartbeats) are gathered into records of up to 16 KiB; a large
     // payload is encrypted straight from its string. The ciphertext goes out in buffers of

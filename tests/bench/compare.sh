@@ -20,6 +20,8 @@
 #                 --client-cert-auth and --peer-client-cert-auth, auth enabled (root, and a user
 #                 "bench" whose role may read and write every key); outpost-bench connects with a
 #                 client certificate and --user bench
+#   --scrape-metrics  run every benchmark twice: as usual, then again with GET /metrics on every
+#                 member's client URL once a second (row "OP+scrape"); tests/bench/metrics_scrape.sh
 # Each benchmark run stops after 20 s whatever is left (marked * in the table), so a slow server
 # cannot stretch the script past ~10 minutes.
 # Traffic goes to 127.0.0.1 only. Needs bash, python3 (free ports, the table) and, to seed the
@@ -35,6 +37,8 @@ MEMBERS=1
 SCALE=1
 KEEP=0
 SECURE=0
+SCRAPE=0
+SCRAPER_PID=""
 OPS="put range-l range-s txn-put"
 RUN_TIMEOUT=20s   # per benchmark run: a slow server ends a run early (marked * in the table)
 CLIENT_LEVELS="1 16 256"
@@ -47,6 +51,7 @@ while [[ $# -gt 0 ]]; do
     --scale) SCALE=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
     --secure) SECURE=1; shift ;;
+    --scrape-metrics) SCRAPE=1; shift ;;
     --ops) OPS=$2; shift 2 ;;
     --clients) CLIENT_LEVELS=$2; shift 2 ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
@@ -56,6 +61,9 @@ done
 BUILD=$(cd "$BUILD" 2>/dev/null && pwd) || { echo "compare.sh: build dir not found" >&2; exit 2; }
 OUTPOST="$BUILD/outpost"
 BENCH="$BUILD/outpost-bench"
+if [[ $SCRAPE == 1 && $SECURE == 1 ]]; then
+  echo "compare.sh: --scrape-metrics needs plain-text client URLs (not --secure)" >&2; exit 2
+fi
 for bin in "$OUTPOST" "$BENCH" "$ETCD"; do
   [[ -x "$bin" ]] || { echo "compare.sh: $bin not found or not executable" >&2; exit 2; }
 done
@@ -94,6 +102,7 @@ stop_members() {
   MEMBER_PIDS=()
 }
 cleanup() {
+  if [[ -n "$SCRAPER_PID" ]]; then kill -KILL "$SCRAPER_PID" 2>/dev/null; wait "$SCRAPER_PID" 2>/dev/null; fi
   if [[ -n "$BENCH_PID" ]]; then kill -KILL "$BENCH_PID" 2>/dev/null; wait "$BENCH_PID" 2>/dev/null; fi
   stop_members
   if [[ $KEEP == 1 ]]; then echo "work dir kept: $WORK" >&2; else rm -rf "$WORK"; fi
@@ -170,10 +179,34 @@ total_for() {
   python3 -c "print(max(1, int($base * $SCALE)))"
 }
 
+# scraper_start / scraper_stop: GET /metrics from every endpoint once a second, in the background.
+scraper_start() {
+  python3 - "$ENDPOINTS" <<'PY' &
+import sys, time, urllib.request
+urls = [u + "/metrics" for u in sys.argv[1].split(",")]
+while True:
+    t = time.monotonic()
+    for u in urls:
+        try:
+            urllib.request.urlopen(u, timeout=2).read()
+        except OSError:
+            pass
+    time.sleep(max(0.0, 1.0 - (time.monotonic() - t)))
+PY
+  SCRAPER_PID=$!
+}
+scraper_stop() {
+  if [[ -n "$SCRAPER_PID" ]]; then kill -KILL "$SCRAPER_PID" 2>/dev/null; wait "$SCRAPER_PID" 2>/dev/null; fi
+  SCRAPER_PID=""
+}
+
 run_matrix() {
-  local server=$1 op clients args out rc
+  local server=$1 op clients args out rc scrape name
   for op in $OPS; do
     for clients in $CLIENT_LEVELS; do
+    for scrape in 0 $([[ $SCRAPE == 1 ]] && echo 1); do
+      name=$op
+      if [[ $scrape == 1 ]]; then name="$op+scrape"; scraper_start; fi
       case "$op" in
         put) args=(put --key-size 8 --val-size 256 --key-space-size 100000) ;;
         range-l) args=(range foo --consistency l) ;;
@@ -201,9 +234,11 @@ run_matrix() {
       if [[ -z "$out" ]]; then
         out="{\"op\": \"$op\", \"clients\": $clients, \"failed\": \"exit status $rc\"}"
       fi
-      echo "{\"server\": \"$server\", \"op_name\": \"$op\", \"result\": $out}" >>"$RESULTS"
-      printf '  %-8s %-8s clients=%-4s %s\n' "$server" "$op" "$clients" \
+      scraper_stop
+      echo "{\"server\": \"$server\", \"op_name\": \"$name\", \"result\": $out}" >>"$RESULTS"
+      printf '  %-8s %-8s clients=%-4s %s\n' "$server" "$name" "$clients" \
         "$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print("rps=%.0f p99=%.2fms errors=%s" % (d.get("rps",0), d.get("p99",0)*1000, d.get("errors","?")) if "failed" not in d else d["failed"])' "$out")" >&2
+    done
     done
   done
 }

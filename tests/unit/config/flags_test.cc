@@ -468,7 +468,6 @@ TEST_CASE("every flag etcd 3.4.23 lists is accepted", "[flags][compat]") {
                                                 "cors=*",
                                                 "host-whitelist=*",
                                                 "metrics=basic",
-                                                "listen-metrics-urls=http://127.0.0.1:2381",
                                                 "proxy=off",
                                                 "proxy-failure-wait=5000",
                                                 "proxy-refresh-interval=30000",
@@ -614,4 +613,18 @@ TEST_CASE("a security flag Outpost does not implement is refused, not ignored", 
   CHECK(r.error ==
         "invalid value \"peer.example\" for flag --peer-cert-allowed-hostname: not supported by "
         "Outpost (use --peer-cert-allowed-cn)");
+}
+
+TEST_CASE("--listen-metrics-urls takes http URLs and refuses https ones, naming the flag",
+          "[flags]") {
+  const Config c = ok({"--listen-metrics-urls", "http://127.0.0.1:2381,http://127.0.0.1:2382"});
+  CHECK(url_strings(c.listen_metrics_urls) ==
+        std::vector<std::string>{"http://127.0.0.1:2381", "http://127.0.0.1:2382"});
+  CHECK(c.ignored_flags.empty());
+  CHECK(ok({}).listen_metrics_urls.empty());
+  const std::string e = err({"--listen-metrics-urls", "https://127.0.0.1:2381"});
+  CHECK(e.find("--listen-metrics-urls https://127.0.0.1:2381") != std::string::npos);
+  CHECK(e.find("does not serve HTTP over TLS") != std::string::npos);
+  CHECK(err({"--listen-metrics-urls", "http://example.com:2381"}) ==
+        "expected IP in URL for binding (http://example.com:2381)");
 }

@@ -295,16 +295,14 @@ TEST_CASE("unknown keys and tables are named with their dotted path and position
         "election_timeout_ms, snapshot_count, snapshot_rate_limit)");
   CHECK(toml_err("name = \"a\"\nnmae = \"b\"\n") ==
         "F:2:1: unknown key \"nmae\" (valid top-level keys: name, data_dir, wal_dir, "
-        "unsafe_no_fsync, "
-        "cipher_suites, "
-        "tls_min_version, [client], [peer], [client_transport_security], "
-        "[peer_transport_security], [cluster], [raft], [limits], [compaction], [log], [replica])");
-  CHECK(
-      toml_err("[tls]\ncert = \"x\"\n") ==
-      "F:1:2: unknown key \"tls\" (valid top-level keys: name, data_dir, wal_dir, unsafe_no_fsync, "
-      "cipher_suites, "
-      "tls_min_version, [client], [peer], [client_transport_security], "
-      "[peer_transport_security], [cluster], [raft], [limits], [compaction], [log], [replica])");
+        "unsafe_no_fsync, cipher_suites, tls_min_version, [client], [peer], "
+        "[client_transport_security], [peer_transport_security], [cluster], [raft], [limits], "
+        "[compaction], [log], [metrics], [replica])");
+  CHECK(toml_err("[tls]\ncert = \"x\"\n") ==
+        "F:1:2: unknown key \"tls\" (valid top-level keys: name, data_dir, wal_dir, "
+        "unsafe_no_fsync, cipher_suites, tls_min_version, [client], [peer], "
+        "[client_transport_security], [peer_transport_security], [cluster], [raft], [limits], "
+        "[compaction], [log], [metrics], [replica])");
 }
 
 TEST_CASE("wrong types say what was expected and what was found", "[toml][errors]") {
@@ -455,4 +453,12 @@ TEST_CASE("client.enable_grpc_gateway and --enable-grpc-gateway turn the JSON ga
       toml_ok("name = \"toml\"\n[client]\nenable_grpc_gateway = false\n", {"--enable-grpc-gateway"})
           .enable_grpc_gateway);
   CHECK_FALSE(toml_ok("name = \"toml\"\n", {"--enable-grpc-gateway=false"}).enable_grpc_gateway);
+}
+
+TEST_CASE("metrics.listen_urls is --listen-metrics-urls", "[toml]") {
+  const Config c = toml_ok(R"(
+[metrics]
+listen_urls = ["http://127.0.0.1:2381"]
+)");
+  CHECK(url_strings(c.listen_metrics_urls) == std::vector<std::string>{"http://127.0.0.1:2381"});
 }
