@@ -3,6 +3,8 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/server_posix.h>
 
+#include "core/api/health.h"
+
 namespace outpost::api {
 
 // gRPC framing on top of the largest request etcd accepts (etcd adds the same allowance).
@@ -40,6 +42,9 @@ ApiServer::ApiServer(server::Member& m, ApiOptions opts, uint64_t max_request_by
     forwarded_.run(std::move(call), std::move(reply));
   });
   add_http_route("/version", version_handler(opts.version));
+  add_http_route("/health", health_handler(m));
+  add_http_route("/livez", livez_handler(m));
+  add_http_route("/readyz", readyz_handler(m));
 }
 
 ApiServer::~ApiServer() {

@@ -33,7 +33,9 @@
 #include "core/common/status.h"
 #include "core/lease/lessor.h"
 #include "core/mvcc/store.h"
+#include "core/server/alarms.h"
 #include "core/server/cluster_record.h"
+#include "core/server/quota.h"
 #include "core/server/waiters.h"
 #include "core/storage/engine.h"
 #include "raftpb/raft.pb.h"
@@ -48,6 +50,15 @@ class Applier {
     std::function<void(uint64_t applied)> on_applied;
     // Runs once, on the apply thread, when this member applied its own removal.
     std::function<void()> on_removed;
+    // Alarms (alarms.h): applied from Alarm entries; with NOSPACE active, growing requests are
+    // refused. Null: Alarm entries change nothing.
+    AlarmStore* alarms = nullptr;
+    // The space quota checked again at apply time (quota.h), against db_size(); a request that
+    // passed it is applied but answered NOSPACE, and on_nospace runs (apply thread; it must
+    // only propose the alarm, never wait for it) unless NOSPACE is active already.
+    Quota quota{-1};
+    std::function<int64_t()> db_size;
+    std::function<void()> on_nospace;
   };
 
   Applier(storage::Engine& engine, mvcc::Store& store, lease::Lessor& lessor, auth::AuthStore& auth,

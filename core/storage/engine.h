@@ -132,8 +132,22 @@ class Engine {
   // reader of the state away meanwhile (Store::replace_state).
   Status install_staged(std::unique_ptr<Staging> staged);
 
-  // Approximate bytes on disk and in memory tables, for Status.dbSize.
+  // Approximate bytes on disk and in memory tables, for Status.dbSize and the space quota
+  // (etcd's backend Size(): the bolt file, free pages included). Like a bolt file, it does not
+  // shrink when keys are deleted or compacted away, only once defragment() rewrote the files.
   int64_t approximate_size() const;
+  // RocksDB's estimate of the bytes live data takes (Status.dbSizeInUse; etcd's SizeInUse(): the
+  // file without its free pages), never above approximate_size().
+  int64_t live_data_size() const;
+  // etcd's defragmentation: flushes the memory tables and rewrites every file of the state
+  // machine (kv and meta) by a full compaction to the bottom level, so deleted and overwritten
+  // versions leave the disk and approximate_size() drops to about live_data_size(). Blocks
+  // until done; writes go on meanwhile.
+  Status defragment();
+  // CRC-32C (Castagnoli) over every kv record, key bytes then value bytes, in key order, as of
+  // one point in time: Maintenance.Hash. Equal on members that applied the same entries (the
+  // meta column family, with each member's own consistent index, is left out).
+  Status hash_kv(uint32_t* out) const;
   const std::string& dir() const { return dir_; }
 
  private:
