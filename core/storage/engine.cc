@@ -45,6 +45,10 @@ void Batch::put_kv(std::string_view k, std::string_view v) {
   wb_->Put(kv_, rocksdb::Slice(k.data(), k.size()), rocksdb::Slice(v.data(), v.size()));
 }
 void Batch::delete_kv(std::string_view k) { wb_->Delete(kv_, rocksdb::Slice(k.data(), k.size())); }
+void Batch::delete_kv(std::string_view k, size_t freed) {
+  delete_kv(k);
+  freed_ += freed;
+}
 void Batch::put_meta(std::string_view k, std::string_view v) {
   wb_->Put(meta_, rocksdb::Slice(k.data(), k.size()), rocksdb::Slice(v.data(), v.size()));
 }
@@ -52,7 +56,10 @@ void Batch::delete_meta(std::string_view k) {
   wb_->Delete(meta_, rocksdb::Slice(k.data(), k.size()));
 }
 size_t Batch::count() const { return size_t(wb_->Count()); }
-void Batch::clear() { wb_->Clear(); }
+void Batch::clear() {
+  wb_->Clear();
+  freed_ = 0;
+}
 
 namespace {
 
@@ -183,6 +190,7 @@ Status Engine::write(Batch& batch, bool sync) {
   rocksdb::WriteOptions wo;
   wo.disableWAL = true;
   Status s = from_rocks(db_->Write(wo, batch.wb_.get()), "write state machine");
+  if (s && batch.freed_ > 0) freed_ += int64_t(batch.freed_);
   if (s && sync) s = flush();
   return s;
 }
@@ -313,12 +321,14 @@ int64_t Engine::live_data_size() const {
     if (db_->GetIntProperty(h, "rocksdb.estimate-live-data-size", &v)) total += v;
     if (db_->GetIntProperty(h, "rocksdb.cur-size-all-mem-tables", &v)) total += v;
   }
-  return std::min(int64_t(total), approximate_size());
+  const int64_t size = approximate_size();
+  return std::max<int64_t>(0, std::min({int64_t(total), size, size - freed_.load()}));
 }
 
 Status Engine::defragment() {
   Status s = flush();
   if (!s) return s;
+  const int64_t freed = freed_.load();
   rocksdb::CompactRangeOptions co;
   co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
   co.change_level = true;  // everything ends in one level: later reads touch fewer files
@@ -326,6 +336,7 @@ Status Engine::defragment() {
     s = from_rocks(db_->CompactRange(co, h, nullptr, nullptr), "defragment");
     if (!s) return s;
   }
+  freed_ -= freed;  // what was deleted meanwhile may still be on disk
   return Status::ok();
 }
 
