@@ -216,6 +216,7 @@ int main(int argc, char** argv) {
   }
   for (const auto& u : cfg.advertise_client_urls) mo.advertise_client_urls.push_back(u.str());
   mo.max_request_bytes = cfg.max_request_bytes;
+  mo.quota_backend_bytes = cfg.quota_backend_bytes;
   mo.snapshot_count = cfg.snapshot_count;
   mo.election_timeout_ms = uint64_t(cfg.election_timeout.count());
   mo.heartbeat_ms = uint64_t(cfg.heartbeat_interval.count());

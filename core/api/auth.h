@@ -74,6 +74,9 @@ Status authorize(server::Member& m, const auth::AuthInfo& ai,
 Status authorize(server::Member& m, const auth::AuthInfo& ai,
                  const etcdserverpb::MemberPromoteRequest& r);
 Status authorize(server::Member& m, const auth::AuthInfo& ai, const etcdserverpb::HashKVRequest& r);
+Status authorize(server::Member& m, const auth::AuthInfo& ai, const etcdserverpb::HashRequest& r);
+Status authorize(server::Member& m, const auth::AuthInfo& ai,
+                 const etcdserverpb::DefragmentRequest& r);
 Status authorize(server::Member& m, const auth::AuthInfo& ai,
                  const etcdserverpb::AuthEnableRequest& r);
 Status authorize(server::Member& m, const auth::AuthInfo& ai,

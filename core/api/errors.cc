@@ -46,6 +46,11 @@ grpc::Status to_grpc(const Status& s) {
     case ErrorCode::kNoPasswordUser: code = StatusCode::UNKNOWN; break;
     case ErrorCode::kPermissionDenied: code = StatusCode::PERMISSION_DENIED; break;
     case ErrorCode::kInvalidAuthToken: code = StatusCode::UNAUTHENTICATED; break;
+    case ErrorCode::kNoSpace: code = StatusCode::RESOURCE_EXHAUSTED; break;
+    case ErrorCode::kNotLeader:
+    case ErrorCode::kBadLeaderTransferee: code = StatusCode::FAILED_PRECONDITION; break;
+    // etcd has no gRPC error for it: grpc-go sends it as UNKNOWN with the text.
+    case ErrorCode::kTimeoutLeaderTransfer: code = StatusCode::UNKNOWN; break;
     case ErrorCode::kUnhealthy:
     case ErrorCode::kNotSupportedForLearner:
     case ErrorCode::kLeaderChanged:

@@ -39,6 +39,8 @@ auto put_handler(server::Member& m, const ApiOptions&) {
     if (!s) return call->finish(to_grpc(s));
     outpostpb::Request r;
     *r.mutable_put() = std::move(call->req);
+    // The space quota (server/quota.h): past it, NOSPACE is raised and the put refused.
+    if (!m.check_quota(r)) return call->finish(to_grpc(Status::of(ErrorCode::kNoSpace)));
     propose_and_finish(m, call, std::move(r));
   };
 }
@@ -75,6 +77,7 @@ auto txn_handler(server::Member& m, const ApiOptions& o) {
     }
     outpostpb::Request r;
     *r.mutable_txn() = std::move(call->req);
+    if (!m.check_quota(r)) return call->finish(to_grpc(Status::of(ErrorCode::kNoSpace)));
     propose_and_finish(m, call, std::move(r));
   };
 }

@@ -66,6 +66,8 @@ auto lease_grant_handler(server::Member& m, const ApiOptions&) {
     if (call->req.id() == 0) call->req.set_id(m.next_lease_id());
     outpostpb::Request r;
     *r.mutable_lease_grant() = call->req;
+    // The space quota (server/quota.h): past it, NOSPACE is raised and the grant refused.
+    if (!m.check_quota(r)) return call->finish(to_grpc(Status::of(ErrorCode::kNoSpace)));
     propose_and_finish(m, call, std::move(r));
   };
 }

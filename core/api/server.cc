@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "core/api/grpc_metrics.h"
+#include "core/api/health.h"
 #include "core/common/metrics.h"
 
 namespace outpost::api {
@@ -64,6 +65,9 @@ ApiServer::ApiServer(server::Member& m, ApiOptions opts, uint64_t max_request_by
   if (opts.grpc_gateway)
     for (auto& [path, route] : gateway_.routes()) add_http_route(path, std::move(route));
   add_http_route("/metrics", metrics_handler());
+  add_http_route("/health", health_handler(m));
+  add_http_route("/livez", livez_handler(m));
+  add_http_route("/readyz", readyz_handler(m));
 }
 
 ApiServer::~ApiServer() {

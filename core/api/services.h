@@ -51,7 +51,10 @@ class KvService final : public KvBase {
 
 using MaintenanceBase =
     pb::Maintenance::WithRawCallbackMethod_Status<pb::Maintenance::WithRawCallbackMethod_Alarm<
-        pb::Maintenance::WithRawCallbackMethod_HashKV<pb::Maintenance::CallbackService>>>;
+        pb::Maintenance::WithRawCallbackMethod_HashKV<pb::Maintenance::WithRawCallbackMethod_Hash<
+            pb::Maintenance::WithRawCallbackMethod_Defragment<
+                pb::Maintenance::WithRawCallbackMethod_MoveLeader<
+                    pb::Maintenance::CallbackService>>>>>>;
 
 class MaintenanceService final : public MaintenanceBase {
  public:
@@ -59,6 +62,12 @@ class MaintenanceService final : public MaintenanceBase {
   grpc::ServerUnaryReactor* Status(RawCtx* ctx, const Raw* in, Raw* out) override;
   grpc::ServerUnaryReactor* Alarm(RawCtx* ctx, const Raw* in, Raw* out) override;
   grpc::ServerUnaryReactor* HashKV(RawCtx* ctx, const Raw* in, Raw* out) override;
+  // Root only; CRC-32C of the kv records (storage::Engine::hash_kv).
+  grpc::ServerUnaryReactor* Hash(RawCtx* ctx, const Raw* in, Raw* out) override;
+  // Root only; a full RocksDB compaction of this member's state (storage::Engine::defragment).
+  grpc::ServerUnaryReactor* Defragment(RawCtx* ctx, const Raw* in, Raw* out) override;
+  // The leader only; answers once the target leads (server::Member::move_leader).
+  grpc::ServerUnaryReactor* MoveLeader(RawCtx* ctx, const Raw* in, Raw* out) override;
 
   // The leader's side of the calls a learner forwards (learner.h).
   void register_forwarded(ForwardRegistry& r);

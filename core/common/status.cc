@@ -62,6 +62,11 @@ Status Status::of(ErrorCode code) {
     case ErrorCode::kInvalidAuthToken: return {code, "etcdserver: invalid auth token"};
     case ErrorCode::kInvalidAuthMgmt: return {code, "etcdserver: invalid auth management"};
     case ErrorCode::kAuthOldRevision: return {code, "etcdserver: revision of auth store is old"};
+    case ErrorCode::kNoSpace: return {code, "etcdserver: mvcc: database space exceeded"};
+    case ErrorCode::kNotLeader: return {code, "etcdserver: not leader"};
+    case ErrorCode::kBadLeaderTransferee: return {code, "etcdserver: bad leader transferee"};
+    case ErrorCode::kTimeoutLeaderTransfer:
+      return {code, "etcdserver: request timed out, leader transfer took too long"};
     case ErrorCode::kStopped: return {code, "etcdserver: server stopped"};
     case ErrorCode::kNoLeader: return {code, "etcdserver: no leader"};
     case ErrorCode::kTimeout: return {code, "etcdserver: request timed out"};

@@ -46,6 +46,11 @@ enum class ErrorCode {
   kPromoteReadOnly,  // Outpost: the learner is a read-only replica ([replica] promote = never)
   kPeerUnreachable,  // Outpost: a self-joining replica's peer URL cannot be dialled
   kLeaderChanged,
+  // Space quota and leadership transfer (etcd's rpctypes; gRPC code in core/api/errors.cc).
+  kNoSpace,
+  kNotLeader,
+  kBadLeaderTransferee,
+  kTimeoutLeaderTransfer,
   // Authentication and access control (etcd's auth errors; gRPC code in core/api/errors.cc).
   kRootUserNotExist,
   kRootRoleNotExist,

@@ -351,9 +351,9 @@ Status WriteTxn::compact(int64_t rev) {
   const std::set<Revision> keep = s_.index_.compact(rev);
   const std::string upper = revision_key(Revision{rev + 1, 0});
   size_t removed = 0;
-  Status st = s_.engine_->scan_kv("", upper, [&](std::string_view k, std::string_view) {
+  Status st = s_.engine_->scan_kv("", upper, [&](std::string_view k, std::string_view v) {
     if (!keep.count(parse_revision_key(k))) {
-      batch_.delete_kv(k);
+      batch_.delete_kv(k, k.size() + v.size());
       ++removed;
     }
     return true;

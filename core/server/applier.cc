@@ -170,6 +170,12 @@ void Applier::apply_request(uint64_t index, const outpostpb::Request& req, Waite
       };
       st = auth::check_request(auth_, {req.auth_user(), req.auth_revision()}, req, lease_keys);
     }
+    // Growing requests while NOSPACE is active (etcd's capped applier), and the quota check
+    // made again here (etcd's quota applier: applied, but answered NOSPACE).
+    const int64_t cost = st ? quota_cost(req) : 0;
+    if (cost > 0 && opts_.alarms && opts_.alarms->active(etcdserverpb::NOSPACE))
+      st = Status::of(ErrorCode::kNoSpace);
+    const bool fits = cost == 0 || !opts_.db_size || opts_.quota.fits(opts_.db_size(), cost);
     // A refused request moves only the consistent index.
     if (st && (auth::needs_admin(req) || req.has_authenticate())) {
       st = apply_auth(index, txn, req, w.resp);
@@ -238,8 +244,21 @@ void Applier::apply_request(uint64_t index, const outpostpb::Request& req, Waite
           });
           break;
         }
+        case outpostpb::Request::kAlarm: {
+          etcdserverpb::AlarmResponse scratch;
+          if (opts_.alarms) opts_.alarms->apply(txn, req.alarm(), response_or(w.resp, &scratch));
+          break;
+        }
         case outpostpb::Request::OP_NOT_SET: break;
         default: break;
+      }
+    }
+    if (st && !fits) {
+      st = Status::of(ErrorCode::kNoSpace);
+      if (opts_.on_nospace && !(opts_.alarms && opts_.alarms->active(etcdserverpb::NOSPACE))) {
+        OUTPOST_LOG(kWarn, "message exceeded backend quota; raising alarm",
+                    log::kv("quota-size-bytes", opts_.quota.bytes()));
+        opts_.on_nospace();
       }
     }
     commit(txn, index);
@@ -326,6 +345,10 @@ Result<outpostpb::ClusterInfo> Applier::install(std::unique_ptr<storage::Engine:
   if (!s) return s;
   s = auth_.restore(engine_);
   if (!s) return s;
+  if (opts_.alarms) {
+    s = opts_.alarms->restore(engine_);
+    if (!s) return s;
+  }
   std::string raw;
   outpostpb::ClusterInfo info;
   if (engine_.get_meta(ClusterRecord::kMetaKey, &raw) && info.ParseFromString(raw)) {

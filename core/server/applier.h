@@ -34,7 +34,9 @@
 #include "core/common/status.h"
 #include "core/lease/lessor.h"
 #include "core/mvcc/store.h"
+#include "core/server/alarms.h"
 #include "core/server/cluster_record.h"
+#include "core/server/quota.h"
 #include "core/server/waiters.h"
 #include "core/storage/engine.h"
 #include "raftpb/raft.pb.h"
@@ -52,6 +54,15 @@ class Applier {
     // An entry whose apply takes longer is logged as etcd logs it: "apply request took too long"
     // (--warning-apply-duration).
     std::chrono::nanoseconds warning_apply_duration = std::chrono::milliseconds(100);
+    // Alarms (alarms.h): applied from Alarm entries; with NOSPACE active, growing requests are
+    // refused. Null: Alarm entries change nothing.
+    AlarmStore* alarms = nullptr;
+    // The space quota checked again at apply time (quota.h), against db_size(); a request that
+    // passed it is applied but answered NOSPACE, and on_nospace runs (apply thread; it must
+    // only propose the alarm, never wait for it) unless NOSPACE is active already.
+    Quota quota{-1};
+    std::function<int64_t()> db_size;
+    std::function<void()> on_nospace;
   };
 
   Applier(storage::Engine& engine, mvcc::Store& store, lease::Lessor& lessor, auth::AuthStore& auth,

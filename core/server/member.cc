@@ -85,6 +85,8 @@ Status Member::init() {
   auth_ = std::make_unique<auth::AuthStore>(clock_, opts_.auth_token_ttl);
   s = auth_->restore(*engine_);
   if (!s) return s;
+  s = alarms_.restore(*engine_);
+  if (!s) return s;
   // Every member serves watches from its own store: the applier's commits feed the hub.
   watch_hub_ = std::make_unique<mvcc::WatchHub>(*store_);
   store_->set_on_commit(
@@ -99,6 +101,10 @@ Status Member::init() {
   ao.on_applied = [this](uint64_t applied) { on_applied(applied); };
   ao.on_removed = opts_.on_removed;
   ao.warning_apply_duration = opts_.warning_apply_duration;
+  ao.alarms = &alarms_;
+  ao.quota = quota_;
+  ao.db_size = [this] { return engine_->approximate_size(); };
+  ao.on_nospace = [this] { raise_alarm(etcdserverpb::NOSPACE); };
   applier_ =
       std::make_unique<Applier>(*engine_, *store_, *lessor_, *auth_, cluster_, *waiters_, ao);
   barrier_ = std::make_unique<ReadBarrier>(applier_->applied_index());
@@ -138,6 +144,7 @@ Status Member::init() {
   housekeeping_.add("publish", [this] { maybe_publish(); });
   housekeeping_.add("leader-removals", [this] { cluster_ops_->tick(); });
   housekeeping_.add("lease-expiry", [this] { revoke_expired_leases(); });
+  housekeeping_.add("leader-transfers", [this] { check_leader_transfers(); });
   housekeeping_.add("periodic", [this] {
     std::vector<std::function<void()>> tasks;
     {

@@ -37,12 +37,14 @@
 #include "core/lease/lessor.h"
 #include "core/mvcc/store.h"
 #include "core/mvcc/watch_hub.h"
+#include "core/server/alarms.h"
 #include "core/server/applier.h"
 #include "core/server/cluster_ops.h"
 #include "core/server/cluster_record.h"
 #include "core/server/forwarded_calls.h"
 #include "core/server/housekeeping.h"
 #include "core/server/lease_renewals.h"
+#include "core/server/quota.h"
 #include "core/server/raft_node.h"
 #include "core/server/read_barrier.h"
 #include "core/server/replica_lag.h"
@@ -72,6 +74,8 @@ struct MemberOptions {
   std::optional<transport::TlsOptions> peer_tls;
   bool peer_listen_tls = false;
   uint64_t max_request_bytes = 1572864;
+  // --quota-backend-bytes (quota.h): 0 = etcd's default (2 GiB), negative = no quota.
+  int64_t quota_backend_bytes = 0;
   uint64_t snapshot_count = 100000;
   uint64_t heartbeat_ms = 100;
   uint64_t election_timeout_ms = 1000;         // also the base of the smallest lease TTL
@@ -193,6 +197,25 @@ class Member {
   uint64_t applied_index() const { return applier_->applied_index(); }
   int64_t db_size() const { return engine_->approximate_size(); }
 
+  // Operations (member_ops.cc). Alarms (alarms.h) and the space quota (quota.h).
+  const AlarmStore& alarms() const { return alarms_; }
+  const Quota& quota() const { return quota_; }
+  // Whether req fits the quota now; when it does not, raises NOSPACE through the log (once at a
+  // time) and answers false: the caller refuses it with kNoSpace.
+  bool check_quota(const outpostpb::Request& req);
+  // Proposes Alarm ACTIVATE (member = this member, type) and forgets it.
+  void raise_alarm(etcdserverpb::AlarmType type);
+  // Status.dbSizeInUse (Engine::live_data_size).
+  int64_t db_size_in_use() const { return engine_->live_data_size(); }
+  // Maintenance.Defragment (Engine::defragment); blocks until done.
+  Status defragment();
+  // Maintenance.Hash: CRC-32C of the kv records (Engine::hash_kv).
+  Status hash_kv(uint32_t* out) const { return engine_->hash_kv(out); }
+  // Maintenance.MoveLeader on the leader: hands leadership to `to` (a voter: else
+  // kBadLeaderTransferee) and runs done once `to` leads, or with kTimeoutLeaderTransfer after the
+  // request timeout. done runs on the housekeeping thread.
+  void move_leader(uint64_t to, Done done);
+
  private:
   explicit Member(MemberOptions opts)
       : opts_(std::move(opts)), clock_(opts_.clock ? *opts_.clock : Clock::real()) {}
@@ -214,6 +237,8 @@ class Member {
   // applied; on the leader, propose the revocation of expired leases.
   void maybe_publish();
   void revoke_expired_leases();
+  // Housekeeping: answers the move_leader calls whose transfer finished or timed out.
+  void check_leader_transfers();
   // The leader's side of a call another member made to it (LeaderCalls).
   void answer_call(outpostpb::LeaderCall::Service service, std::string payload,
                    LeaderCalls::Reply reply);
@@ -225,6 +250,16 @@ class Member {
   std::unique_ptr<mvcc::Store> store_;
   std::unique_ptr<lease::Lessor> lessor_;
   std::unique_ptr<auth::AuthStore> auth_;
+  AlarmStore alarms_;
+  Quota quota_{opts_.quota_backend_bytes};
+  std::atomic<bool> raising_alarm_{false};
+  struct Transfer {
+    uint64_t to;
+    Clock::time_point deadline;
+    Done done;
+  };
+  std::mutex transfers_mu_;
+  std::vector<Transfer> transfers_;
   std::unique_ptr<mvcc::WatchHub> watch_hub_;
   ClusterRecord cluster_;
   std::unique_ptr<Waiters> waiters_;

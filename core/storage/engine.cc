@@ -6,9 +6,11 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/common/clock.h"
+#include "core/common/crc32c.h"
 #include "core/common/metrics.h"
 
 namespace outpost::storage {
@@ -45,6 +47,10 @@ void Batch::put_kv(std::string_view k, std::string_view v) {
   wb_->Put(kv_, rocksdb::Slice(k.data(), k.size()), rocksdb::Slice(v.data(), v.size()));
 }
 void Batch::delete_kv(std::string_view k) { wb_->Delete(kv_, rocksdb::Slice(k.data(), k.size())); }
+void Batch::delete_kv(std::string_view k, size_t freed) {
+  delete_kv(k);
+  freed_ += freed;
+}
 void Batch::put_meta(std::string_view k, std::string_view v) {
   wb_->Put(meta_, rocksdb::Slice(k.data(), k.size()), rocksdb::Slice(v.data(), v.size()));
 }
@@ -52,7 +58,10 @@ void Batch::delete_meta(std::string_view k) {
   wb_->Delete(meta_, rocksdb::Slice(k.data(), k.size()));
 }
 size_t Batch::count() const { return size_t(wb_->Count()); }
-void Batch::clear() { wb_->Clear(); }
+void Batch::clear() {
+  wb_->Clear();
+  freed_ = 0;
+}
 
 namespace {
 
@@ -74,6 +83,9 @@ Status open_instance(const std::string& path, const std::vector<std::string>& na
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   rocksdb::ColumnFamilyOptions cf_opts(options);
+  // Memory tables count in approximate_size() (the space quota) by the arena blocks they hold:
+  // small blocks keep that close to the bytes written (the default would be 1 MiB at once).
+  cf_opts.arena_block_size = 64 << 10;
   cf_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
   cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_opts);
@@ -210,6 +222,7 @@ Status Engine::write(Batch& batch, bool sync) {
   wo.disableWAL = true;
   const Clock::time_point start = Clock::real().now();
   Status s = from_rocks(db_->Write(wo, batch.wb_.get()), "write state machine");
+  if (s && batch.freed_ > 0) freed_ += int64_t(batch.freed_);
   if (s && sync) s = flush();
   backend_commit_seconds().observe(seconds_since(start));
   return s;
@@ -332,6 +345,50 @@ int64_t Engine::approximate_size() const {
     if (db_->GetIntProperty(h, "rocksdb.cur-size-all-mem-tables", &v)) total += v;
   }
   return int64_t(total);
+}
+
+int64_t Engine::live_data_size() const {
+  uint64_t total = 0;
+  for (auto* h : {kv_, meta_}) {
+    uint64_t v = 0;
+    if (db_->GetIntProperty(h, "rocksdb.estimate-live-data-size", &v)) total += v;
+    if (db_->GetIntProperty(h, "rocksdb.cur-size-all-mem-tables", &v)) total += v;
+  }
+  const int64_t size = approximate_size();
+  return std::max<int64_t>(0, std::min({int64_t(total), size, size - freed_.load()}));
+}
+
+Status Engine::defragment() {
+  Status s = flush();
+  if (!s) return s;
+  const int64_t freed = freed_.load();
+  rocksdb::CompactRangeOptions co;
+  co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  co.change_level = true;  // everything ends in one level: later reads touch fewer files
+  for (auto* h : {kv_, meta_}) {
+    s = from_rocks(db_->CompactRange(co, h, nullptr, nullptr), "defragment");
+    if (!s) return s;
+  }
+  freed_ -= freed;  // what was deleted meanwhile may still be on disk
+  return Status::ok();
+}
+
+Status Engine::hash_kv(uint32_t* out) const {
+  const rocksdb::Snapshot* snap = db_->GetSnapshot();
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap;
+  ro.fill_cache = false;
+  Crc32c crc;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, kv_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    crc.update(std::string_view(it->key().data(), it->key().size()));
+    crc.update(std::string_view(it->value().data(), it->value().size()));
+  }
+  Status s = from_rocks(it->status(), "hash kv");
+  it.reset();
+  db_->ReleaseSnapshot(snap);
+  *out = crc.value();
+  return s;
 }
 
 }  // namespace outpost::storage

@@ -21,6 +21,7 @@
 //     are deleted, flush() makes the state machine durable.
 // All methods are thread-safe (RocksDB is); ordering between writers is the caller's business.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -48,6 +49,9 @@ class Batch {
 
   void put_kv(std::string_view key, std::string_view value);
   void delete_kv(std::string_view key);
+  // The same, telling how many bytes the record held: counted as free space (Status
+  // dbSizeInUse) once the batch is written, until the next defragment().
+  void delete_kv(std::string_view key, size_t freed);
   void put_meta(std::string_view key, std::string_view value);
   void delete_meta(std::string_view key);
   size_t count() const;
@@ -58,6 +62,7 @@ class Batch {
   std::unique_ptr<rocksdb::WriteBatch> wb_;
   rocksdb::ColumnFamilyHandle* kv_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+  uint64_t freed_ = 0;
 };
 
 struct LogRecord {
@@ -132,8 +137,23 @@ class Engine {
   // reader of the state away meanwhile (Store::replace_state).
   Status install_staged(std::unique_ptr<Staging> staged);
 
-  // Approximate bytes on disk and in memory tables, for Status.dbSize.
+  // Approximate bytes on disk and in memory tables, for Status.dbSize and the space quota
+  // (etcd's backend Size(): the bolt file, free pages included). Like a bolt file, it does not
+  // shrink when keys are deleted or compacted away, only once defragment() rewrote the files.
   int64_t approximate_size() const;
+  // The bytes live data takes (Status.dbSizeInUse; etcd's SizeInUse(): the file without its free
+  // pages): approximate_size() less what compactions deleted since the last defragment() (or
+  // start; Batch::delete_kv with a size), and never above RocksDB's own live-data estimate.
+  int64_t live_data_size() const;
+  // etcd's defragmentation: flushes the memory tables and rewrites every file of the state
+  // machine (kv and meta) by a full compaction to the bottom level, so deleted and overwritten
+  // versions leave the disk and approximate_size() drops to about live_data_size(). Blocks
+  // until done; writes go on meanwhile.
+  Status defragment();
+  // CRC-32C (Castagnoli) over every kv record, key bytes then value bytes, in key order, as of
+  // one point in time: Maintenance.Hash. Equal on members that applied the same entries (the
+  // meta column family, with each member's own consistent index, is left out).
+  Status hash_kv(uint32_t* out) const;
   const std::string& dir() const { return dir_; }
   // --unsafe-no-fsync: Raft log writes asked to sync are not synced.
   void set_unsafe_no_fsync(bool v) { no_fsync_ = v; }
@@ -150,6 +170,7 @@ class Engine {
   rocksdb::ColumnFamilyHandle* kv_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
   bool no_fsync_ = false;
+  std::atomic<int64_t> freed_{0};  // bytes deleted since the last defragment (live_data_size)
 };
 
 // Big-endian fixed-width encoding used by keys that must sort numerically.
