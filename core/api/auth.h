@@ -75,6 +75,8 @@ Status authorize(server::Member& m, const auth::AuthInfo& ai,
                  const etcdserverpb::MemberPromoteRequest& r);
 Status authorize(server::Member& m, const auth::AuthInfo& ai, const etcdserverpb::HashKVRequest& r);
 Status authorize(server::Member& m, const auth::AuthInfo& ai,
+                 const etcdserverpb::SnapshotRequest& r);
+Status authorize(server::Member& m, const auth::AuthInfo& ai,
                  const etcdserverpb::AuthEnableRequest& r);
 Status authorize(server::Member& m, const auth::AuthInfo& ai,
                  const etcdserverpb::AuthDisableRequest& r);

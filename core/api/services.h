@@ -47,9 +47,9 @@ class KvService final : public KvBase {
   ApiOptions o_;
 };
 
-using MaintenanceBase =
-    pb::Maintenance::WithRawCallbackMethod_Status<pb::Maintenance::WithRawCallbackMethod_Alarm<
-        pb::Maintenance::WithRawCallbackMethod_HashKV<pb::Maintenance::CallbackService>>>;
+using MaintenanceBase = pb::Maintenance::WithRawCallbackMethod_Status<
+    pb::Maintenance::WithRawCallbackMethod_Alarm<pb::Maintenance::WithRawCallbackMethod_HashKV<
+        pb::Maintenance::WithCallbackMethod_Snapshot<pb::Maintenance::CallbackService>>>>;
 
 class MaintenanceService final : public MaintenanceBase {
  public:
@@ -57,6 +57,9 @@ class MaintenanceService final : public MaintenanceBase {
   grpc::ServerUnaryReactor* Status(RawCtx* ctx, const Raw* in, Raw* out) override;
   grpc::ServerUnaryReactor* Alarm(RawCtx* ctx, const Raw* in, Raw* out) override;
   grpc::ServerUnaryReactor* HashKV(RawCtx* ctx, const Raw* in, Raw* out) override;
+  // snapshot_service.cc
+  grpc::ServerWriteReactor<pb::SnapshotResponse>* Snapshot(RawCtx* ctx,
+                                                           const pb::SnapshotRequest* req) override;
 
   // The leader's side of the calls a learner forwards (learner.h).
   void register_forwarded(ForwardRegistry& r);

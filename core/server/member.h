@@ -189,6 +189,7 @@ class Member {
   uint64_t last_index() const { return raft_->last_index(); }
   uint64_t applied_index() const { return applier_->applied_index(); }
   int64_t db_size() const { return engine_->approximate_size(); }
+  const std::string& data_dir() const { return opts_.data_dir; }
 
  private:
   explicit Member(MemberOptions opts)
