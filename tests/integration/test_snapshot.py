@@ -12,7 +12,7 @@ outpost refuses to restore as not its format). A copy with one flipped byte is r
 restored into three fresh data dirs (new names, ports, token) and the new cluster started with
 --initial-cluster-state new: hashkv at R equals the source's at R on every member, the member list
 shows only the new members (new ids, new cluster id), the lease and its key and the user survive,
-and a write gets revision R + 1.
+and a write gets revision R + 1. With auth enabled there, a snapshot is root's only.
 
 The server under test restores with its own binary (`outpost snapshot ...`); with --server etcd,
 etcdctl's snapshot commands play that part.
@@ -191,6 +191,22 @@ def main() -> int:
         new_rev = json.loads(r.stdout)["header"]["revision"]
         eq(new_rev, rev + 1, "a write on the restored cluster continues from the snapshot's "
            "revision")
+
+        # Under auth, only root may take a snapshot (as etcd).
+        require(dleader.ctl("user", "add", "root:pw-root").ok, "user add root", quiet=True)
+        require(dleader.ctl("user", "grant-role", "root", "root").ok or
+                dleader.ctl("role", "add", "root").ok and
+                dleader.ctl("user", "grant-role", "root", "root").ok, "grant root", quiet=True)
+        r = dleader.ctl("auth", "enable")
+        require(r.ok, "auth enable", r.describe(), quiet=True)
+        r = dleader.ctl("--user=alice:pw-alice", "snapshot", "save",
+                        os.path.join(args.workdir, "alice.db"), command_timeout="10s")
+        check(not r.ok and "permission denied" in r.stderr,
+              "a snapshot as a user without root is refused (permission denied)", r.describe())
+        r = dleader.ctl("--user=root:pw-root", "snapshot", "save",
+                        os.path.join(args.workdir, "root.db"), command_timeout="10s")
+        check(r.ok and "Snapshot saved at" in r.stdout, "a snapshot as root is saved",
+              r.describe())
         dst.stop()
 
     return runner.main()
