@@ -4,9 +4,10 @@
 // of all the blobs (etcdctl checks that the length is 32 past a multiple of 512, and restore
 // checks the digest). Root only under auth, as etcd.
 //
-// The file is written first, under <data-dir>/member, from one point-in-time view of the state
-// (writes go on meanwhile), then streamed from disk, one write in flight at a time, on a thread
-// of the call's own ("snap-save"), so no gRPC thread waits on the disk or on a slow client.
+// The file is written first, under <data-dir>/member (snapshot-<pid>-<n>.tmp, removed when the
+// call ends; one a dead process left is removed by the next call), from one point-in-time view of
+// the state (writes go on meanwhile), then streamed from disk, one write in flight at a time, on a
+// thread of the call's own ("snap-save"), so no gRPC thread waits on the disk or on a slow client.
 #include <pthread.h>
 #include <unistd.h>
 
@@ -82,12 +83,24 @@ class SnapshotStream final : public grpc::ServerWriteReactor<pb::SnapshotRespons
   // The last thing run() does with the reactor: after Finish, OnDone may delete it.
   void run(server::Member& m, Shared& sh) {
     static std::atomic<uint64_t> seq{0};
-    const std::string path = m.data_dir() + "/member/snapshot-" + std::to_string(getpid()) + "-" +
-                             std::to_string(++seq) + ".tmp";
+    const std::string dir = m.data_dir() + "/member", own = "snapshot-" + std::to_string(getpid());
+    remove_stale(dir, own);
+    const std::string path = dir + "/" + own + "-" + std::to_string(++seq) + ".tmp";
     grpc::Status result = stream(m, sh, path);
     std::error_code ec;
     std::filesystem::remove(path, ec);
     Finish(result);
+  }
+
+  // Files an earlier process left behind when it died in the middle of a snapshot.
+  static void remove_stale(const std::string& dir, const std::string& own) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind("snapshot-", 0) == 0 && name.size() > 4 &&
+          name.compare(name.size() - 4, 4, ".tmp") == 0 && name.rfind(own + "-", 0) != 0)
+        std::filesystem::remove(e.path(), ec);
+    }
   }
 
   grpc::Status stream(server::Member& m, Shared& sh, const std::string& path) {
