@@ -190,13 +190,16 @@ int snapshot_command(const std::vector<std::string>& args) {
   if (sub == "save")
     return error("outpost snapshot save: use etcdctl snapshot save (it speaks to a running member)",
                  kExitBadArgs);
+  const bool help = sub.empty() || sub == "-h" || sub == "--help";
+  if (!help)
+    std::fprintf(stderr, "Error: unknown command \"%s\" for \"outpost snapshot\"\n", sub.c_str());
   std::fprintf(stderr,
                "Usage:\n"
                "  outpost snapshot status <filename> [-w simple|table|json]\n"
                "  outpost snapshot restore <filename> [--name NAME] [--data-dir DIR]\n"
                "      [--initial-cluster NAME=URL,...] [--initial-cluster-token TOKEN]\n"
                "      [--initial-advertise-peer-urls URL,...] [--skip-hash-check]\n");
-  return sub.empty() || sub == "-h" || sub == "--help" ? 0 : kExitBadArgs;
+  return help ? 0 : kExitBadArgs;
 }
 
 }  // namespace outpost
