@@ -173,6 +173,8 @@ def main() -> int:
         members = dst.member_list() or []
         eq(sorted(m.name for m in members), ["rs1", "rs2", "rs3"],
            "member list shows only the new members")
+        harness.wait_for(lambda: all(m.client_urls for m in (dst.member_list() or [])), 15,
+                         what="every restored member published its client URL")
         check(members and not ({m.id for m in members} & src_ids),
               "the new members have new ids", f"{members} vs {src_ids}")
         dst_cluster_id = dst.status(dleader)["raw"]["header"]["cluster_id"]
