@@ -49,7 +49,7 @@ class KvService final : public KvBase {
 
 using MaintenanceBase = pb::Maintenance::WithRawCallbackMethod_Status<
     pb::Maintenance::WithRawCallbackMethod_Alarm<pb::Maintenance::WithRawCallbackMethod_HashKV<
-        pb::Maintenance::WithCallbackMethod_Snapshot<pb::Maintenance::CallbackService>>>>;
+        pb::Maintenance::WithRawCallbackMethod_Snapshot<pb::Maintenance::CallbackService>>>>;
 
 class MaintenanceService final : public MaintenanceBase {
  public:
@@ -58,8 +58,7 @@ class MaintenanceService final : public MaintenanceBase {
   grpc::ServerUnaryReactor* Alarm(RawCtx* ctx, const Raw* in, Raw* out) override;
   grpc::ServerUnaryReactor* HashKV(RawCtx* ctx, const Raw* in, Raw* out) override;
   // snapshot_service.cc
-  grpc::ServerWriteReactor<pb::SnapshotResponse>* Snapshot(RawCtx* ctx,
-                                                           const pb::SnapshotRequest* req) override;
+  grpc::ServerWriteReactor<Raw>* Snapshot(RawCtx* ctx, const Raw* in) override;
 
   // The leader's side of the calls a learner forwards (learner.h).
   void register_forwarded(ForwardRegistry& r);

@@ -23,6 +23,7 @@
 #include "core/api/auth.h"
 #include "core/api/errors.h"
 #include "core/api/services.h"
+#include "core/api/unary.h"
 #include "core/common/log.h"
 #include "core/server/snapshot_file.h"
 
@@ -32,7 +33,7 @@ namespace {
 
 constexpr size_t kBlobBytes = 32 * 1024;  // etcd's snapshotSendBufferSize
 
-class SnapshotStream final : public grpc::ServerWriteReactor<pb::SnapshotResponse> {
+class SnapshotStream final : public grpc::ServerWriteReactor<Raw> {
  public:
   SnapshotStream(server::Member& m, const grpc::Status& refused) {
     if (!refused.ok()) {
@@ -74,7 +75,10 @@ class SnapshotStream final : public grpc::ServerWriteReactor<pb::SnapshotRespons
       if (sh.cancelled) return false;
       sh.written = false;
     }
-    StartWrite(&resp_);
+    bool own = false;
+    out_.Clear();  // the serializer wants an empty buffer
+    (void)grpc::SerializationTraits<pb::SnapshotResponse>::Serialize(resp_, &out_, &own);
+    StartWrite(&out_);
     std::unique_lock l(sh.mu);
     sh.cv.wait(l, [&] { return sh.written || sh.cancelled; });
     return !sh.cancelled;
@@ -144,16 +148,25 @@ class SnapshotStream final : public grpc::ServerWriteReactor<pb::SnapshotRespons
 
   std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
   pb::SnapshotResponse resp_;
+  Raw out_;  // resp_ serialized, alive until its write is done
 };
 
 }  // namespace
 
-grpc::ServerWriteReactor<pb::SnapshotResponse>* MaintenanceService::Snapshot(
-    RawCtx* ctx, const pb::SnapshotRequest* req) {
+grpc::ServerWriteReactor<Raw>* MaintenanceService::Snapshot(RawCtx* ctx, const Raw* in) {
+  // Raw, so a malformed request gets etcd's answer (unary.h).
+  pb::SnapshotRequest req;
+  Raw copy(*in);
+  grpc::ProtoBufferReader reader(&copy);
+  if (!req.ParseFromZeroCopyStream(&reader))
+    return new SnapshotStream(
+        m_, grpc::Status(grpc::StatusCode::INTERNAL,
+                         "grpc: error unmarshalling request: invalid wire-format data for " +
+                             req.GetTypeName()));
   // Root only, as etcd; its authMaintenanceServer returns auth errors unconverted.
   auto ai = resolve_caller_now(m_, credentials_of(ctx), o_.client_cert_auth);
   outpost::Status s = ai.status();
-  if (ai) s = authorize(m_, ai.value(), *req);
+  if (ai) s = authorize(m_, ai.value(), req);
   return new SnapshotStream(m_, s ? grpc::Status::OK : to_grpc_unconverted_auth(s));
 }
 

@@ -114,6 +114,12 @@ def main() -> int:
         check(r.ok and r.stdout.count(", ") == 3 and r.stdout.split(", ")[1] == str(rev),
               "snapshot status (simple): hash, revision, keys, size", r.describe())
 
+        if args.raw_grpc:
+            import pb  # noqa: E402 - next to harness
+            reply = pb.call(args.raw_grpc, follower.grpc_addr,
+                            "/etcdserverpb.Maintenance/Snapshot", bytes.fromhex("0a05"))
+            eq(reply.code, 13, "a malformed SnapshotRequest: INTERNAL, as etcd", repr(reply))
+
         # The reference: a real etcd 3.4.23's snapshot and etcdctl's status of it.
         ref = harness.Member(args, name="e1", kind="etcd").start()
         require(ref.ctl("put", "k", "v").ok, "put on etcd", quiet=True)
