@@ -186,6 +186,9 @@ std::string usage() {
   outpost --config FILE    read settings from a TOML file first (see config/README.md)
   outpost --version        print the version and exit
   outpost -h | --help      print this help and exit
+  outpost snapshot status|restore FILE ...
+                           etcdctl's snapshot status / restore for Outpost's
+                           snapshot files (`outpost snapshot` for their flags)
 
 Flags take "--flag=value" or "--flag value" (one dash works too); booleans take
 "--flag" or "--flag=true|false". Each flag can also come from the environment as

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "cmd/outpost/snapshot_cmd.h"
 #include "config/config.h"
 #include "core/api/server.h"
 #include "core/api/tls.h"
@@ -163,6 +164,8 @@ static std::string set_peer_tls(const outpost::config::Config& cfg,
 int main(int argc, char** argv) {
   using namespace outpost;
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "snapshot")
+    return snapshot_command(std::vector<std::string>(args.begin() + 1, args.end()));
   auto loaded = config::load(args, environment());
   if (loaded.show_help) {
     std::fputs(config::usage().c_str(), stdout);

@@ -78,6 +78,8 @@ Status authorize(server::Member& m, const auth::AuthInfo& ai, const etcdserverpb
 Status authorize(server::Member& m, const auth::AuthInfo& ai,
                  const etcdserverpb::DefragmentRequest& r);
 Status authorize(server::Member& m, const auth::AuthInfo& ai,
+                 const etcdserverpb::SnapshotRequest& r);
+Status authorize(server::Member& m, const auth::AuthInfo& ai,
                  const etcdserverpb::AuthEnableRequest& r);
 Status authorize(server::Member& m, const auth::AuthInfo& ai,
                  const etcdserverpb::AuthDisableRequest& r);

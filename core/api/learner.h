@@ -7,7 +7,8 @@
 // defaults. With writes = forward, a learner sends the call to the leader over the peer
 // connection (Member::forward) and answers with the leader's answer, once it has applied as far
 // as the leader had; the leader runs it through the same handler its own clients reach
-// (ForwardRegistry). Beyond etcd, a learner always serves Watch, LeaseKeepAlive and HashKV.
+// (ForwardRegistry). Beyond etcd, a learner always serves Watch, LeaseKeepAlive, HashKV and
+// Snapshot (a backup taken at the edge).
 #include <functional>
 #include <map>
 #include <string>

@@ -54,7 +54,8 @@ using MaintenanceBase =
         pb::Maintenance::WithRawCallbackMethod_HashKV<pb::Maintenance::WithRawCallbackMethod_Hash<
             pb::Maintenance::WithRawCallbackMethod_Defragment<
                 pb::Maintenance::WithRawCallbackMethod_MoveLeader<
-                    pb::Maintenance::CallbackService>>>>>>;
+                    pb::Maintenance::WithRawCallbackMethod_Snapshot<
+                        pb::Maintenance::CallbackService>>>>>>>;
 
 class MaintenanceService final : public MaintenanceBase {
  public:
@@ -68,6 +69,8 @@ class MaintenanceService final : public MaintenanceBase {
   grpc::ServerUnaryReactor* Defragment(RawCtx* ctx, const Raw* in, Raw* out) override;
   // The leader only; answers once the target leads (server::Member::move_leader).
   grpc::ServerUnaryReactor* MoveLeader(RawCtx* ctx, const Raw* in, Raw* out) override;
+  // snapshot_service.cc
+  grpc::ServerWriteReactor<Raw>* Snapshot(RawCtx* ctx, const Raw* in) override;
 
   // The leader's side of the calls a learner forwards (learner.h).
   void register_forwarded(ForwardRegistry& r);

@@ -92,7 +92,14 @@ Status Store::restore_index(int64_t* scheduled) {
   return Status::ok();
 }
 
+Status Store::scan_state(
+    const std::function<bool(int, std::string_view, std::string_view)>& fn) const {
+  std::shared_lock scanning(swap_mu_);
+  return engine_->scan_state(fn);
+}
+
 Status Store::replace_state(const std::function<Status()>& swap) {
+  std::unique_lock swapping(swap_mu_);
   std::unique_lock l(mu_);
   Status s = swap();
   if (!s) return s;

@@ -133,6 +133,12 @@ class Store {
   // every reader and writer kept out, then rebuilds the index from the new contents.
   Status replace_state(const std::function<Status()>& swap);
 
+  // Every record of the state (kv and meta column families) as of one point in time
+  // (storage::Engine::scan_state), for a saved snapshot. Writers are not held up; a
+  // replace_state() waits until the scan is over.
+  Status scan_state(
+      const std::function<bool(int cf, std::string_view key, std::string_view value)>& fn) const;
+
   int64_t current_revision() const;
   int64_t compact_revision() const;
   uint64_t consistent_index() const;
@@ -184,6 +190,7 @@ class Store {
 
   storage::Engine* engine_;
   mutable std::shared_mutex mu_;
+  mutable std::shared_mutex swap_mu_;  // scan_state() shared, replace_state() exclusive
   KeyIndex index_;
   int64_t current_rev_ = 1;   // etcd starts at revision 1
   int64_t compact_rev_ = -1;  // main revision of the last compaction (-1: none, as etcd)

@@ -196,6 +196,7 @@ class Member {
   uint64_t commit_index() const { return raft_->commit_index(); }
   uint64_t applied_index() const { return applier_->applied_index(); }
   int64_t db_size() const { return engine_->approximate_size(); }
+  const std::string& data_dir() const { return opts_.data_dir; }
 
   // Operations (member_ops.cc). Alarms (alarms.h) and the space quota (quota.h).
   const AlarmStore& alarms() const { return alarms_; }

@@ -7,6 +7,7 @@
 #include "core/common/clock.h"
 #include "core/common/log.h"
 #include "core/common/metrics.h"
+#include "core/storage/state_records.h"
 
 namespace outpost::server {
 
@@ -36,40 +37,6 @@ metrics::Family<metrics::Counter>& snapshot_sends() {
   return f;
 }
 }  // namespace
-
-namespace {
-// A state record in a snapshot chunk: cf (1) | key length (4) | key | value length (4) | value.
-void put_record(std::string& out, int cf, std::string_view k, std::string_view v) {
-  auto u32 = [&](size_t n) {
-    for (int i = 3; i >= 0; --i) out.push_back(char((n >> (8 * i)) & 0xff));
-  };
-  out.push_back(char(cf));
-  u32(k.size());
-  out.append(k);
-  u32(v.size());
-  out.append(v);
-}
-
-bool next_record(std::string_view& in, int* cf, std::string_view* k, std::string_view* v) {
-  auto u32 = [&](size_t* n) {
-    if (in.size() < 4) return false;
-    *n = (size_t(uint8_t(in[0])) << 24) | (size_t(uint8_t(in[1])) << 16) |
-         (size_t(uint8_t(in[2])) << 8) | uint8_t(in[3]);
-    in.remove_prefix(4);
-    return true;
-  };
-  if (in.empty()) return false;
-  *cf = uint8_t(in[0]);
-  in.remove_prefix(1);
-  size_t n = 0;
-  if (!u32(&n) || in.size() < n) return false;
-  *k = in.substr(0, n);
-  in.remove_prefix(n);
-  if (!u32(&n) || in.size() < n) return false;
-  *v = in.substr(0, n);
-  in.remove_prefix(n);
-  return true;
-}
 
 constexpr size_t kChunkBytes = 1 << 20;
 }  // namespace
@@ -114,7 +81,7 @@ Status SnapshotSender::stream(const raftpb::Message& m, const std::string& host,
         std::string chunk;
         bool ok = true;
         Status scan = engine_.scan_state([&](int cf, std::string_view k, std::string_view v) {
-          put_record(chunk, cf, k, v);
+          storage::append_state_record(chunk, cf, k, v);
           ++records;
           if (chunk.size() < kChunkBytes) return true;
           bytes += chunk.size();
@@ -215,7 +182,7 @@ std::optional<SnapshotReceiver::Received> SnapshotReceiver::on_event(uint64_t st
     int cf = 0;
     std::string_view k, v;
     while (!rest.empty()) {
-      if (!next_record(rest, &cf, &k, &v) || !in.r.staged->put(cf, k, v)) {
+      if (!storage::next_state_record(rest, &cf, &k, &v) || !in.r.staged->put(cf, k, v)) {
         OUTPOST_LOG(kWarn, "dropped a corrupt snapshot stream", log::kv_hex("from", from));
         in.ignore = true;
         in.r.staged.reset();

@@ -4,7 +4,7 @@
 // and appends never wait behind it.
 //
 // Stream contents: the MsgSnap itself as the first chunk, then chunks of about 1 MiB of state
-// records, each  cf (1) | key length (4, big-endian) | key | value length (4) | value.
+// records (core/storage/state_records.h).
 //
 // SnapshotSender runs one thread per peer ("snap-send"), at most one stream per peer at a
 // time, under the rate limit (bytes/s, 0: none), and reports the outcome through report (on the
