@@ -36,7 +36,6 @@ metrics::Family<metrics::Counter>& snapshot_sends() {
       {"To", "result"});
   return f;
 }
-}  // namespace
 
 constexpr size_t kChunkBytes = 1 << 20;
 }  // namespace
