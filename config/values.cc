@@ -347,26 +347,8 @@ namespace {
 
 // Go's time.ParseDuration grammar without a sign: ([0-9]*(\.[0-9]*)?unit)+ or "0".
 bool is_go_duration(std::string_view s) {
-  if (s == "0") return true;
-  if (s.empty()) return false;
-  static constexpr std::string_view kUnits[] = {"ns", "us", "µs", "μs", "ms", "s", "m", "h"};
-  while (!s.empty()) {
-    size_t n = 0, digits = 0;
-    while (n < s.size() && std::isdigit(static_cast<unsigned char>(s[n]))) ++n, ++digits;
-    if (n < s.size() && s[n] == '.') {
-      ++n;
-      while (n < s.size() && std::isdigit(static_cast<unsigned char>(s[n]))) ++n, ++digits;
-    }
-    if (digits == 0) return false;
-    s.remove_prefix(n);
-    size_t best = 0;
-    for (auto unit : kUnits) {
-      if (s.substr(0, unit.size()) == unit && unit.size() > best) best = unit.size();
-    }
-    if (best == 0) return false;
-    s.remove_prefix(best);
-  }
-  return true;
+  int64_t ns = 0;
+  return parse_go_duration(s, &ns, nullptr);
 }
 
 }  // namespace
