@@ -1,7 +1,5 @@
 #include "core/server/snapshot_file.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -11,6 +9,7 @@
 #include <set>
 
 #include "core/common/crc32c.h"
+#include "core/common/sha256.h"
 #include "core/mvcc/store.h"
 #include "core/server/cluster_record.h"
 #include "core/server/membership.h"
@@ -43,24 +42,6 @@ uint32_t get_u32(std::string_view s) {
   return (uint32_t(uint8_t(s[0])) << 24) | (uint32_t(uint8_t(s[1])) << 16) |
          (uint32_t(uint8_t(s[2])) << 8) | uint8_t(s[3]);
 }
-
-class Sha256 {
- public:
-  Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
-  ~Sha256() { EVP_MD_CTX_free(ctx_); }
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
-  void update(std::string_view d) { EVP_DigestUpdate(ctx_, d.data(), d.size()); }
-  std::string digest() {
-    unsigned char out[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_DigestFinal_ex(ctx_, out, &n);
-    return std::string(reinterpret_cast<const char*>(out), n);
-  }
-
- private:
-  EVP_MD_CTX* ctx_;
-};
 
 std::string hex(std::string_view b) {
   static const char* d = "0123456789abcdef";
