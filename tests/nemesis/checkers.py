@@ -287,3 +287,34 @@ def check_final_range(reference: Iterable[Any], kvs: Iterable[Dict[str, Any]]) -
             problems.append(f"key {k!r}: last event is a put at {_field(ev, 'revision')}, "
                             "but the key is absent from the final range")
     return _verdict(problems, {"keys": len(present)})
+
+
+def check_revision_order(history: Sequence[Op]) -> Verdict:
+    """Real-time order of the revisions the clients were told (all keys together).
+
+    etcd's header revision is the store's revision when the request was served, and the store's
+    revision only grows. So for ok operations A and B with known revisions, if A completed
+    before B was invoked: rev(B) >= rev(A), and if B is a mutation (write, delete, succeeded cas,
+    add) it created a new revision: rev(B) > rev(A). A read served by a member that lags (a
+    stale read after a partition) shows up here even on a key nobody else reads.
+    """
+    problems: List[str] = []
+    ops = [op for op in history if op.outcome == "ok" and op.revision is not None
+           and op.f in ("read", "write", "delete", "cas", "add", "read_all")]
+    by_complete = sorted(ops, key=lambda op: op.complete)
+    best: Optional[Op] = None  # the completed op with the highest revision so far
+    i = 0
+    for op in sorted(ops, key=lambda op: op.invoke):
+        while i < len(by_complete) and by_complete[i].complete < op.invoke:
+            done = by_complete[i]
+            if best is None or done.revision > best.revision:
+                best = done
+            i += 1
+        if best is None:
+            continue
+        mutation = op.f in ("write", "delete", "add") or (op.f == "cas" and op.succeeded is not False)
+        if op.revision < best.revision or (mutation and op.revision == best.revision):
+            problems.append(f"revision {op.revision} of {op.describe()} is "
+                            f"{'not above' if mutation else 'below'} revision {best.revision} "
+                            f"of {best.describe()}, which completed before it began")
+    return _verdict(problems, {"operations": len(ops)})

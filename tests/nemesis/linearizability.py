@@ -18,6 +18,9 @@ search, Lowe's "just-in-time linearization" and Porcupine's implementation of bo
   infinity, so they may take effect at any point after their invoke, or never (taking effect
   after every other operation is indistinguishable from never). An info read returned nothing
   and is dropped; outcome "fail" operations definitely did not happen and are dropped.
+* Unobserved indeterminate mutations are pruned before the search (prune_unobserved below): an
+  info write, delete or cas whose value no read returned and no cas expected can be left out,
+  which keeps a history with many timeouts from making the search exponential.
 * A budget (steps and seconds) bounds the search; exceeding it gives "unknown", never "ok".
 
 The model: the register's value, None when the key is absent (the initial state).
@@ -109,6 +112,45 @@ def relevant(op: Op) -> bool:
     if op.outcome == "info" and op.f == "read":
         return False
     return True
+
+
+def prune_unobserved(ops: Sequence[Op]) -> List[Op]:
+    """Drops the info mutations of one key's operations that nothing observed.
+
+    An info write / delete / cas X (value v) is dropped when (1) no ok read returned v, (2) no cas
+    compared against v, and (3) no ok cas with succeeded false completed after X's invoke.
+    Sound and complete: dropping X never turns a violation into "ok", because X may always be
+    linearized last (its return is at infinity), which is the same as dropping it. And it never
+    turns "ok" into a violation: take a linearization containing X and remove X; between X and
+    the next write or delete the register held v; by (1)-(3) no read, successful cas or failed
+    compare was placed in that window (each would have needed v, or not v with (3) excluded);
+    an info cas placed there was a no-op (its expected is not v by (2)) and moves to the end.
+    So the rest still linearizes with the register holding the previous value in that window.
+    """
+    read_values = set()
+    expected_values = set()
+    failed_compare_completions = []
+    for op in ops:
+        if op.f == "read" and op.outcome == "ok":
+            read_values.add(_hashable(op.value))
+        elif op.f == "cas":
+            expected_values.add(_hashable(op.expected))
+            if op.outcome == "ok" and op.succeeded is False:
+                failed_compare_completions.append(op.complete)
+    latest_failed_compare = max(failed_compare_completions, default=-_INF)
+    kept = []
+    for op in ops:
+        if op.outcome == "info" and op.f in ("write", "delete", "cas"):
+            v = _hashable(None if op.f == "delete" else op.value)
+            if v not in read_values and v not in expected_values and \
+                    latest_failed_compare < op.invoke:
+                continue
+        kept.append(op)
+    return kept
+
+
+def _hashable(v: Any) -> Any:
+    return v if isinstance(v, (str, int, float, bool, type(None))) else repr(v)
 
 
 class _Entry:
@@ -250,13 +292,37 @@ def _explain(result: KeyResult, ops: Sequence[Op], prefix_ids: List[int], state:
                              key=lambda op: op.invoke)
 
 
+def _is_failed_compare(op: Op) -> bool:
+    return op.f == "cas" and op.outcome == "ok" and op.succeeded is False
+
+
+def _check_key_two_pass(key: str, ops: Sequence[Op], initial: Any, budget: _Budget,
+                        prune: bool) -> KeyResult:
+    """Failed-compare observations (cas ok, succeeded false) only say "the value was not e"; with
+    many info operations pending they make the search space explode. So a key that has some is
+    first checked without them: dropping operations can only make a history easier to
+    linearize, so a violation then is a violation of the whole. Otherwise the whole is checked."""
+    if not any(_is_failed_compare(op) for op in ops):
+        return check_key(key, ops, initial, budget)
+    weaker = [op for op in ops if not _is_failed_compare(op)]
+    if prune:
+        weaker = prune_unobserved(weaker)
+    first = check_key(key, weaker, initial, budget)
+    if first.verdict != OK:
+        first.operations = len(ops)
+        return first
+    return check_key(key, ops, initial, budget)
+
+
 def check(history: Sequence[Op], initial: Optional[Dict[str, Any]] = None,
-          max_steps: Optional[int] = None, timeout_s: Optional[float] = None) -> Result:
+          max_steps: Optional[int] = None, timeout_s: Optional[float] = None,
+          prune: bool = True) -> Result:
     """Checks the register operations of a history, key by key.
 
     initial: a key's value before the history (default: absent, None).
     max_steps / timeout_s: the budget for the whole history; when exhausted, the key being
     checked and all the keys after it are "unknown" (never "ok").
+    prune: drop unobserved info mutations first (prune_unobserved; same verdict, faster).
     """
     initial = initial or {}
     by_key: Dict[str, List[Op]] = {}
@@ -267,12 +333,12 @@ def check(history: Sequence[Op], initial: Optional[Dict[str, Any]] = None,
     budget = _Budget(max_steps, deadline)
     results: Dict[str, KeyResult] = {}
     for key in sorted(by_key):
-        ops = by_key[key]
+        ops = prune_unobserved(by_key[key]) if prune else by_key[key]
         if budget.max_steps is not None and budget.steps >= budget.max_steps or \
                 deadline is not None and time.monotonic() > deadline:
             results[key] = KeyResult(key=key, verdict=UNKNOWN, operations=len(ops))
             continue
-        results[key] = check_key(key, ops, initial.get(key), budget)
+        results[key] = _check_key_two_pass(key, ops, initial.get(key), budget, prune)
     verdicts = {r.verdict for r in results.values()}
     if VIOLATION in verdicts:
         verdict = VIOLATION

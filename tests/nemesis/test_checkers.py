@@ -186,6 +186,37 @@ class RegisterPerformanceTest(unittest.TestCase):
         self.assertEqual(res.verdict, lin.OK, res.explain())
         self.assertLess(elapsed, 10.0)
 
+    def test_stale_read_in_large_history_with_timeouts(self):
+        ops = generate(random.Random(7), processes=5, ops_per_process=2000, keys=3,
+                       info_rate=0.1)
+        reads = [op for op in ops if op.f == "read" and op.outcome == "ok"
+                 and op.value is not None]
+        victim = reads[len(reads) // 2]
+        older = [op for op in ops if op.f == "write" and op.key == victim.key
+                 and op.outcome == "ok" and op.complete < victim.invoke - 200]
+        victim.value = older[-5].value
+        t0 = time.monotonic()
+        res = check(ops, timeout_s=60)
+        self.assertEqual(res.verdict, lin.VIOLATION)
+        self.assertIn(victim, res.keys[victim.key].unplaced)
+        self.assertLess(time.monotonic() - t0, 10.0)
+
+    def test_pruning_keeps_verdicts(self):
+        # prune_unobserved must change no verdict: compare with the unpruned search on small
+        # histories full of timeouts, both linearizable and corrupted.
+        for seed in range(40):
+            rng = random.Random(1000 + seed)
+            ops = generate(rng, processes=3, ops_per_process=12, keys=1, info_rate=0.4)
+            if seed % 2:
+                reads = [op for op in ops if op.f == "read" and op.outcome == "ok"]
+                writes = [op.value for op in ops if op.f == "write"]
+                if reads and writes:
+                    rng.choice(reads).value = rng.choice(writes)
+            pruned = check(ops, timeout_s=30).verdict
+            full = check(ops, timeout_s=30, prune=False).verdict
+            self.assertEqual(pruned, full, seed)
+            self.assertNotEqual(full, lin.UNKNOWN, seed)
+
     def test_random_histories_ok_and_corrupted(self):
         for seed in range(20):
             rng = random.Random(seed)
@@ -349,6 +380,20 @@ class RevisionTest(unittest.TestCase):
         twice = REFERENCE + [ev("b", "put", "1", 7)]
         self.assertEqual(checkers.check_revisions(twice, 7, unique_values=True).verdict,
                          checkers.VIOLATION)
+
+    def test_revision_order(self):
+        good = history.indexed([w(0, "a", "1", 0, 1, rev=2), r(1, "b", None, 2, 3),
+                                w(2, "b", "1", 2, 9, rev=4), r(1, "a", "1", 4, 5)])
+        good[1].revision, good[3].revision = 2, 3
+        self.assertEqual(checkers.check_revision_order(good).verdict, checkers.OK)
+        # A read on another key served at a revision older than a completed write: stale.
+        stale = history.indexed([w(0, "a", "1", 0, 1, rev=5), r(1, "b", None, 2, 3)])
+        stale[1].revision = 4
+        v = checkers.check_revision_order(stale)
+        self.assertEqual(v.verdict, checkers.VIOLATION)
+        # Two writes in real-time order with the same revision.
+        same = history.indexed([w(0, "a", "1", 0, 1, rev=5), w(1, "b", "1", 2, 3, rev=5)])
+        self.assertEqual(checkers.check_revision_order(same).verdict, checkers.VIOLATION)
 
     def test_final_range(self):
         good = [{"key": "a", "value": "3", "mod_revision": 6},
