@@ -6,7 +6,9 @@ Run: python3 tests/nemesis/test_checkers.py   (CTest: nemesis.checkers, label un
 
 import os
 import random
+import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -401,6 +403,23 @@ class RevisionTest(unittest.TestCase):
         self.assertEqual(checkers.check_final_range(REFERENCE, good).verdict, checkers.OK)
         self.assertEqual(checkers.check_final_range(REFERENCE, good[:1]).verdict,
                          checkers.VIOLATION)
+
+
+class CommandLineTest(unittest.TestCase):
+    def run_check(self, ops):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "history.jsonl")
+            history.dump(history.indexed(ops), path)
+            script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "check.py")
+            return subprocess.run([sys.executable, script, path], capture_output=True,
+                                  text=True, timeout=60)
+
+    def test_exit_codes(self):
+        good = self.run_check([w(0, "x", "a", 0, 1), r(1, "x", "a", 2, 3)])
+        self.assertEqual(good.returncode, 0, good.stdout + good.stderr)
+        bad = self.run_check([w(0, "x", "a", 0, 1), r(1, "x", "b", 2, 3)])
+        self.assertEqual(bad.returncode, 1, bad.stdout + bad.stderr)
+        self.assertIn("NOT linearizable", bad.stdout)
 
 
 if __name__ == "__main__":
