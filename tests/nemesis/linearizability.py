@@ -32,6 +32,7 @@ The model: the register's value, None when the key is absent (the initial state)
   cas e->v info  -> always allowed: if value == e it becomes v, else no change
 """
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -150,7 +151,11 @@ def prune_unobserved(ops: Sequence[Op]) -> List[Op]:
 
 
 def _hashable(v: Any) -> Any:
-    return v if isinstance(v, (str, int, float, bool, type(None))) else repr(v)
+    """A hashable stand-in for a value read from JSON (lists and objects become canonical
+    JSON text), for the memo and value sets; equal values give equal stand-ins."""
+    if isinstance(v, (str, int, float, bool, type(None))):
+        return v
+    return "\0json:" + json.dumps(v, sort_keys=True)
 
 
 class _Entry:
@@ -249,7 +254,7 @@ def check_key(key: str, ops: Sequence[Op], initial: Any = None,
             allowed, new_state = _step(state, entry.op)
             if allowed:
                 new_linearized = linearized | (1 << entry.id)
-                memo = (new_linearized, new_state)
+                memo = (new_linearized, _hashable(new_state))
                 if memo not in cache:
                     cache.add(memo)
                     calls.append((entry, state))

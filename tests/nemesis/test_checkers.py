@@ -117,6 +117,11 @@ class RegisterTest(unittest.TestCase):
         res = check([w(0, "x", "a", 0, 1), r(1, "x", "garbage", 2, None, outcome="info")])
         self.assertEqual(res.verdict, lin.OK)
 
+    def test_structured_values(self):
+        res = check([w(0, "x", {"a": [1, 2]}, 0, 1), r(1, "x", {"a": [1, 2]}, 2, 3),
+                     w(1, "x", [3], 4, None, "info")])
+        self.assertEqual(res.verdict, lin.OK)
+
     def test_keys_checked_independently(self):
         res = check([w(0, "x", "a", 0, 1), w(0, "y", "b", 2, 3), r(1, "x", "a", 4, 5),
                      r(1, "y", "a", 6, 7)])
