@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Runs every checker on a saved history (to replay the verdicts of a failed nemesis run).
+
+    python3 tests/nemesis/check.py HISTORY.jsonl [--reference EVENTS.jsonl]
+        [--current-revision N] [--events-from N] [--unique-values] [--timeout S]
+
+HISTORY: records as in history.py. EVENTS: the store's reference events, one JSON object per
+line with key, event, value, revision (see checkers.py). Prints one verdict per checker with
+explanations; exits 0 when all are ok, 1 on any violation, else 2 (some unknown).
+"""
+
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import checkers  # noqa: E402
+import history  # noqa: E402
+import linearizability  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("history")
+    ap.add_argument("--reference", help="reference events (JSON lines)")
+    ap.add_argument("--current-revision", type=int, help="the store's final revision")
+    ap.add_argument("--events-from", type=int, default=2,
+                    help="first revision the reference is complete from (default 2)")
+    ap.add_argument("--unique-values", action="store_true",
+                    help="each value was written once (enables the double-apply check)")
+    ap.add_argument("--timeout", type=float, default=60.0,
+                    help="linearizability search budget in seconds (default 60)")
+    args = ap.parse_args()
+
+    ops = history.load(args.history)
+    verdicts = {}
+    lin = linearizability.check(ops, timeout_s=args.timeout)
+    verdicts["registers"] = (lin.verdict, lin.explain())
+    s = checkers.check_set(ops)
+    verdicts["set"] = (s.verdict, s.explain())
+    o = checkers.check_revision_order(ops)
+    verdicts["revision order"] = (o.verdict, o.explain())
+    if args.reference:
+        with open(args.reference, encoding="utf-8") as f:
+            reference = [json.loads(line) for line in f if line.strip()]
+        wv = checkers.check_watches(ops, reference)
+        verdicts["watches"] = (wv.verdict, wv.explain())
+        if args.current_revision is not None:
+            rv = checkers.check_revisions(reference, args.current_revision, args.events_from,
+                                          ops, args.unique_values)
+            verdicts["revisions"] = (rv.verdict, rv.explain())
+    for name, (verdict, text) in verdicts.items():
+        print(f"== {name}: {verdict}")
+        if verdict != linearizability.OK:
+            print(text)
+    found = {verdict for verdict, _ in verdicts.values()}
+    if linearizability.VIOLATION in found:
+        return 1
+    return 2 if linearizability.UNKNOWN in found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

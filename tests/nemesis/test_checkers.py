@@ -1,0 +1,431 @@
+#!/usr/bin/env python3
+"""Unit tests of the nemesis checkers on known-good and known-bad histories (plain unittest).
+
+Run: python3 tests/nemesis/test_checkers.py   (CTest: nemesis.checkers, label unit)
+"""
+
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import checkers  # noqa: E402
+import history  # noqa: E402
+import linearizability as lin  # noqa: E402
+from history import Op  # noqa: E402
+
+
+def w(p, key, value, t0, t1, outcome="ok", rev=None):
+    return Op(process=p, f="write", key=key, value=value, invoke=t0,
+              complete=None if outcome == "info" and t1 is None else t1, outcome=outcome,
+              revision=rev)
+
+
+def r(p, key, value, t0, t1, outcome="ok"):
+    return Op(process=p, f="read", key=key, value=value, invoke=t0, complete=t1, outcome=outcome)
+
+
+def cas(p, key, expected, value, t0, t1, outcome="ok", succeeded=None):
+    return Op(process=p, f="cas", key=key, expected=expected, value=value, invoke=t0,
+              complete=t1, outcome=outcome, succeeded=succeeded)
+
+
+def check(ops, **kw):
+    return lin.check(history.indexed(ops), **kw)
+
+
+class RegisterTest(unittest.TestCase):
+    def test_sequential_ok(self):
+        res = check([w(0, "x", "a", 0, 1), r(0, "x", "a", 2, 3), w(0, "x", "b", 4, 5),
+                     r(1, "x", "b", 6, 7)])
+        self.assertEqual(res.verdict, lin.OK)
+
+    def test_read_of_absent_key_initially(self):
+        self.assertEqual(check([r(0, "x", None, 0, 1), w(1, "x", "a", 2, 3)]).verdict, lin.OK)
+
+    def test_stale_read_after_completed_write_is_violation(self):
+        res = check([w(0, "x", "a", 0, 1), w(0, "x", "b", 2, 3), r(1, "x", "a", 4, 5)])
+        self.assertEqual(res.verdict, lin.VIOLATION)
+        kr = res.keys["x"]
+        self.assertEqual([op.value for op in kr.prefix], ["a", "b"])
+        self.assertEqual(kr.state_after_prefix, "b")
+        self.assertEqual([op.f for op in kr.unplaced], ["read"])
+        self.assertIn("NOT linearizable", res.explain())
+
+    def test_concurrent_write_and_read_either_order(self):
+        for seen in (None, "a"):
+            res = check([w(0, "x", "a", 0, 10), r(1, "x", seen, 2, 8)])
+            self.assertEqual(res.verdict, lin.OK, seen)
+
+    def test_read_of_value_never_written_is_violation(self):
+        res = check([w(0, "x", "a", 0, 1), r(1, "x", "zz", 2, 3)])
+        self.assertEqual(res.verdict, lin.VIOLATION)
+
+    def test_cas_chain_ok(self):
+        res = check([w(0, "x", 0, 0, 1), cas(1, "x", 0, 1, 2, 5), cas(2, "x", 1, 2, 3, 8),
+                     cas(0, "x", 2, 3, 9, 10), r(1, "x", 3, 11, 12)])
+        self.assertEqual(res.verdict, lin.OK)
+
+    def test_cas_chain_two_winners_is_violation(self):
+        # Both cas 0->1 and 0->2 succeeded: only one can have seen 0.
+        res = check([w(0, "x", 0, 0, 1), cas(1, "x", 0, 1, 2, 5), cas(2, "x", 0, 2, 3, 6)])
+        self.assertEqual(res.verdict, lin.VIOLATION)
+
+    def test_failed_compare_observation(self):
+        # cas recorded as ok with succeeded false: value was not 0 at that point.
+        good = [w(0, "x", 0, 0, 1), w(1, "x", 5, 2, 3),
+                cas(2, "x", 0, 9, 4, 5, succeeded=False)]
+        self.assertEqual(check(good).verdict, lin.OK)
+        bad = [w(0, "x", 0, 0, 1), cas(2, "x", 0, 9, 4, 5, succeeded=False)]
+        self.assertEqual(check(bad).verdict, lin.VIOLATION)
+        # Recorded as fail instead: dropped.
+        dropped = [w(0, "x", 0, 0, 1), cas(2, "x", 0, 9, 4, 5, outcome="fail")]
+        self.assertEqual(check(dropped).verdict, lin.OK)
+
+    def test_info_write_taking_effect_later_ok(self):
+        # The write timed out at 2, yet a read long after sees it.
+        res = check([w(0, "x", "a", 0, 1), w(1, "x", "b", 1, None, outcome="info"),
+                     r(2, "x", "a", 10, 11), r(2, "x", "b", 50, 51)])
+        self.assertEqual(res.verdict, lin.OK)
+
+    def test_info_write_never_happening_ok(self):
+        res = check([w(0, "x", "a", 0, 1), w(1, "x", "b", 2, 3, outcome="info"),
+                     r(2, "x", "a", 10, 11), r(2, "x", "a", 20, 21)])
+        self.assertEqual(res.verdict, lin.OK)
+
+    def test_info_write_seen_by_read_ok(self):
+        # An info write whose value a read sees: it happened (before the read).
+        res = check([w(1, "x", "b", 2, 3, outcome="info"), r(2, "x", "b", 10, 11)])
+        self.assertEqual(res.verdict, lin.OK)
+
+    def test_info_write_cannot_happen_before_its_invoke(self):
+        res = check([r(2, "x", "b", 0, 1), w(1, "x", "b", 2, None, outcome="info")])
+        self.assertEqual(res.verdict, lin.VIOLATION)
+
+    def test_info_write_cannot_flip_back(self):
+        # a, then info b, read b, read a: only one write of a, already before b.
+        res = check([w(0, "x", "a", 0, 1), w(1, "x", "b", 2, None, outcome="info"),
+                     r(2, "x", "b", 10, 11), r(2, "x", "a", 20, 21)])
+        self.assertEqual(res.verdict, lin.VIOLATION)
+
+    def test_info_read_dropped(self):
+        res = check([w(0, "x", "a", 0, 1), r(1, "x", "garbage", 2, None, outcome="info")])
+        self.assertEqual(res.verdict, lin.OK)
+
+    def test_structured_values(self):
+        res = check([w(0, "x", {"a": [1, 2]}, 0, 1), r(1, "x", {"a": [1, 2]}, 2, 3),
+                     w(1, "x", [3], 4, None, "info")])
+        self.assertEqual(res.verdict, lin.OK)
+
+    def test_keys_checked_independently(self):
+        res = check([w(0, "x", "a", 0, 1), w(0, "y", "b", 2, 3), r(1, "x", "a", 4, 5),
+                     r(1, "y", "a", 6, 7)])
+        self.assertEqual(res.verdict, lin.VIOLATION)
+        self.assertEqual(res.keys["x"].verdict, lin.OK)
+        self.assertEqual(res.keys["y"].verdict, lin.VIOLATION)
+
+    def test_budget_gives_unknown_never_ok(self):
+        ops = generate(random.Random(1), processes=5, ops_per_process=200, keys=1)
+        res = check(ops, max_steps=10)
+        self.assertEqual(res.verdict, lin.UNKNOWN)
+
+    def test_history_round_trip(self):
+        ops = history.indexed([w(0, "x", "a", 0, 1, rev=2), w(1, "x", "b", 2, None, "info"),
+                               cas(2, "x", None, "c", 3, 4, succeeded=False),
+                               r(0, "x", None, 5, 6)])
+        back = history.parse_lines(history.dumps(ops).splitlines())
+        self.assertEqual(back, ops)
+        with self.assertRaises(history.HistoryError):
+            history.parse_lines(['{"process": 1, "f": "read", "key": "x", "outcome": "ok"}'])
+
+
+def generate(rng, processes, ops_per_process, keys, info_rate=0.02):
+    """A linearizable history: each op takes effect at a random point inside its interval, ops
+    applied to a register in that order. Processes are sequential; values unique."""
+    pending = []  # (lin point, op)
+    for p in range(processes):
+        t = rng.randint(0, 10)
+        for i in range(ops_per_process):
+            start = t + rng.randint(1, 20)
+            end = start + rng.randint(1, 60)
+            point = rng.uniform(start, end)
+            key = f"k{rng.randrange(keys)}"
+            kind = rng.choice(("read", "read", "write", "cas"))
+            op = Op(process=p, f=kind, key=key, invoke=start, complete=end, outcome="ok")
+            if kind != "read":
+                op.value = f"{p}-{i}"
+            pending.append((point, op))
+            t = end
+    state = {}
+    recent = {}
+    for point, op in sorted(pending, key=lambda x: x[0]):
+        cur = state.get(op.key)
+        if op.f == "read":
+            op.value = cur
+        elif op.f == "write":
+            state[op.key] = op.value
+        else:
+            op.expected = cur if rng.random() < 0.6 else recent.get(op.key)
+            if op.expected == cur:
+                state[op.key] = op.value
+            else:
+                op.succeeded = False
+        recent[op.key] = cur
+        if op.f != "read" and rng.random() < info_rate:
+            op.outcome = "info"
+            op.complete = None
+    ops = [op for _, op in pending]
+    ops.sort(key=lambda op: op.invoke)
+    return history.indexed(ops)
+
+
+class RegisterPerformanceTest(unittest.TestCase):
+    def test_five_processes_2000_ops_three_keys(self):
+        ops = generate(random.Random(15), processes=5, ops_per_process=2000, keys=3)
+        t0 = time.monotonic()
+        res = check(ops, timeout_s=60)
+        elapsed = time.monotonic() - t0
+        self.assertEqual(res.verdict, lin.OK, res.explain())
+        self.assertLess(elapsed, 10.0)
+
+    def test_stale_read_in_large_history_with_timeouts(self):
+        ops = generate(random.Random(7), processes=5, ops_per_process=2000, keys=3,
+                       info_rate=0.1)
+        reads = [op for op in ops if op.f == "read" and op.outcome == "ok"
+                 and op.value is not None]
+        victim = reads[len(reads) // 2]
+        older = [op for op in ops if op.f == "write" and op.key == victim.key
+                 and op.outcome == "ok" and op.complete < victim.invoke - 200]
+        victim.value = older[-5].value
+        t0 = time.monotonic()
+        res = check(ops, timeout_s=60)
+        self.assertEqual(res.verdict, lin.VIOLATION)
+        self.assertIn(victim, res.keys[victim.key].unplaced)
+        self.assertLess(time.monotonic() - t0, 10.0)
+
+    def test_pruning_keeps_verdicts(self):
+        # prune_unobserved must change no verdict: compare with the unpruned search on small
+        # histories full of timeouts, both linearizable and corrupted.
+        for seed in range(40):
+            rng = random.Random(1000 + seed)
+            ops = generate(rng, processes=3, ops_per_process=12, keys=1, info_rate=0.4)
+            if seed % 2:
+                reads = [op for op in ops if op.f == "read" and op.outcome == "ok"]
+                writes = [op.value for op in ops if op.f == "write"]
+                if reads and writes:
+                    rng.choice(reads).value = rng.choice(writes)
+            pruned = check(ops, timeout_s=30).verdict
+            full = check(ops, timeout_s=30, prune=False).verdict
+            self.assertEqual(pruned, full, seed)
+            self.assertNotEqual(full, lin.UNKNOWN, seed)
+
+    def test_random_histories_ok_and_corrupted(self):
+        for seed in range(20):
+            rng = random.Random(seed)
+            ops = generate(rng, processes=4, ops_per_process=60, keys=2)
+            self.assertEqual(check(ops, timeout_s=30).verdict, lin.OK, seed)
+            # A read of a value nobody wrote is always a violation.
+            reads = [op for op in ops if op.f == "read" and op.outcome == "ok"]
+            rng.choice(reads).value = "never-written"
+            self.assertEqual(check(ops, timeout_s=30).verdict, lin.VIOLATION, seed)
+
+
+def add(p, key, value, t0, t1, outcome="ok"):
+    return Op(process=p, f="add", key=key, value=value, invoke=t0, complete=t1, outcome=outcome)
+
+
+def read_all(p, key, values, t0, t1):
+    return Op(process=p, f="read_all", key=key, values=values, invoke=t0, complete=t1,
+              outcome="ok")
+
+
+class SetTest(unittest.TestCase):
+    def test_all_present_ok(self):
+        h = history.indexed([add(0, "s", 1, 0, 1), add(1, "s", 2, 0, 2),
+                             add(2, "s", 3, 0, None, "info"), add(2, "s", 4, 3, 4, "fail"),
+                             read_all(0, "s", [1, 2], 10, 11)])
+        v = checkers.check_set(h)
+        self.assertEqual(v.verdict, checkers.OK, v.explain())
+        self.assertEqual(v.stats["acknowledged"], 2)
+
+    def test_info_add_present_ok(self):
+        h = history.indexed([add(0, "s", 1, 0, None, "info"), read_all(0, "s", [1], 10, 11)])
+        v = checkers.check_set(h)
+        self.assertEqual(v.verdict, checkers.OK)
+        self.assertEqual(v.stats["indeterminate_present"], 1)
+
+    def test_lost_acknowledged_add_is_violation(self):
+        h = history.indexed([add(0, "s", 1, 0, 1), add(1, "s", 2, 0, 2),
+                             read_all(0, "s", [2], 10, 11)])
+        v = checkers.check_set(h)
+        self.assertEqual(v.verdict, checkers.VIOLATION)
+        self.assertIn("lost", v.explain())
+
+    def test_duplicate_and_unknown_elements_are_violations(self):
+        h = history.indexed([add(0, "s", 1, 0, 1), read_all(0, "s", [1, 1, 7], 10, 11)])
+        v = checkers.check_set(h)
+        self.assertEqual(v.verdict, checkers.VIOLATION)
+        self.assertEqual(len(v.problems), 2)
+
+    def test_failed_add_present_is_violation(self):
+        h = history.indexed([add(0, "s", 1, 0, 1, "fail"), read_all(0, "s", [1], 10, 11)])
+        self.assertEqual(checkers.check_set(h).verdict, checkers.VIOLATION)
+
+    def test_element_vanishing_in_an_intermediate_read_is_violation(self):
+        h = history.indexed([add(0, "s", 1, 0, 1), read_all(1, "s", [], 5, 6),
+                             read_all(0, "s", [1], 10, 11)])
+        self.assertEqual(checkers.check_set(h).verdict, checkers.VIOLATION)
+
+    def test_no_final_read_is_unknown(self):
+        h = history.indexed([add(0, "s", 1, 0, 1)])
+        self.assertEqual(checkers.check_set(h).verdict, checkers.UNKNOWN)
+
+
+def ev(key, event, value, rev):
+    return {"key": key, "event": event, "value": value, "revision": rev}
+
+
+REFERENCE = [ev("a", "put", "1", 2), ev("b", "put", "1", 3), ev("a", "put", "2", 4),
+             ev("a", "delete", None, 5), ev("a", "put", "3", 6), ev("b", "put", "2", 6)]
+
+
+def wstart(wid, key, range_end, rev):
+    return Op(process=wid, f="watch_start", key=key, range_end=range_end, revision=rev)
+
+
+def wev(wid, e):
+    return Op(process=wid, f="watch_event", key=e["key"], event=e["event"], value=e["value"],
+              revision=e["revision"])
+
+
+class WatchTest(unittest.TestCase):
+    def all_events(self, wid=1):
+        return [wstart(wid, "", "\0", 1)] + [wev(wid, e) for e in REFERENCE]
+
+    def test_complete_watch_ok(self):
+        v = checkers.check_watches(history.indexed(self.all_events()), REFERENCE)
+        self.assertEqual(v.verdict, checkers.OK, v.explain())
+
+    def test_single_key_watch_with_restart_ok(self):
+        h = [wstart(2, "a", None, 3), wev(2, REFERENCE[2]), wstart(2, "a", None, 5),
+             wev(2, REFERENCE[3]), wev(2, REFERENCE[4]),
+             Op(process=2, f="watch_end", revision=6)]
+        v = checkers.check_watches(history.indexed(h), REFERENCE)
+        self.assertEqual(v.verdict, checkers.OK, v.explain())
+
+    def test_duplicate_event_is_violation(self):
+        h = self.all_events()
+        h.insert(3, wev(1, REFERENCE[1]))
+        v = checkers.check_watches(history.indexed(h), REFERENCE)
+        self.assertEqual(v.verdict, checkers.VIOLATION)
+        self.assertIn("twice", v.explain())
+
+    def test_gap_is_violation(self):
+        h = self.all_events()
+        del h[3]
+        v = checkers.check_watches(history.indexed(h), REFERENCE)
+        self.assertEqual(v.verdict, checkers.VIOLATION)
+        self.assertIn("missed event at revision 4", v.explain())
+
+    def test_gap_at_end_before_watch_end_is_violation(self):
+        h = self.all_events()[:-2] + [Op(process=1, f="watch_end", revision=6)]
+        self.assertEqual(checkers.check_watches(history.indexed(h), REFERENCE).verdict,
+                         checkers.VIOLATION)
+
+    def test_out_of_order_is_violation(self):
+        h = self.all_events()
+        h[2], h[3] = h[3], h[2]
+        v = checkers.check_watches(history.indexed(h), REFERENCE)
+        self.assertEqual(v.verdict, checkers.VIOLATION)
+        self.assertIn("out of order", v.explain())
+
+    def test_gap_below_reported_compaction_ok(self):
+        h = [wstart(1, "", "\0", 1), wev(1, REFERENCE[0]),
+             Op(process=1, f="watch_compacted", revision=5), wstart(1, "", "\0", 5)] + \
+            [wev(1, e) for e in REFERENCE[3:]]
+        v = checkers.check_watches(history.indexed(h), REFERENCE)
+        self.assertEqual(v.verdict, checkers.OK, v.explain())
+
+    def test_wrong_value_or_out_of_range_is_violation(self):
+        bad = dict(REFERENCE[0], value="other")
+        h = [wstart(1, "a", None, 2), wev(1, bad), wev(1, REFERENCE[1])]
+        v = checkers.check_watches(history.indexed(h), REFERENCE)
+        self.assertEqual(v.verdict, checkers.VIOLATION)
+        self.assertEqual(len(v.problems), 2)
+
+
+class RevisionTest(unittest.TestCase):
+    def test_ok(self):
+        hist = history.indexed([w(0, "a", "2", 0, 1, rev=4), w(0, "b", "2", 2, 3, rev=6)])
+        v = checkers.check_revisions(REFERENCE, 6, history=hist, unique_values=True)
+        self.assertEqual(v.verdict, checkers.OK, v.explain())
+
+    def test_revision_without_event_is_violation(self):
+        v = checkers.check_revisions([e for e in REFERENCE if e["revision"] != 4], 6)
+        self.assertEqual(v.verdict, checkers.VIOLATION)
+        self.assertIn("revisions without any event: 4", v.explain())
+
+    def test_event_twice_is_violation(self):
+        v = checkers.check_revisions(REFERENCE + [REFERENCE[2]], 6)
+        self.assertEqual(v.verdict, checkers.VIOLATION)
+
+    def test_empty_revisions_after_leader_kill_is_violation(self):
+        # Issue 15: revisions advancing with no key behind them.
+        v = checkers.check_revisions(REFERENCE, 41)
+        self.assertEqual(v.verdict, checkers.VIOLATION)
+        self.assertIn("35 revisions without any event", v.explain())
+
+    def test_acknowledged_write_mismatch_and_double_apply(self):
+        hist = history.indexed([w(0, "a", "9", 0, 1, rev=4)])
+        self.assertEqual(checkers.check_revisions(REFERENCE, 6, history=hist).verdict,
+                         checkers.VIOLATION)
+        twice = REFERENCE + [ev("b", "put", "1", 7)]
+        self.assertEqual(checkers.check_revisions(twice, 7, unique_values=True).verdict,
+                         checkers.VIOLATION)
+
+    def test_revision_order(self):
+        good = history.indexed([w(0, "a", "1", 0, 1, rev=2), r(1, "b", None, 2, 3),
+                                w(2, "b", "1", 2, 9, rev=4), r(1, "a", "1", 4, 5)])
+        good[1].revision, good[3].revision = 2, 3
+        self.assertEqual(checkers.check_revision_order(good).verdict, checkers.OK)
+        # A read on another key served at a revision older than a completed write: stale.
+        stale = history.indexed([w(0, "a", "1", 0, 1, rev=5), r(1, "b", None, 2, 3)])
+        stale[1].revision = 4
+        v = checkers.check_revision_order(stale)
+        self.assertEqual(v.verdict, checkers.VIOLATION)
+        # Two writes in real-time order with the same revision.
+        same = history.indexed([w(0, "a", "1", 0, 1, rev=5), w(1, "b", "1", 2, 3, rev=5)])
+        self.assertEqual(checkers.check_revision_order(same).verdict, checkers.VIOLATION)
+
+    def test_final_range(self):
+        good = [{"key": "a", "value": "3", "mod_revision": 6},
+                {"key": "b", "value": "2", "mod_revision": 6}]
+        self.assertEqual(checkers.check_final_range(REFERENCE, good).verdict, checkers.OK)
+        self.assertEqual(checkers.check_final_range(REFERENCE, good[:1]).verdict,
+                         checkers.VIOLATION)
+
+
+class CommandLineTest(unittest.TestCase):
+    def run_check(self, ops):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "history.jsonl")
+            history.dump(history.indexed(ops), path)
+            script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "check.py")
+            return subprocess.run([sys.executable, script, path], capture_output=True,
+                                  text=True, timeout=60)
+
+    def test_exit_codes(self):
+        good = self.run_check([w(0, "x", "a", 0, 1), r(1, "x", "a", 2, 3)])
+        self.assertEqual(good.returncode, 0, good.stdout + good.stderr)
+        bad = self.run_check([w(0, "x", "a", 0, 1), r(1, "x", "b", 2, 3)])
+        self.assertEqual(bad.returncode, 1, bad.stdout + bad.stderr)
+        self.assertIn("NOT linearizable", bad.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
