@@ -271,6 +271,10 @@ struct Config {
   // --auto-compaction-retention, as given: periodic mode takes hours ("1") or
   // a Go duration ("30m", "1h30m"); revision mode a revision count. "0" = off.
   std::string auto_compaction_retention = "0";
+  // The retention as a value, set by validation: periodic mode's period in nanoseconds, revision
+  // mode's count (the other is 0; both 0: no automatic compaction).
+  int64_t auto_compaction_period_ns = 0;
+  int64_t auto_compaction_revisions = 0;
 
   // ---- logging -------------------------------------------------------------
   Logger logger = Logger::kCapnslog;               // --logger

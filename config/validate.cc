@@ -230,6 +230,18 @@ std::string finalize_and_validate(Config& c, const std::set<std::string>& set_fl
       !check_compaction_retention(c.auto_compaction_mode, c.auto_compaction_retention, &why)) {
     return why;
   }
+  {
+    uint64_t n = 0;
+    const bool count = parse_uint64(c.auto_compaction_retention, &n, nullptr);
+    if (c.auto_compaction_mode == CompactionMode::kRevision) {
+      c.auto_compaction_revisions = int64_t(n);
+    } else if (count) {
+      c.auto_compaction_period_ns = int64_t(n) * 3'600'000'000'000;  // a bare number is hours
+    } else if (!parse_go_duration(c.auto_compaction_retention, &c.auto_compaction_period_ns,
+                                  nullptr)) {
+      c.auto_compaction_period_ns = 0;
+    }
+  }
   if (auto e = check_client_tls(c); !e.empty()) return e;
   if (self_join) {
     if (c.force_new_cluster) {

@@ -206,6 +206,8 @@ int main(int argc, char** argv) {
   mo.name = cfg.name;
   mo.data_dir = cfg.data_dir;
   mo.unsafe_no_fsync = cfg.unsafe_no_fsync;
+  mo.auto_compaction_period = std::chrono::nanoseconds(cfg.auto_compaction_period_ns);
+  mo.auto_compaction_revisions = cfg.auto_compaction_revisions;
   mo.warning_apply_duration = std::chrono::nanoseconds(cfg.warning_apply_duration_ns);
   if (cfg.unsafe_no_fsync)
     OUTPOST_LOG(kWarn,

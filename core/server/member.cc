@@ -145,6 +145,13 @@ Status Member::init() {
   housekeeping_.add("leader-removals", [this] { cluster_ops_->tick(); });
   housekeeping_.add("lease-expiry", [this] { revoke_expired_leases(); });
   housekeeping_.add("leader-transfers", [this] { check_leader_transfers(); });
+  if (opts_.auto_compaction_revisions > 0 || opts_.auto_compaction_period.count() > 0) {
+    compactor_ = std::make_unique<AutoCompactor>(
+        opts_.auto_compaction_revisions > 0 ? AutoCompactor::Mode::kRevision
+                                            : AutoCompactor::Mode::kPeriodic,
+        opts_.auto_compaction_period, opts_.auto_compaction_revisions, clock_.now());
+    housekeeping_.add("auto-compaction", [this] { maybe_auto_compact(); });
+  }
   housekeeping_.add("periodic", [this] {
     std::vector<std::function<void()>> tasks;
     {
@@ -333,6 +340,35 @@ void Member::answer_call(outpostpb::LeaderCall::Service service, std::string pay
     a.set_applied_index(applier_->applied_index());
     forwarded_answered_.fetch_add(1);
     reply(a.SerializeAsString());
+  });
+}
+
+void Member::maybe_auto_compact() {
+  const int64_t rev = compactor_->poll(clock_.now(), store_->current_revision(), is_leader());
+  if (rev == 0) return;
+  const bool periodic = opts_.auto_compaction_revisions == 0;
+  const char* kind = periodic ? "periodic" : "revision";
+  OUTPOST_LOG(kInfo, std::string("starting auto ") + kind + " compaction",
+              log::kv("revision", rev));
+  outpostpb::Request r;
+  r.mutable_compaction()->set_revision(rev);
+  r.set_internal(true);  // the member's own compaction: no client's permissions apply
+  auto resp = std::make_shared<etcdserverpb::CompactionResponse>();
+  const auto started = clock_.now();
+  propose(std::move(r), resp.get(), [this, rev, kind, resp, started](const Status& s) {
+    // "Already compacted" is success, as in etcd (another compaction got there first).
+    const bool ok = s || s.code() == ErrorCode::kCompacted;
+    if (ok) {
+      OUTPOST_LOG(kInfo, std::string("completed auto ") + kind + " compaction",
+                  log::kv("revision", rev),
+                  log::kv("took-ms", int64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                 clock_.now() - started)
+                                                 .count())));
+    } else {
+      OUTPOST_LOG(kWarn, std::string("failed auto ") + kind + " compaction",
+                  log::kv("revision", rev), log::kv("error", s.message()));
+    }
+    compactor_->done(ok, clock_.now());
   });
 }
 

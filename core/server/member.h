@@ -39,6 +39,7 @@
 #include "core/mvcc/watch_hub.h"
 #include "core/server/alarms.h"
 #include "core/server/applier.h"
+#include "core/server/auto_compactor.h"
 #include "core/server/cluster_ops.h"
 #include "core/server/cluster_record.h"
 #include "core/server/forwarded_calls.h"
@@ -62,6 +63,10 @@ struct MemberOptions {
   std::string name = "default";
   std::string data_dir;
   bool unsafe_no_fsync = false;  // --unsafe-no-fsync
+  // --auto-compaction-mode/-retention (auto_compactor.h): a period (periodic mode) or a revision
+  // count (revision mode); both zero: no automatic compaction.
+  Clock::duration auto_compaction_period{0};
+  int64_t auto_compaction_revisions = 0;
   std::chrono::nanoseconds warning_apply_duration = std::chrono::milliseconds(100);
   std::string cluster_token = "etcd-cluster";
   std::vector<std::pair<std::string, std::vector<std::string>>> initial_cluster;
@@ -240,6 +245,8 @@ class Member {
   void revoke_expired_leases();
   // Housekeeping: answers the move_leader calls whose transfer finished or timed out.
   void check_leader_transfers();
+  // Housekeeping, on the leader: the Compaction the auto compactor asks for.
+  void maybe_auto_compact();
   // The leader's side of a call another member made to it (LeaderCalls).
   void answer_call(outpostpb::LeaderCall::Service service, std::string payload,
                    LeaderCalls::Reply reply);
@@ -277,6 +284,7 @@ class Member {
   std::mutex periodic_mu_;
   std::vector<std::function<void()>> periodic_;
   Housekeeping housekeeping_{std::chrono::milliseconds(100)};
+  std::unique_ptr<AutoCompactor> compactor_;  // null: no automatic compaction
 
   std::atomic<bool> stopped_{false}, published_{false}, publishing_{false};
   std::atomic<uint64_t> lease_seq_{0};

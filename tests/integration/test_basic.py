@@ -225,6 +225,25 @@ def main() -> int:
             check("secret-value-123" not in open(m.log_path, errors="replace").read(), "the value is not logged")
             check("--unsafe-no-fsync" in open(m.log_path, errors="replace").read(), "--unsafe-no-fsync is warned about")
 
+    @runner.test
+    def periodic_auto_compaction():
+        # --auto-compaction-retention=2s: etcd's periodic compactor samples the revision every
+        # 200 ms and compacts, every 2 s on the leader, to the revision of 2 s before.
+        with harness.Member(args, name="ac1", extra_flags=[
+                "--auto-compaction-mode=periodic", "--auto-compaction-retention=2s"]).start() as m:
+            for i in range(5):
+                ctl_ok(m, "put", f"ac/{i}", "v")
+
+            def compacted() -> bool:
+                r = m.ctl("get", "ac/0", "--rev=2")
+                return r.rc != 0 and "required revision has been compacted" in r.stderr
+            harness.wait_for(compacted, 30, 0.2, "an automatic compaction past revision 2")
+            log = open(m.log_path, errors="replace").read()
+            check("completed auto periodic compaction" in log,
+                  "the member logged 'completed auto periodic compaction'", m.log_tail())
+            eq(ctl_ok(m, "get", "ac/4", "--print-value-only").stdout, "v\n",
+               "the latest values are kept")
+
     return runner.main()
 
 
