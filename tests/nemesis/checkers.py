@@ -210,7 +210,8 @@ def check_revisions(reference: Iterable[Any], current_revision: int, events_from
       compaction at C, pass events_from = C + 1);
     * no event above current_revision;
     * every acknowledged mutation of the history (write / delete / succeeded cas / add with a
-      known revision) has its event at that revision, with its value;
+      known revision) has its event at that revision, with its value (an add: a put at that
+      revision, of any key, whose value is the element or its decimal text);
     * unique_values (writes and adds write each value once): a put value appearing at two
       revisions of one key means a write applied twice.
     """
@@ -227,6 +228,9 @@ def check_revisions(reference: Iterable[Any], current_revision: int, events_from
         if ident[0] > current_revision:
             problems.append(f"event at revision {ident[0]} above the current revision "
                             f"{current_revision}")
+    by_revision: Dict[int, List[Any]] = {}
+    for ev in events:
+        by_revision.setdefault(_field(ev, "revision"), []).append(ev)
     missing = [r for r in range(events_from, current_revision + 1) if r not in revisions]
     if missing:
         shown = ", ".join(str(r) for r in missing[:20]) + (" ..." if len(missing) > 20 else "")
@@ -237,6 +241,16 @@ def check_revisions(reference: Iterable[Any], current_revision: int, events_from
         if op.f == "cas" and op.succeeded is False:
             continue
         if op.f not in ("write", "delete", "cas", "add"):
+            continue
+        if op.f == "add":
+            # A set element lives under a key of its own (the client puts "s/<elem>" = the
+            # element's text); its event is the put at that revision with the element as value.
+            ev = next((e for e in by_revision.get(op.revision, [])
+                       if _field(e, "event") == "put"
+                       and _field(e, "value") in (op.value, str(op.value))), None)
+            if ev is None and op.revision >= events_from:
+                problems.append(f"acknowledged at revision {op.revision} but no put of "
+                                f"{op.value!r} there: {op.describe()}")
             continue
         ev = seen.get((op.revision, op.key))
         if ev is None:
