@@ -260,6 +260,30 @@ const char* outcome_of(const grpc::Status& st, bool mutation) {
   return mutation && certainly_not_applied(st) ? "fail" : "info";
 }
 
+// "CODE: message", recorded as "error" of fail / info operations.
+std::string describe(const grpc::Status& st) {
+  static const char* const names[] = {"OK",
+                                      "CANCELLED",
+                                      "UNKNOWN",
+                                      "INVALID_ARGUMENT",
+                                      "DEADLINE_EXCEEDED",
+                                      "NOT_FOUND",
+                                      "ALREADY_EXISTS",
+                                      "PERMISSION_DENIED",
+                                      "RESOURCE_EXHAUSTED",
+                                      "FAILED_PRECONDITION",
+                                      "ABORTED",
+                                      "OUT_OF_RANGE",
+                                      "UNIMPLEMENTED",
+                                      "INTERNAL",
+                                      "UNAVAILABLE",
+                                      "DATA_LOSS",
+                                      "UNAUTHENTICATED"};
+  const int c = int(st.error_code());
+  const std::string name = c >= 0 && c <= 16 ? names[c] : std::to_string(c);
+  return name + ": " + st.error_message();
+}
+
 // Errors after which a client moves on to the next endpoint.
 bool endpoint_error(const grpc::Status& st) {
   const auto c = st.error_code();
@@ -384,6 +408,7 @@ void register_client(Shared& sh, int process) {
         j.str("outcome", "ok").num("revision", resp.header().revision());
       } else {
         j.null("value").num("invoke", invoke).null("complete").str("outcome", "info");
+        j.str("error", describe(st));
       }
       sh.registers.count(st.ok() ? "ok" : "info");
     } else {
@@ -440,6 +465,7 @@ void register_client(Shared& sh, int process) {
       else
         j.null("complete");
       j.str("outcome", outcome);
+      if (!st.ok()) j.str("error", describe(st));
       if (st.ok()) {
         j.num("revision", revision);
         if (succeeded) j.boolean("succeeded", *succeeded);
@@ -495,6 +521,7 @@ void set_client(Shared& sh, int process) {
     else
       j.null("complete");
     j.str("outcome", outcome);
+    if (!st.ok()) j.str("error", describe(st));
     if (st.ok()) j.num("revision", resp.header().revision());
     sh.history.write(j.line());
     sh.set.count(outcome);
@@ -546,6 +573,7 @@ class LeaseClient {
     else
       j.null("complete");
     j.str("outcome", outcome);
+    if (!st.ok()) j.str("error", describe(st));
     sh_.leases.count(outcome);
   }
 
@@ -644,7 +672,7 @@ class LeaseClient {
     return got ? resp.ttl() : -1;
   }
 
-  void revoke(int64_t id) {
+  bool revoke(int64_t id) {
     etcdserverpb::LeaseRevokeRequest req;
     req.set_id(id);
     etcdserverpb::LeaseRevokeResponse resp;
@@ -657,12 +685,14 @@ class LeaseClient {
     finish(j, invoke, st, true);
     if (st.ok()) j.num("revision", resp.header().revision());
     record(j, st);
+    return st.ok();
   }
 
-  // Keeps the lease for 2..4 TTLs: a keepalive every TTL/3, a read of the key every 300 ms.
+  // Keeps the lease for 1.5..2.5 TTLs: a keepalive every TTL/3, a read of the key every ~300 ms;
+  // then revokes it and reads the key once more (an acknowledged revoke removed it).
   void keep_alive(const std::string& key, int64_t id, int64_t ttl) {
     const int64_t start = now_ns();
-    const int64_t hold = ttl * int64_t(2000 + rng_() % 2000) * 1000000;
+    const int64_t hold = ttl * int64_t(1500 + rng_() % 1000) * 1000000;
     const int64_t every = ttl * 1000000000 / 3;
     int64_t next_keepalive = start + every;
     while (!sh_.stop_workers.load() && now_ns() - start < hold) {
@@ -673,7 +703,7 @@ class LeaseClient {
       read(key, id);
       sleep_ms(250 + int64_t(rng_() % 100));
     }
-    revoke(id);
+    if (revoke(id)) read(key, id);
   }
 
   // No keepalive: poll the key every 200 ms until it is gone (or long after it should be).

@@ -30,6 +30,7 @@ Client operations (f = read, write, cas, delete for registers; add, read_all for
               "info": indeterminate (timeout, connection lost): it may have happened at any point
               after invoke, or never. An info read carries no information and is dropped.
   revision    the header revision returned (for a write: the revision it created), when known.
+  error       fail / info: the error the client got (gRPC code and message), for the reader.
 
 Watch records (f = watch_start, watch_event, watch_compacted, watch_end), in the order the
 watcher received them; "process" is the watcher's id:
@@ -115,6 +116,7 @@ class Op:
     mode: Optional[str] = None
     fault: Optional[str] = None
     phase: Optional[str] = None
+    error: Optional[str] = None
     index: int = field(default=-1, compare=False)  # position in the history, set on load
 
     def to_dict(self) -> dict:
