@@ -738,8 +738,10 @@ class Watcher {
     if (thread_.joinable()) thread_.join();
   }
 
-  // Final phase: the watcher is done once it has seen an event at revision >= r or a progress
-  // notification at >= r; then it records watch_end r.
+  // Final phase: the watcher is done once it has seen an event at revision >= r (every
+  // revision above 1 has an event and the watch covers every key). Progress notifications are
+  // no proof: etcd 3.4 (and Outpost, alike) answers a progress request at once with the current
+  // revision, even while the watcher still has older events to send.
   void set_target(int64_t r) {
     std::lock_guard<std::mutex> lock(mu_);
     target_ = r;
@@ -748,15 +750,6 @@ class Watcher {
   bool done() {
     std::lock_guard<std::mutex> lock(mu_);
     return done_;
-  }
-  // Asks the current stream for a progress notification (etcd answers once its watchers are
-  // synced).
-  void request_progress() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (done_ || !stream_) return;
-    etcdserverpb::WatchRequest req;
-    req.mutable_progress_request();
-    (void)stream_->Write(req);
   }
   // Ends the watcher: records watch_end target (if not yet done) and cancels its stream.
   void finish(bool record_end) {
@@ -773,7 +766,7 @@ class Watcher {
 
  private:
   void maybe_done_locked() {
-    if (done_ || target_ < 0 || std::max(last_event_, progress_) < target_) return;
+    if (done_ || target_ < 0 || (target_ > 1 && last_event_ < target_)) return;
     Json j;
     j.num("process", process_).str("f", "watch_end").num("revision", target_).num("time", now_ns());
     sh_.history.write(j.line());
@@ -792,7 +785,6 @@ class Watcher {
         if (done_) return;
         stream = stub->Watch(ctx.get());
         ctx_ = ctx.get();
-        stream_ = stream.get();
         etcdserverpb::WatchRequest req;
         auto* c = req.mutable_create_request();
         c->set_key(kAllKeys);
@@ -836,17 +828,12 @@ class Watcher {
           last_event_ = std::max(last_event_, ev.kv().mod_revision());
           next_rev = std::max(next_rev, ev.kv().mod_revision() + 1);
         }
-        // A response without events that is not the creation answer: a progress notification
-        // (every event up to its header revision has been sent).
-        if (resp.events_size() == 0 && !resp.created())
-          progress_ = std::max(progress_, resp.header().revision());
         maybe_done_locked();
         if (done_) break;
       }
       const grpc::Status st = stream->Finish();
       {
         std::lock_guard<std::mutex> lock(mu_);
-        stream_ = nullptr;
         ctx_ = nullptr;
         if (done_) return;
       }
@@ -862,8 +849,7 @@ class Watcher {
   std::thread thread_;
   std::mutex mu_;
   grpc::ClientContext* ctx_ = nullptr;  // of the current stream, under mu_
-  WatchStream* stream_ = nullptr;       // the current stream, under mu_ (Write from another thread)
-  int64_t last_event_ = 0, progress_ = 0, target_ = -1;
+  int64_t last_event_ = 0, target_ = -1;
   bool done_ = false;
 };
 
@@ -917,12 +903,14 @@ struct RefEvent {
 };
 
 // The store's event list from revision 1 up to r: a Watch over the whole keyspace, restarted
-// from the last revision + 1 on the next endpoint after an error, until it saw an event at r or
-// a progress notification at >= r. Events above r are left out. False on timeout / compaction.
+// from the last revision + 1 on the next endpoint after an error, until it saw an event at >= r
+// (see Watcher::set_target for why not a progress notification). Events above r are left out.
+// False on timeout / compaction.
 bool reference_events(const Args& a, int first_endpoint, int64_t r, int64_t deadline_ns,
                       std::vector<RefEvent>* out, std::string* err) {
   Conn conn(a.endpoints, first_endpoint);
   int64_t next_rev = 1, last = 0;
+  if (r <= 1) return true;  // revision 1 is the empty store's: no events
   while (now_ns() < deadline_ns) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() +
@@ -936,19 +924,6 @@ bool reference_events(const Args& a, int first_endpoint, int64_t r, int64_t dead
     if (!stream->Write(req)) {
       *err = "watch stream refused";
     }
-    std::atomic<bool> reading{true};
-    std::mutex write_mu;
-    // Progress requests every 300 ms, for the case where r's events are already all sent.
-    std::thread progress([&] {
-      while (reading.load()) {
-        sleep_ms(300);
-        if (!reading.load()) break;
-        etcdserverpb::WatchRequest p;
-        p.mutable_progress_request();
-        std::lock_guard<std::mutex> lock(write_mu);
-        if (!stream->Write(p)) break;
-      }
-    });
     etcdserverpb::WatchResponse resp;
     bool complete = false, compacted = false;
     while (stream->Read(&resp)) {
@@ -965,15 +940,12 @@ bool reference_events(const Args& a, int first_endpoint, int64_t r, int64_t dead
         if (rev > r) continue;
         out->push_back({ev.kv().key(), ev.type() == mvccpb::Event::PUT, ev.kv().value(), rev});
       }
-      if (last >= r ||
-          (resp.events_size() == 0 && !resp.created() && resp.header().revision() >= r)) {
+      if (last >= r) {
         complete = true;
         break;
       }
     }
-    reading = false;
     ctx.TryCancel();
-    progress.join();
     const grpc::Status st = stream->Finish();
     if (complete) return true;
     if (compacted) return false;
@@ -1098,17 +1070,10 @@ int run(const Args& args) {
     }
   }
 
-  // Watchers: progress requests until each is done or the deadline.
-  while (now_ns() < deadline) {
-    bool all = true;
-    for (auto& w : watchers)
-      if (!w->done()) {
-        all = false;
-        w->request_progress();
-      }
-    if (all) break;
-    sleep_ms(200);
-  }
+  // Watchers: until each is done or the deadline.
+  while (now_ns() < deadline &&
+         !std::all_of(watchers.begin(), watchers.end(), [](auto& w) { return w->done(); }))
+    sleep_ms(50);
   sh.stop_watchers = true;
   for (auto& w : watchers) w->finish(true);
   for (auto& w : watchers) w->join();
