@@ -361,7 +361,7 @@ def check_leases(history: Sequence[Op], ttl_slack_s: float = 2.0, election_timeo
     lease_revoke), per lease id of an ok lease_grant. Times are the client's; the server renews
     a lease when a keepalive reaches the leader, which is after the keepalive's invoke.
 
-    Kept leases (mode "keep"): the lease is alive at least until
+    Every lease (kept or abandoned) is alive at least until
         P = max(grant.invoke + ttl, max over ok keepalives with ttl > 0 of invoke + ttl),
     unless revoked (R = the earliest invoke of a lease_revoke of it, any outcome). Violations:
     * an ok lease_read that found the key absent, invoked after an ok lease_put of the key
@@ -402,23 +402,25 @@ def check_leases(history: Sequence[Op], ttl_slack_s: float = 2.0, election_timeo
                 if r.invoke > rv.complete and r.value is not None:
                     problems.append(f"lease {lease}: key {r.key!r} read after the revoke was "
                                     f"acknowledged: {r.describe()} (revoke: {rv.describe()})")
+        # Both modes: alive at least until the grant's invoke + ttl, and each ok keepalive's.
+        alive = [grant.invoke + grant.ttl * 1e9] + [
+            ka.invoke + ka.ttl * 1e9 for ka in keepalives if ka.ttl > 0]
+        until = min(max(alive), revoke_invoke)
+        for r in reads:
+            if r.value is not None or r.complete >= until:
+                continue
+            if not any(p.complete < r.invoke and p.key == r.key for p in puts):
+                continue
+            problems.append(f"lease {lease}: key {r.key!r} gone while the lease was alive "
+                            f"(until {(until - grant.invoke) / 1e9:.2f} s after the grant's "
+                            f"invoke, by {grant.describe()} and its keepalives): {r.describe()}")
+        for ka in keepalives:
+            if ka.ttl <= 0 and ka.complete < until:
+                problems.append(f"lease {lease}: keepalive found no lease while it was alive "
+                                f"(until {(until - grant.invoke) / 1e9:.2f} s after the grant's "
+                                f"invoke): {ka.describe()}")
         if grant.mode == "keep":
             stats["kept"] += 1
-            alive = [grant.invoke + grant.ttl * 1e9] + [
-                ka.invoke + ka.ttl * 1e9 for ka in keepalives if ka.ttl > 0]
-            until = min(max(alive), revoke_invoke)
-            for r in reads:
-                if r.value is not None or r.complete >= until:
-                    continue
-                if not any(p.complete < r.invoke and p.key == r.key for p in puts):
-                    continue
-                problems.append(f"lease {lease}: key {r.key!r} gone while the lease was kept "
-                                f"alive (alive until {until:.0f} by {grant.describe()} and its "
-                                f"keepalives): {r.describe()}")
-            for ka in keepalives:
-                if ka.ttl <= 0 and ka.complete < until:
-                    problems.append(f"lease {lease}: keepalive found no lease while it was kept "
-                                    f"alive (alive until {until:.0f}): {ka.describe()}")
         else:
             stats["abandoned"] += 1
             if keepalives:

@@ -459,7 +459,7 @@ class LeaseTest(unittest.TestCase):
         ops = self.kept()[:7] + [lread(7 * S // 2, 7 * S // 2 + 1, None)]
         v = self.leases(ops)
         self.assertEqual(v.verdict, checkers.VIOLATION)
-        self.assertIn("gone while the lease was kept alive", v.explain())
+        self.assertIn("gone while the lease was alive", v.explain())
 
     def test_kept_lease_gone_after_keepalives_stopped_ok(self):
         # Keepalives failed (info) after 2 s: the lease may expire at 5 s; absent at 6 s is fine,
@@ -474,7 +474,7 @@ class LeaseTest(unittest.TestCase):
         ops = self.kept()[:6] + [keepalive(3 * S, 3 * S + 5, ttl=0)]
         v = self.leases(ops)
         self.assertEqual(v.verdict, checkers.VIOLATION)
-        self.assertIn("keepalive found no lease", v.explain())
+        self.assertIn("keepalive found no lease while it was alive", v.explain())
         # Once the protection ran out (last renewal at 2 s + 3 s), "not found" is allowed.
         late = self.kept()[:6] + [keepalive(6 * S, 6 * S + 5, ttl=0)]
         self.assertEqual(self.leases(late).verdict, checkers.OK)
@@ -501,6 +501,14 @@ class LeaseTest(unittest.TestCase):
         v = self.leases(self.abandoned(4.0), election_timeout_s=1.0, ttl_slack_s=1.0)
         self.assertEqual(v.verdict, checkers.OK, v.explain())
         self.assertEqual(v.stats["abandoned"], 1)
+
+    def test_abandoned_gone_before_ttl_is_violation(self):
+        # Granted at 0 with ttl 3: the key cannot be gone at 2.5 s.
+        ops = [grant("abandon", 0, S // 10), lput(S // 10, S // 5), lread(S // 2, S // 2 + 1, "1"),
+               lread(5 * S // 2, 5 * S // 2 + 1, None)]
+        v = self.leases(ops)
+        self.assertEqual(v.verdict, checkers.VIOLATION)
+        self.assertIn("gone while the lease was alive", v.explain())
 
     def test_abandoned_outliving_ttl_is_violation(self):
         v = self.leases(self.abandoned(8.0), election_timeout_s=1.0, ttl_slack_s=1.0)
