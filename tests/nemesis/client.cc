@@ -121,6 +121,12 @@ Args parse_args(int argc, char** argv) {
       continue;
     }
     if (f == "-h" || f == "--help") usage("help");
+    static const char* const with_value[] = {
+        "--endpoints", "--time",          "--register-clients", "--registers", "--set-clients",
+        "--watchers",  "--lease-clients", "--op-timeout-ms",    "--seed",      "--history",
+        "--reference", "--final",         "--final-timeout"};
+    if (std::find(std::begin(with_value), std::end(with_value), f) == std::end(with_value))
+      usage("unknown flag " + f);
     if (i + 1 >= argc) usage(f + " needs a value");
     const std::string v = argv[++i];
     if (f == "--endpoints") {
@@ -751,6 +757,17 @@ class Watcher {
     std::lock_guard<std::mutex> lock(mu_);
     return done_;
   }
+  int64_t last_event() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_event_;
+  }
+  // Final phase: a watcher stuck on a member that does not catch up (still cut off, removed)
+  // moves on: its stream is cancelled and it restarts from its last event + 1 on the next
+  // endpoint, as a client would.
+  void nudge() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!done_ && ctx_) ctx_->TryCancel();
+  }
   // Ends the watcher: records watch_end target (if not yet done) and cancels its stream.
   void finish(bool record_end) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -1070,10 +1087,26 @@ int run(const Args& args) {
     }
   }
 
-  // Watchers: until each is done or the deadline.
-  while (now_ns() < deadline &&
-         !std::all_of(watchers.begin(), watchers.end(), [](auto& w) { return w->done(); }))
+  // Watchers: until each is done or the deadline; one that got no event for 5 s moves on.
+  std::vector<std::pair<int64_t, int64_t>> progress(watchers.size(), {-1, now_ns()});
+  while (now_ns() < deadline) {
+    bool all = true;
+    for (size_t i = 0; i < watchers.size(); ++i) {
+      if (watchers[i]->done()) continue;
+      all = false;
+      const int64_t last = watchers[i]->last_event();
+      if (last != progress[i].first) {
+        progress[i] = {last, now_ns()};
+      } else if (now_ns() - progress[i].second > 5 * int64_t(1000000000)) {
+        std::fprintf(stderr, "watcher %d stuck at revision %lld, moving on\n", kWatchBase + int(i),
+                     (long long)last);
+        watchers[i]->nudge();
+        progress[i].second = now_ns();
+      }
+    }
+    if (all) break;
     sleep_ms(50);
+  }
   sh.stop_watchers = true;
   for (auto& w : watchers) w->finish(true);
   for (auto& w : watchers) w->join();
