@@ -340,23 +340,27 @@ def check_revision_order(history: Sequence[Op]) -> Verdict:
 _INF = float("inf")
 
 
-def nemesis_windows(history: Sequence[Op]) -> List[Tuple[float, float]]:
-    """The [start, end] times of the faults the driver recorded (f = nemesis): each start is
-    paired with the next end of the same fault; a start never ended lasts forever."""
+def nemesis_windows(history: Sequence[Any]) -> List[Tuple[float, float]]:
+    """The [start, end] times of the faults the driver recorded (f = nemesis; Ops or dicts):
+    each start is paired with the next end of the same fault; a start never ended lasts
+    forever."""
     windows: List[Tuple[float, float]] = []
     open_: Dict[str, List[int]] = {}
-    for op in sorted((op for op in history if op.f == "nemesis"), key=lambda op: (op.time, op.index)):
-        if op.phase == "start":
-            open_.setdefault(op.fault, []).append(op.time)
-        elif open_.get(op.fault):
-            windows.append((open_[op.fault].pop(0), op.time))
+    records = [op for op in history if _field(op, "f") == "nemesis"]
+    for op in sorted(records, key=lambda op: _field(op, "time")):
+        fault, t = _field(op, "fault"), _field(op, "time")
+        if _field(op, "phase") == "start":
+            open_.setdefault(fault, []).append(t)
+        elif open_.get(fault):
+            windows.append((open_[fault].pop(0), t))
     for starts in open_.values():
         windows.extend((t, _INF) for t in starts)
     return sorted(windows)
 
 
 def check_leases(history: Sequence[Op], ttl_slack_s: float = 2.0, election_timeout_s: float = 1.0,
-                 windows: Optional[Sequence[Tuple[float, float]]] = None) -> Verdict:
+                 windows: Optional[Sequence[Tuple[float, float]]] = None,
+                 nemesis_records: Sequence[Any] = ()) -> Verdict:
     """Lease records (history.py: lease_grant / lease_put / lease_keepalive / lease_read /
     lease_revoke), per lease id of an ok lease_grant. Times are the client's; the server renews
     a lease when a keepalive reaches the leader, which is after the keepalive's invoke.
@@ -372,11 +376,12 @@ def check_leases(history: Sequence[Op], ttl_slack_s: float = 2.0, election_timeo
     Abandoned leases (mode "abandon", never kept alive): the key must be gone within
     ttl + election timeout (a new leader extends every lease by it) + ttl_slack_s after the grant
     completed. Violation: an ok lease_read invoked later than that which still sees the key,
-    unless a fault window (windows, default: the history's nemesis records) overlaps
+    unless a fault window (windows; default: from the nemesis records of the history and of
+    nemesis_records, dicts or Ops kept apart by a driver) overlaps
     [grant.invoke, read.complete]; those are counted as "excused".
     """
     if windows is None:
-        windows = nemesis_windows(history)
+        windows = nemesis_windows(list(history) + list(nemesis_records))
     problems: List[str] = []
     stats = {"kept": 0, "abandoned": 0, "reads": 0, "keepalives": 0, "excused": 0}
     grants: Dict[int, Op] = {}

@@ -525,6 +525,13 @@ class LeaseTest(unittest.TestCase):
         early = [nemesis("pause", "start", -3 * S), nemesis("pause", "end", -2 * S)]
         v = self.leases(self.abandoned(8.0) + early, election_timeout_s=1.0, ttl_slack_s=1.0)
         self.assertEqual(v.verdict, checkers.VIOLATION)
+        # Windows from records kept apart from the history (the driver's, as dicts).
+        v = self.leases(self.abandoned(8.0), election_timeout_s=1.0, ttl_slack_s=1.0,
+                        nemesis_records=[{"process": -1, "f": "nemesis", "fault": "kill",
+                                          "phase": "start", "time": S},
+                                         {"process": -1, "f": "nemesis", "fault": "kill",
+                                          "phase": "end", "time": 2 * S}])
+        self.assertEqual(v.verdict, checkers.OK, v.explain())
         # Explicit windows instead of the history's.
         v = self.leases(self.abandoned(8.0), election_timeout_s=1.0, ttl_slack_s=1.0,
                         windows=[(S, 2 * S)])
