@@ -3,9 +3,11 @@
 
     python3 tests/nemesis/check.py HISTORY.jsonl [--reference EVENTS.jsonl]
         [--current-revision N] [--events-from N] [--unique-values] [--timeout S]
+        [--final FINAL.jsonl] [--election-timeout S] [--lease-slack S] [-v]
 
 HISTORY: records as in history.py. EVENTS: the store's reference events, one JSON object per
-line with key, event, value, revision (see checkers.py). Prints one verdict per checker with
+line with key, event, value, revision (see checkers.py). FINAL: the final range, one JSON object
+per line with key, value, mod_revision (outpost-nemesis-client --final). Prints one verdict per checker with
 explanations; exits 0 when all are ok, 1 on any violation, else 2 (some unknown).
 """
 
@@ -32,6 +34,13 @@ def main() -> int:
                     help="each value was written once (enables the double-apply check)")
     ap.add_argument("--timeout", type=float, default=60.0,
                     help="linearizability search budget in seconds (default 60)")
+    ap.add_argument("--final", help="the final range (JSON lines), checked against --reference")
+    ap.add_argument("--election-timeout", type=float, default=1.0,
+                    help="the cluster's election timeout in seconds (default 1.0; lease check)")
+    ap.add_argument("--lease-slack", type=float, default=2.0,
+                    help="extra seconds an abandoned lease may live (default 2.0)")
+    ap.add_argument("-v", "--verbose", action="store_true",
+                    help="print every checker's statistics, not only failures")
     args = ap.parse_args()
 
     ops = history.load(args.history)
@@ -42,18 +51,25 @@ def main() -> int:
     verdicts["set"] = (s.verdict, s.explain())
     o = checkers.check_revision_order(ops)
     verdicts["revision order"] = (o.verdict, o.explain())
+    le = checkers.check_leases(ops, args.lease_slack, args.election_timeout)
+    verdicts["leases"] = (le.verdict, le.explain())
     if args.reference:
         with open(args.reference, encoding="utf-8") as f:
             reference = [json.loads(line) for line in f if line.strip()]
         wv = checkers.check_watches(ops, reference)
         verdicts["watches"] = (wv.verdict, wv.explain())
+        if args.final:
+            with open(args.final, encoding="utf-8") as f:
+                kvs = [json.loads(line) for line in f if line.strip()]
+            fv = checkers.check_final_range(reference, kvs)
+            verdicts["final range"] = (fv.verdict, fv.explain())
         if args.current_revision is not None:
             rv = checkers.check_revisions(reference, args.current_revision, args.events_from,
                                           ops, args.unique_values)
             verdicts["revisions"] = (rv.verdict, rv.explain())
     for name, (verdict, text) in verdicts.items():
         print(f"== {name}: {verdict}")
-        if verdict != linearizability.OK:
+        if verdict != linearizability.OK or args.verbose:
             print(text)
     found = {verdict for verdict, _ in verdicts.values()}
     if linearizability.VIOLATION in found:

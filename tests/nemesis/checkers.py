@@ -210,7 +210,8 @@ def check_revisions(reference: Iterable[Any], current_revision: int, events_from
       compaction at C, pass events_from = C + 1);
     * no event above current_revision;
     * every acknowledged mutation of the history (write / delete / succeeded cas / add with a
-      known revision) has its event at that revision, with its value;
+      known revision) has its event at that revision, with its value (an add: a put at that
+      revision, of any key, whose value is the element or its decimal text);
     * unique_values (writes and adds write each value once): a put value appearing at two
       revisions of one key means a write applied twice.
     """
@@ -227,6 +228,9 @@ def check_revisions(reference: Iterable[Any], current_revision: int, events_from
         if ident[0] > current_revision:
             problems.append(f"event at revision {ident[0]} above the current revision "
                             f"{current_revision}")
+    by_revision: Dict[int, List[Any]] = {}
+    for ev in events:
+        by_revision.setdefault(_field(ev, "revision"), []).append(ev)
     missing = [r for r in range(events_from, current_revision + 1) if r not in revisions]
     if missing:
         shown = ", ".join(str(r) for r in missing[:20]) + (" ..." if len(missing) > 20 else "")
@@ -237,6 +241,16 @@ def check_revisions(reference: Iterable[Any], current_revision: int, events_from
         if op.f == "cas" and op.succeeded is False:
             continue
         if op.f not in ("write", "delete", "cas", "add"):
+            continue
+        if op.f == "add":
+            # A set element lives under a key of its own (the client puts "s/<elem>" = the
+            # element's text); its event is the put at that revision with the element as value.
+            ev = next((e for e in by_revision.get(op.revision, [])
+                       if _field(e, "event") == "put"
+                       and _field(e, "value") in (op.value, str(op.value))), None)
+            if ev is None and op.revision >= events_from:
+                problems.append(f"acknowledged at revision {op.revision} but no put of "
+                                f"{op.value!r} there: {op.describe()}")
             continue
         ev = seen.get((op.revision, op.key))
         if ev is None:
@@ -318,3 +332,108 @@ def check_revision_order(history: Sequence[Op]) -> Verdict:
                             f"{'not above' if mutation else 'below'} revision {best.revision} "
                             f"of {best.describe()}, which completed before it began")
     return _verdict(problems, {"operations": len(ops)})
+
+
+# ---------------------------------------------------------------------------------------------
+# (d) leases
+
+_INF = float("inf")
+
+
+def nemesis_windows(history: Sequence[Op]) -> List[Tuple[float, float]]:
+    """The [start, end] times of the faults the driver recorded (f = nemesis): each start is
+    paired with the next end of the same fault; a start never ended lasts forever."""
+    windows: List[Tuple[float, float]] = []
+    open_: Dict[str, List[int]] = {}
+    for op in sorted((op for op in history if op.f == "nemesis"), key=lambda op: (op.time, op.index)):
+        if op.phase == "start":
+            open_.setdefault(op.fault, []).append(op.time)
+        elif open_.get(op.fault):
+            windows.append((open_[op.fault].pop(0), op.time))
+    for starts in open_.values():
+        windows.extend((t, _INF) for t in starts)
+    return sorted(windows)
+
+
+def check_leases(history: Sequence[Op], ttl_slack_s: float = 2.0, election_timeout_s: float = 1.0,
+                 windows: Optional[Sequence[Tuple[float, float]]] = None) -> Verdict:
+    """Lease records (history.py: lease_grant / lease_put / lease_keepalive / lease_read /
+    lease_revoke), per lease id of an ok lease_grant. Times are the client's; the server renews
+    a lease when a keepalive reaches the leader, which is after the keepalive's invoke.
+
+    Every lease (kept or abandoned) is alive at least until
+        P = max(grant.invoke + ttl, max over ok keepalives with ttl > 0 of invoke + ttl),
+    unless revoked (R = the earliest invoke of a lease_revoke of it, any outcome). Violations:
+    * an ok lease_read that found the key absent, invoked after an ok lease_put of the key
+      completed, and completed before min(P, R) (the lease, hence the key, was still there);
+    * an ok keepalive answering ttl <= 0 (lease not found) completed before min(P, R).
+    Any lease: an ok lease_read invoked after an ok lease_revoke completed that still sees the key.
+
+    Abandoned leases (mode "abandon", never kept alive): the key must be gone within
+    ttl + election timeout (a new leader extends every lease by it) + ttl_slack_s after the grant
+    completed. Violation: an ok lease_read invoked later than that which still sees the key,
+    unless a fault window (windows, default: the history's nemesis records) overlaps
+    [grant.invoke, read.complete]; those are counted as "excused".
+    """
+    if windows is None:
+        windows = nemesis_windows(history)
+    problems: List[str] = []
+    stats = {"kept": 0, "abandoned": 0, "reads": 0, "keepalives": 0, "excused": 0}
+    grants: Dict[int, Op] = {}
+    by_lease: Dict[int, List[Op]] = {}
+    for op in history:
+        if op.f == "lease_grant" and op.outcome == "ok":
+            grants[op.lease] = op
+        elif op.f in ("lease_put", "lease_keepalive", "lease_read", "lease_revoke"):
+            by_lease.setdefault(op.lease, []).append(op)
+    for lease, grant in sorted(grants.items(), key=lambda kv: kv[1].invoke):
+        ops = by_lease.get(lease, [])
+        puts = [op for op in ops if op.f == "lease_put" and op.outcome == "ok"]
+        keepalives = [op for op in ops if op.f == "lease_keepalive" and op.outcome == "ok"]
+        reads = [op for op in ops if op.f == "lease_read" and op.outcome == "ok"]
+        revokes = [op for op in ops if op.f == "lease_revoke"]
+        stats["reads"] += len(reads)
+        stats["keepalives"] += len(keepalives)
+        revoke_invoke = min((op.invoke for op in revokes), default=_INF)
+        for rv in revokes:
+            if rv.outcome != "ok":
+                continue
+            for r in reads:
+                if r.invoke > rv.complete and r.value is not None:
+                    problems.append(f"lease {lease}: key {r.key!r} read after the revoke was "
+                                    f"acknowledged: {r.describe()} (revoke: {rv.describe()})")
+        # Both modes: alive at least until the grant's invoke + ttl, and each ok keepalive's.
+        alive = [grant.invoke + grant.ttl * 1e9] + [
+            ka.invoke + ka.ttl * 1e9 for ka in keepalives if ka.ttl > 0]
+        until = min(max(alive), revoke_invoke)
+        for r in reads:
+            if r.value is not None or r.complete >= until:
+                continue
+            if not any(p.complete < r.invoke and p.key == r.key for p in puts):
+                continue
+            problems.append(f"lease {lease}: key {r.key!r} gone while the lease was alive "
+                            f"(until {(until - grant.invoke) / 1e9:.2f} s after the grant's "
+                            f"invoke, by {grant.describe()} and its keepalives): {r.describe()}")
+        for ka in keepalives:
+            if ka.ttl <= 0 and ka.complete < until:
+                problems.append(f"lease {lease}: keepalive found no lease while it was alive "
+                                f"(until {(until - grant.invoke) / 1e9:.2f} s after the grant's "
+                                f"invoke): {ka.describe()}")
+        if grant.mode == "keep":
+            stats["kept"] += 1
+        else:
+            stats["abandoned"] += 1
+            if keepalives:
+                continue  # renewed after all: nothing to expect of its expiry
+            due = grant.complete + (grant.ttl + election_timeout_s + ttl_slack_s) * 1e9
+            for r in reads:
+                if r.value is None or r.invoke <= due:
+                    continue
+                if any(lo <= r.complete and hi >= grant.invoke for lo, hi in windows):
+                    stats["excused"] += 1
+                    continue
+                problems.append(f"lease {lease}: key {r.key!r} still present "
+                                f"{(r.invoke - grant.complete) / 1e9:.2f} s after the grant of "
+                                f"an abandoned lease (ttl {grant.ttl} s, due by "
+                                f"{(due - grant.complete) / 1e9:.2f} s): {r.describe()}")
+    return _verdict(problems, stats)

@@ -30,6 +30,7 @@ Client operations (f = read, write, cas, delete for registers; add, read_all for
               "info": indeterminate (timeout, connection lost): it may have happened at any point
               after invoke, or never. An info read carries no information and is dropped.
   revision    the header revision returned (for a write: the revision it created), when known.
+  error       fail / info: the error the client got (gRPC code and message), for the reader.
 
 Watch records (f = watch_start, watch_event, watch_compacted, watch_end), in the order the
 watcher received them; "process" is the watcher's id:
@@ -50,6 +51,32 @@ watcher received them; "process" is the watcher's id:
   watch_end       the watcher stopped after it knew the store had reached "revision" (e.g. it saw
                   a progress notification or the final write): every event up to it is due.
 
+Lease records (f = lease_grant, lease_put, lease_keepalive, lease_read, lease_revoke), written by
+the lease clients (outpost-nemesis-client, processes 3000+); operations like the others (invoke,
+complete, outcome, revision):
+
+    {"process": 3000, "f": "lease_grant", "mode": "keep", "lease": 7587, "ttl": 3,
+     "invoke": 100, "complete": 900, "outcome": "ok", "revision": 12}
+    {"process": 3000, "f": "lease_put", "key": "l/3000-1", "value": "3000-1", "lease": 7587, ...}
+    {"process": 3000, "f": "lease_keepalive", "lease": 7587, "ttl": 3, ...}
+    {"process": 3000, "f": "lease_read", "key": "l/3000-1", "lease": 7587, "value": null, ...}
+    {"process": 3000, "f": "lease_revoke", "lease": 7587, ...}
+
+  mode        lease_grant only: "keep" (the client keeps it alive with keepalives, reads its key,
+              then revokes it) or "abandon" (no keepalive; the client polls the key until it is
+              gone).
+  lease       the lease id (absent from a grant that got no answer).
+  ttl         lease_grant: the TTL granted (the server may raise the one asked to its minimum);
+              lease_keepalive: the TTL answered (0: the lease was not found).
+  value       lease_read: the key's value, null when absent; lease_put: the value written.
+
+Nemesis records (f = nemesis), written by the driver: when a fault began and ended.
+
+    {"process": -1, "f": "nemesis", "fault": "kill-leader", "phase": "start", "time": 5000}
+    {"process": -1, "f": "nemesis", "fault": "kill-leader", "phase": "end", "time": 9000}
+
+Checkers ignore records whose f they do not judge; only the lease checker reads nemesis windows.
+
 Reference events (the store's full event list, used by the watch and revision checkers) use the
 watch_event shape without "process"; see checkers.py.
 """
@@ -61,6 +88,9 @@ from typing import Any, Iterable, List, Optional
 REGISTER_FS = ("read", "write", "cas", "delete")
 SET_FS = ("add", "read_all")
 WATCH_FS = ("watch_start", "watch_event", "watch_compacted", "watch_end")
+LEASE_FS = ("lease_grant", "lease_put", "lease_keepalive", "lease_read", "lease_revoke")
+LEASE_MODES = ("keep", "abandon")
+NEMESIS_PHASES = ("start", "end")
 OUTCOMES = ("ok", "fail", "info")
 
 
@@ -81,17 +111,23 @@ class Op:
     range_end: Optional[str] = None
     event: Optional[str] = None
     time: Optional[int] = None
+    lease: Optional[int] = None
+    ttl: Optional[int] = None
+    mode: Optional[str] = None
+    fault: Optional[str] = None
+    phase: Optional[str] = None
+    error: Optional[str] = None
     index: int = field(default=-1, compare=False)  # position in the history, set on load
 
     def to_dict(self) -> dict:
         d = {k: v for k, v in asdict(self).items() if k != "index"}
         # Keep "value": null for reads and events (null is meaningful: key absent / delete).
         keep = {"process", "f"}
-        if self.f in ("read", "watch_event", "cas", "write"):
+        if self.f in ("read", "watch_event", "cas", "write", "lease_read"):
             keep.add("value")
         if self.f == "cas":
             keep.add("expected")
-        if self.f in REGISTER_FS or self.f in SET_FS:
+        if self.f in REGISTER_FS or self.f in SET_FS or self.f in LEASE_FS:
             keep.update({"invoke", "complete", "outcome"})
         return {k: v for k, v in d.items() if v is not None or k in keep}
 
@@ -100,7 +136,15 @@ class Op:
         if self.f in WATCH_FS:
             return (f"watcher {self.process} {self.f} key={self.key!r} event={self.event} "
                     f"value={self.value!r} rev={self.revision}")
+        if self.f == "nemesis":
+            return f"nemesis {self.fault} {self.phase} at {self.time}"
         parts = [f"p{self.process} {self.f}"]
+        if self.lease is not None:
+            parts.append(f"lease={self.lease}")
+        if self.mode is not None:
+            parts.append(f"mode={self.mode}")
+        if self.ttl is not None:
+            parts.append(f"ttl={self.ttl}")
         if self.key is not None:
             parts.append(f"key={self.key!r}")
         if self.f == "cas":
@@ -109,7 +153,7 @@ class Op:
                 parts.append("(compare failed)")
         elif self.f == "read_all":
             parts.append(f"values={len(self.values or [])} elements")
-        elif self.f != "delete":
+        elif self.f not in ("delete", "lease_grant", "lease_keepalive", "lease_revoke"):
             parts.append(f"value={self.value!r}")
         parts.append(f"[{self.invoke}, {self.complete if self.complete is not None else 'inf'}]")
         parts.append(self.outcome or "?")
@@ -127,7 +171,7 @@ def validate(op: Op) -> None:
     where = f"record {op.index}: "
     if not isinstance(op.process, int):
         raise HistoryError(where + "process must be an integer")
-    if op.f in REGISTER_FS or op.f in SET_FS:
+    if op.f in REGISTER_FS or op.f in SET_FS or op.f in LEASE_FS:
         if op.outcome not in OUTCOMES:
             raise HistoryError(where + f"outcome must be one of {OUTCOMES}")
         if op.invoke is None:
@@ -136,8 +180,19 @@ def validate(op: Op) -> None:
             raise HistoryError(where + "complete time missing for a completed operation")
         if op.complete is not None and op.complete < op.invoke:
             raise HistoryError(where + "complete before invoke")
-        if op.key is None:
+        if op.key is None and op.f not in LEASE_FS:
             raise HistoryError(where + "key missing")
+        if op.f in ("lease_put", "lease_read") and op.key is None:
+            raise HistoryError(where + "key missing")
+        if op.f == "lease_grant":
+            if op.mode not in LEASE_MODES:
+                raise HistoryError(where + f"mode must be one of {LEASE_MODES}")
+            if op.outcome == "ok" and (op.lease is None or op.ttl is None):
+                raise HistoryError(where + "lease_grant ok without lease and ttl")
+        elif op.f in LEASE_FS and op.lease is None:
+            raise HistoryError(where + "lease missing")
+        if op.f == "lease_keepalive" and op.outcome == "ok" and op.ttl is None:
+            raise HistoryError(where + "lease_keepalive ok without ttl")
         if op.f == "read_all" and op.outcome == "ok" and op.values is None:
             raise HistoryError(where + "read_all ok without values")
     elif op.f in WATCH_FS:
@@ -147,6 +202,13 @@ def validate(op: Op) -> None:
             raise HistoryError(where + "revision missing")
         if op.f == "watch_event" and op.event not in ("put", "delete"):
             raise HistoryError(where + "event must be put or delete")
+    elif op.f == "nemesis":
+        if not op.fault:
+            raise HistoryError(where + "fault missing")
+        if op.phase not in NEMESIS_PHASES:
+            raise HistoryError(where + f"phase must be one of {NEMESIS_PHASES}")
+        if op.time is None:
+            raise HistoryError(where + "time missing")
     else:
         raise HistoryError(where + f"unknown f {op.f!r}")
 

@@ -409,6 +409,168 @@ class RevisionTest(unittest.TestCase):
         self.assertEqual(checkers.check_final_range(REFERENCE, good[:1]).verdict,
                          checkers.VIOLATION)
 
+S = 1_000_000_000  # nanoseconds per second
+
+
+def lop(f, t0, t1, outcome="ok", lease=7, **kw):
+    return Op(process=3000, f=f, lease=lease, invoke=t0, complete=t1, outcome=outcome, **kw)
+
+
+def grant(mode, t0, t1, ttl=3, lease=7):
+    return lop("lease_grant", t0, t1, lease=lease, ttl=ttl, mode=mode)
+
+
+def lput(t0, t1, key="l/1", lease=7):
+    return lop("lease_put", t0, t1, lease=lease, key=key, value="1")
+
+
+def lread(t0, t1, value, key="l/1", lease=7):
+    return lop("lease_read", t0, t1, lease=lease, key=key, value=value)
+
+
+def keepalive(t0, t1, ttl=3, lease=7, outcome="ok"):
+    return lop("lease_keepalive", t0, t1 if outcome != "info" else None, lease=lease,
+               ttl=ttl if outcome == "ok" else None, outcome=outcome)
+
+
+def nemesis(fault, phase, t):
+    return Op(process=-1, f="nemesis", fault=fault, phase=phase, time=t)
+
+
+class LeaseTest(unittest.TestCase):
+    def leases(self, ops, **kw):
+        return checkers.check_leases(history.indexed(ops), **kw)
+
+    def kept(self):
+        # Granted at 0 (ttl 3), key put at 0.1 s, keepalives at 1 and 2 s (alive until >= 5 s),
+        # reads see the key, revoked at 4 s, a read after the revoke finds it gone.
+        return [grant("keep", 0, S // 10), lput(S // 10, S // 5), lread(S // 2, S // 2 + 1, "1"),
+                keepalive(1 * S, 1 * S + 5, ttl=3), lread(3 * S // 2, 3 * S // 2 + 1, "1"),
+                keepalive(2 * S, 2 * S + 5, ttl=3), lread(3 * S, 3 * S + 1, "1"),
+                lop("lease_revoke", 4 * S, 4 * S + 5), lread(5 * S, 5 * S + 1, None)]
+
+    def test_kept_alive_ok(self):
+        v = self.leases(self.kept())
+        self.assertEqual(v.verdict, checkers.OK, v.explain())
+        self.assertEqual(v.stats["kept"], 1)
+
+    def test_kept_lease_key_gone_early_is_violation(self):
+        # Absent at 3.5 s although the keepalive invoked at 2 s renewed it for 3 s.
+        ops = self.kept()[:7] + [lread(7 * S // 2, 7 * S // 2 + 1, None)]
+        v = self.leases(ops)
+        self.assertEqual(v.verdict, checkers.VIOLATION)
+        self.assertIn("gone while the lease was alive", v.explain())
+
+    def test_kept_lease_gone_after_keepalives_stopped_ok(self):
+        # Keepalives failed (info) after 2 s: the lease may expire at 5 s; absent at 6 s is fine,
+        # at 4.9 s it is not.
+        base = self.kept()[:7] + [keepalive(3 * S, None, outcome="info")]
+        self.assertEqual(self.leases(base + [lread(6 * S, 6 * S + 1, None)]).verdict,
+                         checkers.OK)
+        self.assertEqual(self.leases(base + [lread(49 * S // 10, 49 * S // 10 + 1,
+                                                   None)]).verdict, checkers.VIOLATION)
+
+    def test_keepalive_lease_not_found_is_violation(self):
+        ops = self.kept()[:6] + [keepalive(3 * S, 3 * S + 5, ttl=0)]
+        v = self.leases(ops)
+        self.assertEqual(v.verdict, checkers.VIOLATION)
+        self.assertIn("keepalive found no lease while it was alive", v.explain())
+        # Once the protection ran out (last renewal at 2 s + 3 s), "not found" is allowed.
+        late = self.kept()[:6] + [keepalive(6 * S, 6 * S + 5, ttl=0)]
+        self.assertEqual(self.leases(late).verdict, checkers.OK)
+
+    def test_absent_before_put_completed_is_not_judged(self):
+        ops = [grant("keep", 0, 1), lput(2, S, "l/1"), lread(10, 20, None)]
+        self.assertEqual(self.leases(ops).verdict, checkers.OK)
+
+    def test_key_seen_after_acknowledged_revoke_is_violation(self):
+        ops = self.kept()[:8] + [lread(5 * S, 5 * S + 1, "1")]
+        self.assertEqual(self.leases(ops).verdict, checkers.VIOLATION)
+
+    def abandoned(self, last_seen_s):
+        # Granted (ttl 3) at 0..0.1 s, never kept alive; polled until absent.
+        ops = [grant("abandon", 0, S // 10), lput(S // 10, S // 5)]
+        t = S // 2
+        while t < last_seen_s * S:
+            ops.append(lread(t, t + 1000, "1"))
+            t += S // 5
+        ops.append(lread(t, t + 1000, None))
+        return ops
+
+    def test_abandoned_expires_in_time_ok(self):
+        v = self.leases(self.abandoned(4.0), election_timeout_s=1.0, ttl_slack_s=1.0)
+        self.assertEqual(v.verdict, checkers.OK, v.explain())
+        self.assertEqual(v.stats["abandoned"], 1)
+
+    def test_abandoned_gone_before_ttl_is_violation(self):
+        # Granted at 0 with ttl 3: the key cannot be gone at 2.5 s.
+        ops = [grant("abandon", 0, S // 10), lput(S // 10, S // 5), lread(S // 2, S // 2 + 1, "1"),
+               lread(5 * S // 2, 5 * S // 2 + 1, None)]
+        v = self.leases(ops)
+        self.assertEqual(v.verdict, checkers.VIOLATION)
+        self.assertIn("gone while the lease was alive", v.explain())
+
+    def test_abandoned_outliving_ttl_is_violation(self):
+        v = self.leases(self.abandoned(8.0), election_timeout_s=1.0, ttl_slack_s=1.0)
+        self.assertEqual(v.verdict, checkers.VIOLATION)
+        self.assertIn("still present", v.explain())
+
+    def test_abandoned_outliving_ttl_during_fault_is_excused(self):
+        ops = self.abandoned(8.0) + [nemesis("kill-leader", "start", 2 * S),
+                                     nemesis("kill-leader", "end", 3 * S)]
+        v = self.leases(ops, election_timeout_s=1.0, ttl_slack_s=1.0)
+        self.assertEqual(v.verdict, checkers.OK, v.explain())
+        self.assertGreater(v.stats["excused"], 0)
+        # A fault that ended before the grant excuses nothing.
+        early = [nemesis("pause", "start", -3 * S), nemesis("pause", "end", -2 * S)]
+        v = self.leases(self.abandoned(8.0) + early, election_timeout_s=1.0, ttl_slack_s=1.0)
+        self.assertEqual(v.verdict, checkers.VIOLATION)
+        # Explicit windows instead of the history's.
+        v = self.leases(self.abandoned(8.0), election_timeout_s=1.0, ttl_slack_s=1.0,
+                        windows=[(S, 2 * S)])
+        self.assertEqual(v.verdict, checkers.OK)
+
+    def test_unfinished_fault_lasts_forever(self):
+        self.assertEqual(checkers.nemesis_windows(history.indexed([nemesis("x", "start", 5)])),
+                         [(5, float("inf"))])
+
+    def test_other_checkers_skip_lease_and_nemesis_records(self):
+        ops = history.indexed(self.kept() + [nemesis("kill", "start", 1), nemesis("kill", "end", 2),
+                                             w(0, "x", "a", 0, 1, rev=2), r(1, "x", "a", 2, 3)])
+        self.assertEqual(lin.check(ops).verdict, lin.OK)
+        self.assertEqual(checkers.check_set(ops).verdict, checkers.OK)
+        self.assertEqual(checkers.check_revision_order(ops).verdict, checkers.OK)
+        self.assertEqual(checkers.check_watches(ops, []).verdict, checkers.OK)
+        ref = [ev("x", "put", "a", 2)]
+        self.assertEqual(checkers.check_revisions(ref, 2, 2, ops).verdict, checkers.OK)
+        # And they round-trip through the file format.
+        again = history.parse_lines(history.dumps(ops).splitlines())
+        self.assertEqual([op.to_dict() for op in again], [op.to_dict() for op in ops])
+
+    def test_validate_rejects_malformed_lease_records(self):
+        for bad in ['{"process":1,"f":"lease_grant","invoke":1,"complete":2,"outcome":"ok",'
+                    '"mode":"keep"}',  # ok without lease / ttl
+                    '{"process":1,"f":"lease_grant","invoke":1,"complete":2,"outcome":"fail",'
+                    '"mode":"sometimes"}',
+                    '{"process":1,"f":"lease_read","lease":1,"invoke":1,"complete":2,'
+                    '"outcome":"ok","value":null}',  # no key
+                    '{"process":1,"f":"lease_keepalive","lease":1,"invoke":1,"complete":2,'
+                    '"outcome":"ok"}',  # no ttl
+                    '{"process":-1,"f":"nemesis","fault":"kill","phase":"middle","time":1}']:
+            with self.assertRaises(history.HistoryError, msg=bad):
+                history.parse_lines([bad])
+
+
+class SetEventTest(unittest.TestCase):
+    def test_add_found_by_element_under_its_own_key(self):
+        # The client puts s/<elem> = "<elem>" and records the add under the set's key.
+        ref = [ev("s/5", "put", "5", 2), ev("s/6", "put", "6", 3)]
+        hist = history.indexed([add(0, "set", 5, 0, 1), add(0, "set", 6, 2, 3)])
+        hist[0].revision, hist[1].revision = 2, 3
+        self.assertEqual(checkers.check_revisions(ref, 3, 2, hist).verdict, checkers.OK)
+        hist[1].revision = 2  # acknowledged at a revision where another element was put
+        self.assertEqual(checkers.check_revisions(ref, 3, 2, hist).verdict, checkers.VIOLATION)
+
 
 class CommandLineTest(unittest.TestCase):
     def run_check(self, ops):
