@@ -850,6 +850,9 @@ class Cluster:
         m = ClusterMember(self.args, self, name, extra_flags=flags)
         if peer_url:
             m.advertised_peer_url = peer_url
+        elif self.peer_network is not None:
+            m.advertised_peer_url = self.peer_network.proxy_for(m.name, m.peer_port).url
+            self.peer_network.register(m.name, lambda m=m: m.pid if m.running() else None)
         cmd = ["member", "add", name, f"--peer-urls={m.advertised_peer_url}"]
         if learner:
             cmd.append("--learner")

@@ -334,6 +334,7 @@ class PeerNetwork:
         self.proxies: dict[str, Proxy] = {}
         self.pid_fns: dict[str, Callable[[], Optional[int]]] = {}
         self.isolated: set[str] = set()
+        self.cut_pairs: set[tuple[str, str]] = set()  # (dialler, target) links cut one way
         self.blocked_mode = "drop"
         self.delays: dict[str, float] = {}      # member -> one-way delay (ms) of its links
         self.holds: dict[str, str] = {}         # member -> "to" | "from" | "both"
@@ -359,10 +360,12 @@ class PeerNetwork:
 
     def blocked(self, src: Optional[str], dst: str) -> bool:
         with self.lock:
-            if dst in self.isolated:
+            if dst in self.isolated or (src, dst) in self.cut_pairs:
                 return True
-            # an unattributed dialler might be the isolated member: block it while any is
-            return (src is None and bool(self.isolated)) or src in self.isolated
+            # an unattributed dialler might be the isolated member (or the cut one): block it
+            if src is None and (self.isolated or any(d == dst for _, d in self.cut_pairs)):
+                return True
+            return src in self.isolated
 
     def mode_for(self, src: Optional[str], dst: str) -> str:
         return self.blocked_mode if self.blocked(src, dst) else "pass"
@@ -412,11 +415,30 @@ class PeerNetwork:
                     cut += 1
         return cut
 
+    def cut_links(self, pairs) -> int:
+        """Cut the links (src, dst) given, each one way only: connections member src dials to
+        member dst's proxy are reset and new ones swallowed. Outpost's peer transport sends on the
+        connections it dials (an accepted one only receives), so cutting (a, b) alone drops a's
+        messages to b while b's to a still flow. (etcd's stream readers dial the sender instead:
+        there (a, b) drops b's stream messages to a.) A partition into groups is every cross
+        pair both ways. Returns the number of connections cut."""
+        with self.lock:
+            self.cut_pairs.update(pairs)
+            self.blocked_mode = "drop"
+        cut = 0
+        for dst, p in self.proxies.items():
+            for c in p.connections():
+                if not c.blackholed and self.blocked(c.src, dst):
+                    c.cut()
+                    cut += 1
+        return cut
+
     def heal(self) -> int:
         """Let every member reach every other again; cut the blackholed connections so their
         diallers notice and redial. Returns the number cut."""
         with self.lock:
             self.isolated.clear()
+            self.cut_pairs.clear()
         cut = 0
         for p in self.proxies.values():
             for c in p.connections():
