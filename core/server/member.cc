@@ -275,13 +275,17 @@ void Member::read_barrier(Done done) {
 
 void Member::on_applied(uint64_t applied) {
   // Every snapshot_count entries: make the state durable, then let the log drop what is older.
-  if (applied >= snapshot_index_ + opts_.snapshot_count) {
+  // A flush that failed (e.g. a full disk) is tried again a tenth of snapshot_count later, not
+  // at every entry; the log keeps everything meanwhile.
+  if (applied >= snapshot_index_ + opts_.snapshot_count && applied >= flush_retry_at_) {
     Status s = engine_->flush();
     if (s) {
       raft_->compact(applied);
       snapshot_index_ = applied;
     } else {
-      OUTPOST_LOG(kWarn, "cannot flush the state machine", log::kv("error", s.message()));
+      flush_retry_at_ = applied + std::max<uint64_t>(1, opts_.snapshot_count / 10);
+      OUTPOST_LOG(kWarn, "cannot flush the state machine", log::kv("error", s.message()),
+                  log::kv("retry-at-index", flush_retry_at_));
     }
   }
   lag_->on_applied(applied, store_->current_revision());
@@ -373,6 +377,10 @@ void Member::maybe_auto_compact() {
 }
 
 void Member::revoke_expired_leases() {
+  // Only a leader revokes, and it stamps the term it leads in (see expiry_term in
+  // internal.proto): a member that just stepped down may still see the leases as its own.
+  const uint64_t term = raft_->leading_term();
+  if (term == 0) return;
   for (int64_t id : lessor_->expired(1000)) {
     {
       std::lock_guard g(revoking_mu_);
@@ -381,7 +389,8 @@ void Member::revoke_expired_leases() {
     OUTPOST_LOG(kInfo, "lease expired; revoking", log::kv_hex("lease-id", uint64_t(id)));
     outpostpb::Request r;
     r.mutable_lease_revoke()->set_id(id);
-    r.set_internal(true);  // the leader's own revoke: no client's permissions apply
+    r.set_internal(true);     // the leader's own revoke: no client's permissions apply
+    r.set_expiry_term(term);  // applied only if committed in this term (see internal.proto)
     auto resp = std::make_shared<etcdserverpb::LeaseRevokeResponse>();
     propose(std::move(r), resp.get(), [this, id, resp](const Status&) {
       std::lock_guard g(revoking_mu_);

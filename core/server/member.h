@@ -288,7 +288,8 @@ class Member {
 
   std::atomic<bool> stopped_{false}, published_{false}, publishing_{false};
   std::atomic<uint64_t> lease_seq_{0};
-  std::atomic<uint64_t> snapshot_index_{0};            // last compaction point (apply thread)
+  std::atomic<uint64_t> snapshot_index_{0};  // last compaction point (apply thread)
+  uint64_t flush_retry_at_ = 0;  // after a failed flush: the index to try again at (apply thread)
   std::atomic<Clock::duration::rep> lead_elected_{0};  // when the current leader was seen first
   uint64_t last_leader_ = 0;                           // raft thread
   std::mutex revoking_mu_;

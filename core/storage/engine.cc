@@ -2,16 +2,22 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
+#include <cstdarg>
+#include <cstdio>
 #include <filesystem>
 
 #include "core/common/clock.h"
 #include "core/common/crc32c.h"
+#include "core/common/log.h"
 #include "core/common/metrics.h"
+#include "core/common/panic.h"
 
 namespace outpost::storage {
 namespace {
@@ -65,6 +71,57 @@ void Batch::clear() {
 
 namespace {
 
+const char* reason_name(rocksdb::BackgroundErrorReason r) {
+  switch (r) {
+    case rocksdb::BackgroundErrorReason::kFlush: return "flush";
+    case rocksdb::BackgroundErrorReason::kCompaction: return "compaction";
+    case rocksdb::BackgroundErrorReason::kWriteCallback: return "write";
+    case rocksdb::BackgroundErrorReason::kMemTable: return "memtable";
+    case rocksdb::BackgroundErrorReason::kManifestWrite: return "manifest write";
+    case rocksdb::BackgroundErrorReason::kFlushNoWAL: return "flush without WAL";
+    case rocksdb::BackgroundErrorReason::kManifestWriteNoWAL: return "manifest write without WAL";
+  }
+  return "unknown";
+}
+
+// RocksDB's own log, sent to Outpost's instead of a LOG file in the data dir: warnings and
+// errors only (etcd's data dir has no such file, and its info lines are noise to an operator).
+// It also keeps the disk out of logging: librocksdb 7.8's file logger aborts on an assertion at
+// the line after one that failed to fit on a full disk (seen with the nemesis disk-full fault).
+class RocksLogger : public rocksdb::Logger {
+ public:
+  RocksLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level < rocksdb::InfoLogLevel::WARN_LEVEL) return;
+    char buf[1024];
+    std::vsnprintf(buf, sizeof buf, format, ap);
+    OUTPOST_LOG(kWarn, "rocksdb", log::kv("message", std::string_view(buf)));
+  }
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+};
+
+// A write RocksDB failed on its own threads (a memtable flush, a compaction, a manifest update:
+// a full disk, an I/O error) leaves the instance refusing writes until it recovers by itself, and
+// librocksdb 7.8's recovery from "no space" trips one of its own assertions (seen with the nemesis
+// disk-full fault: the member aborted with no word about the disk). Outpost stops here instead,
+// with the reason, as etcd stops when its backend cannot commit. Nothing acknowledged is lost: the
+// Raft log was synced before any acknowledgement and replays on restart.
+class BackgroundErrorListener : public rocksdb::EventListener {
+ public:
+  explicit BackgroundErrorListener(std::string path) : path_(std::move(path)) {}
+  void OnBackgroundError(rocksdb::BackgroundErrorReason reason, rocksdb::Status* error) override {
+    if (error == nullptr || error->ok()) return;
+    OUTPOST_PANIC("storage write failed", log::kv("path", path_),
+                  log::kv("operation", reason_name(reason)), log::kv("error", error->ToString()));
+  }
+
+ private:
+  std::string path_;
+};
+
 // Opens one instance with the default column family plus `names`; handles come back in order
 // (default first).
 // atomic_flush: memtables of all column families are flushed together (the state machine
@@ -73,13 +130,17 @@ namespace {
 Status open_instance(const std::string& path, const std::vector<std::string>& names,
                      bool atomic_flush, std::unique_ptr<rocksdb::DB>* db,
                      std::vector<rocksdb::ColumnFamilyHandle*>* handles) {
+  // RocksDB warns ("Error when reading ... dir") when it has to create the directory itself.
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
   rocksdb::Options options;
   options.atomic_flush = atomic_flush;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
   options.IncreaseParallelism(2);
   options.max_open_files = 512;
-  options.keep_log_file_num = 4;
+  options.listeners.push_back(std::make_shared<BackgroundErrorListener>(path));
+  options.info_log = std::make_shared<RocksLogger>();
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   rocksdb::ColumnFamilyOptions cf_opts(options);
@@ -229,6 +290,21 @@ Status Engine::write(Batch& batch, bool sync) {
 }
 
 Status Engine::flush() {
+  // librocksdb 7.8 (Debian's, built with its assertions) aborts when a flush runs out of space:
+  // its table builder syncs a file whose write already failed. So a flush that cannot fit is not
+  // started; the caller keeps the Raft log (nothing is lost) and tries again later, when the
+  // space may be back. The memory tables' size bounds what the flush writes.
+  uint64_t mem = 0;
+  if (db_->GetAggregatedIntProperty("rocksdb.cur-size-all-mem-tables", &mem)) {
+    struct statvfs st {};
+    if (statvfs(dir_.c_str(), &st) == 0) {
+      const uint64_t free = uint64_t(st.f_bavail) * uint64_t(st.f_frsize);
+      const uint64_t need = mem + (4u << 20);
+      if (free < need)
+        return Status::io("flush: no space left on device (" + std::to_string(free) +
+                          " bytes free, the flush needs up to " + std::to_string(need) + ")");
+    }
+  }
   rocksdb::FlushOptions fo;
   fo.wait = true;
   return from_rocks(db_->Flush(fo, {kv_, meta_}), "flush");
