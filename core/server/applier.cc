@@ -88,6 +88,15 @@ void Applier::apply_one(const raftpb::Entry& e) {
     if (!req.ParseFromString(e.data()))
       OUTPOST_PANIC("undecodable entry in raft log", {"index", std::to_string(e.index())});
     w = waiters_.take(req.id());
+    if (req.has_lease_revoke() && req.expiry_term() != 0 && req.expiry_term() != e.term()) {
+      // An expiry decided by a leader that no longer led when its proposal was appended (see
+      // expiry_term in internal.proto): the lease may have been renewed since. Only the
+      // consistent index moves.
+      OUTPOST_LOG(kInfo, "dropped a lease revoke decided in an earlier term",
+                  log::kv_hex("lease-id", uint64_t(req.lease_revoke().id())),
+                  log::kv("decided-term", req.expiry_term()), log::kv("entry-term", e.term()));
+      req.clear_lease_revoke();
+    }
   }
   // Empty entries (a new leader's) only move the consistent index.
   const auto start = std::chrono::steady_clock::now();

@@ -376,6 +376,7 @@ void RaftNode::handle_ready() {
     raft::Ready rd = node_->ready();
     // The term first: whoever sees the new leader must also see its term.
     term_ = node_->raft().term();
+    leading_term_ = leading() ? node_->raft().term() : 0;
     if (rd.soft_state) {
       const uint64_t before = leader_.load();
       leader_ = rd.soft_state->lead;

@@ -146,6 +146,10 @@ class RaftNode {
   uint64_t id() const { return id_; }
   uint64_t leader() const { return leader_.load(); }
   uint64_t term() const { return term_.load(); }
+  // The term in which this node was leader as of the last Ready it handled, 0 if it was not: a
+  // term it really led in (term() and leader() are stored one after the other, so reading both
+  // can pair a new term with the old leader).
+  uint64_t leading_term() const { return leading_term_.load(); }
   uint64_t commit_index() const { return commit_.load(); }
   uint64_t last_index() const { return last_.load(); }
   int peer_port() const { return port_; }
@@ -223,7 +227,7 @@ class RaftNode {
   int port_ = 0;
   std::thread thread_;
 
-  std::atomic<uint64_t> leader_{0}, term_{0}, commit_{0}, last_{0};
+  std::atomic<uint64_t> leader_{0}, term_{0}, commit_{0}, last_{0}, leading_term_{0};
   std::atomic<uint64_t> read_index_answered_{0}, messages_sent_{0};
 
   struct Inbox {
