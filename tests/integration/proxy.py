@@ -162,7 +162,13 @@ class _Pipe:
                     if data is not None:
                         self.buffered -= len(data)
                 if data is None:
-                    break
+                    # End of stream from src: pass the half-close on (a snapshot sender shuts
+                    # down its side and then waits for the receiver's answer); the connection
+                    # closes once both directions have ended. Cutting here would reset dst and
+                    # throw away what its kernel buffer still holds.
+                    self.dst.shutdown(socket.SHUT_WR)
+                    self.conn.pipe_ended()
+                    return
                 self.dst.sendall(data)
         except OSError:
             pass
@@ -178,6 +184,7 @@ class _Conn:
         self.src = src
         self.upstream: Optional[socket.socket] = None
         self.blackholed = False
+        self.ended = 0  # directions that ended with a clean end of stream
         self.closed = threading.Event()
         self.pipes: list[_Pipe] = []
 
@@ -208,6 +215,23 @@ class _Conn:
                       _Pipe(self, self.upstream, self.client)]
         for p in self.pipes:
             p.start(f"proxy-{self.proxy.name}")
+
+    def pipe_ended(self) -> None:
+        """One direction ended cleanly; once both have, the connection is done."""
+        with self.proxy.lock:
+            self.ended += 1
+            both = self.ended >= 2
+        if both and not self.closed.is_set():
+            # a plain close (no RST): what the kernel still holds for either side is delivered
+            self.closed.set()
+            self.wake()
+            for sock in (self.client, self.upstream):
+                try:
+                    if sock is not None:
+                        sock.close()
+                except OSError:
+                    pass
+            self.proxy._forget(self)
 
     def blackhole(self) -> None:
         self.blackholed = True

@@ -75,6 +75,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--snapshot-count", type=int, default=300,
                     help="--snapshot-count of every member (default 300: snapshots happen)")
     ap.add_argument("--register-clients", type=int, default=4)
+    ap.add_argument("--registers", type=int, default=3,
+                    help="register keys (more keys: shorter per-key histories to check)")
     ap.add_argument("--set-clients", type=int, default=2)
     ap.add_argument("--watchers", type=int, default=2)
     ap.add_argument("--lease-clients", type=int, default=2)
@@ -321,8 +323,8 @@ def summarize_ops(ops: list) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for op in ops:
         if op.f in history.WATCH_FS:
-            g = "watches"
-        elif op.f.startswith("lease"):
+            continue
+        if op.f.startswith("lease"):
             g = "leases"
         else:
             g = next((k for k, fs in groups.items() if op.f in fs), None)
@@ -356,7 +358,8 @@ def main(argv=None) -> int:
         cmd = [o.client, "--endpoints", ",".join(endpoints), "--time", f"{o.time:g}",
                "--seed", str(o.seed), "--history", hist_path, "--reference", ref_path,
                "--final", final_path, "--wait-stdin",
-               "--register-clients", str(o.register_clients), "--set-clients",
+               "--register-clients", str(o.register_clients), "--registers",
+               str(o.registers), "--set-clients",
                str(o.set_clients), "--watchers", str(o.watchers), "--lease-clients",
                str(o.lease_clients)]
         with open(client_log, "wb") as log:
@@ -432,7 +435,11 @@ def main(argv=None) -> int:
         nem.cleanup()
 
     # -- checks
-    ops = history.load(hist_path) if os.path.exists(hist_path) else []
+    # the client's records, then the driver's (fault windows, for the lease checker)
+    with open(hist_path, "a", encoding="utf-8") as f:
+        for r in nem.records:
+            f.write(json.dumps(r) + "\n")
+    ops = history.load(hist_path)
     reference = _load_jsonl(ref_path)
     kvs = _load_jsonl(final_path)
     R = summary_line.get("final_revision")
@@ -452,12 +459,8 @@ def main(argv=None) -> int:
         verdicts["final range"] = (v.verdict, v.explain())
     else:
         verdicts["watches"] = (linearizability.UNKNOWN, "no reference events or final revision")
-    if hasattr(checkers, "check_leases"):
-        v = checkers.check_leases(ops + [history.Op(**r) for r in []], nemesis_records=nem.records,
-                                  election_timeout_s=nem.cluster.election_ms / 1000.0) \
-            if "nemesis_records" in checkers.check_leases.__code__.co_varnames else None
-        if v is not None:
-            verdicts["leases"] = (v.verdict, v.explain())
+    v = checkers.check_leases(ops, election_timeout_s=nem.cluster.election_ms / 1000.0)
+    verdicts["leases"] = (v.verdict, v.explain())
     verdicts["no crash"] = ((linearizability.OK, "") if not nem.crashes else
                             (linearizability.VIOLATION, "\n".join(nem.crashes)))
     verdicts["driver"] = ((linearizability.OK, "") if not nem.problems else
@@ -472,6 +475,9 @@ def main(argv=None) -> int:
     print(f"{'workload':<12}{'ops':>8}{'ok':>8}{'fail':>8}{'info':>8}")
     for g, d in stats.items():
         print(f"{g:<12}{d['ops']:>8}{d['ok']:>8}{d['fail']:>8}{d['info']:>8}")
+    wrec = [op for op in ops if op.f in history.WATCH_FS]
+    print(f"watchers: {sum(op.f == 'watch_event' for op in wrec)} events received, "
+          f"{sum(op.f == 'watch_start' for op in wrec)} (re)starts")
     print(f"final revision {R}, reference events {len(reference)}, final keys {len(kvs)}")
     print("faults: " + (", ".join(f"{k} {n}" for k, n in sorted(nem.counts.items())) or "none")
           + (f"; snapshot catch-ups forced on {', '.join(nem.snapshot_victims)}"
@@ -500,14 +506,11 @@ def save_folder(folder, o, nem, logs, hist_path, ref_path, final_path, client_lo
                 R) -> None:
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "history.jsonl"), "w", encoding="utf-8") as out:
-        for path in (hist_path,):
-            try:
-                with open(path, encoding="utf-8") as f:
-                    shutil.copyfileobj(f, out)
-            except OSError:
-                pass
-        for r in nem.records:
-            out.write(json.dumps(r) + "\n")
+        try:
+            with open(hist_path, encoding="utf-8") as f:
+                shutil.copyfileobj(f, out)
+        except OSError:
+            pass
     for path in (ref_path, final_path, client_log):
         if os.path.exists(path):
             shutil.copy(path, folder)
@@ -528,7 +531,7 @@ def save_folder(folder, o, nem, logs, hist_path, ref_path, final_path, client_lo
     with open(os.path.join(folder, "replay.sh"), "w", encoding="utf-8") as f:
         f.write("#!/bin/sh\n# the verdicts again, from the saved files\n"
                 f"python3 {os.path.join(HERE, 'check.py')} history.jsonl --reference "
-                f"reference.jsonl --current-revision {R or 0} --unique-values\n"
+                f"reference.jsonl --final final.jsonl --current-revision {R or 0} --unique-values\n"
                 f"# the same seed again, on a fresh cluster (timings differ):\n"
                 f"# tests/nemesis/run --seed {o.seed} --time {o.time:g} --faults "
                 f"{','.join(o.fault_names)} --voters {o.voters} --learners {o.learners}\n")

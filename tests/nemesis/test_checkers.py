@@ -351,6 +351,24 @@ class WatchTest(unittest.TestCase):
         v = checkers.check_watches(history.indexed(h), REFERENCE)
         self.assertEqual(v.verdict, checkers.OK, v.explain())
 
+    def test_event_after_the_reference_ends_ok(self):
+        # seen in a nemesis run: a lease expired after the final revision was read; its delete
+        # reached the watchers, not the reference (which ends at the final revision)
+        later = {"key": "l/1", "event": "delete", "value": None,
+                 "revision": REFERENCE[-1]["revision"] + 1}
+        h = self.all_events() + [wev(1, later)]
+        v = checkers.check_watches(history.indexed(h), REFERENCE)
+        self.assertEqual(v.verdict, checkers.OK, v.explain())
+        self.assertEqual(v.stats["beyond_reference"], 1)
+
+    def test_unknown_event_inside_the_reference_is_violation(self):
+        ghost = {"key": "zz", "event": "put", "value": "x", "revision": 3}
+        h = self.all_events()
+        h.insert(3, wev(1, ghost))
+        v = checkers.check_watches(history.indexed(h), REFERENCE)
+        self.assertEqual(v.verdict, checkers.VIOLATION)
+        self.assertIn("not in the store's history", v.explain())
+
     def test_wrong_value_or_out_of_range_is_violation(self):
         bad = dict(REFERENCE[0], value="other")
         h = [wstart(1, "a", None, 2), wev(1, bad), wev(1, REFERENCE[1])]
