@@ -25,8 +25,11 @@ unrecorded outpost-bench put load (300-500/s of 256-byte values outside cs/).
     brings it up to date); the follower is restarted, killed again a random delay after its log
     says it is receiving the snapshot (Outpost: --snapshot-rate-limit=2MiB, so the stream lasts
     seconds and the kill lands mid-receipt: checked with the log), restarted again: it installs
-    the snapshot (its log), hashkv is equal on all three and a read through it holds every
-    acknowledged put.
+    the snapshot again and is killed again: Outpost at the swap (the moment the staged state is
+    renamed into place, before Raft records the snapshot), etcd 0-0.3 s after its log says the
+    snapshot is applied; restarted, it must answer under its own member id (a crash at the swap
+    once restarted an Outpost member under the leader's id), hashkv is equal on all three and a
+    read through it holds every acknowledged put.
   * compaction: one member, 1 500 more revisions before each compaction; how long an
     acknowledged `etcdctl compact REV --physical` and `etcdctl defrag` take is measured first;
     then two compactions and a defrag are each killed 0.4-1.6 times that long after being issued
@@ -292,6 +295,7 @@ def main() -> int:
                   "--sequential-keys", "--key-size", "16", "--val-size", str(100 * 1024))
         require(r.ok, f"{BIG_PUTS} puts of 100 KiB values through all three", r.describe())
         lagger = next(m for m in c if m is not leader)
+        lagger_id = c.member_id(lagger)
         live = [m for m in c if m is not lagger]
         w = harness.Writers(args, live, prefix=f"{PREFIX}si", n=2, command_timeout="2s").start()
         try:
@@ -336,14 +340,51 @@ def main() -> int:
             if outpost:
                 check(mid, f"the kill landed during the install (no \"{installed}\" before it)",
                       lagger.log_tail())
-            start(lagger, f"{lagger.name} restarted after the kill mid-install", timeout=60)
+            # Restarted, it gets the snapshot again and is killed again: Outpost at the swap (the
+            # moment member/db.incoming is renamed into place, polled every 2 ms: the received
+            # state is live on disk, Raft has not recorded it yet), etcd 0-0.3 s after its log
+            # says the snapshot is applied.
+            lagger.start(wait=False)
+            second_log = lagger.log_path
+            incoming = os.path.join(lagger.data_dir, "member", "db.incoming")
+            seen: list = []
+
+            def swapped() -> bool:
+                # Staging starts after "receiving snapshot" (the directory a kill left behind is
+                # removed when the member opens its store: that is not the swap).
+                if not seen and not log_has(second_log, receiving):
+                    return False
+                if os.path.exists(incoming):
+                    seen.append(True)
+                    return False
+                return bool(seen)
+            moment = cond = None
+            if outpost:
+                moment, cond = "the swap (member/db.incoming renamed into place)", swapped
+            else:
+                moment = f"\"{installed}\""
+                cond = lambda: log_has(second_log, installed)  # noqa: E731
+            try:
+                harness.wait_for(lambda: cond() or not lagger.running(), timeout=60,
+                                 interval=0.002, what=moment)
+            except TimeoutError as e:
+                require(False, f"{lagger.name} restarted after the kill mid-install: it reaches "
+                        f"{moment}", f"{e}\n{lagger.log_tail()}")
+            require(lagger.running(), f"{lagger.name} restarted after the kill mid-install: it "
+                    f"runs until {moment}", lagger.log_tail())
+            delay = 0.0 if outpost else rng.uniform(0.0, 0.3)
+            time.sleep(delay)
+            lagger.kill9()
+            print(f"  {lagger.name}: kill -9 {delay:.2f}s after {moment} (\"{installed}\" "
+                  f"{'logged' if log_has(second_log, installed) else 'not logged'} by then)")
+            start(lagger, f"{lagger.name} restarted after the second kill", timeout=60)
+            st = c.status(lagger)
+            eq(st and st["member_id"], lagger_id, f"{lagger.name} restarted under its own member "
+               f"id {lagger_id:x}", f"leader {leader.name} is {c.member_id(leader):x}\n"
+               + lagger.log_tail(8))
         finally:
             w.finish()
         h.add_writers(w)
-        if outpost:
-            check(log_has(lagger.log_path, installed),
-                  f"{lagger.name} installed the snapshot after the restart (its log)",
-                  lagger.log_tail())
         c.check_hashkv_equal(runner, "hashkv equal on all three", timeout=60)
         read_all(h, lagger, f"through {lagger.name}")
         judge(h, "snapshot install killed")
