@@ -98,7 +98,7 @@ Result<std::unique_ptr<RaftNode>> RaftNode::start(RaftNodeOptions opts, storage:
       [self](uint64_t peer, bool ok) {
         self->post([&](Inbox& in) { in.snapshot_reports.emplace_back(peer, ok); });
       });
-  n->snapshots_in_ = std::make_unique<SnapshotReceiver>(*engine);
+  n->snapshots_in_ = std::make_unique<SnapshotReceiver>(*engine, opts.id);
 
   uv_loop_init(&n->loop_);
   transport::Options to;

@@ -7,11 +7,14 @@
 #include "core/common/clock.h"
 #include "core/common/log.h"
 #include "core/common/metrics.h"
+#include "core/server/cluster_record.h"
 #include "core/storage/state_records.h"
 
 namespace outpost::server {
 
 namespace {
+
+constexpr int kMetaCf = 1;  // state records: column family 0 kv, 1 meta
 // Outpost's snapshot stream metrics (the state streamed to a member too far behind for the log).
 metrics::Family<metrics::Counter>& snapshot_sent_bytes() {
   static auto& f = metrics::default_registry().counter(
@@ -180,8 +183,19 @@ std::optional<SnapshotReceiver::Received> SnapshotReceiver::on_event(uint64_t st
     std::string_view rest(payload);
     int cf = 0;
     std::string_view k, v;
+    std::string own;
     while (!rest.empty()) {
-      if (!storage::next_state_record(rest, &cf, &k, &v) || !in.r.staged->put(cf, k, v)) {
+      bool ok = storage::next_state_record(rest, &cf, &k, &v);
+      if (ok && cf == kMetaCf && k == ClusterRecord::kMetaKey) {
+        // The sender's membership with this member as the local one (see the constructor).
+        outpostpb::ClusterInfo info;
+        if (info.ParseFromArray(v.data(), int(v.size()))) {
+          info.set_local_id(self_);
+          own = info.SerializeAsString();
+          v = own;
+        }
+      }
+      if (!ok || !in.r.staged->put(cf, k, v)) {
         OUTPOST_LOG(kWarn, "dropped a corrupt snapshot stream", log::kv_hex("from", from));
         in.ignore = true;
         in.r.staged.reset();

@@ -69,7 +69,11 @@ class SnapshotSender {
 
 class SnapshotReceiver {
  public:
-  explicit SnapshotReceiver(storage::Engine& engine) : engine_(engine) {}
+  // self: this member's id. The sender's cluster record names the sender as the local member,
+  // and a member learns its own id from that record when it starts: the record is staged naming
+  // self instead, so that the state is this member's from the moment it is swapped in (a crash
+  // right after Engine::install_staged once restarted the member under the leader's id).
+  SnapshotReceiver(storage::Engine& engine, uint64_t self) : engine_(engine), self_(self) {}
 
   struct Received {
     uint64_t from = 0;
@@ -89,6 +93,7 @@ class SnapshotReceiver {
     bool ignore = false;
   };
   storage::Engine& engine_;
+  const uint64_t self_;
   std::map<uint64_t, Incoming> incoming_;
 };
 

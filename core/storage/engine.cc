@@ -166,9 +166,13 @@ Result<std::unique_ptr<Engine>> Engine::open(const std::string& dir) {
   if (ec) return Status::io("cannot create data directory " + dir + ": " + ec.message());
   // A crash in the middle of install_staged(): go back to the state from before it (the Raft
   // log never recorded the snapshot, so the leader sends it again).
+  // With both db and db.old present the crash came after the received state was renamed into
+  // place: db.old is the replaced state, left over.
   const std::string live = dir + "/member/db";
   if (!std::filesystem::exists(live) && std::filesystem::exists(live + ".old"))
     std::filesystem::rename(live + ".old", live, ec);
+  else
+    std::filesystem::remove_all(live + ".old", ec);
   std::filesystem::remove_all(live + ".incoming", ec);
   std::unique_ptr<Engine> e(new Engine());
   e->dir_ = dir;

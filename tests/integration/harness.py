@@ -734,14 +734,7 @@ class Cluster:
 
     def hashkv(self, m: Member, timeout: float = 30) -> Optional[tuple[int, int, int]]:
         """(hash, compact_revision, header revision) from `endpoint hashkv -w json`, or None."""
-        r = m.ctl("endpoint", "hashkv", "-w", "json", timeout=timeout, command_timeout="20s")
-        if not r.ok:
-            return None
-        try:
-            h = json.loads(r.stdout)[0]["HashKV"]
-            return h.get("hash", 0), h.get("compact_revision", 0), h["header"]["revision"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            return None
+        return hashkv(m, timeout)
 
     def check_hashkv_equal(self, runner: "Runner", what: str,
                            members: Optional[Sequence[Member]] = None, timeout: float = 30,
@@ -953,7 +946,8 @@ class Writers:
     a test can change the targets). With `read_back`, each acknowledged put is read back
     (linearizable) through the next endpoint and must show the value. Every acknowledged put
     is in `acked`, every attempted one in `tried`, every failure (put or read) in `failures` as
-    (monotonic time, Result)."""
+    (monotonic time, Result). `history`: every put as (writer, key, value, invoke ns, complete
+    ns, acknowledged), times from time.monotonic_ns(), for the nemesis set checker."""
 
     def __init__(self, args: argparse.Namespace, endpoints, prefix: str = "w", n: int = 2,
                  read_back: bool = False, command_timeout: str = "3s"):
@@ -968,6 +962,7 @@ class Writers:
         self.tried: dict[str, str] = {}
         self.reads = 0
         self.failures: list[tuple[float, Result]] = []
+        self.history: list[tuple[int, str, str, int, int, bool]] = []
         self.threads = [threading.Thread(target=self._loop, args=(w,), daemon=True)
                         for w in range(n)]
 
@@ -983,9 +978,12 @@ class Writers:
             ep = eps[(w + seq) % len(eps)]
             with self.lock:
                 self.tried[key] = value
+            invoke = time.monotonic_ns()
             r = etcdctl(self.args, ep, "put", key, value, timeout=15,
                         command_timeout=self.command_timeout)
             ok = r.rc == 0 and r.stdout == "OK\n"
+            with self.lock:
+                self.history.append((w, key, value, invoke, time.monotonic_ns(), ok))
             if ok:
                 with self.lock:
                     self.acked[key] = value
@@ -1063,6 +1061,28 @@ class StatusPoller:
         self.stop_event.set()
         self.thread.join(timeout=30)
         return self
+
+
+def hashkv(m: Member, timeout: float = 30) -> Optional[tuple[int, int, int]]:
+    """(hash, compact_revision, header revision) from m's `endpoint hashkv -w json`, or None."""
+    r = m.ctl("endpoint", "hashkv", "-w", "json", timeout=timeout, command_timeout="20s")
+    if not r.ok:
+        return None
+    try:
+        h = json.loads(r.stdout)[0]["HashKV"]
+        return h.get("hash", 0), h.get("compact_revision", 0), h["header"]["revision"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+def bench_path(args: argparse.Namespace) -> str:
+    """outpost-bench (it speaks the etcd API, so it loads real etcd too): OUTPOST_BENCH, else next
+    to --outpost, else build/outpost-bench."""
+    if os.environ.get("OUTPOST_BENCH"):
+        return os.environ["OUTPOST_BENCH"]
+    here = args.outpost and os.path.dirname(args.outpost) or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..", "build")
+    return os.path.join(here, "outpost-bench")
 
 
 def dump_kvs(m: Member, prefix: str = "", consistency: str = "s", timeout: float = 60

@@ -14,8 +14,10 @@
 #include "core/mvcc/store.h"
 #include "core/server/cluster_record.h"
 #include "core/server/membership.h"
+#include "core/server/snapshot_stream.h"
 #include "core/server/waiters.h"
 #include "core/storage/engine.h"
+#include "core/storage/state_records.h"
 #include "tests/common/temp_dir.h"
 
 using namespace outpost;
@@ -38,7 +40,7 @@ struct Fixture {
   std::unique_ptr<Applier> applier;
   int removed = 0;
 
-  Fixture() {
+  explicit Fixture(const std::string& local = "a") {
     auto e = storage::Engine::open(dir.path());
     REQUIRE(e.is_ok());
     engine = std::move(e.value());
@@ -50,7 +52,7 @@ struct Fixture {
     outpostpb::ClusterInfo c = initial_cluster_info({{"a", {"http://10.0.0.1:2380"}},
                                                      {"b", {"http://10.0.0.2:2380"}},
                                                      {"c", {"http://10.0.0.3:2380"}}},
-                                                    "tok", "a", {"http://10.0.0.1:2379"});
+                                                    "tok", local, {"http://10.0.0.1:2379"});
     cluster.set(c);
     Applier::Options o;
     o.max_learners = 1;
@@ -329,4 +331,63 @@ TEST_CASE("a state received by snapshot brings the auth store with it", "[applie
   CHECK(learner.auth.revision() == leader.auth.revision());
   CHECK(learner.auth.users() == std::vector<std::string>{"root"});
   CHECK(learner.auth.has_role("root", "root"));
+}
+
+namespace {
+uint64_t recorded_local_id(storage::Engine& engine) {
+  std::string raw;
+  outpostpb::ClusterInfo info;
+  REQUIRE(engine.get_meta(ClusterRecord::kMetaKey, &raw));
+  REQUIRE(info.ParseFromString(raw));
+  return info.local_id();
+}
+}  // namespace
+
+TEST_CASE(
+    "a streamed state names the receiver as the local member from the moment it is swapped "
+    "in: a crash right after the swap restarts it under its own id, not the leader's",
+    "[applier][snapshot][crash]") {
+  Fixture leader("a"), follower("b");
+  leader.applier->apply({leader.entry(put("k", "v"))});
+  // The leader's cluster record is on its disk (written with the entry that changed it).
+  leader.applier->apply({leader.conf_entry(add_learner(0x44, "http://10.0.0.4:2380"))});
+  const uint64_t a = leader.cluster.local_id(), b = follower.cluster.local_id();
+  REQUIRE(a != b);
+  REQUIRE(recorded_local_id(*leader.engine) == a);
+
+  // What the leader streams (snapshot_stream): the MsgSnap, then chunks of its state records.
+  raftpb::Message snap;
+  snap.set_type(raftpb::MsgSnap);
+  snap.set_from(a);
+  snap.set_to(b);
+  snap.mutable_snapshot()->mutable_metadata()->set_index(leader.next_index - 1);
+  snap.mutable_snapshot()->mutable_metadata()->set_term(1);
+  std::string records;
+  REQUIRE(leader.engine
+              ->scan_state([&](int cf, std::string_view k, std::string_view v) {
+                storage::append_state_record(records, cf, k, v);
+                return true;
+              })
+              .is_ok());
+  SnapshotReceiver rx(*follower.engine, b);
+  using transport::SnapshotEvent;
+  CHECK_FALSE(rx.on_event(7, a, SnapshotEvent::kData, snap.SerializeAsString(), 0));
+  CHECK_FALSE(rx.on_event(7, a, SnapshotEvent::kData, records, 0));
+  auto got = rx.on_event(7, a, SnapshotEvent::kEnd, "", 0);
+  REQUIRE(got);
+  REQUIRE(got->staged);
+
+  SECTION("the swap alone (the state a crash right after it leaves on disk) names the receiver") {
+    REQUIRE(follower.engine->install_staged(std::move(got->staged)).is_ok());
+    CHECK(recorded_local_id(*follower.engine) == b);
+  }
+  SECTION("installed by the applier: the leader's membership, the receiver as the local member") {
+    auto info = follower.applier->install(std::move(got->staged));
+    REQUIRE(info.is_ok());
+    CHECK(info.value().local_id() == b);
+    CHECK(info.value().members_size() == 4);  // the learner the leader added
+    CHECK(follower.cluster.local_id() == b);
+    CHECK(recorded_local_id(*follower.engine) == b);
+    CHECK(get(*follower.store, "k") == "v");
+  }
 }

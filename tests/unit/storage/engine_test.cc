@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include "helpers.h"
@@ -289,4 +290,45 @@ TEST_CASE(
   cut.sync = false;
   REQUIRE(e->write_raft(cut).is_ok());
   CHECK(e->last_log_index() == 2);
+}
+
+namespace {
+std::string kv_of(const Engine& e, std::string_view key) {
+  std::string v;
+  return e.get_kv(key, &v) ? v : "<none>";
+}
+}  // namespace
+
+TEST_CASE("a crash inside install_staged: the store opens on the old or on the new state, whole",
+          "[engine][staging][crash]") {
+  namespace fs = std::filesystem;
+  TempDir dir;
+  const std::string db = dir.path() + "/member/db";
+  {
+    auto e = open_engine(dir.path());
+    auto b = e->new_batch();
+    b.put_kv("k", "old");
+    REQUIRE(e->write(b, /*sync=*/true).is_ok());
+  }
+  SECTION("between the renames (db moved to db.old, db.incoming not yet in place): the old one") {
+    fs::rename(db, db + ".old");
+    fs::create_directories(db + ".incoming");
+    auto e = open_engine(dir.path());
+    CHECK(kv_of(*e, "k") == "old");
+    CHECK_FALSE(fs::exists(db + ".old"));
+    CHECK_FALSE(fs::exists(db + ".incoming"));
+  }
+  SECTION("after the swap, before db.old was removed: the new one, db.old dropped") {
+    {
+      auto e = open_engine(dir.path());
+      auto staged = e->begin_staging();
+      REQUIRE(staged.is_ok());
+      REQUIRE(staged.value()->put(0, "k", "new").is_ok());
+      REQUIRE(e->install_staged(std::move(staged.value())).is_ok());
+    }
+    fs::create_directories(db + ".old");  // what the crash left behind
+    auto e = open_engine(dir.path());
+    CHECK(kv_of(*e, "k") == "new");
+    CHECK_FALSE(fs::exists(db + ".old"));
+  }
 }
