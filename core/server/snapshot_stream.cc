@@ -177,16 +177,13 @@ std::optional<SnapshotReceiver::Received> SnapshotReceiver::on_event(uint64_t st
     if (in.ignore) return std::nullopt;
     in.r.bytes += payload.size();
     snapshot_received_bytes().labels({metrics::id_label(from)}).inc(payload.size());
-    std::string_view rest(payload);
-    int cf = 0;
-    std::string_view k, v;
-    while (!rest.empty()) {
-      if (!storage::next_state_record(rest, &cf, &k, &v) || !in.r.staged->put(cf, k, v)) {
-        OUTPOST_LOG(kWarn, "dropped a corrupt snapshot stream", log::kv_hex("from", from));
-        in.ignore = true;
-        in.r.staged.reset();
-        return std::nullopt;
-      }
+    auto put = [&](int cf, std::string_view k, std::string_view v) {
+      return bool(in.r.staged->put(cf, k, v));
+    };
+    if (!storage::for_each_state_record(payload, put)) {
+      OUTPOST_LOG(kWarn, "dropped a corrupt snapshot stream", log::kv_hex("from", from));
+      in.ignore = true;
+      in.r.staged.reset();
     }
     return std::nullopt;
   }
