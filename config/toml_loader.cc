@@ -392,10 +392,14 @@ std::string load_toml(const std::string& path, Config& config, std::set<std::str
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) return "cannot read config file " + quote(path) + ": read error";
+  return load_toml_text(text.str(), path, config, set_flags);
+}
 
+std::string load_toml_text(const std::string& text, const std::string& path, Config& config,
+                           std::set<std::string>* set_flags) {
   toml::table root;
   try {
-    root = toml::parse(text.str(), path);
+    root = toml::parse(text, path);
   } catch (const toml::parse_error& e) {
     const auto& pos = e.source().begin;
     return path + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column) +

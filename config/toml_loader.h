@@ -15,5 +15,8 @@ namespace outpost::config::detail {
 // every key found to *set_flags. Returns "" on success, else every problem
 // found, one per line, each starting with "path:line:column: ".
 std::string load_toml(const std::string& path, Config& config, std::set<std::string>* set_flags);
+// The same for a file's text already read; path names it in the problems.
+std::string load_toml_text(const std::string& text, const std::string& path, Config& config,
+                           std::set<std::string>* set_flags);
 
 }  // namespace outpost::config::detail

@@ -3,6 +3,7 @@
 #include "config/validate.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "config/values.h"
 
@@ -233,10 +234,14 @@ std::string finalize_and_validate(Config& c, const std::set<std::string>& set_fl
   {
     uint64_t n = 0;
     const bool count = parse_uint64(c.auto_compaction_retention, &n, nullptr);
+    // Retentions past int64 (revisions, or hours as nanoseconds) saturate: never, in practice.
+    constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+    constexpr int64_t kHourNs = 3'600'000'000'000;
     if (c.auto_compaction_mode == CompactionMode::kRevision) {
-      c.auto_compaction_revisions = int64_t(n);
+      c.auto_compaction_revisions = n > uint64_t(kMax) ? kMax : int64_t(n);
     } else if (count) {
-      c.auto_compaction_period_ns = int64_t(n) * 3'600'000'000'000;  // a bare number is hours
+      // A bare number is hours.
+      c.auto_compaction_period_ns = n > uint64_t(kMax / kHourNs) ? kMax : int64_t(n) * kHourNs;
     } else if (!parse_go_duration(c.auto_compaction_retention, &c.auto_compaction_period_ns,
                                   nullptr)) {
       c.auto_compaction_period_ns = 0;

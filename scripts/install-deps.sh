@@ -5,7 +5,7 @@ pkgs=(g++ cmake ninja-build pkg-config git python3 python3-prometheus-client
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
       librocksdb-dev libuv1-dev libtomlplusplus-dev catch2
       libssl-dev libcrypt-dev openssl
-      etcd-server etcd-client iproute2 clang-format curl)
+      etcd-server etcd-client iproute2 clang-format curl clang libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

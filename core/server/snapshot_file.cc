@@ -210,7 +210,9 @@ Status read_snapshot_records(
   if (!read_exact(f.get(), head_len, &raw)) return errno_status("read " + path);
   auto h = SnapshotHeader::decode(raw, path);
   if (!h) return h.status();
-  if (kSnapshotHeaderBytes + h.value().record_bytes + kSnapshotHashBytes > size.value())
+  // (Written so that a record_bytes near 2^64 cannot wrap the sum round and pass.)
+  if (size.value() < kSnapshotHeaderBytes + kSnapshotHashBytes ||
+      h.value().record_bytes > size.value() - kSnapshotHeaderBytes - kSnapshotHashBytes)
     return Status(ErrorCode::kCorrupt, path + " is truncated (" + std::to_string(size.value()) +
                                            " bytes; the header promises more)");
   Crc32c crc;

@@ -180,13 +180,9 @@ std::optional<SnapshotReceiver::Received> SnapshotReceiver::on_event(uint64_t st
     if (in.ignore) return std::nullopt;
     in.r.bytes += payload.size();
     snapshot_received_bytes().labels({metrics::id_label(from)}).inc(payload.size());
-    std::string_view rest(payload);
-    int cf = 0;
-    std::string_view k, v;
-    std::string own;
-    while (!rest.empty()) {
-      bool ok = storage::next_state_record(rest, &cf, &k, &v);
-      if (ok && cf == kMetaCf && k == ClusterRecord::kMetaKey) {
+    auto put = [&](int cf, std::string_view k, std::string_view v) {
+      std::string own;
+      if (cf == kMetaCf && k == ClusterRecord::kMetaKey) {
         // The sender's membership with this member as the local one (see the constructor).
         outpostpb::ClusterInfo info;
         if (info.ParseFromArray(v.data(), int(v.size()))) {
@@ -195,12 +191,12 @@ std::optional<SnapshotReceiver::Received> SnapshotReceiver::on_event(uint64_t st
           v = own;
         }
       }
-      if (!ok || !in.r.staged->put(cf, k, v)) {
-        OUTPOST_LOG(kWarn, "dropped a corrupt snapshot stream", log::kv_hex("from", from));
-        in.ignore = true;
-        in.r.staged.reset();
-        return std::nullopt;
-      }
+      return bool(in.r.staged->put(cf, k, v));
+    };
+    if (!storage::for_each_state_record(payload, put)) {
+      OUTPOST_LOG(kWarn, "dropped a corrupt snapshot stream", log::kv_hex("from", from));
+      in.ignore = true;
+      in.r.staged.reset();
     }
     return std::nullopt;
   }

@@ -52,4 +52,16 @@ inline bool next_state_record(std::string_view& in, int* cf, std::string_view* k
   return true;
 }
 
+// Takes every record off a chunk that holds whole records only (a snapshot stream's data frame),
+// in order, calling fn(cf, key, value); fn returning false stops. False when the chunk does not
+// split into whole records or fn stopped.
+template <class Fn>
+bool for_each_state_record(std::string_view chunk, Fn&& fn) {
+  int cf = 0;
+  std::string_view k, v;
+  while (!chunk.empty())
+    if (!next_state_record(chunk, &cf, &k, &v) || !fn(cf, k, v)) return false;
+  return true;
+}
+
 }  // namespace outpost::storage

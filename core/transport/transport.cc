@@ -16,24 +16,10 @@
 namespace outpost::transport {
 namespace {
 
-constexpr char kMagic[4] = {'O', 'U', 'T', 'P'};
-constexpr char kSnapMagic[4] = {'O', 'U', 'T', 'S'};
-constexpr char kQueryMagic[4] = {'O', 'U', 'T', 'Q'};
-// 2: frames on a message connection carry the envelope (MessageKind byte, then the payload).
-constexpr uint8_t kVersion = 2;
-constexpr size_t kHandshakeLen = 4 + 1 + 8 + 8;
 constexpr size_t kMaxBatch = 64;  // frames per write call
 
 void put_u64(std::string& s, uint64_t v) {
   for (int i = 7; i >= 0; --i) s.push_back(char((v >> (8 * i)) & 0xff));
-}
-uint64_t get_u64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | uint8_t(p[i]);
-  return v;
-}
-bool known_kind(uint8_t k) {
-  return k >= uint8_t(MessageKind::kRaft) && k <= uint8_t(MessageKind::kLeaderState);
 }
 
 std::string len_prefix(size_t n) {
@@ -379,69 +365,61 @@ void Transport::on_inbound_frames(Inbound* in) {
   uv_tcp_t* s = in->sock;
   if (!in->handshaken) {
     if (in->buf.size() < kHandshakeLen) return;
-    const char* p = in->buf.data();
-    if (std::memcmp(p, kQueryMagic, 4) == 0 && t->on_query_) {
+    const Handshake h = decode_handshake(in->buf);
+    if (h.kind == ConnectionKind::kQuery && t->on_query_) {
       // A joining member's question: one frame back, then hang up.
       std::string answer = t->on_query_();
       reject_inbound(in, len_prefix(answer.size()) + answer, nullptr);
       return;
     }
-    in->snapshot = std::memcmp(p, kSnapMagic, 4) == 0 && t->on_snapshot_;
-    if (!in->snapshot && std::memcmp(p, kMagic, 4) != 0) {
+    in->snapshot = h.kind == ConnectionKind::kSnapshot && t->on_snapshot_;
+    if (!in->snapshot && h.kind != ConnectionKind::kMessages) {
       t->drop_inbound(in, "not an Outpost peer (bad handshake)");
       return;
     }
-    if (uint8_t(p[4]) != kVersion) {
+    if (h.version != kProtocolVersion) {
       t->drop_inbound(in, "unsupported peer protocol version");
       return;
     }
-    if (get_u64(p + 5) != t->opts_.cluster_id) {
+    if (h.cluster_id != t->opts_.cluster_id) {
       char why[160];
       std::snprintf(why, sizeof why,
                     "cluster id mismatch: this member is in cluster %llx, the "
                     "dialing member in %llx",
                     static_cast<unsigned long long>(t->opts_.cluster_id),
-                    static_cast<unsigned long long>(get_u64(p + 5)));
+                    static_cast<unsigned long long>(h.cluster_id));
       // Tell the dialing member why before hanging up: it logs the reason.
       reject_inbound(in, std::string("rejected: ") + why, why);
       return;
     }
-    in->from = get_u64(p + 13);
+    in->from = h.from;
     in->handshaken = true;
     if (in->timer) uv_timer_stop(in->timer);
     if (in->snapshot) in->stream = ++t->next_stream_;
     in->off = kHandshakeLen;
   }
   for (;;) {
-    const size_t avail = in->buf.size() - in->off;
-    if (avail < 4) break;
-    const auto* p = reinterpret_cast<const uint8_t*>(in->buf.data() + in->off);
-    const size_t len = (size_t(p[0]) << 24) | (size_t(p[1]) << 16) | (size_t(p[2]) << 8) | p[3];
-    if (len > t->opts_.max_frame_bytes) {
-      t->drop_inbound(in, "frame larger than the limit");
+    Frame f;
+    const FrameStatus st = next_frame(std::string_view(in->buf).substr(in->off),
+                                      t->opts_.max_frame_bytes, in->snapshot, &f);
+    if (st == FrameStatus::kNeedMore) break;
+    if (st != FrameStatus::kFrame) {
+      t->drop_inbound(in, frame_error(st));
       return;
     }
-    if (avail < 4 + len) break;
-    if (!in->snapshot && (len == 0 || !known_kind(p[4]))) {
-      t->drop_inbound(in, "frame without a known message kind");
-      return;
-    }
-    // A message frame's first byte is its kind (the envelope), not payload.
-    const size_t skip = in->snapshot ? 0 : 1;
-    std::string payload = in->buf.substr(in->off + 4 + skip, len - skip);
-    const auto kind = in->snapshot ? MessageKind::kRaft : MessageKind(p[4]);
-    in->off += 4 + len;
+    std::string payload(f.payload);
+    in->off += f.size;
     ++t->stats_.frames_received;
     if (!in->received_bytes)
       in->received_bytes = &peer_received_bytes().labels({metrics::id_label(in->from)});
-    in->received_bytes->inc(4 + len);
+    in->received_bytes->inc(f.size);
     if (in->snapshot) {
       const bool end = payload.empty();
       if (end) in->snapshot_done = true;
       t->on_snapshot_(in->stream, in->from, end ? SnapshotEvent::kEnd : SnapshotEvent::kData,
                       std::move(payload));
     } else {
-      t->on_message_(in->from, kind, std::move(payload));
+      t->on_message_(in->from, f.kind, std::move(payload));
     }
     if (!s->data) return;  // the handler closed the transport
   }
@@ -641,7 +619,7 @@ void Transport::peer_ready(Peer* p) {
   p->backoff_ms = opts_.min_backoff_ms;
   if (p->timer) uv_timer_stop(p->timer);
   std::string hs(kMagic, 4);
-  hs.push_back(char(kVersion));
+  hs.push_back(char(kProtocolVersion));
   put_u64(hs, opts_.cluster_id);
   put_u64(hs, opts_.local_id);
   // The handshake goes first; it is not a frame and is not counted in the queue.
@@ -809,7 +787,7 @@ Status Transport::send_snapshot(const std::string& host, int port, uint64_t clus
     return true;
   };
   std::string hs(kSnapMagic, 4);
-  hs.push_back(char(kVersion));
+  hs.push_back(char(kProtocolVersion));
   put_u64(hs, cluster_id);
   put_u64(hs, local_id);
   if (!write_all(hs)) return Status::io("snapshot stream broke during the handshake");
@@ -852,7 +830,7 @@ Result<std::string> Transport::query_cluster(const std::string& host, int port, 
   if (Status d = dial_blocking(host, port, timeout_ms, &conn); !d) return d;
   const int fd = conn.fd;
   std::string hs(kQueryMagic, 4);
-  hs.push_back(char(kVersion));
+  hs.push_back(char(kProtocolVersion));
   put_u64(hs, 0);
   put_u64(hs, 0);
   std::string in;

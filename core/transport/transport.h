@@ -50,20 +50,12 @@
 
 #include "core/common/clock.h"
 #include "core/common/status.h"
+#include "core/transport/frame.h"
 #include "core/transport/tls.h"
 
 namespace outpost::transport {
 
 enum class SnapshotEvent { kData, kEnd, kAbort };
-
-// The envelope of a frame on a message connection: what its payload is.
-enum class MessageKind : uint8_t {
-  kRaft = 1,              // raftpb.Message
-  kLeaderCall = 2,        // outpostpb.LeaderCall: a call only the leader answers
-  kLeaderCallAnswer = 3,  // outpostpb.LeaderCallAnswer
-  kProposalRefused = 4,   // outpostpb.ProposalRefused: the leader refused a forwarded proposal
-  kLeaderState = 5,       // outpostpb.LeaderState: the leader's progress, sent to learners
-};
 
 struct Options {
   uint64_t local_id = 0;

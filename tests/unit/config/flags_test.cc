@@ -2,6 +2,7 @@
 #include "config/flags.h"
 
 #include <catch2/catch.hpp>
+#include <limits>
 
 #include "helpers.h"
 
@@ -627,4 +628,14 @@ TEST_CASE("--listen-metrics-urls takes http URLs and refuses https ones, naming 
   CHECK(e.find("does not serve HTTP over TLS") != std::string::npos);
   CHECK(err({"--listen-metrics-urls", "http://example.com:2381"}) ==
         "expected IP in URL for binding (http://example.com:2381)");
+}
+
+TEST_CASE("a huge --auto-compaction-retention saturates instead of overflowing", "[flags]") {
+  // Found by tests/fuzz/fuzz_flags: hours * 3.6e12 ns overflowed int64 (UB) in validate.cc.
+  Config c = ok({"--auto-compaction-retention=99909999999999"});
+  CHECK(c.auto_compaction_period_ns == std::numeric_limits<int64_t>::max());
+  c = ok({"--auto-compaction-retention=2562047"});  // the largest whole hours that fit
+  CHECK(c.auto_compaction_period_ns == int64_t(2562047) * 3'600'000'000'000);
+  c = ok({"--auto-compaction-mode=revision", "--auto-compaction-retention=18446744073709551615"});
+  CHECK(c.auto_compaction_revisions == std::numeric_limits<int64_t>::max());
 }

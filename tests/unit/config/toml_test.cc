@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "config/toml_loader.h"
 #include "helpers.h"
 
 using namespace outpost::config;
@@ -461,4 +462,15 @@ TEST_CASE("metrics.listen_urls is --listen-metrics-urls", "[toml]") {
 listen_urls = ["http://127.0.0.1:2381"]
 )");
   CHECK(url_strings(c.listen_metrics_urls) == std::vector<std::string>{"http://127.0.0.1:2381"});
+}
+
+TEST_CASE("load_toml_text loads a text as load_toml loads the file", "[toml]") {
+  Config c;
+  std::set<std::string> set_flags;
+  CHECK(detail::load_toml_text("name = \"m7\"\n", "mem.toml", c, &set_flags).empty());
+  CHECK(c.name == "m7");
+  CHECK(set_flags.count("name") == 1);
+  Config d;
+  CHECK(detail::load_toml_text("name = \n", "mem.toml", d, &set_flags).rfind("mem.toml:1:", 0) ==
+        0);
 }

@@ -118,6 +118,17 @@ TEST_CASE("a truncated, corrupt or foreign snapshot file is refused", "[snapshot
     spit(path, good.substr(0, 20));
     CHECK(snapshot_file_status(path).status().message().find("truncated") != std::string::npos);
   }
+  SECTION("a record length that wraps the file size round") {
+    // record_bytes = 2^64 - 64: header + records + hash is 32 modulo 2^64, which passed the
+    // truncation check; the file was then read as records to its end and refused with a read
+    // error instead.
+    std::string bad = good;
+    bad.replace(48, 8, storage::encode_u64(~uint64_t(0) - 63));
+    spit(path, bad);
+    auto st = snapshot_file_status(path);
+    REQUIRE_FALSE(st.is_ok());
+    CHECK(st.status().message().find("truncated") != std::string::npos);
+  }
   SECTION("bad magic (an etcd bolt file)") {
     std::string bad = good;
     bad.replace(0, 8, std::string(8, '\0'));
