@@ -424,13 +424,8 @@ class PeerNetwork:
             for c in p.connections():
                 c.wake()
 
-    def isolate(self, name: str, mode: str = "drop") -> int:
-        """Cut member `name` off from every other member, both directions. mode: 'drop' (new
-        connections are accepted and silently swallowed) or 'refuse' (reset at once). Returns the
-        number of established connections cut."""
-        with self.lock:
-            self.isolated.add(name)
-            self.blocked_mode = mode
+    def _cut_blocked(self) -> int:
+        """Reset every established (not blackholed) connection now blocked; returns how many."""
         cut = 0
         for dst, p in self.proxies.items():
             for c in p.connections():
@@ -438,6 +433,15 @@ class PeerNetwork:
                     c.cut()
                     cut += 1
         return cut
+
+    def isolate(self, name: str, mode: str = "drop") -> int:
+        """Cut member `name` off from every other member, both directions. mode: 'drop' (new
+        connections are accepted and silently swallowed) or 'refuse' (reset at once). Returns the
+        number of established connections cut."""
+        with self.lock:
+            self.isolated.add(name)
+            self.blocked_mode = mode
+        return self._cut_blocked()
 
     def cut_links(self, pairs) -> int:
         """Cut the links (src, dst) given, each one way only: connections member src dials to
@@ -449,13 +453,7 @@ class PeerNetwork:
         with self.lock:
             self.cut_pairs.update(pairs)
             self.blocked_mode = "drop"
-        cut = 0
-        for dst, p in self.proxies.items():
-            for c in p.connections():
-                if not c.blackholed and self.blocked(c.src, dst):
-                    c.cut()
-                    cut += 1
-        return cut
+        return self._cut_blocked()
 
     def heal(self) -> int:
         """Let every member reach every other again; cut the blackholed connections so their

@@ -23,6 +23,31 @@ import history  # noqa: E402
 import linearizability  # noqa: E402
 
 
+def run_checkers(ops, reference=None, kvs=None, current_revision=None, timeout_s=60.0,
+                 lease_slack_s=2.0, election_timeout_s=1.0, events_from=2,
+                 unique_values=True) -> dict:
+    """Every checker on one history: {name: (verdict, explanation)}. The watch, final-range and
+    revision checks need the reference events (and the final range / current revision)."""
+    verdicts = {}
+    lin = linearizability.check(ops, timeout_s=timeout_s)
+    verdicts["registers"] = (lin.verdict, lin.explain())
+    for name, v in (("set", checkers.check_set(ops)),
+                    ("revision order", checkers.check_revision_order(ops)),
+                    ("leases", checkers.check_leases(ops, lease_slack_s, election_timeout_s))):
+        verdicts[name] = (v.verdict, v.explain())
+    if reference:
+        v = checkers.check_watches(ops, reference)
+        verdicts["watches"] = (v.verdict, v.explain())
+        if kvs is not None:
+            v = checkers.check_final_range(reference, kvs)
+            verdicts["final range"] = (v.verdict, v.explain())
+        if current_revision is not None:
+            v = checkers.check_revisions(reference, current_revision, events_from, ops,
+                                         unique_values)
+            verdicts["revisions"] = (v.verdict, v.explain())
+    return verdicts
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("history")
@@ -44,29 +69,16 @@ def main() -> int:
     args = ap.parse_args()
 
     ops = history.load(args.history)
-    verdicts = {}
-    lin = linearizability.check(ops, timeout_s=args.timeout)
-    verdicts["registers"] = (lin.verdict, lin.explain())
-    s = checkers.check_set(ops)
-    verdicts["set"] = (s.verdict, s.explain())
-    o = checkers.check_revision_order(ops)
-    verdicts["revision order"] = (o.verdict, o.explain())
-    le = checkers.check_leases(ops, args.lease_slack, args.election_timeout)
-    verdicts["leases"] = (le.verdict, le.explain())
+    reference = kvs = None
     if args.reference:
         with open(args.reference, encoding="utf-8") as f:
             reference = [json.loads(line) for line in f if line.strip()]
-        wv = checkers.check_watches(ops, reference)
-        verdicts["watches"] = (wv.verdict, wv.explain())
-        if args.final:
-            with open(args.final, encoding="utf-8") as f:
-                kvs = [json.loads(line) for line in f if line.strip()]
-            fv = checkers.check_final_range(reference, kvs)
-            verdicts["final range"] = (fv.verdict, fv.explain())
-        if args.current_revision is not None:
-            rv = checkers.check_revisions(reference, args.current_revision, args.events_from,
-                                          ops, args.unique_values)
-            verdicts["revisions"] = (rv.verdict, rv.explain())
+    if args.final:
+        with open(args.final, encoding="utf-8") as f:
+            kvs = [json.loads(line) for line in f if line.strip()]
+    verdicts = run_checkers(ops, reference, kvs, args.current_revision, args.timeout,
+                            args.lease_slack, args.election_timeout, args.events_from,
+                            args.unique_values)
     for name, (verdict, text) in verdicts.items():
         print(f"== {name}: {verdict}")
         if verdict != linearizability.OK or args.verbose:

@@ -45,7 +45,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
-import checkers  # noqa: E402
+import check  # noqa: E402
 import faults  # noqa: E402
 import harness  # noqa: E402
 import history  # noqa: E402
@@ -444,23 +444,11 @@ def main(argv=None) -> int:
     kvs = _load_jsonl(final_path)
     R = summary_line.get("final_revision")
     t = time.monotonic()
-    lin = linearizability.check(ops, timeout_s=o.check_timeout)
-    verdicts["registers"] = (lin.verdict, lin.explain())
-    v = checkers.check_set(ops)
-    verdicts["set"] = (v.verdict, v.explain())
-    v = checkers.check_revision_order(ops)
-    verdicts["revision order"] = (v.verdict, v.explain())
-    if reference and R:
-        v = checkers.check_watches(ops, reference)
-        verdicts["watches"] = (v.verdict, v.explain())
-        v = checkers.check_revisions(reference, int(R), 2, ops, True)
-        verdicts["revisions"] = (v.verdict, v.explain())
-        v = checkers.check_final_range(reference, kvs)
-        verdicts["final range"] = (v.verdict, v.explain())
-    else:
+    verdicts.update(check.run_checkers(ops, reference, kvs, int(R) if R else None,
+                                       o.check_timeout,
+                                       election_timeout_s=nem.cluster.election_ms / 1000.0))
+    if not (reference and R):
         verdicts["watches"] = (linearizability.UNKNOWN, "no reference events or final revision")
-    v = checkers.check_leases(ops, election_timeout_s=nem.cluster.election_ms / 1000.0)
-    verdicts["leases"] = (v.verdict, v.explain())
     verdicts["no crash"] = ((linearizability.OK, "") if not nem.crashes else
                             (linearizability.VIOLATION, "\n".join(nem.crashes)))
     verdicts["driver"] = ((linearizability.OK, "") if not nem.problems else
